@@ -1,0 +1,18 @@
+"""Dramatiq actors, one per pipeline stage. Run with `dramatiq actors`.
+
+The broker and its middleware are set up here, before any actor module is
+imported, so the actors see every option the middleware declares.
+"""
+
+from actors.middleware.lease_heartbeat import LeaseHeartbeat
+from actors.middleware.pdf_pool_lifecycle import PdfPoolLifecycle
+from actors.middleware.sigterm_once import SigtermOnce
+from docqueue.broker import build_broker
+from docqueue.observability import configure_logging
+
+configure_logging()
+broker = build_broker([SigtermOnce(), LeaseHeartbeat(), PdfPoolLifecycle()])
+
+from actors import extract_text, inspect_document  # noqa: E402  (after the middleware, on purpose)
+
+__all__ = ["broker", "extract_text", "inspect_document"]

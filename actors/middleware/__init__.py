@@ -1,0 +1,1 @@
+"""Dramatiq middleware, one class per file, written like Dramatiq's own."""

@@ -1,0 +1,20 @@
+"""PdfPoolLifecycle: start and stop the worker process's PDF pool with the worker."""
+
+from __future__ import annotations
+
+from dramatiq.logging import get_logger
+from dramatiq.middleware import Middleware
+
+from docqueue.pdf_pool import shutdown_pdf_pool
+
+
+class PdfPoolLifecycle(Middleware):
+    """Middleware that stops the PDF processes when the worker shuts down,
+    so a deploy leaves no orphaned MuPDF processes behind."""
+
+    def __init__(self) -> None:
+        self.logger = get_logger(__name__, type(self))
+
+    def after_worker_shutdown(self, broker, worker):
+        self.logger.debug("Stopping the PDF process pool...")
+        shutdown_pdf_pool()

@@ -1,0 +1,57 @@
+"""The `docqueue` command: run the whole system, manage users, run the clock."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from docqueue.db import session_scope
+from docqueue.observability import configure_logging
+from docqueue.users import UserExists, create_user
+
+
+@click.group()
+def main() -> None:
+    """docqueue: durable document processing."""
+    configure_logging()
+
+
+@main.group()
+def user() -> None:
+    """Manage users."""
+
+
+@user.command("create")
+@click.argument("email")
+@click.option("--admin", is_flag=True, help="Let the user see and steer the whole queue.")
+@click.option("--password", help="Password for the browser login (omit for an API-only user).")
+def user_create(email: str, admin: bool, password: str | None) -> None:
+    """Create a user and print its API token alone on the last line."""
+    try:
+        with session_scope() as session:
+            created, token = create_user(session, email, password, is_admin=admin)
+            click.echo(f"created {'admin' if admin else 'user'} {created.email} (id {created.id}); API token:")
+    except (UserExists, ValueError) as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    click.echo(token)
+
+
+@main.command()
+def clock() -> None:
+    """Run periodic maintenance (the Procfile's `clock` process)."""
+    from docqueue.clock import run_clock
+
+    run_clock()
+
+
+@main.command()
+def dispatch() -> None:
+    """Run the dispatcher once and print what it did."""
+    from docqueue.broker import build_broker
+    from docqueue.queue.dispatcher import process_document_queue
+
+    build_broker()
+    with session_scope() as session:
+        click.echo(process_document_queue(session).as_dict())

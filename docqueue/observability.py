@@ -1,0 +1,27 @@
+"""Error reporting and logging set-up shared by every process."""
+
+from __future__ import annotations
+
+import logging
+
+import sentry_sdk
+from sentry_sdk.integrations.dramatiq import DramatiqIntegration
+
+from docqueue.settings import get_settings
+
+_initialised = False
+
+
+def init_sentry() -> None:
+    """Start Sentry if SENTRY_DSN is set. Call before the broker is built:
+    the Dramatiq integration patches the broker class when it is created."""
+    global _initialised
+    dsn = get_settings().sentry_dsn
+    if dsn and not _initialised:
+        sentry_sdk.init(dsn=dsn, integrations=[DramatiqIntegration()], traces_sample_rate=0.0)
+        _initialised = True
+
+
+def configure_logging() -> None:
+    """Plain timestamped logs on stderr, as a PaaS log router expects."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,17 @@
+"""The Postgres-backed job queue: every state transition of a queue item."""
+
+from docqueue.queue.priority import priority_for_size
+from docqueue.queue.service import (
+    AlreadyQueued,
+    Claim,
+    DocumentQueueService,
+    LeaseLost,
+)
+
+__all__ = [
+    "AlreadyQueued",
+    "Claim",
+    "DocumentQueueService",
+    "LeaseLost",
+    "priority_for_size",
+]

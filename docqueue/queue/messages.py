@@ -1,0 +1,40 @@
+"""Sending stage messages: the only place docqueue talks to the broker.
+
+Messages are built by actor name so this package never imports `actors`.
+Call only after the transaction that made the job `queued` has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+
+from docqueue.pipeline import STAGE_QUEUE, stage_named
+from docqueue.queue.service import Dispatch
+
+logger = logging.getLogger(__name__)
+
+
+def send_stage_messages(dispatches: list[Dispatch]) -> int:
+    """Enqueue one message per dispatch; return how many were sent.
+
+    A send that fails is logged and left: the job stays `queued` and the
+    dispatcher re-sends it after REDISPATCH_AFTER_SECONDS.
+    """
+    broker = dramatiq.get_broker()
+    sent = 0
+    for dispatch in dispatches:
+        message = dramatiq.Message(
+            queue_name=STAGE_QUEUE,
+            actor_name=stage_named(dispatch.stage).actor_name,
+            args=(dispatch.job_id,),
+            kwargs={},
+            options={},
+        )
+        try:
+            broker.enqueue(message)
+            sent += 1
+        except Exception:
+            logger.exception("could not send job %s stage %s; the dispatcher will retry", dispatch.job_id, dispatch.stage)
+    return sent

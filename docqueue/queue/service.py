@@ -1,0 +1,441 @@
+"""DocumentQueueService: every statement that changes a queue item's state.
+
+Rules this module keeps (see README, "Delivery"):
+
+- Postgres is the source of truth; a Redis message only names a job id.
+- A worker claims with one conditional UPDATE (`mark_in_progress`). If it
+  matches nothing the message was a duplicate or stale and is dropped.
+- Every claim gets a fresh `lease_token`. A result is published only by a
+  statement that still finds that token on the row, so a worker that lost
+  its lease can never publish.
+- Each transition's WHERE clause names the states it may leave, and a
+  trigger (see the first migration) refuses any other change of status.
+
+Methods run inside the caller's transaction and never commit, so a
+document row, its blob and its queue item land together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from docqueue.pipeline import first_stage
+from docqueue.queue.priority import priority_for_size
+from docqueue.settings import Settings, get_settings
+
+
+class AlreadyQueued(Exception):
+    """The document already has a job that is pending or running."""
+
+
+class LeaseLost(Exception):
+    """The worker's claim no longer holds: another attempt owns the job now."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a worker holds while it runs one stage of one job."""
+
+    job_id: int
+    document_id: int
+    owner_id: int
+    operation: str
+    stage: str
+    attempt: int
+    max_attempts: int
+    lease_token: str
+    #: The owner's per-stage time limit.
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    id: int
+    document_id: int
+    owner_id: int
+    operation: str
+    priority: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """A queue item whose stage message must be sent after commit."""
+
+    job_id: int
+    stage: str
+
+
+@dataclass(frozen=True)
+class RecoveryCounts:
+    requeued: int
+    failed: int
+
+
+_CLAIM_COLUMNS = "id, document_id, owner_id, operation, stage, attempts, max_attempts, lease_token::text"
+
+# Only the holder of the current lease may publish or give up a job.
+_HOLDS_LEASE = "id = :job_id AND lease_token = CAST(:lease_token AS uuid) AND status = 'processing'"
+
+# Clears the lease columns when a job leaves `processing`.
+_RELEASE_LEASE = "lease_token = NULL, lease_expires_at = NULL, heartbeat_at = NULL, worker_id = NULL"
+
+
+def _claim_params(claim: Claim) -> dict:
+    return {"job_id": claim.job_id, "lease_token": claim.lease_token}
+
+
+class DocumentQueueService:
+    """The queue's state machine over one SQLAlchemy session."""
+
+    def __init__(self, session: Session, settings: Settings | None = None) -> None:
+        self.session = session
+        self.settings = settings or get_settings()
+
+    def _execute(self, sql: str, **params):
+        return self.session.execute(text(sql), params)
+
+    # -- producers -------------------------------------------------------
+
+    def enqueue(self, document_id: int, operation: str = "process", priority: int | None = None) -> int:
+        """Add a pending job for the document and mark the document pending.
+
+        `priority` defaults to one derived from the file's size. Raises
+        AlreadyQueued if the document already has a live job.
+        """
+        row = self._execute(
+            """
+            INSERT INTO document_queue
+                (document_id, owner_id, operation, status, stage, priority, attempts, max_attempts, file_size)
+            SELECT d.id, d.owner_id, :operation, 'pending', :stage, COALESCE(:priority, :size_priority),
+                   0, :max_attempts, d.size_bytes
+            FROM documents d WHERE d.id = :document_id
+            ON CONFLICT (document_id) WHERE status IN ('pending', 'queued', 'processing') DO NOTHING
+            RETURNING id
+            """,
+            document_id=document_id,
+            operation=operation,
+            stage=first_stage().name,
+            priority=priority,
+            size_priority=priority_for_size(self._document_size(document_id)),
+            max_attempts=self.settings.max_attempts,
+        ).first()
+        if row is None:
+            raise AlreadyQueued(f"document {document_id} is already queued or being processed")
+        self._execute(
+            """
+            UPDATE documents SET status = 'pending', progress = 0, error = NULL, updated_at = now()
+            WHERE id = :document_id
+            """,
+            document_id=document_id,
+        )
+        return row.id
+
+    def _document_size(self, document_id: int) -> int:
+        size = self._execute("SELECT size_bytes FROM documents WHERE id = :id", id=document_id).scalar()
+        if size is None:
+            raise LookupError(f"document {document_id} does not exist")
+        return size
+
+    def get_pending_items(self, limit: int) -> list[PendingItem]:
+        """Due pending items in admission order: best priority, then oldest."""
+        rows = self._execute(
+            """
+            SELECT id, document_id, owner_id, operation, priority, created_at FROM document_queue
+            WHERE status = 'pending' AND run_after <= now()
+            ORDER BY priority DESC, created_at, id
+            LIMIT :limit
+            """,
+            limit=limit,
+        )
+        return [PendingItem(*row) for row in rows]
+
+    def requeue_failed(self) -> int:
+        """Send failed jobs that still have attempts left back to pending; return how many."""
+        result = self._execute(
+            """
+            WITH requeued AS (
+                UPDATE document_queue SET status = 'pending', run_after = now(), completed_at = NULL,
+                       dispatched_at = NULL
+                WHERE status = 'failed' AND attempts < max_attempts
+                  AND NOT EXISTS (
+                      SELECT 1 FROM document_queue live
+                      WHERE live.document_id = document_queue.document_id
+                        AND live.status IN ('pending', 'queued', 'processing'))
+                RETURNING document_id
+            )
+            UPDATE documents d SET status = 'pending', error = NULL, updated_at = now()
+            FROM requeued WHERE d.id = requeued.document_id
+            """
+        )
+        return result.rowcount
+
+    # -- workers ---------------------------------------------------------
+
+    def mark_in_progress(self, job_id: int, stage: str, worker_id: str) -> Claim | None:
+        """Claim a queued job's stage for this worker, or None if the message was stale.
+
+        One conditional UPDATE: it matches only a job that is `queued` at
+        exactly this stage with attempts left, increments `attempts`, and
+        starts a lease with a fresh fencing token.
+        """
+        row = self._execute(
+            f"""
+            WITH claimed AS (
+                UPDATE document_queue SET
+                    status = 'processing', attempts = attempts + 1,
+                    started_at = COALESCE(started_at, now()), heartbeat_at = now(),
+                    lease_expires_at = now() + make_interval(secs => :lease_seconds),
+                    lease_token = gen_random_uuid(), worker_id = :worker_id
+                WHERE id = :job_id AND status = 'queued' AND stage = :stage AND attempts < max_attempts
+                RETURNING {_CLAIM_COLUMNS}
+            ), document AS (
+                UPDATE documents d SET status = 'processing', updated_at = now()
+                FROM claimed WHERE d.id = claimed.document_id
+            )
+            SELECT claimed.*, u.ocr_timeout_seconds FROM claimed JOIN users u ON u.id = claimed.owner_id
+            """,
+            job_id=job_id,
+            stage=stage,
+            worker_id=worker_id,
+            lease_seconds=self.settings.lease_seconds,
+        ).first()
+        return Claim(*row) if row else None
+
+    def hold_lease(self, claim: Claim) -> None:
+        """Lock the job row for this transaction if the claim still holds, else raise LeaseLost.
+
+        Call it before writing a stage's results in the same transaction:
+        recovery cannot take the job away until that transaction ends.
+        """
+        row = self._execute(f"SELECT 1 FROM document_queue WHERE {_HOLDS_LEASE} FOR SHARE", **_claim_params(claim))
+        if row.first() is None:
+            raise LeaseLost(f"job {claim.job_id} stage {claim.stage} attempt {claim.attempt} lost its lease")
+
+    def extend_leases(self, job_ids: list[int], worker_id: str) -> int:
+        """Heartbeat: push out the leases this worker holds on `job_ids`; return how many held."""
+        if not job_ids:
+            return 0
+        result = self._execute(
+            """
+            UPDATE document_queue SET heartbeat_at = now(),
+                   lease_expires_at = now() + make_interval(secs => :lease_seconds)
+            WHERE id = ANY(:job_ids) AND worker_id = :worker_id AND status = 'processing'
+            """,
+            job_ids=list(job_ids),
+            worker_id=worker_id,
+            lease_seconds=self.settings.lease_seconds,
+        )
+        return result.rowcount
+
+    def advance(self, claim: Claim, next_stage: str, progress: int) -> Dispatch:
+        """Hand the job from the claimed stage to `next_stage`; send the returned dispatch after commit."""
+        row = self._execute(
+            f"""
+            WITH advanced AS (
+                UPDATE document_queue SET status = 'queued', stage = :next_stage, attempts = 0,
+                       dispatched_at = now(), error_message = NULL, {_RELEASE_LEASE}
+                WHERE {_HOLDS_LEASE}
+                RETURNING id, document_id
+            ), document AS (
+                UPDATE documents d SET progress = :progress, updated_at = now()
+                FROM advanced WHERE d.id = advanced.document_id
+            )
+            SELECT id FROM advanced
+            """,
+            next_stage=next_stage,
+            progress=progress,
+            **_claim_params(claim),
+        ).first()
+        if row is None:
+            raise LeaseLost(f"job {claim.job_id} lost its lease before leaving stage {claim.stage}")
+        return Dispatch(job_id=claim.job_id, stage=next_stage)
+
+    def mark_completed(self, claim: Claim) -> None:
+        """Finish the job and its document; raises LeaseLost if the claim no longer holds."""
+        row = self._execute(
+            f"""
+            WITH completed AS (
+                UPDATE document_queue SET status = 'completed', completed_at = now(), error_message = NULL,
+                       processing_time_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint,
+                       {_RELEASE_LEASE}
+                WHERE {_HOLDS_LEASE}
+                RETURNING id, document_id
+            ), document AS (
+                UPDATE documents d SET status = 'completed', progress = 100, error = NULL,
+                       completed_at = now(), updated_at = now()
+                FROM completed WHERE d.id = completed.document_id
+            )
+            SELECT id FROM completed
+            """,
+            **_claim_params(claim),
+        ).first()
+        if row is None:
+            raise LeaseLost(f"job {claim.job_id} lost its lease before completing")
+
+    def mark_failed(self, claim: Claim, error_message: str, *, retryable: bool) -> str:
+        """Record a failed attempt; return the job's new status.
+
+        A retryable failure with attempts left goes back to `pending` after
+        a backoff; anything else fails the job and its document for good.
+        """
+        row = self._execute(
+            f"""
+            WITH failed AS (
+                UPDATE document_queue SET
+                    status = CASE WHEN :retryable AND attempts < max_attempts THEN 'pending' ELSE 'failed' END,
+                    run_after = now() + make_interval(secs => :backoff * power(2, attempts - 1)),
+                    completed_at = CASE WHEN :retryable AND attempts < max_attempts THEN NULL ELSE now() END,
+                    error_message = :error_message, dispatched_at = NULL, {_RELEASE_LEASE}
+                WHERE {_HOLDS_LEASE}
+                RETURNING id, document_id, status, attempts, max_attempts
+            ), document AS (
+                UPDATE documents d SET
+                    status = CASE failed.status WHEN 'failed' THEN 'failed' ELSE 'pending' END,
+                    error = CASE failed.status WHEN 'failed' THEN :error_message
+                                 ELSE format('attempt %s of %s failed, retrying: %s',
+                                             failed.attempts, failed.max_attempts, :error_message) END,
+                    updated_at = now()
+                FROM failed WHERE d.id = failed.document_id
+            )
+            SELECT status FROM failed
+            """,
+            error_message=error_message,
+            retryable=retryable,
+            backoff=self.settings.retry_backoff_seconds,
+            **_claim_params(claim),
+        ).first()
+        if row is None:
+            raise LeaseLost(f"job {claim.job_id} lost its lease before recording its failure")
+        return row.status
+
+    # -- the dispatcher's steps --------------------------------------------
+
+    def lock_dispatcher(self) -> bool:
+        """Take the transaction-scoped dispatcher lock; False if another dispatcher holds it."""
+        return bool(self._execute("SELECT pg_try_advisory_xact_lock(hashtext('docqueue.dispatcher'))").scalar())
+
+    def recover_stale_jobs(self) -> RecoveryCounts:
+        """Take back jobs whose worker stopped heartbeating: retry them, or fail them when out of attempts."""
+        rows = self._execute(
+            f"""
+            WITH stale AS (
+                SELECT id FROM document_queue
+                WHERE status = 'processing' AND lease_expires_at < now()
+                ORDER BY lease_expires_at LIMIT :batch
+                FOR UPDATE SKIP LOCKED
+            ), recovered AS (
+                UPDATE document_queue q SET
+                    status = CASE WHEN q.attempts < q.max_attempts THEN 'pending' ELSE 'failed' END,
+                    run_after = now(),
+                    completed_at = CASE WHEN q.attempts < q.max_attempts THEN NULL ELSE now() END,
+                    error_message = format('worker %s stopped responding during stage %s (attempt %s of %s)',
+                                           q.worker_id, q.stage, q.attempts, q.max_attempts),
+                    dispatched_at = NULL, {_RELEASE_LEASE}
+                FROM stale WHERE q.id = stale.id
+                RETURNING q.document_id, q.status, q.error_message
+            ), documents_updated AS (
+                UPDATE documents d SET
+                    status = CASE recovered.status WHEN 'failed' THEN 'failed' ELSE 'pending' END,
+                    error = recovered.error_message, updated_at = now()
+                FROM recovered WHERE d.id = recovered.document_id
+            )
+            SELECT status, count(*) FROM recovered GROUP BY status
+            """,
+            batch=self.settings.queue_batch_size,
+        )
+        counts = dict(rows.all())
+        return RecoveryCounts(requeued=counts.get("pending", 0), failed=counts.get("failed", 0))
+
+    def redispatch_lost_messages(self) -> list[Dispatch]:
+        """Queued jobs no worker picked up in time: their message may be lost, so send another.
+
+        A duplicate is harmless: only one message can win the claim.
+        """
+        rows = self._execute(
+            """
+            UPDATE document_queue SET dispatched_at = now()
+            WHERE id IN (
+                SELECT id FROM document_queue
+                WHERE status = 'queued' AND dispatched_at < now() - make_interval(secs => :after)
+                ORDER BY dispatched_at LIMIT :batch
+                FOR UPDATE SKIP LOCKED)
+            RETURNING id, stage
+            """,
+            after=self.settings.redispatch_after_seconds,
+            batch=self.settings.queue_batch_size,
+        )
+        return [Dispatch(job_id=row.id, stage=row.stage) for row in rows]
+
+    def admit_pending(self) -> list[Dispatch]:
+        """Move due pending jobs to `queued` within capacity; send the returned dispatches after commit.
+
+        Capacity is OCR_CONCURRENT_JOBS in flight overall and each user's
+        `concurrent_ocr_jobs`. Order: priority, then age.
+        """
+        rows = self._execute(
+            """
+            WITH in_flight AS (
+                SELECT owner_id, count(*) AS n FROM document_queue
+                WHERE status IN ('queued', 'processing') GROUP BY owner_id
+            ), candidates AS (
+                SELECT pick.id, pick.priority, pick.created_at
+                FROM users u
+                LEFT JOIN in_flight f ON f.owner_id = u.id
+                CROSS JOIN LATERAL (
+                    SELECT q.id, q.priority, q.created_at FROM document_queue q
+                    WHERE q.owner_id = u.id AND q.status = 'pending' AND q.run_after <= now()
+                    ORDER BY q.priority DESC, q.created_at, q.id
+                    LIMIT GREATEST(u.concurrent_ocr_jobs - COALESCE(f.n, 0), 0)
+                ) pick
+            ), admitted AS (
+                SELECT id FROM candidates
+                ORDER BY priority DESC, created_at, id
+                LIMIT LEAST(:batch, GREATEST(:capacity - (SELECT COALESCE(sum(n), 0) FROM in_flight), 0))
+            )
+            UPDATE document_queue q SET status = 'queued', dispatched_at = now()
+            FROM admitted WHERE q.id = admitted.id AND q.status = 'pending'
+            RETURNING q.id, q.stage
+            """,
+            capacity=self.settings.ocr_concurrent_jobs,
+            batch=self.settings.queue_batch_size,
+        )
+        return [Dispatch(job_id=row.id, stage=row.stage) for row in rows]
+
+    # -- reporting ---------------------------------------------------------
+
+    def get_queue_stats(self) -> dict:
+        """Counts and wait times for the API and the admin page.
+
+        Each figure is its own sub-select so that it can use its partial
+        index instead of scanning the table.
+        """
+        row = self._execute(
+            """
+            SELECT
+                (SELECT count(*) FROM document_queue WHERE status = 'pending') AS waiting,
+                (SELECT count(*) FROM document_queue WHERE status = 'queued') AS queued,
+                (SELECT count(*) FROM document_queue WHERE status = 'processing') AS processing,
+                (SELECT count(*) FROM document_queue WHERE status = 'failed') AS failed,
+                (SELECT count(*) FROM document_queue
+                  WHERE status = 'completed' AND completed_at >= date_trunc('day', now())) AS completed_today,
+                (SELECT avg(extract(epoch FROM started_at - created_at)) / 60 FROM document_queue
+                  WHERE status = 'completed' AND completed_at >= date_trunc('day', now())) AS avg_wait_minutes,
+                (SELECT extract(epoch FROM now() - min(created_at)) / 60 FROM document_queue
+                  WHERE status IN ('pending', 'queued')) AS oldest_pending_minutes
+            """
+        ).one()
+        return {
+            "pending": row.waiting + row.queued,
+            "processing": row.processing,
+            "failed": row.failed,
+            "completed_today": row.completed_today,
+            "avg_wait_time_minutes": round(float(row.avg_wait_minutes or 0), 2),
+            "oldest_pending_minutes": round(float(row.oldest_pending_minutes or 0), 2),
+            "queued": row.queued,
+            "capacity": self.settings.ocr_concurrent_jobs,
+        }

@@ -1,0 +1,73 @@
+"""Stage `inspect`: what is this file, really, and can we open it?
+
+The type comes from the bytes, never from the name or the declared
+content type. Whatever cannot be processed fails here with a specific reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import filetype
+import pymupdf
+from sqlalchemy.orm import Session
+
+from docqueue.documents import record_inspection
+from docqueue.queue import Claim
+from docqueue.stages.errors import DocumentRejected
+
+#: MIME type found in the bytes -> PyMuPDF's name for the format.
+SUPPORTED_TYPES = {
+    "application/pdf": "pdf",
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/tiff": "tiff",
+}
+
+
+@dataclass(frozen=True)
+class Inspection:
+    detected_type: str
+    page_count: int
+
+
+def sniff_type(path: str) -> str:
+    """The PyMuPDF format name for the file's bytes; DocumentRejected if unsupported."""
+    with open(path, "rb") as handle:
+        head = handle.read(8192)
+    if not head:
+        raise DocumentRejected("the file is empty")
+    # PDF readers accept junk before the header, so look for it in the first kilobyte.
+    if b"%PDF-" in head[:1024]:
+        return "pdf"
+    kind = filetype.guess(head)
+    if kind is None or kind.mime not in SUPPORTED_TYPES:
+        found = kind.mime if kind else "unrecognised data"
+        raise DocumentRejected(f"unsupported file type ({found}): docqueue accepts PDF, PNG, JPEG and TIFF")
+    return SUPPORTED_TYPES[kind.mime]
+
+
+def open_document(path: str, detected_type: str) -> pymupdf.Document:
+    """Open the file as `detected_type`; DocumentRejected if it is damaged or locked."""
+    try:
+        document = pymupdf.open(path, filetype=detected_type)
+    except (pymupdf.FileDataError, RuntimeError, ValueError) as error:
+        raise DocumentRejected(f"the {detected_type.upper()} file is damaged and cannot be opened ({error})") from None
+    if document.needs_pass:
+        document.close()
+        raise DocumentRejected("the PDF is protected by a password: upload a copy without one")
+    if document.page_count == 0:
+        document.close()
+        raise DocumentRejected(f"the {detected_type.upper()} file has no pages")
+    return document
+
+
+def run(path: str, claim: Claim) -> Inspection:
+    """Sniff, open and count pages. Runs in a PDF pool process."""
+    detected_type = sniff_type(path)
+    with open_document(path, detected_type) as document:
+        return Inspection(detected_type=detected_type, page_count=document.page_count)
+
+
+def record(session: Session, claim: Claim, inspection: Inspection) -> None:
+    record_inspection(session, claim.document_id, inspection.detected_type, inspection.page_count)

@@ -1,0 +1,262 @@
+"""Test fixtures: real Postgres, real Redis, real processes.
+
+Servers come from DATABASE_URL / REDIS_URL when set, else embedded ones are
+started. Each run creates its own database and Redis namespace and removes
+only those at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+import sqlalchemy as sa
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO.parent / "shared" / "corpus"
+RUN_ID = f"{os.getpid()}_{secrets.token_hex(4)}"
+
+
+def _server_urls(tmp_root: Path) -> tuple[str, str, object]:
+    database_url = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    embedded = None
+    if not (database_url and redis_url):
+        from docqueue.embedded import start_embedded_servers
+
+        embedded = start_embedded_servers(tmp_root / "embedded", database="postgres")
+        database_url = database_url or embedded.database_url
+        redis_url = redis_url or embedded.redis_url
+    return database_url, redis_url, embedded
+
+
+@pytest.fixture(scope="session")
+def test_env(tmp_path_factory) -> dict:
+    """Environment for this run: its own database and Redis namespace, migrated by the real release command."""
+    from docqueue.settings import get_settings, normalize_database_url
+
+    server_url, redis_url, embedded = _server_urls(tmp_path_factory.mktemp("servers"))
+    admin_engine = sa.create_engine(normalize_database_url(server_url), isolation_level="AUTOCOMMIT")
+    database = f"docqueue_test_{RUN_ID}"
+    with admin_engine.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{database}"'))
+    database_url = sa.make_url(normalize_database_url(server_url)).set(database=database)
+    namespace = f"docqueue-test-{RUN_ID}"
+    env = {
+        "DATABASE_URL": database_url.render_as_string(hide_password=False),
+        "REDIS_URL": redis_url,
+        "REDIS_NAMESPACE": namespace,
+        "SECRET_KEY": secrets.token_hex(16),
+        # Short leases and ticks so crash recovery happens within a test's patience.
+        "LEASE_SECONDS": "6",
+        "DISPATCH_INTERVAL_SECONDS": "1",
+        "REDISPATCH_AFTER_SECONDS": "10",
+        "RETRY_BACKOFF_SECONDS": "1",
+        "PDF_WORKER_PROCESSES": "2",
+    }
+    os.environ.update(env)
+    get_settings.cache_clear()
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "web", "db", "upgrade"],
+        cwd=REPO,
+        env={**os.environ},
+        check=True,
+        capture_output=True,
+    )
+    yield env
+    from docqueue.db import get_engine
+
+    get_engine().dispose()
+    _delete_namespace(redis_url, namespace)
+    with admin_engine.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    admin_engine.dispose()
+    if embedded is not None:
+        embedded.stop()
+
+
+def _delete_namespace(redis_url: str, namespace: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def clean_state(request):
+    """Empty tables and this run's Redis keys before each test that touches them."""
+    if "test_env" not in request.fixturenames:
+        yield
+        return
+    env = request.getfixturevalue("test_env")
+    from docqueue.db import get_engine
+
+    with get_engine().begin() as connection:
+        connection.execute(
+            sa.text("TRUNCATE users, documents, document_pages, document_queue, blob_chunks RESTART IDENTITY CASCADE")
+        )
+    _delete_namespace(env["REDIS_URL"], env["REDIS_NAMESPACE"])
+    yield
+
+
+@pytest.fixture
+def session(test_env):
+    from docqueue.db import session_scope
+
+    with session_scope() as session:
+        yield session
+
+
+@pytest.fixture
+def broker(test_env):
+    from docqueue.broker import build_broker
+
+    return build_broker()
+
+
+@pytest.fixture
+def app(test_env, broker):
+    from web import create_app
+
+    return create_app({"TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(test_env):
+    """Create a user; returns (user id, API token)."""
+    from docqueue.db import session_scope
+    from docqueue.users import create_user
+
+    def make(email: str | None = None, *, password: str | None = None, is_admin: bool = False, **settings):
+        with session_scope() as session:
+            user, token = create_user(session, email or f"user{secrets.token_hex(3)}@example.com", password, is_admin=is_admin)
+            for name, value in settings.items():
+                setattr(user, name, value)
+            return user.id, token
+
+    return make
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def procfile_command(name: str) -> str:
+    """The command line of one Procfile entry, as the PaaS would run it."""
+    for line in (REPO / "Procfile").read_text().splitlines():
+        process, _, command = line.partition(":")
+        if process.strip() == name:
+            return command.strip()
+    raise KeyError(name)
+
+
+class ManagedProcess:
+    """A Procfile process started with bash, as a PaaS would, in its own process group."""
+
+    def __init__(self, name: str, env: dict, log_dir: Path, extra_env: dict | None = None) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
+        self.env = {**os.environ, **env, **(extra_env or {})}
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "ManagedProcess":
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            ["bash", "-c", f"exec {procfile_command(self.name)}"],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def signal_group(self, signum: int) -> None:
+        """Signal every process of the group, as a PaaS does on shutdown."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signum)
+
+    def stop(self, timeout: float = 30) -> int | None:
+        """SIGTERM the whole group and wait; SIGKILL what is left."""
+        if self.process is None:
+            return None
+        self.signal_group(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.signal_group(signal.SIGKILL)
+            return self.process.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL the whole group: a crash, with no chance to clean up."""
+        self.signal_group(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def procfile(test_env, tmp_path):
+    """Start Procfile processes by name; everything started is stopped after the test."""
+    started: list[ManagedProcess] = []
+
+    def start(name: str, **extra_env) -> ManagedProcess:
+        process = ManagedProcess(name, test_env, tmp_path, {k: str(v) for k, v in extra_env.items()}).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.2, message: str = "condition"):
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {message}")
+
+
+def start_web(procfile) -> str:
+    """Start the Procfile's web process; return its base URL once it answers."""
+    port = free_port()
+    procfile("web", PORT=port, WEB_CONCURRENCY=2)
+    base_url = f"http://127.0.0.1:{port}"
+
+    def healthy():
+        try:
+            return requests.get(f"{base_url}/healthz", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    wait_until(healthy, timeout=60, message="web to answer /healthz")
+    return base_url
+
+
+@pytest.fixture
+def corpus_truth() -> dict:
+    import json
+
+    return json.loads((CORPUS / "truth.json").read_text())
+

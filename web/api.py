@@ -1,0 +1,116 @@
+"""The JSON API under `/api`. Every call needs `Authorization: Bearer <token>`."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from docqueue.documents import (
+    UploadRejected,
+    document_as_dict,
+    get_document,
+    list_documents,
+    page_texts,
+    validate_priority,
+)
+from docqueue.queue import AlreadyQueued, DocumentQueueService
+from docqueue.queue.dispatcher import process_document_queue
+from docqueue.settings import get_settings
+from web.auth import admin_required, api_error, token_required
+from web.extensions import db
+from web.submissions import submit_upload
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(error):
+    limit_mb = get_settings().max_upload_bytes // (1024 * 1024)
+    return api_error(413, f"the upload is larger than the {limit_mb} MB limit (MAX_UPLOAD_MB)")
+
+
+@bp.post("/documents")
+@token_required
+def upload_document():
+    """Accept one file (multipart field `file`, optional `priority`); answer 202 pending."""
+    upload = request.files.get("file")
+    if upload is None:
+        return api_error(400, "no file: send the document as multipart form field 'file'")
+    try:
+        priority = validate_priority(request.form.get("priority"))
+        document = submit_upload(g.user.id, upload, priority)
+    except UploadRejected as rejection:
+        return api_error(400, str(rejection))
+    return jsonify(id=document.id, status=document.status), 202
+
+
+@bp.get("/documents")
+@token_required
+def documents_index():
+    limit = min(request.args.get("limit", 100, type=int) or 100, 1000)
+    return jsonify(documents=[document_as_dict(d) for d in list_documents(db.session, g.user.id, limit)])
+
+
+def _owned_document_or_404(document_id: int):
+    document = get_document(db.session, g.user.id, document_id)
+    if document is None:
+        return None, api_error(404, f"no document {document_id}")
+    return document, None
+
+
+@bp.get("/documents/<int:document_id>")
+@token_required
+def document_detail(document_id: int):
+    document, error = _owned_document_or_404(document_id)
+    return error or jsonify(document_as_dict(document))
+
+
+@bp.get("/documents/<int:document_id>/pages")
+@token_required
+def document_pages(document_id: int):
+    """The extracted text, page by page."""
+    document, error = _owned_document_or_404(document_id)
+    if error:
+        return error
+    pages = page_texts(db.session, document.id)
+    return jsonify(document_id=document.id, pages=[{"page": n, "text": t} for n, t in pages])
+
+
+@bp.post("/documents/<int:document_id>/reprocess")
+@token_required
+def reprocess_document(document_id: int):
+    """Run the document through the pipeline again; 409 while a run is still live."""
+    document, error = _owned_document_or_404(document_id)
+    if error:
+        return error
+    try:
+        DocumentQueueService(db.session).enqueue(document.id, "reprocess")
+        db.session.commit()
+    except AlreadyQueued as conflict:
+        db.session.rollback()
+        return api_error(409, str(conflict))
+    process_document_queue(db.session)
+    return jsonify(id=document.id, status="pending"), 202
+
+
+@bp.get("/queue/stats")
+@token_required
+def queue_stats():
+    return jsonify(DocumentQueueService(db.session).get_queue_stats())
+
+
+@bp.post("/queue/requeue-failed")
+@admin_required
+def requeue_failed():
+    """Failed jobs with attempts left go back to pending."""
+    requeued = DocumentQueueService(db.session).requeue_failed()
+    db.session.commit()
+    process_document_queue(db.session)
+    return jsonify(requeued=requeued)
+
+
+@bp.post("/queue/process")
+@admin_required
+def process_queue():
+    """The cron endpoint: run the dispatcher once and report what it did."""
+    return jsonify(process_document_queue(db.session).as_dict())
