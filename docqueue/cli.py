@@ -39,6 +39,19 @@ def user_create(email: str, admin: bool, password: str | None) -> None:
 
 
 @main.command()
+@click.option("--port", default=8000, show_default=True, help="Port the web process listens on.")
+def up(port: int) -> None:
+    """Run everything on this machine: Postgres, Redis, migrations, web, worker and clock.
+
+    Without DATABASE_URL and REDIS_URL it starts embedded servers keeping their
+    data in ./.docqueue (or DOCQUEUE_HOME). Ctrl-C stops it all.
+    """
+    from docqueue.up import run_up
+
+    sys.exit(run_up(port))
+
+
+@main.command()
 def clock() -> None:
     """Run periodic maintenance (the Procfile's `clock` process)."""
     from docqueue.clock import run_clock

@@ -2,15 +2,20 @@
 
 PyMuPDF must not run on several threads, and a hostile file can hang inside
 MuPDF's C code where no Python time limit reaches. So stage work runs in a
-few long-lived single-threaded processes (pebble), forked from a forkserver
-that has already imported PyMuPDF (0.9 s and ~140 MB each time otherwise).
-A task that exceeds its time limit has its process killed and replaced.
+few long-lived single-threaded processes (pebble), each of which imports
+PyMuPDF once (0.9 s, ~140 MB). A task that exceeds its time limit has its
+process killed and replaced.
+
+The processes are spawned, not forked: the worker process runs threads, and
+a forkserver would die on the PaaS's SIGTERM and take the pool's view of
+its children with it.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Callable, TypeVar
@@ -21,9 +26,6 @@ from docqueue.settings import get_settings
 
 T = TypeVar("T")
 
-# Imported once in the forkserver so that every pool process starts warm.
-_PRELOAD = ["pymupdf", "docqueue.stages.inspect", "docqueue.stages.extract_text"]
-
 
 class StageTimeout(Exception):
     """The stage ran past its time limit and its process was killed."""
@@ -31,6 +33,19 @@ class StageTimeout(Exception):
 
 class StageProcessDied(Exception):
     """The pool process died mid-task (a crash inside MuPDF, or killed by the OS)."""
+
+
+def _prepare_pdf_process() -> None:
+    """Set up a new pool process: ignore shutdown signals, import the stages.
+
+    A PaaS signals every process in the dyno on deploy; if pool processes
+    died then, the stage they run would fail instead of finishing during the
+    worker's graceful shutdown. The pool stops them itself when it closes.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import docqueue.stages.extract_text  # noqa: F401  (pulls in PyMuPDF: pay the import once, up front)
+    import docqueue.stages.inspect  # noqa: F401
 
 
 _pool: pebble.ProcessPool | None = None
@@ -42,11 +57,11 @@ def _get_pool() -> pebble.ProcessPool:
     global _pool, _pool_pid
     with _lock:
         if _pool is None or _pool_pid != os.getpid() or not _pool.active:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(_PRELOAD)
-            # OpenMP inside Tesseract and friends thrashes when pages already run in parallel processes.
-            os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-            _pool = pebble.ProcessPool(max_workers=get_settings().pdf_worker_processes, context=context)
+            _pool = pebble.ProcessPool(
+                max_workers=get_settings().pdf_worker_processes,
+                initializer=_prepare_pdf_process,
+                context=multiprocessing.get_context("spawn"),
+            )
             _pool_pid = os.getpid()
         return _pool
 

@@ -238,19 +238,24 @@ def wait_until(predicate, timeout: float, interval: float = 0.2, message: str = 
     pytest.fail(f"timed out after {timeout} s waiting for {message}")
 
 
-def start_web(procfile) -> str:
-    """Start the Procfile's web process; return its base URL once it answers."""
-    port = free_port()
-    procfile("web", PORT=port, WEB_CONCURRENCY=2)
-    base_url = f"http://127.0.0.1:{port}"
+def wait_for_web(base_url: str) -> None:
+    """Block until the web process at `base_url` answers /healthz."""
 
     def healthy():
         try:
-            return requests.get(f"{base_url}/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(f"{base_url}/healthz", timeout=5).status_code == 200
+        except requests.RequestException:  # not listening yet, or still booting its workers
             return False
 
     wait_until(healthy, timeout=60, message="web to answer /healthz")
+
+
+def start_web(procfile, port: int | None = None) -> str:
+    """Start the Procfile's web process; return its base URL once it answers."""
+    port = port or free_port()
+    procfile("web", PORT=port, WEB_CONCURRENCY=2)
+    base_url = f"http://127.0.0.1:{port}"
+    wait_for_web(base_url)
     return base_url
 
 

@@ -2,16 +2,74 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from datetime import datetime, timezone
+
+from flask import Blueprint, Response, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from docqueue.documents import list_documents
+from docqueue.documents import UploadRejected, list_documents, validate_priority
 from web.extensions import db
+from web.submissions import submit_upload
 
 bp = Blueprint("pages", __name__)
+
+#: Document statuses that can still change; the list polls while any row has one.
+UNFINISHED_STATUSES = ("pending", "processing")
+
+
+@bp.app_template_filter("utc_time")
+def utc_time(value: datetime) -> str:
+    """A timestamp as `2025-01-31 14:05 UTC`, whatever time zone the database answered in."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@bp.after_request
+def redirect_whole_page_for_htmx(response: Response) -> Response:
+    """Turn a redirect answering an htmx request into `HX-Redirect`.
+
+    The browser follows a plain redirect inside the XHR, so a poll whose
+    session has ended would swap the login page into the table body.
+    """
+    if request.headers.get("HX-Request") and response.location and 300 <= response.status_code < 400:
+        return Response(status=204, headers={"HX-Redirect": response.location})
+    return response
 
 
 @bp.get("/")
 @login_required
 def index():
-    return render_template("index.html", documents=list_documents(db.session, current_user.id))
+    """The upload form and the user's documents; an htmx poll gets only the table body."""
+    documents = list_documents(db.session, current_user.id)
+    polling = any(document.status in UNFINISHED_STATUSES for document in documents)
+    template = "_document_rows.html" if request.headers.get("HX-Request") else "index.html"
+    response = make_response(render_template(template, documents=documents, polling=polling))
+    # One URL, two bodies: caches must not hand the fragment to a full page load.
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.post("/upload")
+@login_required
+def upload():
+    """Queue every file chosen in the upload form, then show the list again (POST-redirect-GET)."""
+    try:
+        priority = validate_priority(request.form.get("priority"))
+    except UploadRejected as rejection:
+        flash(str(rejection), "error")
+        return redirect(url_for("pages.index"))
+    # A form submitted with no file selected still sends one part, with an empty file name.
+    files = [file for file in request.files.getlist("files") if file.filename]
+    if not files:
+        flash("Choose at least one file to upload.", "error")
+        return redirect(url_for("pages.index"))
+    queued = 0
+    for file in files:
+        try:
+            submit_upload(current_user.id, file, priority)
+        except UploadRejected as rejection:
+            flash(f"{file.filename}: {rejection}", "error")
+        else:
+            queued += 1
+    if queued:
+        flash(f"Queued {queued} file(s)", "info")
+    return redirect(url_for("pages.index"))

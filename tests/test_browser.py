@@ -1,0 +1,113 @@
+"""The browser pages end to end: real Chromium, real gunicorn web, real dramatiq worker."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+from playwright.sync_api import expect, sync_playwright
+
+from tests.conftest import CORPUS, start_web
+
+PASSWORD = "correct horse battery staple"
+# Debian's chromium, never a downloaded one; quiet flags so it makes no calls home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+FINISHED_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def log_in(page, base_url: str, email: str) -> None:
+    page.goto(f"{base_url}/")
+    expect(page).to_have_url(re.compile(r"/login\b"))
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{base_url}/")
+    expect(page.locator(".user-email")).to_have_text(email)
+
+
+def test_upload_and_watch_documents_finish_without_reloading(browser, procfile, make_user, tmp_path):
+    base_url = start_web(procfile)
+    make_user("reader@example.com", password=PASSWORD)
+    _, other_token = make_user("other@example.com")
+    with open(CORPUS / "pdf" / "annotated_pdf.pdf", "rb") as other_file:
+        requests.post(
+            f"{base_url}/api/documents",
+            headers={"Authorization": f"Bearer {other_token}"},
+            files={"file": other_file},
+            timeout=10,
+        ).raise_for_status()
+
+    # Logged out: the page and its poll both send the browser to the login form.
+    assert requests.get(f"{base_url}/", allow_redirects=False, timeout=10).headers["Location"].startswith("/login")
+    poll = requests.get(f"{base_url}/", headers={"HX-Request": "true"}, allow_redirects=False, timeout=10)
+    assert poll.status_code == 204 and poll.headers["HX-Redirect"].startswith("/login")
+
+    page = browser.new_page()
+    log_in(page, base_url, "reader@example.com")
+    documents = page.locator("#documents")
+    expect(documents).to_contain_text("No documents yet")
+    expect(documents).not_to_contain_text("annotated_pdf.pdf")
+
+    # Refused uploads store nothing: no CSRF token (400), a bad priority, no file at all.
+    pdf_bytes = (CORPUS / "pdf" / "minimal-document.pdf").read_bytes()
+    a_pdf = {"name": "x.pdf", "mimeType": "application/pdf", "buffer": pdf_bytes}
+    assert page.request.post(f"{base_url}/upload", multipart={"files": a_pdf}).status == 400
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    bad_priority = page.request.post(
+        f"{base_url}/upload", multipart={"csrf_token": token, "priority": "500", "files": a_pdf}
+    )
+    assert "priority must be a whole number from 0 to 100" in bad_priority.text()
+    no_files = page.request.post(f"{base_url}/upload", multipart={"csrf_token": token, "priority": ""})
+    assert "Choose at least one file to upload." in no_files.text()
+    page.reload()
+    expect(documents).to_contain_text("No documents yet")
+
+    notes = tmp_path / "notes.pdf"
+    notes.write_text("Meeting notes: plain text with a .pdf name.\n")
+    page.get_by_label("Files").set_input_files(
+        [CORPUS / "pdf" / "pdflatex-4-pages.pdf", CORPUS / "pdf" / "minimal-document.pdf", notes]
+    )
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator(".flash-info")).to_have_text("Queued 3 file(s)")
+    expect(documents.locator("tr")).to_have_count(3)
+    # No worker yet, so every row is pending and the table body polls.
+    expect(documents).to_have_attribute("hx-trigger", "every 2s")
+
+    procfile("worker")
+    for filename, pages in [("pdflatex-4-pages.pdf", "4"), ("minimal-document.pdf", "1")]:
+        row = documents.locator("tr", has_text=filename)
+        expect(row).to_have_attribute("data-status", "completed", timeout=FINISHED_TIMEOUT_MS)
+        expect(row.locator(".pages")).to_have_text(pages)
+        expect(row.locator(".percent")).to_have_text("100%")
+    rejected = documents.locator("tr", has_text="notes.pdf")
+    expect(rejected).to_have_attribute("data-status", "failed", timeout=FINISHED_TIMEOUT_MS)
+    expect(rejected.locator(".error")).to_contain_text("unsupported file type")
+    expect(documents.locator("tr")).to_have_count(3)
+
+    # Everything is finished: the swapped-in body has no trigger and no poll follows.
+    assert documents.get_attribute("hx-trigger") is None
+    polls = []
+    page.on("request", lambda request: polls.append(request.url) if request.headers.get("hx-request") else None)
+    page.wait_for_timeout(5_000)
+    assert polls == []
+
+    page.screenshot(path=tmp_path / "documents.png", full_page=True)
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/login\b"))

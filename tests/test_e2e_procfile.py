@@ -1,0 +1,175 @@
+"""End to end through the real Procfile processes: gunicorn web, dramatiq worker, clock.
+
+Files go in over HTTP and come out processed, through crashes and restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+
+from tests.conftest import CORPUS, REPO, free_port, start_web, wait_for_web, wait_until
+from tests.factories import make_slow_pdf
+
+def create_admin_with_cli(test_env: dict) -> str:
+    """`docqueue user create` as an operator would run it; the token is alone on the last line."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "docqueue"), "user", "create", "ops@example.com", "--admin"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+class Api:
+    def __init__(self, base_url: str, token: str) -> None:
+        self.base_url = base_url
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def upload(self, name: str, data: bytes) -> int:
+        response = requests.post(
+            f"{self.base_url}/api/documents", files={"file": (name, data)}, headers=self.headers, timeout=30
+        )
+        assert response.status_code == 202, response.text
+        assert response.json()["status"] == "pending"
+        return response.json()["id"]
+
+    def get(self, path: str):
+        response = requests.get(f"{self.base_url}{path}", headers=self.headers, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def documents(self) -> dict[int, dict]:
+        return {d["id"]: d for d in self.get("/api/documents?limit=1000")["documents"]}
+
+    def all_finished(self, ids) -> dict[int, dict] | None:
+        documents = self.documents()
+        finished = all(documents[i]["status"] in ("completed", "failed") for i in ids)
+        return documents if finished else None
+
+
+def test_every_corpus_pdf_is_processed_as_truth_says(procfile, test_env, corpus_truth):
+    procfile("worker")
+    procfile("clock")
+    api = Api(start_web(procfile), create_admin_with_cli(test_env))
+    uploaded = {api.upload(name, (CORPUS / "pdf" / name).read_bytes()): name for name in sorted(corpus_truth)}
+
+    documents = wait_until(lambda: api.all_finished(uploaded), timeout=180, message="every corpus PDF to finish")
+    for document_id, name in uploaded.items():
+        truth, document = corpus_truth[name], documents[document_id]
+        assert (document["status"], document["error"]) == ("completed", None), name
+        assert document["page_count"] == truth["pages"], name
+        assert document["sha256"] == truth["sha256"], name
+        assert document["ocr_status"] == ("needed" if truth["pages_without_text"] else "not_needed"), name
+        pages = api.get(f"/api/documents/{document_id}/pages")["pages"]
+        assert len(pages) == truth["pages"], name
+        assert sum(len(page["text"]) for page in pages) == truth["text_chars"], name
+        assert sum(1 for page in pages if not page["text"]) == truth["pages_without_text"], name
+    stats = api.get("/api/queue/stats")
+    assert (stats["pending"], stats["processing"], stats["failed"]) == (0, 0, 0)
+    assert stats["completed_today"] == len(uploaded)
+
+
+def jobs_by_document(engine) -> dict[int, list[tuple]]:
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT document_id, status, stage FROM document_queue ORDER BY id")).all()
+    jobs: dict[int, list[tuple]] = {}
+    for document_id, status, stage in rows:
+        jobs.setdefault(document_id, []).append((status, stage))
+    return jobs
+
+
+def test_worker_sigkill_and_web_restart_lose_and_repeat_nothing(procfile, test_env, corpus_truth):
+    from docqueue.db import get_engine
+
+    engine = get_engine()
+    worker = procfile("worker")
+    procfile("clock")
+    port = free_port()
+    web = procfile("web", PORT=port)
+    base_url = f"http://127.0.0.1:{port}"
+    wait_for_web(base_url)
+    api = Api(base_url, create_admin_with_cli(test_env))
+    # Slow files keep the worker busy so the kill lands mid-stage.
+    uploaded = {api.upload(f"slow-{n}.pdf", make_slow_pdf(1_500_000)): None for n in range(3)}
+    uploaded.update({api.upload(name, (CORPUS / "pdf" / name).read_bytes()): name for name in sorted(corpus_truth)})
+
+    def some_in_flight():
+        with engine.connect() as connection:
+            return connection.execute(
+                sa.text("SELECT id FROM document_queue WHERE status = 'processing' LIMIT 1")
+            ).scalar()
+
+    in_flight_job = wait_until(some_in_flight, timeout=60, message="a job to be processing")
+    worker.kill()
+
+    # Restart web mid-run, as a deploy does; uploads keep working against the new one.
+    assert web.stop() == 0
+    procfile("web", PORT=port)
+    wait_for_web(base_url)
+    late = api.upload("late.pdf", (CORPUS / "pdf" / "minimal-document.pdf").read_bytes())
+    uploaded[late] = "minimal-document.pdf"
+
+    procfile("worker")
+    documents = wait_until(lambda: api.all_finished(uploaded), timeout=240, message="every document to finish")
+    for document_id, name in uploaded.items():
+        document = documents[document_id]
+        assert (document["status"], document["error"]) == ("completed", None), (name, document)
+        if name:
+            assert document["page_count"] == corpus_truth[name]["pages"]
+    # Once: one job per document, completed; the killed job was taken back and finished.
+    jobs = jobs_by_document(engine)
+    assert {document_id: jobs[document_id] for document_id in uploaded} == {
+        document_id: [("completed", "extract_text")] for document_id in uploaded
+    }
+    with engine.connect() as connection:
+        assert connection.execute(
+            sa.text("SELECT status FROM document_queue WHERE id = :id"), {"id": in_flight_job}
+        ).scalar() == "completed"
+
+
+def test_paas_sigterm_lets_the_running_stage_finish(procfile, test_env):
+    from docqueue.db import get_engine
+
+    engine = get_engine()
+    worker = procfile("worker")
+    api = Api(start_web(procfile), create_admin_with_cli(test_env))
+    document_id = api.upload("slow.pdf", make_slow_pdf(2_500_000))
+
+    def extracting():
+        with engine.connect() as connection:
+            return connection.execute(
+                sa.text(
+                    "SELECT 1 FROM document_queue WHERE document_id = :d AND status = 'processing' AND stage = 'extract_text'"
+                ),
+                {"d": document_id},
+            ).scalar()
+
+    wait_until(extracting, timeout=60, message="extraction to start")
+    # A PaaS signals every process of the dyno and the dramatiq master forwards one more SIGTERM to
+    # its child. Those two may reach the child as one, so send the child a third one a moment later.
+    worker_children = subprocess.run(
+        ["pgrep", "-P", str(worker.process.pid)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    worker.signal_group(signal.SIGTERM)
+    time.sleep(0.5)
+    for pid in worker_children:
+        os.kill(int(pid), signal.SIGTERM)
+    assert worker.process.wait(timeout=60) == 0, worker.log()
+    log = worker.log()
+    assert "Ignoring repeated SIGTERM" in log
+    assert "Killing worker process" not in log
+    with engine.connect() as connection:
+        job = connection.execute(
+            sa.text("SELECT status, stage, attempts FROM document_queue WHERE document_id = :d"), {"d": document_id}
+        ).one()
+    assert tuple(job) == ("completed", "extract_text", 1), "the stage must finish within the graceful shutdown"
