@@ -25,6 +25,13 @@ class UploadRejected(ValueError):
     """The upload cannot become a document; the message says why."""
 
 
+def upload_too_large_message(limit_bytes: int) -> str:
+    """What to tell someone whose upload exceeded the limit (MAX_UPLOAD_MB)."""
+    mb = 1024 * 1024
+    limit = f"{limit_bytes // mb} MB" if limit_bytes >= mb else f"{limit_bytes} byte"
+    return f"the upload is larger than the {limit} limit (MAX_UPLOAD_MB); nothing was stored"
+
+
 def validate_priority(raw: str | int | None) -> int | None:
     """Parse a caller-given priority; None means "derive it from the file size"."""
     if raw is None or raw == "":

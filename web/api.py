@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from docqueue.documents import (
@@ -11,11 +11,11 @@ from docqueue.documents import (
     get_document,
     list_documents,
     page_texts,
+    upload_too_large_message,
     validate_priority,
 )
 from docqueue.queue import AlreadyQueued, DocumentQueueService
 from docqueue.queue.dispatcher import process_document_queue
-from docqueue.settings import get_settings
 from web.auth import admin_required, api_error, token_required
 from web.extensions import db
 from web.submissions import submit_upload
@@ -25,8 +25,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 @bp.errorhandler(RequestEntityTooLarge)
 def too_large(error):
-    limit_mb = get_settings().max_upload_bytes // (1024 * 1024)
-    return api_error(413, f"the upload is larger than the {limit_mb} MB limit (MAX_UPLOAD_MB)")
+    return api_error(413, upload_too_large_message(current_app.config["MAX_CONTENT_LENGTH"]))
 
 
 @bp.post("/documents")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Blueprint, Response, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, Response, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from docqueue.documents import UploadRejected, list_documents, validate_priority
+from docqueue.documents import UploadRejected, list_documents, upload_too_large_message, validate_priority
 from web.extensions import db
 from web.submissions import submit_upload
 
@@ -33,6 +34,13 @@ def redirect_whole_page_for_htmx(response: Response) -> Response:
     if request.headers.get("HX-Request") and response.location and 300 <= response.status_code < 400:
         return Response(status=204, headers={"HX-Redirect": response.location})
     return response
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def upload_too_large(error):
+    """Say so on the page instead of Werkzeug's bare 413: nothing of the upload was stored."""
+    flash(upload_too_large_message(current_app.config["MAX_CONTENT_LENGTH"]), "error")
+    return redirect(url_for("pages.index"))
 
 
 @bp.get("/")
