@@ -184,6 +184,11 @@ class QueueItem(Base):
         Index("document_queue_lease_idx", "lease_expires_at", postgresql_where=text("status = 'processing'")),
         Index("document_queue_dispatched_idx", "dispatched_at", postgresql_where=text("status = 'queued'")),
         Index("document_queue_status_created_idx", "status", "created_at"),
-        Index("document_queue_completed_at_idx", "completed_at", postgresql_where=text("status = 'completed'")),
+        Index(
+            "document_queue_completed_at_idx",
+            "completed_at",
+            postgresql_include=["started_at", "created_at"],
+            postgresql_where=text("status = 'completed'"),
+        ),
         Index("document_queue_document_idx", "document_id", text("id DESC")),
     )

@@ -12,7 +12,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -42,44 +41,32 @@ def _server_urls(tmp_root: Path) -> tuple[str, str, object]:
 @pytest.fixture(scope="session")
 def test_env(tmp_path_factory) -> dict:
     """Environment for this run: its own database and Redis namespace, migrated by the real release command."""
-    from docqueue.settings import get_settings, normalize_database_url
+    from docqueue.scratch import migrate, scratch_database
+    from docqueue.settings import get_settings
 
     server_url, redis_url, embedded = _server_urls(tmp_path_factory.mktemp("servers"))
-    admin_engine = sa.create_engine(normalize_database_url(server_url), isolation_level="AUTOCOMMIT")
-    database = f"docqueue_test_{RUN_ID}"
-    with admin_engine.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{database}"'))
-    database_url = sa.make_url(normalize_database_url(server_url)).set(database=database)
     namespace = f"docqueue-test-{RUN_ID}"
-    env = {
-        "DATABASE_URL": database_url.render_as_string(hide_password=False),
-        "REDIS_URL": redis_url,
-        "REDIS_NAMESPACE": namespace,
-        "SECRET_KEY": secrets.token_hex(16),
-        # Short leases and ticks so crash recovery happens within a test's patience.
-        "LEASE_SECONDS": "6",
-        "DISPATCH_INTERVAL_SECONDS": "1",
-        "REDISPATCH_AFTER_SECONDS": "10",
-        "RETRY_BACKOFF_SECONDS": "1",
-        "PDF_WORKER_PROCESSES": "2",
-    }
-    os.environ.update(env)
-    get_settings.cache_clear()
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "web", "db", "upgrade"],
-        cwd=REPO,
-        env={**os.environ},
-        check=True,
-        capture_output=True,
-    )
-    yield env
-    from docqueue.db import get_engine
+    with scratch_database(server_url, "docqueue_test") as database_url:
+        env = {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "REDIS_NAMESPACE": namespace,
+            "SECRET_KEY": secrets.token_hex(16),
+            # Short leases and ticks so crash recovery happens within a test's patience.
+            "LEASE_SECONDS": "6",
+            "DISPATCH_INTERVAL_SECONDS": "1",
+            "REDISPATCH_AFTER_SECONDS": "10",
+            "RETRY_BACKOFF_SECONDS": "1",
+            "PDF_WORKER_PROCESSES": "2",
+        }
+        os.environ.update(env)
+        get_settings.cache_clear()
+        migrate({**os.environ})
+        yield env
+        from docqueue.db import get_engine
 
-    get_engine().dispose()
-    _delete_namespace(redis_url, namespace)
-    with admin_engine.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-    admin_engine.dispose()
+        get_engine().dispose()
+        _delete_namespace(redis_url, namespace)
     if embedded is not None:
         embedded.stop()
 

@@ -125,7 +125,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('document_queue', schema=None) as batch_op:
-        batch_op.create_index('document_queue_completed_at_idx', ['completed_at'], unique=False, postgresql_where=sa.text("status = 'completed'"))
+        batch_op.create_index('document_queue_completed_at_idx', ['completed_at'], unique=False, postgresql_include=['started_at', 'created_at'], postgresql_where=sa.text("status = 'completed'"))
         batch_op.create_index('document_queue_dispatched_idx', ['dispatched_at'], unique=False, postgresql_where=sa.text("status = 'queued'"))
         batch_op.create_index('document_queue_document_idx', ['document_id', sa.literal_column('id DESC')], unique=False)
         batch_op.create_index('document_queue_in_flight_idx', ['owner_id', 'status'], unique=False, postgresql_where=sa.text("status IN ('queued', 'processing')"))

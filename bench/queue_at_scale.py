@@ -1,0 +1,110 @@
+"""How the queue's statements cost with a million jobs in the table.
+
+Fills a scratch database with ROWS queue items (most completed, a tail
+pending, some in flight, across 1,000 users), then times each hot statement
+of the queue service: the median of RUNS runs, each rolled back so every run
+sees the same table. The baseline is one bare `SELECT 1` round trip in the
+same run, so the ratios say how many round trips' worth each statement costs.
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres python bench/queue_at_scale.py [ROWS] [RUNS]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from docqueue.scratch import migrate, scratch_database
+from docqueue.settings import get_settings
+
+FILL = """
+INSERT INTO users (email, password_hash, api_token_hash, concurrent_ocr_jobs)
+SELECT 'user' || u || '@bench', 'x', md5(u::text) || md5((u + 1)::text), 2 FROM generate_series(1, 1000) u;
+
+INSERT INTO documents (owner_id, filename, content_type, size_bytes, sha256, status)
+SELECT 1 + n % 1000, 'doc' || n || '.pdf', 'application/pdf', 10000 + n % 5000000, md5(n::text),
+       CASE WHEN n <= :completed THEN 'completed' ELSE 'pending' END
+FROM generate_series(1, :rows) n;
+
+INSERT INTO document_queue (document_id, owner_id, operation, status, stage, priority, attempts, max_attempts,
+                            file_size, created_at, started_at, completed_at, run_after)
+SELECT d.id, d.owner_id, 'process',
+       CASE WHEN d.id <= :completed THEN 'completed' ELSE 'pending' END,
+       CASE WHEN d.id <= :completed THEN 'extract_text' ELSE 'inspect' END,
+       (ARRAY[2, 4, 6, 8, 10])[1 + d.id % 5], CASE WHEN d.id <= :completed THEN 1 ELSE 0 END, 3,
+       d.size_bytes, now() - make_interval(secs => (:rows - d.id) * 0.05),
+       CASE WHEN d.id <= :completed THEN now() - make_interval(secs => (:rows - d.id) * 0.05) + interval '2 seconds' END,
+       CASE WHEN d.id <= :completed THEN now() - make_interval(secs => (:rows - d.id) * 0.05) + interval '3 seconds' END,
+       now()
+FROM documents d;
+"""
+
+
+def timed(session: Session, action, runs: int) -> float:
+    """Median milliseconds of `action(session)`, each run rolled back."""
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action(session)
+        samples.append((time.perf_counter() - start) * 1000)
+        session.rollback()
+    return statistics.median(samples)
+
+
+def main() -> None:
+    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+    server_url = os.environ["DATABASE_URL"]
+    with scratch_database(server_url, "docqueue_bench") as database_url:
+        env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "bench", "REDIS_URL": "redis://unused"}
+        migrate(env)
+        os.environ.update(env)
+        get_settings.cache_clear()
+        from docqueue.queue import DocumentQueueService
+
+        engine = sa.create_engine(get_settings().database_url)
+        started = time.perf_counter()
+        with engine.begin() as connection:
+            for statement in FILL.split(";\n"):
+                if statement.strip():
+                    connection.execute(sa.text(statement), {"rows": rows, "completed": rows - rows // 10})
+        fill_seconds = time.perf_counter() - started
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(sa.text("VACUUM ANALYZE"))
+
+        with Session(engine) as session:
+            queue = DocumentQueueService(session)
+            # A few jobs in flight, as in steady state.
+            queue.admit_pending()
+            session.commit()
+            queued_id = session.execute(sa.text("SELECT id FROM document_queue WHERE status = 'queued' LIMIT 1")).scalar()
+
+            results = {
+                "SELECT 1 (baseline round trip)": timed(session, lambda s: s.execute(sa.text("SELECT 1")), runs),
+                "get_queue_stats": timed(session, lambda s: DocumentQueueService(s).get_queue_stats(), runs),
+                "admit_pending": timed(session, lambda s: DocumentQueueService(s).admit_pending(), runs),
+                "mark_in_progress (claim)": timed(
+                    session, lambda s: DocumentQueueService(s).mark_in_progress(queued_id, "inspect", "bench"), runs
+                ),
+                "recover_stale_jobs": timed(session, lambda s: DocumentQueueService(s).recover_stale_jobs(), runs),
+                "redispatch_lost_messages": timed(
+                    session, lambda s: DocumentQueueService(s).redispatch_lost_messages(), runs
+                ),
+                "get_pending_items(50)": timed(session, lambda s: DocumentQueueService(s).get_pending_items(50), runs),
+            }
+        engine.dispose()
+
+    baseline = results["SELECT 1 (baseline round trip)"]
+    print(f"rows: {rows:,} queue items ({rows // 10:,} pending), filled in {fill_seconds:.1f} s; median of {runs} runs")
+    print(f"{'statement':34} {'ms':>9} {'x round trip':>13}")
+    for name, ms in results.items():
+        print(f"{name:34} {ms:9.2f} {ms / baseline:13.1f}")
+
+
+if __name__ == "__main__":
+    main()
