@@ -66,6 +66,13 @@ def _get_pool() -> pebble.ProcessPool:
         return _pool
 
 
+def warm_pdf_pool() -> None:
+    """Start the pool's processes now, in the background, so the first stage does not wait ~2 s for them."""
+    pool = _get_pool()
+    for _ in range(get_settings().pdf_worker_processes):
+        pool.schedule(os.getpid)
+
+
 def run_in_pdf_process(function: Callable[..., T], *args, timeout: float) -> T:
     """Run `function(*args)` in a pool process and wait; kill it after `timeout` seconds."""
     future = _get_pool().schedule(function, args=args, timeout=timeout)

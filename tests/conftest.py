@@ -19,6 +19,7 @@ import pytest
 import redis
 import requests
 import sqlalchemy as sa
+from honcho.environ import parse_procfile
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -146,11 +147,7 @@ def free_port() -> int:
 
 def procfile_command(name: str) -> str:
     """The command line of one Procfile entry, as the PaaS would run it."""
-    for line in (REPO / "Procfile").read_text().splitlines():
-        process, _, command = line.partition(":")
-        if process.strip() == name:
-            return command.strip()
-    raise KeyError(name)
+    return parse_procfile((REPO / "Procfile").read_text()).processes[name]
 
 
 class ManagedProcess:

@@ -1,0 +1,201 @@
+"""Documents per second through docqueue, against bare PyMuPDF and bare Dramatiq.
+
+The same N documents (the corpus PDFs, cycled) go through:
+
+1. bare PyMuPDF in one process, and in a pool of as many processes as docqueue's PDF pool;
+2. bare Dramatiq: one actor per file that does the same PyMuPDF work (bench/bare_dramatiq_actor.py);
+3. docqueue: stored in Postgres and queued in one transaction, then the Procfile's
+   worker (already booted) runs both stages for each, with claims, leases,
+   fenced writes of every page, and the dispatcher admitting work.
+
+Each is timed from the first byte of work to the last document done; the
+median of RUNS runs is reported with its ratio to bare PyMuPDF (1 process).
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0 \\
+        python bench/pipeline_throughput.py [N] [RUNS]
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import secrets
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pymupdf
+import redis
+import sqlalchemy as sa
+from honcho.environ import parse_procfile
+
+from docqueue.scratch import REPO_ROOT, migrate, scratch_database
+from docqueue.settings import get_settings
+
+CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "pdf"
+
+
+def extract(path: str) -> int:
+    """The work itself: open, then every page's text."""
+    with pymupdf.open(path) as document:
+        for page in document:
+            page.get_text()
+        return document.page_count
+
+
+def bare_pymupdf(paths: list[str], processes: int) -> float:
+    if processes == 1:
+        start = time.perf_counter()
+        for path in paths:
+            extract(path)
+        return time.perf_counter() - start
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        pool.map(extract, paths[:processes])  # warm: spawn and import PyMuPDF before timing
+        start = time.perf_counter()
+        pool.map(extract, paths, chunksize=4)
+        return time.perf_counter() - start
+
+
+def wait_for(predicate, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark did not finish in time")
+        time.sleep(0.02)
+
+
+def start_process(command: str, env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["bash", "-c", f"exec {command}"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=60)
+
+
+def bare_dramatiq(paths: list[str], processes: int, workdir: Path) -> float:
+    from bench import bare_dramatiq_actor
+
+    done_key = f"{os.environ['BENCH_NAMESPACE']}:done"
+    bare_dramatiq_actor.counter.delete(done_key)
+    worker = start_process(
+        f"dramatiq bench.bare_dramatiq_actor --processes {processes} --threads 1", {**os.environ}, workdir / "bare.log"
+    )
+    try:
+        time.sleep(4)  # let the worker boot: we time the work, not the start-up
+        start = time.perf_counter()
+        for path in paths:
+            bare_dramatiq_actor.extract_file.send(path)
+        wait_for(lambda: int(bare_dramatiq_actor.counter.get(done_key) or 0) >= len(paths))
+        return time.perf_counter() - start
+    finally:
+        stop_process(worker)
+
+
+def docqueue_pipeline(files: list[tuple[str, bytes]], workdir: Path) -> float:
+    from docqueue.broker import build_broker
+    from docqueue.db import get_engine, session_scope
+    from docqueue.documents import create_document
+    from docqueue.queue.dispatcher import process_document_queue
+    from docqueue.users import create_user
+
+    engine = get_engine()
+    with engine.begin() as connection:
+        connection.execute(sa.text("TRUNCATE users, documents, document_queue, blob_chunks, document_pages CASCADE"))
+    with session_scope() as session:
+        owner, _ = create_user(session, f"bench{secrets.token_hex(3)}@example.com")
+        # The whole batch is one user's: let the global capacity be the only limit.
+        owner.concurrent_ocr_jobs = get_settings().ocr_concurrent_jobs
+        owner_id = owner.id
+    build_broker()
+    commands = parse_procfile((REPO_ROOT / "Procfile").read_text()).processes
+    worker = start_process(commands["worker"], {**os.environ}, workdir / "worker.log")
+    clock = start_process(commands["clock"], {**os.environ}, workdir / "clock.log")
+    try:
+        time.sleep(6)  # boot the worker and its PDF pool before the clock starts
+        start = time.perf_counter()
+        with session_scope() as session:
+            for name, data in files:
+                create_document(session, owner_id, name, "application/pdf", io.BytesIO(data))
+        with session_scope() as session:
+            process_document_queue(session)
+
+        def all_done() -> bool:
+            with engine.connect() as connection:
+                return not connection.execute(
+                    sa.text("SELECT 1 FROM documents WHERE status NOT IN ('completed', 'failed') LIMIT 1")
+                ).first()
+
+        wait_for(all_done)
+        elapsed = time.perf_counter() - start
+        with engine.connect() as connection:
+            failed = connection.execute(sa.text("SELECT count(*) FROM documents WHERE status = 'failed'")).scalar()
+        if failed:
+            raise RuntimeError(f"{failed} documents failed during the benchmark")
+        return elapsed
+    finally:
+        stop_process(worker)
+        stop_process(clock)
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    corpus = sorted(CORPUS.glob("*.pdf"))
+    chosen = [corpus[i % len(corpus)] for i in range(count)]
+    files = [(path.name, path.read_bytes()) for path in chosen]
+    paths = [str(path) for path in chosen]
+    namespace = f"bench-{secrets.token_hex(4)}"
+    with scratch_database(os.environ["DATABASE_URL"], "docqueue_bench") as database_url, tempfile.TemporaryDirectory() as tmp:
+        os.environ.update(
+            {
+                "DATABASE_URL": database_url,
+                "SECRET_KEY": "bench",
+                "REDIS_NAMESPACE": f"{namespace}-docqueue",
+                "BENCH_NAMESPACE": f"{namespace}-bare",
+            }
+        )
+        get_settings.cache_clear()
+        migrate({**os.environ})
+        pool_size = get_settings().pdf_worker_processes
+        results: dict[str, list[float]] = {}
+        for _ in range(runs):
+            results.setdefault("bare PyMuPDF, 1 process", []).append(bare_pymupdf(paths, 1))
+            results.setdefault(f"bare PyMuPDF, {pool_size} processes", []).append(bare_pymupdf(paths, pool_size))
+            results.setdefault(f"bare Dramatiq, {pool_size} processes", []).append(
+                bare_dramatiq(paths, pool_size, Path(tmp))
+            )
+            results.setdefault("docqueue (Procfile worker)", []).append(docqueue_pipeline(files, Path(tmp)))
+        client = redis.Redis.from_url(os.environ["REDIS_URL"])
+        keys = list(client.scan_iter(match=f"{namespace}*"))
+        if keys:
+            client.delete(*keys)
+        from docqueue.db import get_engine
+
+        get_engine().dispose()
+
+    baseline = statistics.median(results["bare PyMuPDF, 1 process"])
+    print(f"{count} documents ({sum(len(d) for _, d in files) / 1e6:.1f} MB, corpus cycled); median of {runs} runs")
+    print(f"{'pipeline':34} {'seconds':>8} {'docs/s':>8} {'x bare PyMuPDF':>15}")
+    for name, samples in results.items():
+        median = statistics.median(samples)
+        print(f"{name:34} {median:8.2f} {count / median:8.1f} {median / baseline:15.1f}")
+    print("settings:", shlex.join(f"{k}={os.environ.get(k, '(default)')}" for k in ("OCR_CONCURRENT_JOBS", "PDF_WORKER_PROCESSES")))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO_ROOT))  # for `bench.bare_dramatiq_actor`
+    main()
