@@ -114,7 +114,7 @@ def docqueue_pipeline(files: list[tuple[str, bytes]], workdir: Path) -> float:
 
     engine = get_engine()
     with engine.begin() as connection:
-        connection.execute(sa.text("TRUNCATE users, documents, document_queue, blob_chunks, document_pages CASCADE"))
+        connection.execute(sa.text("TRUNCATE users, documents, document_queue, blob_chunks, document_pages, queue_daily_stats CASCADE"))
     with session_scope() as session:
         owner, _ = create_user(session, f"bench{secrets.token_hex(3)}@example.com")
         # The whole batch is one user's: let the global capacity be the only limit.

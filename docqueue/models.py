@@ -7,13 +7,15 @@ metadata. Schema changes go through a revision in `migrations/`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -184,11 +186,30 @@ class QueueItem(Base):
         Index("document_queue_lease_idx", "lease_expires_at", postgresql_where=text("status = 'processing'")),
         Index("document_queue_dispatched_idx", "dispatched_at", postgresql_where=text("status = 'queued'")),
         Index("document_queue_status_created_idx", "status", "created_at"),
+        # get_pending_items: the global admission order.
         Index(
-            "document_queue_completed_at_idx",
-            "completed_at",
-            postgresql_include=["started_at", "created_at"],
-            postgresql_where=text("status = 'completed'"),
+            "document_queue_pending_order_idx",
+            text("priority DESC"),
+            "created_at",
+            "id",
+            postgresql_where=text("status = 'pending'"),
         ),
         Index("document_queue_document_idx", "document_id", text("id DESC")),
     )
+
+
+class QueueDailyStats(Base):
+    """Completions per day, kept by a trigger (see the first migration) as jobs complete.
+
+    Counting a busy day's completed rows would cost in proportion to the day's
+    work; these counters make `get_queue_stats` cost the same at any volume.
+    Each completion adds to one of a few slots, so concurrent completions
+    seldom wait on the same row.
+    """
+
+    __tablename__ = "queue_daily_stats"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    completed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    wait_seconds: Mapped[float] = mapped_column(Double, server_default=text("0"))

@@ -20,7 +20,7 @@ from docqueue.db import session_scope
 from docqueue.pdf_pool import StageTimeout, run_in_pdf_process
 from docqueue.pipeline import next_stage, stage_named
 from docqueue.queue import Claim, DocumentQueueService, LeaseLost
-from docqueue.queue.dispatcher import process_document_queue
+from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.messages import send_stage_messages
 from docqueue.stages import extract_text, inspect
 from docqueue.stages.errors import DocumentRejected
@@ -64,7 +64,7 @@ def _publish(claim: Claim, result) -> None:
     if dispatch is None:
         # A finished job frees capacity: let the next one in now rather than at the next clock tick.
         with session_scope() as session:
-            process_document_queue(session)
+            nudge_dispatcher(session)
     else:
         send_stage_messages([dispatch])
 
@@ -78,7 +78,7 @@ def _fail(claim: Claim, message: str, *, retryable: bool) -> None:
         return
     logger.info("job %s stage %s attempt %s failed (%s): %s", claim.job_id, claim.stage, claim.attempt, status, message)
     with session_scope() as session:
-        process_document_queue(session)
+        nudge_dispatcher(session)
 
 
 def run_stage(stage: str, job_id: int) -> str:

@@ -90,7 +90,7 @@ def clean_state(request):
 
     with get_engine().begin() as connection:
         connection.execute(
-            sa.text("TRUNCATE users, documents, document_pages, document_queue, blob_chunks RESTART IDENTITY CASCADE")
+            sa.text("TRUNCATE users, documents, document_pages, document_queue, blob_chunks, queue_daily_stats RESTART IDENTITY CASCADE")
         )
     _delete_namespace(env["REDIS_URL"], env["REDIS_NAMESPACE"])
     yield

@@ -6,7 +6,7 @@ import io
 
 import sqlalchemy as sa
 
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, free_port
 from tests.factories import make_pdf
 
 
@@ -115,3 +115,32 @@ def test_healthz_checks_postgres_and_redis(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json == {"status": "ok", "checks": {"postgres": "ok", "redis": "ok"}}
+
+
+def test_uploads_are_accepted_while_redis_is_down_and_dispatched_later(make_user, session, monkeypatch):
+    from docqueue.broker import build_broker
+    from docqueue.queue.dispatcher import process_document_queue
+    from docqueue.settings import get_settings
+    from web import create_app
+
+    # A Redis that refuses connections: a real socket, nothing listening.
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    get_settings.cache_clear()
+    try:
+        client = create_app({"TESTING": True}).test_client()
+        _, token = make_user()
+        response = upload(client, token)
+        assert response.status_code == 202, "Postgres has the upload: Redis being down must not lose or refuse it"
+        health = client.get("/healthz")
+        assert health.status_code == 503 and health.json["checks"]["redis"].startswith("error")
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert session.execute(sa.text("SELECT status FROM document_queue")).scalar() == "queued"
+
+    broker = build_broker()  # Redis is back
+    session.execute(sa.text("UPDATE document_queue SET dispatched_at = now() - interval '1 hour'"))
+    session.commit()
+    report = process_document_queue(session)
+    assert (report.redispatched, report.sent) == (1, 1)
+    assert broker.client.hlen(f"{broker.namespace}:documents.msgs") == 1

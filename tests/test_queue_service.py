@@ -34,6 +34,15 @@ def admit(session):
     return dispatches
 
 
+def admitted_job(session, make_user) -> tuple[int, int]:
+    """A fresh document whose job the dispatcher has admitted: (document id, job id)."""
+    owner, _ = make_user()
+    document_id = add_document(session, owner)
+    job_id = only_job_id(session, document_id)
+    admit(session)
+    return document_id, job_id
+
+
 def claim(session, job_id, stage="inspect", worker="w1"):
     result = DocumentQueueService(session).mark_in_progress(job_id, stage, worker)
     session.commit()
@@ -83,10 +92,7 @@ def test_claim_is_one_winner_and_drops_stale_messages(session, make_user):
 
 
 def test_a_worker_that_lost_its_lease_cannot_publish(session, make_user):
-    owner, _ = make_user()
-    document_id = add_document(session, owner)
-    job_id = only_job_id(session, document_id)
-    admit(session)
+    document_id, job_id = admitted_job(session, make_user)
     stale = claim(session, job_id)
     # The worker goes quiet: its lease lapses and the dispatcher takes the job back.
     session.execute(sa.text("UPDATE document_queue SET lease_expires_at = now() - interval '1 second'"))
@@ -112,10 +118,7 @@ def test_a_worker_that_lost_its_lease_cannot_publish(session, make_user):
 
 
 def test_stage_handoff_resets_attempts_and_keeps_the_job_in_flight(session, make_user):
-    owner, _ = make_user()
-    document_id = add_document(session, owner)
-    job_id = only_job_id(session, document_id)
-    admit(session)
+    document_id, job_id = admitted_job(session, make_user)
     first = claim(session, job_id)
     dispatch = DocumentQueueService(session).advance(first, "extract_text", 10)
     session.commit()
@@ -151,10 +154,7 @@ def test_retryable_failure_backs_off_then_fails_for_good(session, make_user):
 
 
 def test_permanent_failure_is_not_retried(session, make_user):
-    owner, _ = make_user()
-    document_id = add_document(session, owner)
-    job_id = only_job_id(session, document_id)
-    admit(session)
+    document_id, job_id = admitted_job(session, make_user)
     status = DocumentQueueService(session).mark_failed(claim(session, job_id), "the PDF is encrypted", retryable=False)
     session.commit()
     assert status == "failed"
@@ -198,9 +198,7 @@ def test_stale_jobs_out_of_attempts_fail_with_a_reason(session, make_user):
 
 
 def test_heartbeat_extends_only_this_workers_leases(session, make_user):
-    owner, _ = make_user()
-    job_id = only_job_id(session, add_document(session, owner))
-    admit(session)
+    _, job_id = admitted_job(session, make_user)
     claim(session, job_id, worker="w1")
     before = job_row(session, job_id).lease_expires_at
     queue = DocumentQueueService(session)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Blueprint, abort, current_app, g, jsonify, request
+from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
 from docqueue.documents import (
     UploadRejected,
@@ -15,7 +15,7 @@ from docqueue.documents import (
     validate_priority,
 )
 from docqueue.queue import AlreadyQueued, DocumentQueueService
-from docqueue.queue.dispatcher import process_document_queue
+from docqueue.queue.dispatcher import nudge_dispatcher, process_document_queue
 from web.auth import admin_required, api_error, token_required
 from web.extensions import db
 from web.submissions import submit_upload
@@ -50,27 +50,30 @@ def documents_index():
     return jsonify(documents=[document_as_dict(d) for d in list_documents(db.session, g.user.id, limit)])
 
 
-def _owned_document_or_404(document_id: int):
+def owned_document(document_id: int):
+    """The caller's document; 404 for a missing one and for another user's alike."""
     document = get_document(db.session, g.user.id, document_id)
     if document is None:
-        return None, api_error(404, f"no document {document_id}")
-    return document, None
+        abort(404, description=f"no document {document_id}")
+    return document
+
+
+@bp.errorhandler(NotFound)
+def not_found(error):
+    return api_error(404, error.description)
 
 
 @bp.get("/documents/<int:document_id>")
 @token_required
 def document_detail(document_id: int):
-    document, error = _owned_document_or_404(document_id)
-    return error or jsonify(document_as_dict(document))
+    return jsonify(document_as_dict(owned_document(document_id)))
 
 
 @bp.get("/documents/<int:document_id>/pages")
 @token_required
 def document_pages(document_id: int):
     """The extracted text, page by page."""
-    document, error = _owned_document_or_404(document_id)
-    if error:
-        return error
+    document = owned_document(document_id)
     pages = page_texts(db.session, document.id)
     return jsonify(document_id=document.id, pages=[{"page": n, "text": t} for n, t in pages])
 
@@ -79,16 +82,14 @@ def document_pages(document_id: int):
 @token_required
 def reprocess_document(document_id: int):
     """Run the document through the pipeline again; 409 while a run is still live."""
-    document, error = _owned_document_or_404(document_id)
-    if error:
-        return error
+    document = owned_document(document_id)
     try:
         DocumentQueueService(db.session).enqueue(document.id, "reprocess")
         db.session.commit()
     except AlreadyQueued as conflict:
         db.session.rollback()
         return api_error(409, str(conflict))
-    process_document_queue(db.session)
+    nudge_dispatcher(db.session)
     return jsonify(id=document.id, status="pending"), 202
 
 
@@ -104,7 +105,7 @@ def requeue_failed():
     """Failed jobs with attempts left go back to pending."""
     requeued = DocumentQueueService(db.session).requeue_failed()
     db.session.commit()
-    process_document_queue(db.session)
+    nudge_dispatcher(db.session)
     return jsonify(requeued=requeued)
 
 

@@ -6,7 +6,7 @@ from werkzeug.datastructures import FileStorage
 
 from docqueue.documents import create_document
 from docqueue.models import Document
-from docqueue.queue.dispatcher import process_document_queue
+from docqueue.queue.dispatcher import nudge_dispatcher
 from web.extensions import db
 
 
@@ -21,5 +21,5 @@ def submit_upload(owner_id: int, upload: FileStorage, priority: int | None) -> D
     except BaseException:
         db.session.rollback()
         raise
-    process_document_queue(db.session)
+    nudge_dispatcher(db.session)
     return document

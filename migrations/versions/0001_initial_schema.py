@@ -37,6 +37,22 @@ $$
 """
 
 
+# Today's completions for the stats, counted as they happen instead of by scanning.
+COUNT_COMPLETION_FUNCTION = """
+CREATE FUNCTION document_queue_count_completion() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status = 'completed' AND OLD.status IS DISTINCT FROM 'completed' THEN
+        INSERT INTO queue_daily_stats AS stats (day, slot, completed, wait_seconds)
+        VALUES (current_date, NEW.id % 16, 1, extract(epoch FROM NEW.started_at - NEW.created_at))
+        ON CONFLICT (day, slot) DO UPDATE
+            SET completed = stats.completed + 1, wait_seconds = stats.wait_seconds + EXCLUDED.wait_seconds;
+    END IF;
+    RETURN NEW;
+END
+$$
+"""
+
+
 def upgrade():
     op.create_table('blob_chunks',
     sa.Column('blob_key', sa.String(length=255), nullable=False),
@@ -125,7 +141,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('document_queue', schema=None) as batch_op:
-        batch_op.create_index('document_queue_completed_at_idx', ['completed_at'], unique=False, postgresql_include=['started_at', 'created_at'], postgresql_where=sa.text("status = 'completed'"))
+        batch_op.create_index('document_queue_pending_order_idx', [sa.literal_column('priority DESC'), 'created_at', 'id'], unique=False, postgresql_where=sa.text("status = 'pending'"))
         batch_op.create_index('document_queue_dispatched_idx', ['dispatched_at'], unique=False, postgresql_where=sa.text("status = 'queued'"))
         batch_op.create_index('document_queue_document_idx', ['document_id', sa.literal_column('id DESC')], unique=False)
         batch_op.create_index('document_queue_in_flight_idx', ['owner_id', 'status'], unique=False, postgresql_where=sa.text("status IN ('queued', 'processing')"))
@@ -136,6 +152,18 @@ def upgrade():
 
     # The queue's state machine, enforced by the database itself: a buggy or
     # hand-written UPDATE cannot move a job along an edge that does not exist.
+    op.create_table('queue_daily_stats',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('slot', sa.SmallInteger(), nullable=False),
+    sa.Column('completed', sa.BigInteger(), server_default=sa.text('0'), nullable=False),
+    sa.Column('wait_seconds', sa.Double(), server_default=sa.text('0'), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'slot')
+    )
+    op.execute(COUNT_COMPLETION_FUNCTION)
+    op.execute(
+        "CREATE TRIGGER document_queue_count_completion AFTER UPDATE OF status ON document_queue "
+        "FOR EACH ROW EXECUTE FUNCTION document_queue_count_completion()"
+    )
     op.execute(GUARD_FUNCTION)
     op.execute(
         "CREATE TRIGGER document_queue_guard_transition BEFORE UPDATE OF status ON document_queue "
@@ -146,6 +174,9 @@ def upgrade():
 def downgrade():
     op.execute("DROP TRIGGER document_queue_guard_transition ON document_queue")
     op.execute("DROP FUNCTION document_queue_guard_transition()")
+    op.execute("DROP TRIGGER document_queue_count_completion ON document_queue")
+    op.execute("DROP FUNCTION document_queue_count_completion()")
+    op.drop_table('queue_daily_stats')
     with op.batch_alter_table('document_queue', schema=None) as batch_op:
         batch_op.drop_index('document_queue_status_created_idx')
         batch_op.drop_index('document_queue_pending_admission_idx', postgresql_where=sa.text("status = 'pending'"))
@@ -154,7 +185,7 @@ def downgrade():
         batch_op.drop_index('document_queue_in_flight_idx', postgresql_where=sa.text("status IN ('queued', 'processing')"))
         batch_op.drop_index('document_queue_document_idx')
         batch_op.drop_index('document_queue_dispatched_idx', postgresql_where=sa.text("status = 'queued'"))
-        batch_op.drop_index('document_queue_completed_at_idx', postgresql_where=sa.text("status = 'completed'"))
+        batch_op.drop_index('document_queue_pending_order_idx', postgresql_where=sa.text("status = 'pending'"))
 
     op.drop_table('document_queue')
     op.drop_table('document_pages')
