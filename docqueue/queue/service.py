@@ -1,6 +1,6 @@
 """DocumentQueueService: every statement that changes a queue item's state.
 
-Rules this module keeps (see README, "Delivery"):
+Rules this module keeps (README, "How it works"):
 
 - Postgres is the source of truth; a Redis message only names a job id.
 - A worker claims with one conditional UPDATE (`mark_in_progress`). If it
