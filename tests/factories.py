@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import pymupdf
 
@@ -40,3 +41,23 @@ def make_slow_pdf(text_operations: int) -> bytes:
     stream = b"BT /" + font.encode() + b" 11 Tf 72 720 Td " + b"(slow ) Tj 0.01 0 Td " * text_operations + b"ET"
     document.update_stream(page.get_contents()[0], stream)
     return document.tobytes(deflate=True)
+
+
+def make_tiff(pages: int, width: int = 64, height: int = 48) -> bytes:
+    """A multi-page grayscale TIFF written by hand (PyMuPDF cannot write TIFF, and we need no imaging library)."""
+    out = bytearray(b"II" + struct.pack("<HI", 42, 0))
+    previous_link = 4  # where the offset of the next IFD goes
+    for page in range(pages):
+        pixels_at = len(out)
+        out += bytes((x * 4 + page * 60) % 256 for _ in range(height) for x in range(width))
+        ifd_at = len(out)
+        struct.pack_into("<I", out, previous_link, ifd_at)
+        # (tag, type: 3 SHORT / 4 LONG, value)
+        entries = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 1),
+                   (273, 4, pixels_at), (277, 3, 1), (278, 4, height), (279, 4, width * height)]
+        out += struct.pack("<H", len(entries))
+        for tag, kind, value in entries:
+            out += struct.pack("<HHII", tag, kind, 1, value)
+        previous_link = len(out)
+        out += struct.pack("<I", 0)
+    return bytes(out)

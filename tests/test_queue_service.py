@@ -257,4 +257,6 @@ def test_queue_stats_fields(session, make_user):
     stats = DocumentQueueService(session).get_queue_stats()
     assert {"pending", "processing", "failed", "completed_today", "avg_wait_time_minutes", "oldest_pending_minutes"} <= set(stats)
     assert (stats["pending"], stats["processing"], stats["failed"], stats["completed_today"]) == (1, 0, 0, 1)
+    # JSON numbers, not Decimals that the API would render as strings.
+    assert all(type(stats[name]) is int for name in ("pending", "processing", "failed", "completed_today"))
     assert stats["avg_wait_time_minutes"] >= 0 and stats["oldest_pending_minutes"] >= 0

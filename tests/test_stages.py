@@ -12,7 +12,7 @@ from docqueue.documents import page_texts
 from docqueue.queue import DocumentQueueService
 from docqueue.stage_runner import run_stage
 from tests.conftest import CORPUS
-from tests.factories import add_document, make_pdf, make_slow_pdf
+from tests.factories import add_document, make_pdf, make_slow_pdf, make_tiff
 
 
 def process(session, document_id: int) -> sa.Row:
@@ -98,11 +98,12 @@ def test_truncated_pdf_ends_cleanly(session, owner):
     assert job_for(session, document_id).attempts == 1
 
 
-def test_images_are_one_page_documents_that_need_ocr(session, owner):
+def test_scans_are_documents_that_need_ocr(session, owner):
     image = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 40, 30), False)
-    for data, kind in ((png_bytes(), "png"), (image.tobytes("jpg"), "jpeg")):
-        document = process(session, add_document(session, owner, data, filename=f"scan.{kind}"))
-        assert (document.status, document.detected_type, document.page_count) == ("completed", kind, 1)
+    for data, kind, pages in ((png_bytes(), "png", 1), (image.tobytes("jpg"), "jpeg", 1), (make_tiff(3), "tiff", 3)):
+        # A misleading name: the type comes from the bytes.
+        document = process(session, add_document(session, owner, data, filename="scan.pdf"))
+        assert (document.status, document.detected_type, document.page_count) == ("completed", kind, pages)
         assert document.ocr_status == "needed"
 
 

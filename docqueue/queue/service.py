@@ -420,7 +420,7 @@ class DocumentQueueService:
         row = self._execute(
             """
             WITH today AS (
-                SELECT COALESCE(sum(completed), 0) AS completed,
+                SELECT COALESCE(sum(completed), 0)::bigint AS completed,
                        sum(wait_seconds) / NULLIF(sum(completed), 0) / 60 AS avg_wait
                 FROM queue_daily_stats WHERE day = current_date
             )
