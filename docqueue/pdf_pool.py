@@ -84,11 +84,19 @@ def run_in_pdf_process(function: Callable[..., T], *args, timeout: float) -> T:
         raise StageProcessDied(f"the processing subprocess died (exit code {error.exitcode})") from None
 
 
-def shutdown_pdf_pool() -> None:
-    """Stop the pool's processes; the next call starts a new pool."""
+def shutdown_pdf_pool(timeout: float = 10) -> None:
+    """Let the pool's processes finish their tasks and exit; kill what is left after `timeout` seconds.
+
+    The next call to run a stage starts a new pool.
+    """
     global _pool
     with _lock:
         if _pool is not None and _pool_pid == os.getpid():
-            _pool.stop()
-            _pool.join(timeout=10)
+            _pool.close()
+            try:
+                _pool.join(timeout=timeout)
+            except TimeoutError:
+                # They ignore SIGTERM (see above), so pebble's stop ends in SIGKILL.
+                _pool.stop()
+                _pool.join()
         _pool = None
