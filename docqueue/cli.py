@@ -8,10 +8,21 @@ import click
 
 from docqueue.db import session_scope
 from docqueue.observability import configure_logging
+from docqueue.settings import SettingsError
 from docqueue.users import UserExists, create_user
 
 
-@click.group()
+class _Commands(click.Group):
+    """Report a missing or malformed setting as one line, not a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SettingsError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """docqueue: durable document processing."""
     configure_logging()
