@@ -33,9 +33,9 @@ from pathlib import Path
 import pymupdf
 import redis
 import sqlalchemy as sa
-from honcho.environ import parse_procfile
 
-from docqueue.scratch import REPO_ROOT, migrate, scratch_database
+from docqueue.procfile import REPO_ROOT, procfile_commands
+from docqueue.scratch import empty_all_tables, migrate, scratch_database
 from docqueue.settings import get_settings
 
 CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "pdf"
@@ -113,15 +113,14 @@ def docqueue_pipeline(files: list[tuple[str, bytes]], workdir: Path) -> float:
     from docqueue.users import create_user
 
     engine = get_engine()
-    with engine.begin() as connection:
-        connection.execute(sa.text("TRUNCATE users, documents, document_queue, blob_chunks, document_pages, queue_daily_stats CASCADE"))
+    empty_all_tables(engine)
     with session_scope() as session:
         owner, _ = create_user(session, f"bench{secrets.token_hex(3)}@example.com")
         # The whole batch is one user's: let the global capacity be the only limit.
         owner.concurrent_ocr_jobs = get_settings().ocr_concurrent_jobs
         owner_id = owner.id
     build_broker()
-    commands = parse_procfile((REPO_ROOT / "Procfile").read_text()).processes
+    commands = procfile_commands()
     worker = start_process(commands["worker"], {**os.environ}, workdir / "worker.log")
     clock = start_process(commands["clock"], {**os.environ}, workdir / "clock.log")
     try:

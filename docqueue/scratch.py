@@ -8,16 +8,14 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-import sys
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator
 
 import sqlalchemy as sa
 
+from docqueue.models import Base
+from docqueue.procfile import REPO_ROOT, procfile_commands, with_local_scripts
 from docqueue.settings import normalize_database_url
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
@@ -38,9 +36,17 @@ def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
 def migrate(env: dict) -> None:
     """Apply the migrations with the Procfile's release command, in the environment `env`."""
     subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "web", "db", "upgrade"],
+        procfile_commands()["release"],
+        shell=True,
         cwd=REPO_ROOT,
-        env=env,
+        env=with_local_scripts(env),
         check=True,
         capture_output=True,
     )
+
+
+def empty_all_tables(engine: sa.Engine) -> None:
+    """Delete every row of every table the models define (not Alembic's version table)."""
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))

@@ -28,14 +28,12 @@ from typing import IO
 
 import click
 import honcho.manager
-from honcho.environ import parse_procfile
 from honcho.printer import Message
 from sqlalchemy import select
 
-import docqueue
 from docqueue.embedded import EmbeddedServers
+from docqueue.procfile import REPO_ROOT, procfile_commands, with_local_scripts
 
-REPO_ROOT = Path(docqueue.__file__).resolve().parent.parent
 ADMIN_EMAIL = "admin@localhost"
 PROCESSES = ("web", "worker", "clock")
 # Honcho SIGKILLs whatever still runs this long after the first process exits.
@@ -100,11 +98,11 @@ def ensure_port_free(port: int) -> None:
 
 def read_procfile() -> dict[str, str]:
     """The Procfile's commands by process name, checked to have every entry `up` runs."""
-    processes = parse_procfile((REPO_ROOT / "Procfile").read_text()).processes
+    processes = procfile_commands()
     missing = [name for name in ("release", *PROCESSES) if name not in processes]
     if missing:
         raise click.ClickException(f"the Procfile in {REPO_ROOT} has no {', '.join(missing)} entry")
-    return dict(processes)
+    return processes
 
 
 def start_servers(home: Path) -> EmbeddedServers | None:
@@ -155,9 +153,7 @@ def configure_environment(servers: EmbeddedServers | None, secret_key: str, port
     os.environ["PORT"] = str(port)
     # Prompt, unmixed log lines through honcho's pipes.
     os.environ["PYTHONUNBUFFERED"] = "1"
-    # The Procfile says `flask`, `gunicorn`, `dramatiq`, `docqueue`: find them next to
-    # this Python even when its virtualenv is not activated.
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    os.environ["PATH"] = with_local_scripts(os.environ)["PATH"]
     from docqueue.settings import get_settings
 
     get_settings.cache_clear()

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import redis
 import requests
-import sqlalchemy as sa
-from honcho.environ import parse_procfile
 
-REPO = Path(__file__).resolve().parent.parent
+from docqueue.procfile import REPO_ROOT as REPO
+from docqueue.procfile import procfile_commands, with_local_scripts
+
 CORPUS = REPO.parent / "shared" / "corpus"
 RUN_ID = f"{os.getpid()}_{secrets.token_hex(4)}"
 
@@ -87,11 +87,9 @@ def clean_state(request):
         return
     env = request.getfixturevalue("test_env")
     from docqueue.db import get_engine
+    from docqueue.scratch import empty_all_tables
 
-    with get_engine().begin() as connection:
-        connection.execute(
-            sa.text("TRUNCATE users, documents, document_pages, document_queue, blob_chunks, queue_daily_stats RESTART IDENTITY CASCADE")
-        )
+    empty_all_tables(get_engine())
     _delete_namespace(env["REDIS_URL"], env["REDIS_NAMESPACE"])
     yield
 
@@ -145,24 +143,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def procfile_command(name: str) -> str:
-    """The command line of one Procfile entry, as the PaaS would run it."""
-    return parse_procfile((REPO / "Procfile").read_text()).processes[name]
-
-
 class ManagedProcess:
     """A Procfile process started with bash, as a PaaS would, in its own process group."""
 
     def __init__(self, name: str, env: dict, log_dir: Path, extra_env: dict | None = None) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
-        self.env = {**os.environ, **env, **(extra_env or {})}
+        self.env = with_local_scripts({**os.environ, **env, **(extra_env or {})})
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "ManagedProcess":
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            ["bash", "-c", f"exec {procfile_command(self.name)}"],
+            ["bash", "-c", f"exec {procfile_commands()[self.name]}"],
             cwd=REPO,
             env=self.env,
             stdout=log,
