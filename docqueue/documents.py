@@ -73,7 +73,7 @@ def create_document(
     session.flush()
     stored = blob_store(session).put(original_file_key(document.id), stream)
     if stored.size == 0:
-        raise UploadRejected(f"{document.filename} is empty")
+        raise UploadRejected("the file is empty")
     document.size_bytes = stored.size
     document.sha256 = stored.sha256
     session.flush()

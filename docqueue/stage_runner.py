@@ -74,9 +74,14 @@ def _fail(claim: Claim, message: str, *, retryable: bool) -> None:
         with session_scope() as session:
             status = DocumentQueueService(session).mark_failed(claim, message, retryable=retryable)
     except LeaseLost:
-        logger.warning("job %s lost its lease before its failure could be recorded", claim.job_id)
+        logger.warning(
+            "job %s (document %s) lost its lease before its failure could be recorded", claim.job_id, claim.document_id
+        )
         return
-    logger.info("job %s stage %s attempt %s failed (%s): %s", claim.job_id, claim.stage, claim.attempt, status, message)
+    logger.info(
+        "job %s (document %s) stage %s attempt %s failed (%s): %s",
+        claim.job_id, claim.document_id, claim.stage, claim.attempt, status, message,
+    )
     with session_scope() as session:
         nudge_dispatcher(session)
 
@@ -99,7 +104,10 @@ def run_stage(stage: str, job_id: int) -> str:
         _publish(claim, result)
         return "done"
     except LeaseLost:
-        logger.warning("job %s stage %s attempt %s lost its lease; result discarded", job_id, stage, claim.attempt)
+        logger.warning(
+            "job %s (document %s) stage %s attempt %s lost its lease; result discarded",
+            job_id, claim.document_id, stage, claim.attempt,
+        )
         return "lease_lost"
     except DocumentRejected as rejection:
         _fail(claim, str(rejection), retryable=False)
@@ -108,6 +116,6 @@ def run_stage(stage: str, job_id: int) -> str:
         _fail(claim, f"{stage} {timeout}", retryable=False)
     except Exception as error:
         sentry_sdk.capture_exception(error)
-        logger.exception("job %s stage %s attempt %s crashed", job_id, stage, claim.attempt)
+        logger.exception("job %s (document %s) stage %s attempt %s crashed", job_id, claim.document_id, stage, claim.attempt)
         _fail(claim, f"{stage} failed: {type(error).__name__}: {error}", retryable=True)
     return "failed"

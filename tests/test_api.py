@@ -61,7 +61,7 @@ def test_bad_uploads_get_clear_errors_and_store_nothing(client, make_user, sessi
         headers=auth(token),
         content_type="multipart/form-data",
     )
-    assert empty.status_code == 400 and empty.json["error"] == "empty.pdf is empty"
+    assert empty.status_code == 400 and empty.json["error"] == "the file is empty"
     assert upload(client, token, priority="high").json["error"] == "priority must be a whole number from 0 to 100"
     assert upload(client, token, priority="101").status_code == 400
     nameless = upload(client, token, filename="")
