@@ -35,7 +35,7 @@ class ListingRequest:
     after: int | None = None  # the page holds documents newer than this one
 
     @classmethod
-    def parse(cls, args) -> "ListingRequest":
+    def parse(cls, args) -> ListingRequest:
         """Read and check `q`, `status`, `before`, `after` from a mapping of query parameters."""
         search = (args.get("q") or "").strip()
         if len(search) > MAX_SEARCH_CHARS:

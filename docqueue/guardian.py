@@ -26,10 +26,13 @@ def main(home: Path, up_pid: int) -> None:
     state = read_state(home)
     if state is None or state.pid != up_pid:  # a clean stop, or already another run's state
         return
-    say = lambda message: print(f"docqueue guardian: {message}", file=sys.stderr, flush=True)  # noqa: E731
-    if stop_leftovers(state, say):
-        say("stopped everything it started")
+    if stop_leftovers(state, _say):
+        _say("stopped everything it started")
     remove_state(home)
+
+
+def _say(message: str) -> None:
+    print(f"docqueue guardian: {message}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,12 @@ def _fail(claim: Claim, message: str, *, retryable: bool) -> None:
         return
     logger.info(
         "job %s (document %s) stage %s attempt %s failed (%s): %s",
-        claim.job_id, claim.document_id, claim.stage, claim.attempt, status, message,
+        claim.job_id,
+        claim.document_id,
+        claim.stage,
+        claim.attempt,
+        status,
+        message,
     )
     with session_scope() as session:
         nudge_dispatcher(session)
@@ -106,7 +111,10 @@ def run_stage(stage: str, job_id: int) -> str:
     except LeaseLost:
         logger.warning(
             "job %s (document %s) stage %s attempt %s lost its lease; result discarded",
-            job_id, claim.document_id, stage, claim.attempt,
+            job_id,
+            claim.document_id,
+            stage,
+            claim.attempt,
         )
         return "lease_lost"
     except DocumentRejected as rejection:
@@ -116,6 +124,8 @@ def run_stage(stage: str, job_id: int) -> str:
         _fail(claim, f"{stage} {timeout}", retryable=False)
     except Exception as error:
         sentry_sdk.capture_exception(error)
-        logger.exception("job %s (document %s) stage %s attempt %s crashed", job_id, claim.document_id, stage, claim.attempt)
+        logger.exception(
+            "job %s (document %s) stage %s attempt %s crashed", job_id, claim.document_id, stage, claim.attempt
+        )
         _fail(claim, f"{stage} failed: {type(error).__name__}: {error}", retryable=True)
     return "failed"

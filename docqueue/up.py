@@ -235,7 +235,7 @@ def ensure_admin() -> None:
                 _, token = create_user(session, ADMIN_EMAIL, password, is_admin=True)
                 _print_admin(password, token)
             elif session.scalar(select(User.id).where(User.email == ADMIN_EMAIL)) is not None:
-                click.echo(f"admin {ADMIN_EMAIL} already exists (forgot its password? `docqueue user set-password {ADMIN_EMAIL}`)")
+                click.echo(f"admin {ADMIN_EMAIL} already exists (lost its password? `docqueue user set-password`)")
             else:
                 click.echo(f"the database already has users, so no {ADMIN_EMAIL} was created")
     finally:

@@ -6,8 +6,8 @@ import os
 import signal
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from docqueue.leftovers import stop_leftovers
 from docqueue.up_processes import STOP_GRACE_SECONDS

@@ -41,7 +41,7 @@ class RecordedProcess:
     group: bool = False  # signal its whole process group (a Procfile command and its children)
 
     @classmethod
-    def of(cls, name: str, pid: int, **how) -> "RecordedProcess":
+    def of(cls, name: str, pid: int, **how) -> RecordedProcess:
         """Record the running process `pid`."""
         return cls(name, pid, psutil.Process(pid).create_time(), **how)
 

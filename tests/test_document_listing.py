@@ -76,7 +76,7 @@ def test_documents_page_keeps_search_filter_and_position_in_the_url(app, make_us
     assert "doc-0119.pdf" in first and "doc-0070.pdf" in first and "doc-0069.pdf" not in first
     oldest_shown = newest_first(session, owner)[49]
     assert f'href="/?before={oldest_shown}"' in first
-    assert 'hx-trigger' not in first  # nothing unfinished: no polling
+    assert "hx-trigger" not in first  # nothing unfinished: no polling
 
     second = client.get(f"/?before={oldest_shown}").get_data(as_text=True)
     assert "doc-0069.pdf" in second and "doc-0070.pdf" not in second
