@@ -46,6 +46,8 @@ from docqueue.up_state import (
 ADMIN_EMAIL = "admin@localhost"
 #: How long a new `up` waits for the guardian of a killed one to finish stopping its leftovers.
 LEFTOVER_WAIT_SECONDS = 60
+#: How long a lock held without `up.json` may be the guardian of a cleanly stopped run, briefly looking.
+STARTING_WAIT_SECONDS = 3
 
 
 def run_up(port: int) -> int:
@@ -84,7 +86,7 @@ def _interrupt(signum, frame) -> None:
 def lock_home(home: Path) -> IO:
     """Refuse a second `up` on the same data: both would use one Postgres, and the first to stop would stop it."""
     lock = open(home / LOCK_FILE, "w")
-    deadline = time.monotonic() + LEFTOVER_WAIT_SECONDS
+    started = time.monotonic()
     while True:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -92,19 +94,21 @@ def lock_home(home: Path) -> IO:
         except BlockingIOError:
             pass
         state = read_state(home)
-        if state is None or state.up_process().running():
+        waited = time.monotonic() - started
+        up_running = state.up_process().running() if state else waited > STARTING_WAIT_SECONDS
+        if up_running:
             pid = f" (pid {state.pid})" if state else ""
             raise click.ClickException(
                 f"another `docqueue up`{pid} is already running with the data in {home}; "
                 f"stop it with `docqueue down` (or Ctrl-C in its terminal), or see it with `docqueue status`"
             )
-        # `up` itself is gone: its guardian, or processes it forked, still hold the lock for a moment.
-        if time.monotonic() > deadline:
+        # `up` itself is gone (or just starting): its guardian, or processes it forked, hold the lock a moment.
+        if waited > LEFTOVER_WAIT_SECONDS:
             raise click.ClickException(
                 f"the `docqueue up` (pid {state.pid}) that used {home} was killed and what it started "
                 f"has not stopped within {LEFTOVER_WAIT_SECONDS} s; run `docqueue down` to stop it"
             )
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
 def stop_previous_leftovers(home: Path) -> None:
