@@ -52,6 +52,8 @@ class RecordedProcess:
             return abs(process.create_time() - self.started) < 0.5 and process.status() != psutil.STATUS_ZOMBIE
         except psutil.NoSuchProcess:
             return False
+        except psutil.AccessDenied:  # another user's process now: not ours
+            return False
 
     def describe(self) -> str:
         return f"{self.name} (pid {self.pid})"
