@@ -14,7 +14,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from docqueue.models import Document, DocumentPage
-from docqueue.queue import DocumentQueueService
 from docqueue.storage import blob_store, original_file_key
 
 MAX_FILENAME_CHARS = 255
@@ -59,9 +58,8 @@ def create_document(
     filename: str | None,
     content_type: str | None,
     stream: BinaryIO,
-    priority: int | None = None,
 ) -> Document:
-    """Store an upload and queue it for processing, all in the caller's transaction."""
+    """Store an upload's bytes and its document row in the caller's transaction; UploadRejected if empty."""
     document = Document(
         owner_id=owner_id,
         filename=clean_filename(filename),
@@ -73,12 +71,10 @@ def create_document(
     session.flush()
     stored = blob_store(session).put(original_file_key(document.id), stream)
     if stored.size == 0:
-        raise UploadRejected(f"{document.filename} is empty")
+        raise UploadRejected("the file is empty")
     document.size_bytes = stored.size
     document.sha256 = stored.sha256
     session.flush()
-    DocumentQueueService(session).enqueue(document.id, "process", priority)
-    session.refresh(document)
     return document
 
 

@@ -61,7 +61,7 @@ def test_bad_uploads_get_clear_errors_and_store_nothing(client, make_user, sessi
         headers=auth(token),
         content_type="multipart/form-data",
     )
-    assert empty.status_code == 400 and empty.json["error"] == "empty.pdf is empty"
+    assert empty.status_code == 400 and empty.json["error"] == "the file is empty"
     assert upload(client, token, priority="high").json["error"] == "priority must be a whole number from 0 to 100"
     assert upload(client, token, priority="101").status_code == 400
     nameless = upload(client, token, filename="")
@@ -106,7 +106,7 @@ def test_queue_control_is_for_admins(client, make_user):
     _, admin_token = make_user(is_admin=True)
     assert client.post("/api/queue/requeue-failed", headers=auth(user_token)).status_code == 403
     assert client.post("/api/queue/process", headers=auth(user_token)).status_code == 403
-    assert client.post("/api/queue/requeue-failed", headers=auth(admin_token)).json == {"requeued": 0}
+    assert client.post("/api/queue/requeue-failed", headers=auth(admin_token)).json == {"requeued": 0, "skipped": []}
     report = client.post("/api/queue/process", headers=auth(admin_token)).json
     assert report["ran"] is True and report["admitted"] == 0
 

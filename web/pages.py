@@ -9,8 +9,8 @@ from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from docqueue.documents import UploadRejected, list_documents, upload_too_large_message, validate_priority
+from docqueue import commands
 from web.extensions import db
-from web.submissions import submit_upload
 
 bp = Blueprint("pages", __name__)
 
@@ -73,7 +73,7 @@ def upload():
     queued = 0
     for file in files:
         try:
-            submit_upload(current_user.id, file, priority)
+            commands.submit(db.session, current_user.id, file.filename, file.mimetype, file.stream, priority)
         except UploadRejected as rejection:
             flash(f"{file.filename}: {rejection}", "error")
         else:
