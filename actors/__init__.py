@@ -1,4 +1,4 @@
-"""Dramatiq actors, one per pipeline stage. Run with `dramatiq actors`.
+"""Dramatiq actors, one per pipeline stage (see `stages.py`). Run with `dramatiq actors`.
 
 The broker and its middleware are set up here, before any actor module is
 imported, so the actors see every option the middleware declares.
@@ -13,6 +13,6 @@ from docqueue.observability import configure_logging
 configure_logging()
 broker = build_broker([SigtermOnce(), LeaseHeartbeat(), PdfPoolLifecycle()])
 
-from actors import extract_text, inspect_document  # noqa: E402  (after the middleware, on purpose)
+from actors.stages import STAGE_ACTORS  # noqa: E402  (after the middleware, on purpose)
 
-__all__ = ["broker", "extract_text", "inspect_document"]
+__all__ = ["STAGE_ACTORS", "broker"]

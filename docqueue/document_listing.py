@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session
 
-from docqueue.models import DOCUMENT_STATUSES, Document
+from docqueue.models import Document
+from docqueue.statuses import DocumentStatus
 
+#: The statuses the filter offers, in their lifecycle order.
+DOCUMENT_STATUSES = tuple(status.value for status in DocumentStatus)
 PAGE_SIZE = 50
 MAX_SEARCH_CHARS = 255
 MAX_DOCUMENT_ID = 2**63 - 1  # documents.id is a BIGINT

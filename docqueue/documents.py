@@ -14,7 +14,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from docqueue.models import Document, DocumentPage
-from docqueue.queue import DocumentQueueService
 from docqueue.storage import blob_store, original_file_key
 
 MAX_FILENAME_CHARS = 255
@@ -59,9 +58,8 @@ def create_document(
     filename: str | None,
     content_type: str | None,
     stream: BinaryIO,
-    priority: int | None = None,
 ) -> Document:
-    """Store an upload and queue it for processing, all in the caller's transaction."""
+    """Store an upload's bytes and its document row in the caller's transaction; UploadRejected if empty."""
     document = Document(
         owner_id=owner_id,
         filename=clean_filename(filename),
@@ -77,8 +75,6 @@ def create_document(
     document.size_bytes = stored.size
     document.sha256 = stored.sha256
     session.flush()
-    DocumentQueueService(session).enqueue(document.id, "process", priority)
-    session.refresh(document)
     return document
 
 

@@ -29,18 +29,20 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-#: Queue item states. `queued` means admitted by the dispatcher with a
-#: message on its way to a worker; `processing` means a worker holds the lease.
-QUEUE_STATUSES = ("pending", "queued", "processing", "completed", "failed")
-ACTIVE_QUEUE_STATUSES = ("pending", "queued", "processing")
-IN_FLIGHT_QUEUE_STATUSES = ("queued", "processing")
-OPERATIONS = ("process", "reprocess")
-DOCUMENT_STATUSES = ("pending", "processing", "completed", "failed")
-OCR_STATUSES = ("unknown", "not_needed", "needed", "processing", "completed", "failed")
+from docqueue.statuses import (
+    ACTIVE_QUEUE_STATUSES,
+    IN_FLIGHT_QUEUE_STATUSES,
+    OPERATIONS,
+    DocumentStatus,
+    FailureKind,
+    OcrStatus,
+    QueueStatus,
+    sql_values,
+)
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def _in(column: str, values) -> str:
+    return f"{column} IN ({sql_values(values)})"
 
 
 class Base(DeclarativeBase):
@@ -98,8 +100,8 @@ class Document(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        CheckConstraint(_in("status", DOCUMENT_STATUSES), name="documents_status_valid"),
-        CheckConstraint(_in("ocr_status", OCR_STATUSES), name="documents_ocr_status_valid"),
+        CheckConstraint(_in("status", DocumentStatus), name="documents_status_valid"),
+        CheckConstraint(_in("ocr_status", OcrStatus), name="documents_ocr_status_valid"),
         CheckConstraint("progress BETWEEN 0 AND 100", name="documents_progress_percent"),
         Index("documents_owner_created_idx", "owner_id", text("created_at DESC"), text("id DESC")),
     )
@@ -155,11 +157,14 @@ class QueueItem(Base):
     worker_id: Mapped[str | None] = mapped_column(String(255))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # Whether the last failure can pass on another try (FailureKind); requeueing skips permanent ones.
+    failure_kind: Mapped[str | None] = mapped_column(String(16))
     processing_time_ms: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
-        CheckConstraint(_in("status", QUEUE_STATUSES), name="document_queue_status_valid"),
+        CheckConstraint(_in("status", QueueStatus), name="document_queue_status_valid"),
         CheckConstraint(_in("operation", OPERATIONS), name="document_queue_operation_valid"),
+        CheckConstraint(_in("failure_kind", FailureKind), name="document_queue_failure_kind_valid"),
         CheckConstraint("attempts >= 0 AND max_attempts >= 1", name="document_queue_attempts_valid"),
         # At most one live job per document: reprocessing waits for the current run.
         Index(

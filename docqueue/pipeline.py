@@ -1,31 +1,22 @@
-"""The order of processing stages and the Dramatiq actor that runs each.
+"""The pipeline: every stage, in order. Adding a stage is a module and a line here.
 
-The queue service and dispatcher name actors by string, so `docqueue` can
-send work without importing `actors`; `actors/` declares one actor per entry.
+The queue service and dispatcher name stages by string (a queue row's
+`stage` column), so `docqueue` sends work without importing `actors`;
+`actors/stages.py` declares one Dramatiq actor per entry.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-#: The Dramatiq queue every stage message travels on.
-STAGE_QUEUE = "documents"
-
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    actor_name: str
-    #: Document progress (percent) once this stage is done.
-    progress_when_done: int
-
+from docqueue.stages import extract_text, inspect
+from docqueue.stages.stage import Stage
 
 PIPELINE: tuple[Stage, ...] = (
-    Stage(name="inspect", actor_name="inspect_document", progress_when_done=10),
-    Stage(name="extract_text", actor_name="extract_text", progress_when_done=100),
+    inspect.STAGE,
+    extract_text.STAGE,
 )
 
 _BY_NAME = {stage.name: stage for stage in PIPELINE}
+_TOTAL_WEIGHT = sum(stage.weight for stage in PIPELINE)
 
 
 def first_stage() -> Stage:
@@ -41,3 +32,9 @@ def next_stage(name: str) -> Stage | None:
     """The stage after `name`, or None when `name` is the last."""
     index = PIPELINE.index(_BY_NAME[name])
     return PIPELINE[index + 1] if index + 1 < len(PIPELINE) else None
+
+
+def progress_after(name: str) -> int:
+    """The document's progress (percent) once stage `name` is done: the weights of it and all before it."""
+    index = PIPELINE.index(_BY_NAME[name])
+    return round(100 * sum(stage.weight for stage in PIPELINE[: index + 1]) / _TOTAL_WEIGHT)

@@ -17,19 +17,17 @@ from functools import lru_cache
 import sentry_sdk
 
 from docqueue.db import session_scope
+from docqueue.errors import StageError, failure_kind
 from docqueue.pdf_pool import StageTimeout, run_in_pdf_process
-from docqueue.pipeline import next_stage, stage_named
+from docqueue.pipeline import next_stage, progress_after, stage_named
 from docqueue.queue import Claim, DocumentQueueService, LeaseLost
 from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.messages import send_stage_messages
-from docqueue.stages import extract_text, inspect
-from docqueue.stages.errors import DocumentRejected
+from docqueue.stages.stage import Lane, Stage
+from docqueue.statuses import FailureKind
 from docqueue.storage import blob_store, original_file_key
 
 logger = logging.getLogger(__name__)
-
-#: Stage name -> module with `run(path, claim)` and `record(session, claim, result)`.
-STAGE_MODULES = {"inspect": inspect, "extract_text": extract_text}
 
 
 @lru_cache(maxsize=None)
@@ -49,18 +47,28 @@ def _fetch_original(claim: Claim, directory: str) -> str:
     return path
 
 
-def _publish(claim: Claim, result) -> None:
+def _work(stage: Stage, claim: Claim):
+    """Do the stage's work in its lane and return its result."""
+    if stage.lane is Lane.IO:
+        return stage.run(None, claim)
+    timeout = stage.time_limit_seconds or claim.timeout_seconds
+    with tempfile.TemporaryDirectory(prefix=f"docqueue-{claim.job_id}-") as directory:
+        path = _fetch_original(claim, directory)
+        return run_in_pdf_process(stage.run, path, claim, timeout=timeout)
+
+
+def _publish(stage: Stage, claim: Claim, result) -> None:
     """Record the stage's result and hand the job on, in one fenced transaction."""
-    following = next_stage(claim.stage)
+    following = next_stage(stage.name)
     with session_scope() as session:
         queue = DocumentQueueService(session)
         queue.hold_lease(claim)
-        STAGE_MODULES[claim.stage].record(session, claim, result)
+        stage.record(session, claim, result)
         if following is None:
             queue.mark_completed(claim)
             dispatch = None
         else:
-            dispatch = queue.advance(claim, following.name, stage_named(claim.stage).progress_when_done)
+            dispatch = queue.advance(claim, following.name, progress_after(stage.name))
     if dispatch is None:
         # A finished job frees capacity: let the next one in now rather than at the next clock tick.
         with session_scope() as session:
@@ -69,63 +77,56 @@ def _publish(claim: Claim, result) -> None:
         send_stage_messages([dispatch])
 
 
-def _fail(claim: Claim, message: str, *, retryable: bool) -> None:
+def _fail(claim: Claim, message: str, kind: FailureKind) -> None:
     try:
         with session_scope() as session:
-            status = DocumentQueueService(session).mark_failed(claim, message, retryable=retryable)
+            status = DocumentQueueService(session).mark_failed(claim, message, kind)
     except LeaseLost:
-        logger.warning(
-            "job %s (document %s) lost its lease before its failure could be recorded", claim.job_id, claim.document_id
-        )
+        logger.warning("job %s (document %s) lost its lease before its failure was recorded", claim.job_id, claim.document_id)
         return
     logger.info(
-        "job %s (document %s) stage %s attempt %s failed (%s): %s",
-        claim.job_id,
-        claim.document_id,
-        claim.stage,
-        claim.attempt,
-        status,
-        message,
+        "job %s (document %s) stage %s attempt %s failed, %s (%s): %s",
+        claim.job_id, claim.document_id, claim.stage, claim.attempt, kind.value, status, message,
     )
     with session_scope() as session:
         nudge_dispatcher(session)
 
 
-def run_stage(stage: str, job_id: int) -> str:
-    """Run `stage` for queue item `job_id` if this message wins the claim.
+def _failure_message(stage: Stage, claim: Claim, error: Exception) -> str:
+    """What the uploader reads: our own errors as they are, anything else without internals."""
+    if isinstance(error, StageTimeout):
+        return f"{stage.name} {error}"
+    if isinstance(error, StageError):
+        return str(error)
+    if failure_kind(error) is FailureKind.TRANSIENT:
+        return f"{stage.name} was interrupted by a temporary problem reaching the database or broker"
+    return f"{stage.name} failed because of an internal error (logged as job {claim.job_id})"
+
+
+def run_stage(stage_name: str, job_id: int) -> str:
+    """Run stage `stage_name` for queue item `job_id` if this message wins the claim.
 
     Returns what happened: "dropped" (stale or duplicate message),
     "done", "failed" or "lease_lost".
     """
+    stage = stage_named(stage_name)
     with session_scope() as session:
-        claim = DocumentQueueService(session).mark_in_progress(job_id, stage, current_worker_id())
+        claim = DocumentQueueService(session).mark_in_progress(job_id, stage.name, current_worker_id())
     if claim is None:
-        logger.info("dropping message for job %s stage %s: not queued at that stage", job_id, stage)
+        logger.info("dropping message for job %s stage %s: not queued at that stage", job_id, stage.name)
         return "dropped"
     try:
-        with tempfile.TemporaryDirectory(prefix=f"docqueue-{job_id}-") as directory:
-            path = _fetch_original(claim, directory)
-            result = run_in_pdf_process(STAGE_MODULES[stage].run, path, claim, timeout=claim.timeout_seconds)
-        _publish(claim, result)
+        _publish(stage, claim, _work(stage, claim))
         return "done"
     except LeaseLost:
         logger.warning(
             "job %s (document %s) stage %s attempt %s lost its lease; result discarded",
-            job_id,
-            claim.document_id,
-            stage,
-            claim.attempt,
+            job_id, claim.document_id, stage.name, claim.attempt,
         )
         return "lease_lost"
-    except DocumentRejected as rejection:
-        _fail(claim, str(rejection), retryable=False)
-    except StageTimeout as timeout:
-        # A file that hangs MuPDF once will hang it again: do not burn more attempts on it.
-        _fail(claim, f"{stage} {timeout}", retryable=False)
     except Exception as error:
-        sentry_sdk.capture_exception(error)
-        logger.exception(
-            "job %s (document %s) stage %s attempt %s crashed", job_id, claim.document_id, stage, claim.attempt
-        )
-        _fail(claim, f"{stage} failed: {type(error).__name__}: {error}", retryable=True)
+        if not isinstance(error, StageError):
+            sentry_sdk.capture_exception(error)
+            logger.exception("job %s (document %s) stage %s attempt %s crashed", job_id, claim.document_id, stage.name, claim.attempt)
+        _fail(claim, _failure_message(stage, claim, error), failure_kind(error))
     return "failed"

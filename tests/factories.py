@@ -8,7 +8,7 @@ import struct
 import pymupdf
 import sqlalchemy as sa
 
-from docqueue.documents import create_document
+from docqueue.commands import queue_upload
 
 
 def make_pdf(pages: list[str]) -> bytes:
@@ -23,9 +23,7 @@ def make_pdf(pages: list[str]) -> bytes:
 
 def add_document(session, owner_id: int, data: bytes = b"", *, filename: str = "doc.pdf", priority=None) -> int:
     """Store `data` as an uploaded document (queued as pending); return its id."""
-    document = create_document(
-        session, owner_id, filename, "application/pdf", io.BytesIO(data or make_pdf(["hello"])), priority
-    )
+    document = queue_upload(session, owner_id, filename, "application/pdf", io.BytesIO(data or make_pdf(["hello"])), priority)
     session.commit()
     return document.id
 

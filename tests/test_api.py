@@ -106,7 +106,7 @@ def test_queue_control_is_for_admins(client, make_user):
     _, admin_token = make_user(is_admin=True)
     assert client.post("/api/queue/requeue-failed", headers=auth(user_token)).status_code == 403
     assert client.post("/api/queue/process", headers=auth(user_token)).status_code == 403
-    assert client.post("/api/queue/requeue-failed", headers=auth(admin_token)).json == {"requeued": 0}
+    assert client.post("/api/queue/requeue-failed", headers=auth(admin_token)).json == {"requeued": 0, "skipped": []}
     report = client.post("/api/queue/process", headers=auth(admin_token)).json
     assert report["ran"] is True and report["admitted"] == 0
 

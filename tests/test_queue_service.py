@@ -8,6 +8,7 @@ from sqlalchemy.exc import DBAPIError
 
 from docqueue.queue import AlreadyQueued, DocumentQueueService, LeaseLost, priority_for_size
 from docqueue.queue.dispatcher import process_document_queue
+from docqueue.statuses import FailureKind
 from tests.factories import add_document
 
 MB = 1024 * 1024
@@ -71,7 +72,7 @@ def test_a_document_has_at_most_one_live_job(session, make_user):
     owner, _ = make_user()
     document_id = add_document(session, owner)
     with pytest.raises(AlreadyQueued):
-        DocumentQueueService(session).enqueue(document_id, "reprocess")
+        DocumentQueueService(session).enqueue(document_id, "inspect", "reprocess")
     session.rollback()
     count = session.execute(sa.text("SELECT count(*) FROM document_queue")).scalar()
     assert count == 1
@@ -108,7 +109,7 @@ def test_a_worker_that_lost_its_lease_cannot_publish(session, make_user):
     with pytest.raises(LeaseLost):
         queue.mark_completed(stale)
     with pytest.raises(LeaseLost):
-        queue.mark_failed(stale, "late", retryable=False)
+        queue.mark_failed(stale, "late", FailureKind.PERMANENT)
     session.rollback()
     assert document_row(session, document_id).status == "processing"
     queue.mark_completed(fresh)
@@ -140,7 +141,7 @@ def test_retryable_failure_backs_off_then_fails_for_good(session, make_user):
         admit(session)
         held = claim(session, job_id)
         assert held.attempt == attempt
-        status = queue.mark_failed(held, "service unavailable", retryable=True)
+        status = queue.mark_failed(held, "service unavailable", FailureKind.TRANSIENT)
         session.commit()
         document = document_row(session, document_id)
         if attempt < 3:
@@ -155,7 +156,7 @@ def test_retryable_failure_backs_off_then_fails_for_good(session, make_user):
 
 def test_permanent_failure_is_not_retried(session, make_user):
     document_id, job_id = admitted_job(session, make_user)
-    status = DocumentQueueService(session).mark_failed(claim(session, job_id), "the PDF is encrypted", retryable=False)
+    status = DocumentQueueService(session).mark_failed(claim(session, job_id), "the PDF is encrypted", FailureKind.PERMANENT)
     session.commit()
     assert status == "failed"
     assert admit(session) == []
@@ -229,22 +230,40 @@ def test_database_refuses_illegal_transitions(session, make_user):
     session.rollback()
 
 
-def test_requeue_failed_only_takes_jobs_with_attempts_left(session, make_user):
+def test_requeue_failed_retries_transient_failures_and_reports_permanent_ones(session, make_user):
     owner, _ = make_user()
-    retryable = add_document(session, owner)
+    rejected = add_document(session, owner)
     exhausted = add_document(session, owner)
     admit(session)
     queue = DocumentQueueService(session)
-    queue.mark_failed(claim(session, only_job_id(session, retryable)), "rejected", retryable=False)
+    queue.mark_failed(claim(session, only_job_id(session, rejected)), "unsupported file type", FailureKind.PERMANENT)
     session.execute(
         sa.text("UPDATE document_queue SET max_attempts = 1 WHERE document_id = :id"), {"id": exhausted}
     )
-    queue.mark_failed(claim(session, only_job_id(session, exhausted)), "boom", retryable=True)
+    queue.mark_failed(claim(session, only_job_id(session, exhausted)), "service unavailable", FailureKind.TRANSIENT)
     session.commit()
-    assert queue.requeue_failed() == 1
+    result = queue.requeue_failed()
     session.commit()
-    assert document_row(session, retryable).status == "pending"
-    assert document_row(session, exhausted).status == "failed"
+    assert (result.requeued, result.skipped) == (1, [("unsupported file type", 1)])
+    assert document_row(session, exhausted).status == "pending"
+    assert job_row(session, only_job_id(session, exhausted)).attempts == 0
+    assert document_row(session, rejected).status == "failed"
+
+
+def test_requeue_failed_leaves_an_old_failure_of_a_document_processed_since(session, make_user):
+    owner, _ = make_user()
+    document_id = add_document(session, owner)
+    session.execute(sa.text("UPDATE document_queue SET max_attempts = 1 WHERE document_id = :id"), {"id": document_id})
+    admit(session)
+    queue = DocumentQueueService(session)
+    queue.mark_failed(claim(session, only_job_id(session, document_id)), "timeout", FailureKind.TRANSIENT)
+    queue.enqueue(document_id, "inspect", "reprocess")
+    session.commit()
+    admit(session)
+    queue.mark_completed(claim(session, only_job_id(session, document_id)))
+    session.commit()
+    assert queue.requeue_failed().requeued == 0
+    assert document_row(session, document_id).status == "completed"
 
 
 def test_queue_stats_fields(session, make_user):

@@ -128,7 +128,7 @@ def test_stage_over_its_time_limit_is_killed_and_not_retried(session, make_user)
 def test_reprocess_rewrites_pages_without_duplicates(session, owner):
     document_id = add_document(session, owner, make_pdf(["one", "two"]))
     process(session, document_id)
-    DocumentQueueService(session).enqueue(document_id, "reprocess")
+    DocumentQueueService(session).enqueue(document_id, "inspect", "reprocess")
     session.commit()
     document = process(session, document_id)
     assert document.status == "completed"
@@ -151,3 +151,12 @@ def test_duplicate_message_has_no_second_effect(session, owner):
     assert before == after
     assert job_for(session, document_id).status == "completed"
 
+
+
+def test_text_with_nul_bytes_is_stored_without_them_in_one_attempt(session, owner):
+    # A real pdfTeX thesis has NUL in its text layer; Postgres text cannot hold it.
+    document_id = add_document(session, owner, make_pdf(["before\x00after", "clean"]))
+    document = process(session, document_id)
+    assert document.status == "completed", document.error
+    assert page_texts(session, document_id) == [(1, "beforeafter"), (2, "clean")]
+    assert job_for(session, document_id).attempts == 1

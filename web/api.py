@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, g, jsonify, request
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
+from docqueue import commands
 from docqueue.documents import (
     UploadRejected,
     document_as_dict,
@@ -15,10 +16,9 @@ from docqueue.documents import (
     validate_priority,
 )
 from docqueue.queue import AlreadyQueued, DocumentQueueService
-from docqueue.queue.dispatcher import nudge_dispatcher, process_document_queue
+from docqueue.queue.dispatcher import process_document_queue
 from web.auth import admin_required, api_error, token_required
 from web.extensions import db
-from web.submissions import submit_upload
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -37,7 +37,7 @@ def upload_document():
         return api_error(400, "no file: send the document as multipart form field 'file'")
     try:
         priority = validate_priority(request.form.get("priority"))
-        document = submit_upload(g.user.id, upload, priority)
+        document = commands.submit(db.session, g.user.id, upload.filename, upload.mimetype, upload.stream, priority)
     except UploadRejected as rejection:
         return api_error(400, str(rejection))
     return jsonify(id=document.id, status=document.status), 202
@@ -84,12 +84,9 @@ def reprocess_document(document_id: int):
     """Run the document through the pipeline again; 409 while a run is still live."""
     document = owned_document(document_id)
     try:
-        DocumentQueueService(db.session).enqueue(document.id, "reprocess")
-        db.session.commit()
+        commands.reprocess(db.session, document.id)
     except AlreadyQueued as conflict:
-        db.session.rollback()
         return api_error(409, str(conflict))
-    nudge_dispatcher(db.session)
     return jsonify(id=document.id, status="pending"), 202
 
 
@@ -102,11 +99,10 @@ def queue_stats():
 @bp.post("/queue/requeue-failed")
 @admin_required
 def requeue_failed():
-    """Failed jobs with attempts left go back to pending."""
-    requeued = DocumentQueueService(db.session).requeue_failed()
-    db.session.commit()
-    nudge_dispatcher(db.session)
-    return jsonify(requeued=requeued)
+    """Documents whose last run failed for a reason that can pass go back to pending; the rest are listed."""
+    result = commands.requeue_failed(db.session)
+    skipped = [{"reason": reason, "documents": count} for reason, count in result.skipped]
+    return jsonify(requeued=result.requeued, skipped=skipped)
 
 
 @bp.post("/queue/process")

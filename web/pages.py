@@ -8,11 +8,10 @@ from flask import Blueprint, current_app, Response, flash, make_response, redire
 from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from docqueue.document_listing import BadListingRequest, ListingRequest, documents_page
+from docqueue import commands
+from docqueue.document_listing import DOCUMENT_STATUSES, BadListingRequest, ListingRequest, documents_page
 from docqueue.documents import UploadRejected, upload_too_large_message, validate_priority
-from docqueue.models import DOCUMENT_STATUSES
 from web.extensions import db
-from web.submissions import submit_upload
 
 bp = Blueprint("pages", __name__)
 
@@ -85,7 +84,7 @@ def upload():
     queued = 0
     for file in files:
         try:
-            submit_upload(current_user.id, file, priority)
+            commands.submit(db.session, current_user.id, file.filename, file.mimetype, file.stream, priority)
         except UploadRejected as rejection:
             flash(f"{file.filename}: {rejection}", "error")
         else:

@@ -6,6 +6,7 @@ from docqueue.queue.service import (
     Claim,
     DocumentQueueService,
     LeaseLost,
+    RequeueResult,
 )
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "Claim",
     "DocumentQueueService",
     "LeaseLost",
+    "RequeueResult",
     "priority_for_size",
 ]

@@ -10,7 +10,7 @@ import logging
 
 import dramatiq
 
-from docqueue.pipeline import STAGE_QUEUE, stage_named
+from docqueue.pipeline import stage_named
 from docqueue.queue.service import Dispatch
 
 logger = logging.getLogger(__name__)
@@ -25,9 +25,10 @@ def send_stage_messages(dispatches: list[Dispatch]) -> int:
     broker = dramatiq.get_broker()
     sent = 0
     for dispatch in dispatches:
+        stage = stage_named(dispatch.stage)
         message = dramatiq.Message(
-            queue_name=STAGE_QUEUE,
-            actor_name=stage_named(dispatch.stage).actor_name,
+            queue_name=stage.queue_name,
+            actor_name=stage.actor_name,
             args=(dispatch.job_id,),
             kwargs={},
             options={},

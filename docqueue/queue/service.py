@@ -10,6 +10,11 @@ Rules this module keeps (README, "How it works"):
   its lease can never publish.
 - Each transition's WHERE clause names the states it may leave, and a
   trigger (see the first migration) refuses any other change of status.
+- The document a user sees follows its queue item: every transition that
+  changes a queue status updates the document with `_documents_follow`,
+  so the mapping (`statuses.DOCUMENT_STATUS_FOR`) lives in one place.
+- A permanent failure fails at once and is never requeued; a transient one
+  backs off and retries while attempts are left.
 
 Methods run inside the caller's transaction and never commit, so a
 document row, its blob and its queue item land together or not at all.
@@ -23,9 +28,9 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from docqueue.pipeline import first_stage
 from docqueue.queue.priority import priority_for_size
 from docqueue.settings import Settings, get_settings
+from docqueue.statuses import DOCUMENT_STATUS_FOR, FailureKind
 
 
 class AlreadyQueued(Exception):
@@ -76,13 +81,50 @@ class RecoveryCounts:
     failed: int
 
 
+@dataclass(frozen=True)
+class RequeueResult:
+    """What `requeue_failed` did: how many went back, and what it left and why."""
+
+    requeued: int
+    #: (reason, number of documents) for failures that would only fail again.
+    skipped: list[tuple[str, int]]
+
+
 _CLAIM_COLUMNS = "id, document_id, owner_id, operation, stage, attempts, max_attempts, lease_token::text"
+_CLAIM_FIELDS = ", ".join(f"claimed.{column.split('::')[0]}" for column in _CLAIM_COLUMNS.split(", "))
 
 # Only the holder of the current lease may publish or give up a job.
 _HOLDS_LEASE = "id = :job_id AND lease_token = CAST(:lease_token AS uuid) AND status = 'processing'"
 
 # Clears the lease columns when a job leaves `processing`.
 _RELEASE_LEASE = "lease_token = NULL, lease_expires_at = NULL, heartbeat_at = NULL, worker_id = NULL"
+
+
+# The document's status for the queue status a CTE returns, from the one mapping in `statuses`.
+_DOCUMENT_STATUS_CASE = (
+    "CASE {source}.status "
+    + " ".join(f"WHEN '{queue}' THEN '{document}'" for queue, document in DOCUMENT_STATUS_FOR.items())
+    + " END"
+)
+
+
+def _documents_follow(source: str, **assignments: str) -> str:
+    """An UPDATE making the documents of the queue rows in CTE `source` show their state.
+
+    `source` must return `document_id` and the queue row's new `status`;
+    `assignments` are further columns to set, as SQL expressions.
+    """
+    columns = {"status": _DOCUMENT_STATUS_CASE.format(source=source), "updated_at": "now()", **assignments}
+    sets = ", ".join(f"{column} = {value}" for column, value in columns.items())
+    return f"UPDATE documents d SET {sets} FROM {source} WHERE d.id = {source}.document_id"
+
+
+# What the document says about a failed attempt: the reason, and whether it will be tried again.
+_FAILURE_SHOWN = (
+    "CASE {source}.status WHEN 'failed' THEN {source}.error_message "
+    "ELSE format('attempt %s of %s failed, retrying: %s', {source}.attempts, {source}.max_attempts, "
+    "{source}.error_message) END"
+)
 
 
 def _claim_params(claim: Claim) -> dict:
@@ -101,38 +143,36 @@ class DocumentQueueService:
 
     # -- producers -------------------------------------------------------
 
-    def enqueue(self, document_id: int, operation: str = "process", priority: int | None = None) -> int:
-        """Add a pending job for the document and mark the document pending.
+    def enqueue(self, document_id: int, stage: str, operation: str = "process", priority: int | None = None) -> int:
+        """Add a pending job for the document starting at `stage`, and mark the document pending.
 
         `priority` defaults to one derived from the file's size. Raises
         AlreadyQueued if the document already has a live job.
         """
         row = self._execute(
-            """
-            INSERT INTO document_queue
-                (document_id, owner_id, operation, status, stage, priority, attempts, max_attempts, file_size)
-            SELECT d.id, d.owner_id, :operation, 'pending', :stage, COALESCE(:priority, :size_priority),
-                   0, :max_attempts, d.size_bytes
-            FROM documents d WHERE d.id = :document_id
-            ON CONFLICT (document_id) WHERE status IN ('pending', 'queued', 'processing') DO NOTHING
-            RETURNING id
+            f"""
+            WITH queued AS (
+                INSERT INTO document_queue
+                    (document_id, owner_id, operation, status, stage, priority, attempts, max_attempts, file_size)
+                SELECT d.id, d.owner_id, :operation, 'pending', :stage, COALESCE(:priority, :size_priority),
+                       0, :max_attempts, d.size_bytes
+                FROM documents d WHERE d.id = :document_id
+                ON CONFLICT (document_id) WHERE status IN ('pending', 'queued', 'processing') DO NOTHING
+                RETURNING id, document_id, status
+            ), document AS (
+                {_documents_follow("queued", progress="0", error="NULL")}
+            )
+            SELECT id FROM queued
             """,
             document_id=document_id,
             operation=operation,
-            stage=first_stage().name,
+            stage=stage,
             priority=priority,
             size_priority=priority_for_size(self._document_size(document_id)),
             max_attempts=self.settings.max_attempts,
         ).first()
         if row is None:
             raise AlreadyQueued(f"document {document_id} is already queued or being processed")
-        self._execute(
-            """
-            UPDATE documents SET status = 'pending', progress = 0, error = NULL, updated_at = now()
-            WHERE id = :document_id
-            """,
-            document_id=document_id,
-        )
         return row.id
 
     def _document_size(self, document_id: int) -> int:
@@ -154,25 +194,43 @@ class DocumentQueueService:
         )
         return [PendingItem(*row) for row in rows]
 
-    def requeue_failed(self) -> int:
-        """Send failed jobs that still have attempts left back to pending; return how many."""
-        result = self._execute(
-            """
+    def requeue_failed(self, owner_id: int | None = None) -> RequeueResult:
+        """Send documents whose last run failed transiently back to pending, with fresh attempts.
+
+        Only each document's newest run counts (an older failure of a document
+        processed since is history). Permanent failures are left and reported
+        by reason: they would fail the same way again. `owner_id` limits it to
+        one user's documents.
+        """
+        newest_failed = f"""
+            SELECT q.id FROM document_queue q
+            WHERE q.status = 'failed' AND (CAST(:owner_id AS bigint) IS NULL OR q.owner_id = :owner_id)
+              AND NOT EXISTS (SELECT 1 FROM document_queue newer
+                              WHERE newer.document_id = q.document_id AND newer.id > q.id)
+        """
+        requeued = self._execute(
+            f"""
             WITH requeued AS (
-                UPDATE document_queue SET status = 'pending', run_after = now(), completed_at = NULL,
-                       dispatched_at = NULL
-                WHERE status = 'failed' AND attempts < max_attempts
-                  AND NOT EXISTS (
-                      SELECT 1 FROM document_queue live
-                      WHERE live.document_id = document_queue.document_id
-                        AND live.status IN ('pending', 'queued', 'processing'))
-                RETURNING document_id
+                UPDATE document_queue q SET status = 'pending', run_after = now(), completed_at = NULL,
+                       dispatched_at = NULL, attempts = 0, failure_kind = NULL, error_message = NULL
+                WHERE q.id IN ({newest_failed}) AND q.failure_kind IS DISTINCT FROM 'permanent'
+                RETURNING q.document_id, q.status
+            ), documents_updated AS (
+                {_documents_follow("requeued", error="NULL")}
             )
-            UPDATE documents d SET status = 'pending', error = NULL, updated_at = now()
-            FROM requeued WHERE d.id = requeued.document_id
-            """
+            SELECT count(*) FROM requeued
+            """,
+            owner_id=owner_id,
+        ).scalar()
+        skipped = self._execute(
+            f"""
+            SELECT error_message, count(*) FROM document_queue
+            WHERE id IN ({newest_failed}) AND failure_kind = 'permanent'
+            GROUP BY error_message ORDER BY count(*) DESC, error_message
+            """,
+            owner_id=owner_id,
         )
-        return result.rowcount
+        return RequeueResult(requeued=requeued, skipped=[(reason, count) for reason, count in skipped])
 
     # -- workers ---------------------------------------------------------
 
@@ -192,12 +250,11 @@ class DocumentQueueService:
                     lease_expires_at = now() + make_interval(secs => :lease_seconds),
                     lease_token = gen_random_uuid(), worker_id = :worker_id
                 WHERE id = :job_id AND status = 'queued' AND stage = :stage AND attempts < max_attempts
-                RETURNING {_CLAIM_COLUMNS}
+                RETURNING {_CLAIM_COLUMNS}, status
             ), document AS (
-                UPDATE documents d SET status = 'processing', updated_at = now()
-                FROM claimed WHERE d.id = claimed.document_id
+                {_documents_follow("claimed")}
             )
-            SELECT claimed.*, u.ocr_timeout_seconds FROM claimed JOIN users u ON u.id = claimed.owner_id
+            SELECT {_CLAIM_FIELDS}, u.ocr_timeout_seconds FROM claimed JOIN users u ON u.id = claimed.owner_id
             """,
             job_id=job_id,
             stage=stage,
@@ -233,7 +290,10 @@ class DocumentQueueService:
         return result.rowcount
 
     def advance(self, claim: Claim, next_stage: str, progress: int) -> Dispatch:
-        """Hand the job from the claimed stage to `next_stage`; send the returned dispatch after commit."""
+        """Hand the job from the claimed stage to `next_stage`; send the returned dispatch after commit.
+
+        The document stays `processing` between its stages: only its progress moves.
+        """
         row = self._execute(
             f"""
             WITH advanced AS (
@@ -264,11 +324,9 @@ class DocumentQueueService:
                        processing_time_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint,
                        {_RELEASE_LEASE}
                 WHERE {_HOLDS_LEASE}
-                RETURNING id, document_id
+                RETURNING id, document_id, status
             ), document AS (
-                UPDATE documents d SET status = 'completed', progress = 100, error = NULL,
-                       completed_at = now(), updated_at = now()
-                FROM completed WHERE d.id = completed.document_id
+                {_documents_follow("completed", progress="100", error="NULL", completed_at="now()")}
             )
             SELECT id FROM completed
             """,
@@ -277,35 +335,31 @@ class DocumentQueueService:
         if row is None:
             raise LeaseLost(f"job {claim.job_id} lost its lease before completing")
 
-    def mark_failed(self, claim: Claim, error_message: str, *, retryable: bool) -> str:
+    def mark_failed(self, claim: Claim, error_message: str, kind: FailureKind) -> str:
         """Record a failed attempt; return the job's new status.
 
-        A retryable failure with attempts left goes back to `pending` after
-        a backoff; anything else fails the job and its document for good.
+        A transient failure with attempts left goes back to `pending` after
+        an exponential backoff; a permanent one, or the last attempt, fails
+        the job and its document.
         """
+        retry = "(:kind = 'transient' AND attempts < max_attempts)"
         row = self._execute(
             f"""
             WITH failed AS (
                 UPDATE document_queue SET
-                    status = CASE WHEN :retryable AND attempts < max_attempts THEN 'pending' ELSE 'failed' END,
+                    status = CASE WHEN {retry} THEN 'pending' ELSE 'failed' END,
                     run_after = now() + make_interval(secs => :backoff * power(2, attempts - 1)),
-                    completed_at = CASE WHEN :retryable AND attempts < max_attempts THEN NULL ELSE now() END,
-                    error_message = :error_message, dispatched_at = NULL, {_RELEASE_LEASE}
+                    completed_at = CASE WHEN {retry} THEN NULL ELSE now() END,
+                    error_message = :error_message, failure_kind = :kind, dispatched_at = NULL, {_RELEASE_LEASE}
                 WHERE {_HOLDS_LEASE}
-                RETURNING id, document_id, status, attempts, max_attempts
+                RETURNING id, document_id, status, attempts, max_attempts, error_message
             ), document AS (
-                UPDATE documents d SET
-                    status = CASE failed.status WHEN 'failed' THEN 'failed' ELSE 'pending' END,
-                    error = CASE failed.status WHEN 'failed' THEN :error_message
-                                 ELSE format('attempt %s of %s failed, retrying: %s',
-                                             failed.attempts, failed.max_attempts, :error_message) END,
-                    updated_at = now()
-                FROM failed WHERE d.id = failed.document_id
+                {_documents_follow("failed", error=_FAILURE_SHOWN.format(source="failed"))}
             )
             SELECT status FROM failed
             """,
             error_message=error_message,
-            retryable=retryable,
+            kind=kind.value,
             backoff=self.settings.retry_backoff_seconds,
             **_claim_params(claim),
         ).first()
@@ -335,14 +389,11 @@ class DocumentQueueService:
                     completed_at = CASE WHEN q.attempts < q.max_attempts THEN NULL ELSE now() END,
                     error_message = format('worker %s stopped responding during stage %s (attempt %s of %s)',
                                            q.worker_id, q.stage, q.attempts, q.max_attempts),
-                    dispatched_at = NULL, {_RELEASE_LEASE}
+                    failure_kind = 'transient', dispatched_at = NULL, {_RELEASE_LEASE}
                 FROM stale WHERE q.id = stale.id
-                RETURNING q.document_id, q.status, q.error_message
+                RETURNING q.document_id, q.status, q.error_message, q.attempts, q.max_attempts
             ), documents_updated AS (
-                UPDATE documents d SET
-                    status = CASE recovered.status WHEN 'failed' THEN 'failed' ELSE 'pending' END,
-                    error = recovered.error_message, updated_at = now()
-                FROM recovered WHERE d.id = recovered.document_id
+                {_documents_follow("recovered", error=_FAILURE_SHOWN.format(source="recovered"))}
             )
             SELECT status, count(*) FROM recovered GROUP BY status
             """,

@@ -1,6 +1,7 @@
-"""The processing stages as plain functions.
+"""The processing stages, one module each.
 
-Each stage module has `run(path, claim)`, which does the PyMuPDF work in a
-PDF pool process and returns a small summary, and `record(session, claim,
-summary)`, which the worker calls in the transaction that hands the job on.
+Each module declares `STAGE` (see `stage.py`): its `run`, which does the
+work (PyMuPDF work in a PDF pool process, imported there only, so the web
+and clock never pay for PyMuPDF), and its `record`, which the worker calls
+in the transaction that hands the job on.
 """

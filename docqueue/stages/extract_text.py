@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pymupdf
 from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
 from docqueue.documents import record_text_summary, save_page_texts
+from docqueue.errors import DocumentRejected
 from docqueue.queue import Claim, DocumentQueueService
-from docqueue.stages.errors import DocumentRejected
 from docqueue.stages.inspect import open_document, sniff_type
+from docqueue.stages.stage import Stage
+from docqueue.text_cleaning import storable_text
 
 #: Pages per INSERT: Postgres here is bound by round trips, not bytes.
 PAGES_PER_WRITE = 50
@@ -37,13 +38,15 @@ def _write_pages(claim: Claim, pages: list[tuple[int, str]]) -> None:
 
 def run(path: str, claim: Claim) -> TextSummary:
     """Extract and store each page's text. Runs in a PDF pool process."""
+    import pymupdf  # only in PDF pool processes, which import it at start
+
     pages_without_text = 0
     text_chars = 0
     batch: list[tuple[int, str]] = []
     with open_document(path, sniff_type(path)) as document:
         for index in range(document.page_count):
             try:
-                page_text = document.load_page(index).get_text().strip()
+                page_text = storable_text(document.load_page(index).get_text()).strip()
             except (pymupdf.FileDataError, RuntimeError) as error:
                 raise DocumentRejected(f"page {index + 1} is damaged and cannot be read ({error})") from None
             pages_without_text += not page_text
@@ -59,3 +62,12 @@ def run(path: str, claim: Claim) -> TextSummary:
 
 def record(session: Session, claim: Claim, summary: TextSummary) -> None:
     record_text_summary(session, claim.document_id, summary.page_count, summary.pages_without_text)
+
+
+STAGE = Stage(
+    name="extract_text",
+    description="store every page's text layer, page by page",
+    run=run,
+    record=record,
+    weight=9,
+)

@@ -7,14 +7,18 @@ content type. Whatever cannot be processed fails here with a specific reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import filetype
-import pymupdf
 from sqlalchemy.orm import Session
 
 from docqueue.documents import record_inspection
+from docqueue.errors import DocumentRejected
 from docqueue.queue import Claim
-from docqueue.stages.errors import DocumentRejected
+from docqueue.stages.stage import Stage
+
+if TYPE_CHECKING:
+    import pymupdf
 
 #: MIME type found in the bytes -> PyMuPDF's name for the format.
 SUPPORTED_TYPES = {
@@ -49,6 +53,8 @@ def sniff_type(path: str) -> str:
 
 def open_document(path: str, detected_type: str) -> pymupdf.Document:
     """Open the file as `detected_type`; DocumentRejected if it is damaged or locked."""
+    import pymupdf  # only in PDF pool processes, which import it at start
+
     try:
         document = pymupdf.open(path, filetype=detected_type)
     except (pymupdf.FileDataError, RuntimeError, ValueError) as error:
@@ -71,3 +77,12 @@ def run(path: str, claim: Claim) -> Inspection:
 
 def record(session: Session, claim: Claim, inspection: Inspection) -> None:
     record_inspection(session, claim.document_id, inspection.detected_type, inspection.page_count)
+
+
+STAGE = Stage(
+    name="inspect",
+    description="sniff the file's type from its bytes, open it and count its pages",
+    run=run,
+    record=record,
+    weight=1,
+)

@@ -1,0 +1,33 @@
+"""One Dramatiq actor per pipeline stage, made from the stage list.
+
+Each actor only names its stage and hands the job id to `run_stage`, so a
+new stage in `docqueue/pipeline.py` gets its actor without a line here.
+"""
+
+import dramatiq
+
+from docqueue.pipeline import PIPELINE
+from docqueue.stage_runner import run_stage
+from docqueue.stages.stage import Stage
+
+STAGE_ACTOR_OPTIONS = {
+    # Retries live in Postgres (attempts, run_after): Dramatiq's Redis retry can be lost.
+    "max_retries": 0,
+    # The PDF pool enforces each stage's time limit by killing the process;
+    # this is only a backstop for a thread that somehow never returns.
+    "time_limit": 6 * 60 * 60 * 1000,
+    "heartbeat_lease": True,
+}
+
+
+def _declare(stage: Stage) -> dramatiq.Actor:
+    def run(job_id: int) -> None:
+        run_stage(stage.name, job_id)
+
+    run.__name__ = run.__qualname__ = stage.actor_name
+    run.__doc__ = f"Stage `{stage.name}`: {stage.description}."
+    return dramatiq.actor(run, actor_name=stage.actor_name, queue_name=stage.queue_name, **STAGE_ACTOR_OPTIONS)
+
+
+#: Stage name -> its actor.
+STAGE_ACTORS = {stage.name: _declare(stage) for stage in PIPELINE}

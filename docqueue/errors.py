@@ -1,0 +1,51 @@
+"""The errors a stage can end with, and which of them are worth another try.
+
+A failure that will repeat on every attempt (the file is the problem, or a
+bug in our code) fails the document at once with its reason. Only transient
+ones (a lost connection, a timeout talking to a service, 429/5xx) back off
+and retry: anything not known to be transient is treated as permanent.
+"""
+
+from __future__ import annotations
+
+import redis.exceptions
+import sqlalchemy.exc
+
+from docqueue.statuses import FailureKind
+
+
+class StageError(Exception):
+    """An error of ours with a message fit to show the uploader as is."""
+
+    kind = FailureKind.PERMANENT
+
+
+class DocumentRejected(StageError):
+    """The file itself is the problem (wrong type, encrypted, damaged): fail at once, never retry.
+
+    The message is shown to the uploader as is, so it says what is wrong and what to do.
+    """
+
+
+class TransientError(StageError):
+    """Something outside the file failed and may work later: retry after a backoff."""
+
+    kind = FailureKind.TRANSIENT
+
+
+_TRANSIENT_TYPES = (
+    TransientError,
+    ConnectionError,
+    TimeoutError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
+
+def failure_kind(error: BaseException) -> FailureKind:
+    """Whether `error` may pass on another attempt."""
+    if isinstance(error, StageError):
+        return error.kind
+    return FailureKind.TRANSIENT if isinstance(error, _TRANSIENT_TYPES) else FailureKind.PERMANENT

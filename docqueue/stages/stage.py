@@ -1,0 +1,60 @@
+"""What a pipeline stage is: one declared object.
+
+A stage module declares `STAGE = Stage(...)` beside its `run` and `record`;
+`docqueue/pipeline.py` lists the stages in order. Actors, messages, the PDF
+pool's warm-up, progress and time limits all come from that one list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from docqueue.queue import Claim
+
+
+class Lane(StrEnum):
+    """Where a stage's work runs."""
+
+    #: In the worker's PDF/CPU process pool, with the original file on local disk; killed at its time limit.
+    CPU = "cpu"
+    #: In the worker thread, for calls to outside services; never holds a PDF process.
+    IO = "io"
+
+
+#: The Dramatiq queue of each lane: slow service calls never wait behind PDF work or the other way round.
+LANE_QUEUES = {Lane.CPU: "documents", Lane.IO: "documents_io"}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the pipeline.
+
+    `run(path, claim)` does the work and returns a small picklable result
+    (`path` is the original file for the CPU lane, None for the IO lane);
+    it may write batches itself under `hold_lease`. `record(session,
+    claim, result)` stores the result in the transaction that hands the job
+    on, under the same fenced lease.
+    """
+
+    name: str
+    description: str
+    run: Callable[[str | None, "Claim"], Any]
+    record: Callable[["Session", "Claim", Any], None]
+    lane: Lane = Lane.CPU
+    #: This stage's share of a document's progress, relative to the other stages' weights.
+    weight: int = 1
+    #: Seconds one attempt may run; None takes the owner's `ocr_timeout_seconds`.
+    time_limit_seconds: int | None = None
+
+    @property
+    def actor_name(self) -> str:
+        return self.name
+
+    @property
+    def queue_name(self) -> str:
+        return LANE_QUEUES[self.lane]

@@ -1,0 +1,68 @@
+"""Every status docqueue knows, in one place.
+
+A queue item (`document_queue`) moves through `QueueStatus`; the document a
+user sees shows the `DocumentStatus` its live queue item implies
+(`DOCUMENT_STATUS_FOR`), written by the queue service beside each transition.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class QueueStatus(StrEnum):
+    """States of a queue item. The first migration's trigger allows only the moves the README lists."""
+
+    #: Waiting for the dispatcher: new, or backing off before a retry.
+    PENDING = "pending"
+    #: Admitted by the dispatcher; a stage message is on its way to a worker.
+    QUEUED = "queued"
+    #: A worker holds the lease.
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class DocumentStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class FailureKind(StrEnum):
+    """Why a stage attempt failed, which decides whether trying again can help."""
+
+    #: Will fail the same way every time (the file is the problem, or a bug): fail at once.
+    PERMANENT = "permanent"
+    #: May pass later (a lost connection, a timeout talking to a service, 429/5xx): back off and retry.
+    TRANSIENT = "transient"
+
+
+class OcrStatus(StrEnum):
+    UNKNOWN = "unknown"
+    NOT_NEEDED = "not_needed"
+    NEEDED = "needed"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+ACTIVE_QUEUE_STATUSES = (QueueStatus.PENDING, QueueStatus.QUEUED, QueueStatus.PROCESSING)
+IN_FLIGHT_QUEUE_STATUSES = (QueueStatus.QUEUED, QueueStatus.PROCESSING)
+
+#: The document's status while its newest queue item is in each state.
+DOCUMENT_STATUS_FOR = {
+    QueueStatus.PENDING: DocumentStatus.PENDING,
+    QueueStatus.QUEUED: DocumentStatus.PENDING,
+    QueueStatus.PROCESSING: DocumentStatus.PROCESSING,
+    QueueStatus.COMPLETED: DocumentStatus.COMPLETED,
+    QueueStatus.FAILED: DocumentStatus.FAILED,
+}
+
+OPERATIONS = ("process", "reprocess")
+
+
+def sql_values(statuses) -> str:
+    """`'a', 'b'` for an SQL `IN (...)` list of enum members."""
+    return ", ".join(f"'{status}'" for status in statuses)
