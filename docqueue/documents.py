@@ -110,6 +110,8 @@ def document_as_dict(document: Document) -> dict:
         "status": document.status,
         "progress": document.progress,
         "page_count": document.page_count,
+        # Pages whose text was cut at MAX_PAGE_TEXT_CHARS (a page drawing millions of characters).
+        "text_truncated_pages": document.text_truncated_pages,
         "error": document.error,
         "ocr_status": document.ocr_status,
         "ocr_error": document.ocr_error,
@@ -159,19 +161,22 @@ def save_page_texts(session: Session, document_id: int, pages: list[tuple[int, s
     )
 
 
-def record_text_summary(session: Session, document_id: int, page_count: int, pages_without_text: int) -> None:
-    """Drop pages left over from an older, longer run and note whether OCR is needed."""
+def record_text_summary(
+    session: Session, document_id: int, page_count: int, pages_without_text: int, truncated_pages: int = 0
+) -> None:
+    """Drop pages left over from an older, longer run; note whether OCR is needed and how many pages were cut."""
     session.execute(
         delete(DocumentPage).where(DocumentPage.document_id == document_id, DocumentPage.page_number > page_count)
     )
     session.execute(
         text(
-            "UPDATE documents SET ocr_status = :ocr_status, page_count = :page_count, updated_at = now() "
-            "WHERE id = :document_id"
+            "UPDATE documents SET ocr_status = :ocr_status, page_count = :page_count, "
+            "text_truncated_pages = :truncated_pages, updated_at = now() WHERE id = :document_id"
         ),
         {
             "document_id": document_id,
             "page_count": page_count,
+            "truncated_pages": truncated_pages,
             "ocr_status": "needed" if pages_without_text else "not_needed",
         },
     )
