@@ -8,11 +8,12 @@ and a caller that saw an error would retry and do it twice.
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import BinaryIO, Callable
 
 from sqlalchemy.orm import Session
 
-from docqueue.documents import create_document
+from docqueue.documents import UploadRejected, clean_content_type, clean_filename, create_document
 from docqueue.models import Document
 from docqueue.pipeline import first_stage
 from docqueue.queue import DocumentQueueService, RequeueResult
@@ -33,6 +34,69 @@ def queue_upload(
     return document
 
 
+@dataclass(frozen=True)
+class Upload:
+    """One file of a request: its name and type as sent, and its bytes."""
+
+    filename: str | None
+    content_type: str | None
+    stream: BinaryIO
+
+
+def submit_all(
+    session: Session,
+    owner_id: int,
+    uploads: list[Upload],
+    priority: int | None = None,
+    before_commit: Callable[[list[Document]], None] | None = None,
+) -> list[Document]:
+    """Store and queue every upload of one request in one transaction, commit; then wake the dispatcher.
+
+    All or nothing: names and types are checked before anything is stored,
+    and an upload refused while storing (an empty file) rolls back the
+    others too, so a client's retry never makes duplicates. Raises
+    UploadRejected (nothing stored); with several files its message names
+    the file. The documents come back detached, holding the values they had
+    inside the transaction: an answer built from them needs no query after
+    the commit, which a lost connection could fail after the work is done.
+    `before_commit(documents)` runs in the same transaction, last.
+    """
+
+    def rejected(upload: Upload, rejection: UploadRejected) -> UploadRejected:
+        if len(uploads) == 1:
+            return rejection
+        shown = "".join(char for char in upload.filename or "" if char.isprintable())[:100] or "a file"
+        return UploadRejected(f"{shown}: {rejection}; nothing was stored")
+
+    for upload in uploads:
+        try:
+            clean_filename(upload.filename)
+            clean_content_type(upload.content_type)
+        except UploadRejected as rejection:
+            raise rejected(upload, rejection) from None
+    documents = []
+    try:
+        for upload in uploads:
+            try:
+                documents.append(
+                    queue_upload(session, owner_id, upload.filename, upload.content_type, upload.stream, priority)
+                )
+            except UploadRejected as rejection:
+                raise rejected(upload, rejection) from None
+        for document in documents:
+            session.refresh(document)
+        if before_commit is not None:
+            before_commit(documents)
+        for document in documents:
+            session.expunge(document)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    nudge_dispatcher(session)
+    return documents
+
+
 def submit(
     session: Session,
     owner_id: int,
@@ -41,18 +105,11 @@ def submit(
     stream: BinaryIO,
     priority: int | None = None,
 ) -> Document:
-    """Store an upload, queue it and commit; then wake the dispatcher.
+    """Store one upload, queue it and commit; then wake the dispatcher (see `submit_all`).
 
     Raises UploadRejected (nothing stored) for an upload that cannot be a document.
     """
-    try:
-        document = queue_upload(session, owner_id, filename, content_type, stream, priority)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    nudge_dispatcher(session)
-    return document
+    return submit_all(session, owner_id, [Upload(filename, content_type, stream)], priority)[0]
 
 
 def reprocess(session: Session, document_id: int) -> None:

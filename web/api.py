@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, g, jsonify, request
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
 from docqueue import commands
+from docqueue.commands import Upload
 from docqueue.documents import (
     UploadRejected,
     document_as_dict,
@@ -16,8 +17,10 @@ from docqueue.documents import (
     validate_priority,
 )
 from docqueue.queue import AlreadyQueued, DocumentQueueService
+from docqueue.queue import idempotency
 from docqueue.queue.dispatcher import process_document_queue
 from web.auth import admin_required, api_error, token_required
+from web.params import BadParameter, query_int
 from web.extensions import db
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -31,22 +34,60 @@ def too_large(error):
 @bp.post("/documents")
 @token_required
 def upload_document():
-    """Accept one file (multipart field `file`, optional `priority`); answer 202 pending."""
-    upload = request.files.get("file")
-    if upload is None:
+    """Accept one file (multipart field `file`, optional `priority`); answer 202 pending.
+
+    The whole request is checked before anything is stored. With an
+    `Idempotency-Key` header, a retry within 24 h gets the first answer
+    and stores nothing (see `docqueue.queue.idempotency`).
+    """
+    files = request.files.getlist("file")
+    if not files:
         return api_error(400, "no file: send the document as multipart form field 'file'")
+    if len(files) > 1:
+        return api_error(400, f"send one file per request: this one has {len(files)} 'file' fields; nothing was stored")
+    upload = files[0]
+    raw_key = request.headers.get("Idempotency-Key")
     try:
         priority = validate_priority(request.form.get("priority"))
-        document = commands.submit(db.session, g.user.id, upload.filename, upload.mimetype, upload.stream, priority)
-    except UploadRejected as rejection:
+        key = idempotency.validate_key(raw_key) if raw_key is not None else None
+        if key is not None:
+            fingerprint = idempotency.request_fingerprint(
+                {"filename": upload.filename, "content_type": upload.mimetype, "priority": request.form.get("priority")},
+                upload.stream,
+            )
+            stored = idempotency.claim_key(db.session, g.user.id, key, fingerprint)
+            if stored is not None:
+                db.session.rollback()
+                return jsonify(stored.body), stored.status, {"Idempotent-Replayed": "true"}
+
+        def keep_answer(documents):
+            if key is not None:
+                answer = idempotency.StoredAnswer(202, {"id": documents[0].id, "status": documents[0].status})
+                idempotency.record_answer(db.session, g.user.id, key, documents[0].id, answer)
+
+        (document,) = commands.submit_all(
+            db.session, g.user.id, [Upload(upload.filename, upload.mimetype, upload.stream)], priority, keep_answer
+        )
+    except (UploadRejected, idempotency.IdempotencyKeyInvalid) as rejection:
+        db.session.rollback()
         return api_error(400, str(rejection))
+    except idempotency.IdempotencyConflict as conflict:
+        db.session.rollback()
+        return api_error(422, str(conflict))
+    except idempotency.IdempotencyInProgress as busy:
+        db.session.rollback()
+        return api_error(409, str(busy))
+    # Values read inside the transaction: no query after the commit (see `submit_all`).
     return jsonify(id=document.id, status=document.status), 202
 
 
 @bp.get("/documents")
 @token_required
 def documents_index():
-    limit = min(request.args.get("limit", 100, type=int) or 100, 1000)
+    try:
+        limit = query_int("limit", default=100, minimum=1, maximum=1000)
+    except BadParameter as bad:
+        return api_error(400, str(bad))
     return jsonify(documents=[document_as_dict(d) for d in list_documents(db.session, g.user.id, limit)])
 
 
