@@ -9,7 +9,9 @@ the answer.
 from __future__ import annotations
 
 from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import ClientDisconnected, HTTPException, InternalServerError, RequestTimeout
+
+from docqueue.settings import get_settings
 
 INTERNAL_ERROR_MESSAGE = "internal server error; it has been logged"
 
@@ -20,6 +22,16 @@ def _is_api_request() -> bool:
 
 def register_error_handlers(app: Flask) -> None:
     """Answer JSON `{"error": ...}` for every error under `/api`."""
+
+    @app.errorhandler(TimeoutError)
+    @app.errorhandler(ClientDisconnected)
+    def body_stalled(error: Exception):
+        # The body ended early, or the web worker's socket timeout (WEB_BODY_TIMEOUT_SECONDS) fired
+        # while it was read (Werkzeug's form parser reports that as a disconnect).
+        seconds = get_settings().web_body_timeout_seconds
+        return http_error(
+            RequestTimeout(f"the request body ended or paused for over {seconds} s before its end; nothing was stored")
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
