@@ -1,7 +1,8 @@
 """The `clock` process: periodic maintenance on a timer.
 
 Every DISPATCH_INTERVAL_SECONDS it runs the dispatcher, which takes back
-jobs from dead workers, re-sends lost messages and admits pending work.
+jobs from dead workers, re-sends lost messages and admits pending work,
+and drops Idempotency-Key answers past their 24 hours.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 from docqueue.broker import build_broker
 from docqueue.db import session_scope
 from docqueue.queue.dispatcher import process_document_queue
+from docqueue.queue.idempotency import prune_expired_keys
 from docqueue.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -30,8 +32,10 @@ def run_clock(stop: threading.Event | None = None) -> None:
         try:
             with session_scope() as session:
                 report = process_document_queue(session)
-            if report.recovered or report.failed_stale or report.redispatched or report.admitted:
+            if report.recovered or report.failed_stale or report.redispatched or report.resent_lost or report.admitted:
                 logger.info("dispatch: %s", report.as_dict())
+            with session_scope() as session:
+                prune_expired_keys(session, get_settings().queue_batch_size)
         except Exception:
             logger.exception("dispatch failed; retrying next tick")
         stop.wait(interval)
