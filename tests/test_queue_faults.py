@@ -117,3 +117,15 @@ def test_a_worker_frozen_inside_a_transaction_does_not_stall_recovery(procfile, 
         assert state == "T", "the frozen worker stayed stopped throughout"
     finally:
         frozen.signal_group(signal.SIGCONT)
+
+
+def test_every_connection_has_lock_and_idle_transaction_timeouts(app, test_env):
+    from docqueue.db import get_engine
+    from web.extensions import db
+
+    with app.app_context():
+        engines = {"worker and clock": get_engine(), "web": db.engine}
+        for name, engine in engines.items():
+            with engine.connect() as connection:
+                assert connection.execute(sa.text("SHOW lock_timeout")).scalar() == "10s", name
+                assert connection.execute(sa.text("SHOW idle_in_transaction_session_timeout")).scalar() == "1min", name
