@@ -149,5 +149,6 @@ def _report(stage: Stage, claim: Claim, error: Exception) -> None:
         else:
             sentry_sdk.capture_exception(error)
             logger.exception(
-                "job %s (document %s) stage %s attempt %s crashed", claim.job_id, claim.document_id, stage.name, claim.attempt
+                "job %s (document %s) stage %s attempt %s crashed",
+                claim.job_id, claim.document_id, stage.name, claim.attempt,
             )

@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import time
+from pathlib import Path
 
 import pymupdf
 import pytest
@@ -36,7 +37,8 @@ INTERNALS = re.compile(r"/tmp|docqueue-\d|code=\d|Fz[A-Z]|Swig|Error\b|Traceback
 MUPDF_ERROR_CLASSES = sorted(
     name
     for name in dir(pymupdf.mupdf)
-    if name.startswith("FzError") and isinstance(getattr(pymupdf.mupdf, name), type)
+    if name.startswith("FzError")
+    and isinstance(getattr(pymupdf.mupdf, name), type)
     and issubclass(getattr(pymupdf.mupdf, name), Exception)
 )
 #: MuPDF's "try later" and "abort", and a system error (I/O), may pass on another attempt; the rest are the file.
@@ -132,7 +134,9 @@ def test_page_text_is_cut_at_the_cap_and_the_cut_is_shown(small_text_cap, sessio
     document_id = add_document(session, user_id, make_slow_pdf(2000))  # one page of 10,000 characters
     document = process(session, document_id)
     assert document.status == "completed", document.error
-    text = session.execute(sa.text("SELECT text FROM document_pages WHERE document_id = :d"), {"d": document_id}).scalar()
+    text = session.execute(
+        sa.text("SELECT text FROM document_pages WHERE document_id = :d"), {"d": document_id}
+    ).scalar()
     assert len(text) <= 1000
     detail = client.get(f"/api/documents/{document_id}", headers={"Authorization": f"Bearer {token}"}).json
     assert detail["text_truncated_pages"] == 1
@@ -145,9 +149,9 @@ def pool_processes(session_id: int) -> dict[int, int]:
         if not entry.isdigit():
             continue
         try:
-            stat = open(f"/proc/{entry}/stat").read()
-            cmdline = open(f"/proc/{entry}/cmdline", "rb").read()
-            status = open(f"/proc/{entry}/status").read()
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            status = Path(f"/proc/{entry}/status").read_text()
         except OSError:
             continue  # gone meanwhile
         session = int(stat.rsplit(")", 1)[1].split()[3])
@@ -162,8 +166,11 @@ def test_memory_bomb_fails_at_the_cap_and_its_process_is_replaced_while_others_w
     procfile("clock")
     api = Api(start_web(procfile), create_admin_with_cli(test_env))
     session_id = worker.process.pid
-    first = wait_until(lambda: len(pool_processes(session_id)) == 2 and pool_processes(session_id), 90,
-                       message="the worker's two PDF processes")
+    first = wait_until(
+        lambda: len(pool_processes(session_id)) == 2 and pool_processes(session_id),
+        90,
+        message="the worker's two PDF processes",
+    )
     peaks: dict[int, int] = {}
     done = threading.Event()
 
@@ -191,7 +198,10 @@ def test_memory_bomb_fails_at_the_cap_and_its_process_is_replaced_while_others_w
     cap_kb = 1024 * 1024
     print(f"pool processes seen: {len(peaks)}, highest VmPeak {max(peaks.values()) // 1024} MB")
     assert peaks and all(peak <= cap_kb for peak in peaks.values()), peaks
-    now = wait_until(lambda: len(pool_processes(session_id)) == 2 and pool_processes(session_id), 60,
-                     message="the pool back at two processes")
+    now = wait_until(
+        lambda: len(pool_processes(session_id)) == 2 and pool_processes(session_id),
+        60,
+        message="the pool back at two processes",
+    )
     assert set(first) - set(now), "the process that reached its cap was replaced"
     assert "page 1" in worker.log() and "FzError" not in documents[bomb]["error"]

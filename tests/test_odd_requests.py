@@ -203,11 +203,13 @@ def test_refused_upload_leaves_its_idempotency_key_free(client, make_user, sessi
 @pytest.mark.parametrize("key", ["", "x" * 256, "tab\there", "caf\u00e9"])
 def test_bad_idempotency_keys_are_refused(client, make_user, session, key):
     _, token = make_user()
-    response = upload(client, token, **{})
+    response = upload(client, token)
     assert response.status_code == 202
     payload = {"file": (io.BytesIO(make_pdf(["x"])), "a.pdf")}
     response = client.post(
-        "/api/documents", data=payload, headers={**auth(token), "Idempotency-Key": key.encode("utf-8").decode("latin-1")}
+        "/api/documents",
+        data=payload,
+        headers={**auth(token), "Idempotency-Key": key.encode("utf-8").decode("latin-1")},
     )
     assert response.status_code == 400 and "Idempotency-Key" in response.json["error"]
     assert stored(session)[0] == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -113,7 +114,7 @@ def test_a_worker_frozen_inside_a_transaction_does_not_stall_recovery(procfile, 
         assert scalar(engine, "SELECT count(*) FROM pg_stat_activity WHERE pid = :p", p=backend) == 0, (
             "Postgres ended the frozen session (idle_in_transaction_session_timeout)"
         )
-        state = open(f"/proc/{frozen.process.pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        state = Path(f"/proc/{frozen.process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         assert state == "T", "the frozen worker stayed stopped throughout"
     finally:
         frozen.signal_group(signal.SIGCONT)

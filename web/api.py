@@ -16,12 +16,11 @@ from docqueue.documents import (
     upload_too_large_message,
     validate_priority,
 )
-from docqueue.queue import AlreadyQueued, DocumentQueueService
-from docqueue.queue import idempotency
+from docqueue.queue import AlreadyQueued, DocumentQueueService, idempotency
 from docqueue.queue.dispatcher import process_document_queue
 from web.auth import admin_required, api_error, token_required
-from web.params import BadParameter, query_int
 from web.extensions import db
+from web.params import BadParameter, query_int
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -44,7 +43,9 @@ def upload_document():
     if not files:
         return api_error(400, "no file: send the document as multipart form field 'file'")
     if len(files) > 1:
-        return api_error(400, f"send one file per request: this one has {len(files)} 'file' fields; nothing was stored")
+        return api_error(
+            400, f"send one file per request: this one has {len(files)} 'file' fields; nothing was stored"
+        )
     upload = files[0]
     raw_key = request.headers.get("Idempotency-Key")
     try:
