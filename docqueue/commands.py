@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from docqueue.documents import UploadRejected, clean_content_type, clean_filename, create_document
 from docqueue.models import Document
 from docqueue.pipeline import first_stage
-from docqueue.queue import DocumentQueueService, RequeueResult
+from docqueue.queue import DocumentQueueService, RequeueResult, idempotency
 from docqueue.queue.dispatcher import nudge_dispatcher
 
 
@@ -110,6 +110,42 @@ def submit(
     Raises UploadRejected (nothing stored) for an upload that cannot be a document.
     """
     return submit_all(session, owner_id, [Upload(filename, content_type, stream)], priority)[0]
+
+
+@dataclass(frozen=True)
+class UploadAnswer:
+    """What the API answers an upload: its status code and body, and whether it is a stored one given again."""
+
+    status: int
+    body: dict
+    replayed: bool = False
+
+
+def submit_once(
+    session: Session, owner_id: int, key: str, upload: Upload, priority: int | None, raw_priority: str | None
+) -> UploadAnswer:
+    """`submit` under an Idempotency-Key: the first request with `key` stores, a retry gets its answer again.
+
+    Raises UploadRejected as `submit` does (the key stays free), and the
+    `idempotency` errors for a key reused for another request or still in
+    use by a request being stored. See `docqueue.queue.idempotency`.
+    """
+    fields = {"filename": upload.filename, "type": upload.content_type, "priority": raw_priority}
+    try:
+        stored = idempotency.claim_key(session, owner_id, key, idempotency.request_fingerprint(fields, upload.stream))
+    except BaseException:
+        session.rollback()
+        raise
+    if stored is not None:
+        session.rollback()
+        return UploadAnswer(stored.status, stored.body, replayed=True)
+
+    def keep_answer(documents: list[Document]) -> None:
+        answer = idempotency.StoredAnswer(202, {"id": documents[0].id, "status": documents[0].status})
+        idempotency.record_answer(session, owner_id, key, documents[0].id, answer)
+
+    (document,) = submit_all(session, owner_id, [upload], priority, keep_answer)
+    return UploadAnswer(202, {"id": document.id, "status": document.status})
 
 
 def reprocess(session: Session, document_id: int) -> None:

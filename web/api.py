@@ -46,40 +46,23 @@ def upload_document():
         return api_error(
             400, f"send one file per request: this one has {len(files)} 'file' fields; nothing was stored"
         )
-    upload = files[0]
-    raw_key = request.headers.get("Idempotency-Key")
+    upload = Upload(files[0].filename, files[0].mimetype, files[0].stream)
+    raw_priority, raw_key = request.form.get("priority"), request.headers.get("Idempotency-Key")
     try:
-        priority = validate_priority(request.form.get("priority"))
-        key = idempotency.validate_key(raw_key) if raw_key is not None else None
-        if key is not None:
-            fingerprint = idempotency.request_fingerprint(
-                {"filename": upload.filename, "content_type": upload.mimetype, "priority": request.form.get("priority")},
-                upload.stream,
-            )
-            stored = idempotency.claim_key(db.session, g.user.id, key, fingerprint)
-            if stored is not None:
-                db.session.rollback()
-                return jsonify(stored.body), stored.status, {"Idempotent-Replayed": "true"}
-
-        def keep_answer(documents):
-            if key is not None:
-                answer = idempotency.StoredAnswer(202, {"id": documents[0].id, "status": documents[0].status})
-                idempotency.record_answer(db.session, g.user.id, key, documents[0].id, answer)
-
-        (document,) = commands.submit_all(
-            db.session, g.user.id, [Upload(upload.filename, upload.mimetype, upload.stream)], priority, keep_answer
-        )
+        priority = validate_priority(raw_priority)
+        if raw_key is None:
+            (document,) = commands.submit_all(db.session, g.user.id, [upload], priority)
+            # Values read inside the transaction: no query after the commit (see `submit_all`).
+            return jsonify(id=document.id, status=document.status), 202
+        key = idempotency.validate_key(raw_key)
+        answer = commands.submit_once(db.session, g.user.id, key, upload, priority, raw_priority)
     except (UploadRejected, idempotency.IdempotencyKeyInvalid) as rejection:
-        db.session.rollback()
         return api_error(400, str(rejection))
     except idempotency.IdempotencyConflict as conflict:
-        db.session.rollback()
         return api_error(422, str(conflict))
     except idempotency.IdempotencyInProgress as busy:
-        db.session.rollback()
         return api_error(409, str(busy))
-    # Values read inside the transaction: no query after the commit (see `submit_all`).
-    return jsonify(id=document.id, status=document.status), 202
+    return jsonify(answer.body), answer.status, {"Idempotent-Replayed": "true"} if answer.replayed else {}
 
 
 @bp.get("/documents")
