@@ -3,7 +3,8 @@
 It runs the dispatcher, which takes back jobs from dead workers, re-sends
 lost messages and admits pending work, whenever a dispatcher run asks it to
 (a Postgres notification: see `queue/dispatch_requests.py`) and at least
-every DISPATCH_INTERVAL_SECONDS.
+every DISPATCH_INTERVAL_SECONDS; each tick also drops Idempotency-Key
+answers past their 24 hours.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from docqueue.broker import build_broker
 from docqueue.db import get_engine, session_scope
 from docqueue.queue import dispatch_requests
 from docqueue.queue.dispatcher import DispatchReport, process_document_queue
+from docqueue.queue.idempotency import prune_expired_keys
 from docqueue.settings import get_settings
 
 logger = logging.getLogger(__name__)

@@ -8,14 +8,15 @@ and a caller that saw an error would retry and do it twice.
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import BinaryIO, Callable
 
 from sqlalchemy.orm import Session
 
-from docqueue.documents import create_document
+from docqueue.documents import UploadRejected, clean_content_type, clean_filename, create_document
 from docqueue.models import Document
 from docqueue.pipeline import first_stage
-from docqueue.queue import DocumentQueueService, RequeueResult
+from docqueue.queue import DocumentQueueService, RequeueResult, idempotency
 from docqueue.queue.dispatcher import nudge_dispatcher
 
 
@@ -33,6 +34,69 @@ def queue_upload(
     return document
 
 
+@dataclass(frozen=True)
+class Upload:
+    """One file of a request: its name and type as sent, and its bytes."""
+
+    filename: str | None
+    content_type: str | None
+    stream: BinaryIO
+
+
+def submit_all(
+    session: Session,
+    owner_id: int,
+    uploads: list[Upload],
+    priority: int | None = None,
+    before_commit: Callable[[list[Document]], None] | None = None,
+) -> list[Document]:
+    """Store and queue every upload of one request in one transaction, commit; then wake the dispatcher.
+
+    All or nothing: names and types are checked before anything is stored,
+    and an upload refused while storing (an empty file) rolls back the
+    others too, so a client's retry never makes duplicates. Raises
+    UploadRejected (nothing stored); with several files its message names
+    the file. The documents come back detached, holding the values they had
+    inside the transaction: an answer built from them needs no query after
+    the commit, which a lost connection could fail after the work is done.
+    `before_commit(documents)` runs in the same transaction, last.
+    """
+
+    def rejected(upload: Upload, rejection: UploadRejected) -> UploadRejected:
+        if len(uploads) == 1:
+            return rejection
+        shown = "".join(char for char in upload.filename or "" if char.isprintable())[:100] or "a file"
+        return UploadRejected(f"{shown}: {rejection}; nothing was stored")
+
+    for upload in uploads:
+        try:
+            clean_filename(upload.filename)
+            clean_content_type(upload.content_type)
+        except UploadRejected as rejection:
+            raise rejected(upload, rejection) from None
+    documents = []
+    try:
+        for upload in uploads:
+            try:
+                documents.append(
+                    queue_upload(session, owner_id, upload.filename, upload.content_type, upload.stream, priority)
+                )
+            except UploadRejected as rejection:
+                raise rejected(upload, rejection) from None
+        for document in documents:
+            session.refresh(document)
+        if before_commit is not None:
+            before_commit(documents)
+        for document in documents:
+            session.expunge(document)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    nudge_dispatcher(session)
+    return documents
+
+
 def submit(
     session: Session,
     owner_id: int,
@@ -41,18 +105,47 @@ def submit(
     stream: BinaryIO,
     priority: int | None = None,
 ) -> Document:
-    """Store an upload, queue it and commit; then wake the dispatcher.
+    """Store one upload, queue it and commit; then wake the dispatcher (see `submit_all`).
 
     Raises UploadRejected (nothing stored) for an upload that cannot be a document.
     """
+    return submit_all(session, owner_id, [Upload(filename, content_type, stream)], priority)[0]
+
+
+@dataclass(frozen=True)
+class UploadAnswer:
+    """What the API answers an upload: its status code and body, and whether it is a stored one given again."""
+
+    status: int
+    body: dict
+    replayed: bool = False
+
+
+def submit_once(
+    session: Session, owner_id: int, key: str, upload: Upload, priority: int | None, raw_priority: str | None
+) -> UploadAnswer:
+    """`submit` under an Idempotency-Key: the first request with `key` stores, a retry gets its answer again.
+
+    Raises UploadRejected as `submit` does (the key stays free), and the
+    `idempotency` errors for a key reused for another request or still in
+    use by a request being stored. See `docqueue.queue.idempotency`.
+    """
+    fields = {"filename": upload.filename, "type": upload.content_type, "priority": raw_priority}
     try:
-        document = queue_upload(session, owner_id, filename, content_type, stream, priority)
-        session.commit()
+        stored = idempotency.claim_key(session, owner_id, key, idempotency.request_fingerprint(fields, upload.stream))
     except BaseException:
         session.rollback()
         raise
-    nudge_dispatcher(session)
-    return document
+    if stored is not None:
+        session.rollback()
+        return UploadAnswer(stored.status, stored.body, replayed=True)
+
+    def keep_answer(documents: list[Document]) -> None:
+        answer = idempotency.StoredAnswer(202, {"id": documents[0].id, "status": documents[0].status})
+        idempotency.record_answer(session, owner_id, key, documents[0].id, answer)
+
+    (document,) = submit_all(session, owner_id, [upload], priority, keep_answer)
+    return UploadAnswer(202, {"id": document.id, "status": document.status})
 
 
 def reprocess(session: Session, document_id: int) -> None:

@@ -18,12 +18,30 @@ from docqueue.settings import get_settings
 _engines: dict[tuple[int, str], Engine] = {}
 
 
+def connect_args() -> dict:
+    """Session settings for every connection docqueue opens (web, worker, clock, PDF processes).
+
+    `lock_timeout`: a statement waits at most DB_LOCK_TIMEOUT_MS for a row
+    lock, then fails (and is retried as a transient error) instead of
+    hanging behind a frozen process. `idle_in_transaction_session_timeout`:
+    Postgres ends a session idle inside a transaction for
+    DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS, releasing the locks a frozen
+    (SIGSTOPped) or wedged process would otherwise hold for ever. 0 turns either off.
+    """
+    settings = get_settings()
+    options = (
+        f"-c lock_timeout={settings.db_lock_timeout_ms} "
+        f"-c idle_in_transaction_session_timeout={settings.db_idle_in_transaction_timeout_seconds * 1000}"
+    )
+    return {"options": options}
+
+
 def get_engine() -> Engine:
     """This process's engine; a forked child builds its own pool."""
     url = get_settings().require_database_url()
     key = (os.getpid(), url)
     if key not in _engines:
-        _engines[key] = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        _engines[key] = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args())
     return _engines[key]
 
 

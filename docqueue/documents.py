@@ -7,6 +7,7 @@ a transaction that holds the job's lease (see `DocumentQueueService.hold_lease`)
 
 from __future__ import annotations
 
+import unicodedata
 from typing import BinaryIO
 
 from sqlalchemy import delete, select, text
@@ -17,6 +18,9 @@ from docqueue.models import Document, DocumentPage
 from docqueue.storage import blob_store, original_file_key
 
 MAX_FILENAME_CHARS = 255
+MAX_CONTENT_TYPE_CHARS = 255
+#: Ids are Postgres bigints: a larger number in a URL names no document (rather than an SQL error).
+MAX_DOCUMENT_ID = 2**63 - 1
 MIN_PRIORITY, MAX_PRIORITY = 0, 100
 
 
@@ -44,12 +48,35 @@ def validate_priority(raw: str | int | None) -> int | None:
     return priority
 
 
+# Unicode categories removed from names: control, format (bidi overrides, zero-width), surrogate, line separators.
+_UNSHOWN_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
 def clean_filename(filename: str | None) -> str:
-    """The name to show for an upload: its last path part, trimmed; UploadRejected if there is none."""
-    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    """The name to store and show for an upload: its last path part, trimmed; UploadRejected if there is none.
+
+    A NUL byte is refused (no honest client sends one); other control
+    characters, line separators, lone surrogates and invisible format
+    characters are removed, bidirectional overrides among them
+    (`invoice\\u202efdp.exe` shows as `invoiceexe.pdf`).
+    """
+    if "\x00" in (filename or ""):
+        raise UploadRejected("the file name contains a NUL byte")
+    name = "".join(char for char in filename or "" if unicodedata.category(char) not in _UNSHOWN_CATEGORIES)
+    name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
     if not name:
         raise UploadRejected("the upload has no file name")
     return name[:MAX_FILENAME_CHARS]
+
+
+def clean_content_type(content_type: str | None) -> str:
+    """The declared type of an upload as stored; UploadRejected if it is too long or has control characters."""
+    content_type = content_type or "application/octet-stream"
+    if len(content_type) > MAX_CONTENT_TYPE_CHARS:
+        raise UploadRejected(f"the file's Content-Type is longer than {MAX_CONTENT_TYPE_CHARS} characters")
+    if any(unicodedata.category(char) == "Cc" for char in content_type):
+        raise UploadRejected("the file's Content-Type contains control characters")
+    return content_type
 
 
 def create_document(
@@ -63,7 +90,7 @@ def create_document(
     document = Document(
         owner_id=owner_id,
         filename=clean_filename(filename),
-        content_type=content_type or "application/octet-stream",
+        content_type=clean_content_type(content_type),
         size_bytes=0,
         sha256="",
     )
@@ -80,6 +107,8 @@ def create_document(
 
 def get_document(session: Session, owner_id: int, document_id: int) -> Document | None:
     """The owner's document, or None: another user's document is as good as missing."""
+    if not 0 < document_id <= MAX_DOCUMENT_ID:
+        return None
     return session.scalar(select(Document).where(Document.id == document_id, Document.owner_id == owner_id))
 
 
@@ -110,6 +139,8 @@ def document_as_dict(document: Document) -> dict:
         "status": document.status,
         "progress": document.progress,
         "page_count": document.page_count,
+        # Pages whose text was cut at MAX_PAGE_TEXT_CHARS (a page drawing millions of characters).
+        "text_truncated_pages": document.text_truncated_pages,
         "error": document.error,
         "ocr_status": document.ocr_status,
         "ocr_error": document.ocr_error,
@@ -159,19 +190,22 @@ def save_page_texts(session: Session, document_id: int, pages: list[tuple[int, s
     )
 
 
-def record_text_summary(session: Session, document_id: int, page_count: int, pages_without_text: int) -> None:
-    """Drop pages left over from an older, longer run and note whether OCR is needed."""
+def record_text_summary(
+    session: Session, document_id: int, page_count: int, pages_without_text: int, truncated_pages: int = 0
+) -> None:
+    """Drop pages left over from an older, longer run; note whether OCR is needed and how many pages were cut."""
     session.execute(
         delete(DocumentPage).where(DocumentPage.document_id == document_id, DocumentPage.page_number > page_count)
     )
     session.execute(
         text(
-            "UPDATE documents SET ocr_status = :ocr_status, page_count = :page_count, updated_at = now() "
-            "WHERE id = :document_id"
+            "UPDATE documents SET ocr_status = :ocr_status, page_count = :page_count, "
+            "text_truncated_pages = :truncated_pages, updated_at = now() WHERE id = :document_id"
         ),
         {
             "document_id": document_id,
             "page_count": page_count,
+            "truncated_pages": truncated_pages,
             "ocr_status": "needed" if pages_without_text else "not_needed",
         },
     )

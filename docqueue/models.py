@@ -26,7 +26,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from docqueue.statuses import (
@@ -89,6 +89,8 @@ class Document(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     page_count: Mapped[int | None] = mapped_column(Integer)
+    # Pages whose text `extract_text` cut at MAX_PAGE_TEXT_CHARS.
+    text_truncated_pages: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
     progress: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
     error: Mapped[str | None] = mapped_column(Text)
@@ -116,6 +118,23 @@ class DocumentPage(Base):
     page_number: Mapped[int] = mapped_column(Integer, primary_key=True)
     text: Mapped[str] = mapped_column(Text)
     char_count: Mapped[int] = mapped_column(Integer)
+
+
+class IdempotencyKey(Base):
+    """The answer given to an upload sent with an `Idempotency-Key`, replayed to a retry within 24 h."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # What the first request sent (file, name, type, priority): a different request under the same key is refused.
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    response_status: Mapped[int | None] = mapped_column(SmallInteger)
+    response_body: Mapped[dict | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("idempotency_keys_created_idx", "created_at"),)
 
 
 class BlobChunk(Base):

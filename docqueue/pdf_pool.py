@@ -9,6 +9,9 @@ process killed and replaced.
 The processes are spawned, not forked: the worker process runs threads, and
 a forkserver would die on the PaaS's SIGTERM and take the pool's view of
 its children with it.
+
+Each process runs under `pool_guard`: a hard memory limit, and only our own
+errors, in plain words, come back from it.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import tempfile
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Callable, TypeVar
 
 import pebble
 
+from docqueue import pool_guard
 from docqueue.errors import StageError, TransientError
 from docqueue.settings import get_settings
 
@@ -37,7 +42,7 @@ class StageProcessDied(TransientError):
 
 
 def _prepare_pdf_process() -> None:
-    """Set up a new pool process: ignore shutdown signals, import the stages.
+    """Set up a new pool process: ignore shutdown signals, import the stages, cap its memory.
 
     A PaaS signals every process in the dyno on deploy; if pool processes
     died then, the stage they run would fail instead of finishing during the
@@ -48,6 +53,8 @@ def _prepare_pdf_process() -> None:
     import pymupdf  # noqa: F401  (0.9 s and ~140 MB: pay the import once, up front)
 
     import docqueue.pipeline  # noqa: F401  (every stage's `run`, ready to be called)
+
+    pool_guard.limit_memory()
 
 
 _pool: pebble.ProcessPool | None = None
@@ -76,14 +83,25 @@ def warm_pdf_pool() -> None:
 
 
 def run_in_pdf_process(function: Callable[..., T], *args, timeout: float) -> T:
-    """Run `function(*args)` in a pool process and wait; kill it after `timeout` seconds."""
-    future = _get_pool().schedule(function, args=args, timeout=timeout)
+    """Run `function(*args)` in a pool process and wait; kill it after `timeout` seconds.
+
+    Whatever it raises arrives as one of our own errors (see `pool_guard`).
+    """
+    descriptor, report_path = tempfile.mkstemp(prefix="docqueue-pool-report-")
+    os.close(descriptor)
     try:
-        return future.result()
-    except FutureTimeout:
-        raise StageTimeout(f"stopped after the {timeout:g} s time limit") from None
-    except pebble.ProcessExpired as error:
-        raise StageProcessDied(f"the processing subprocess died (exit code {error.exitcode})") from None
+        future = _get_pool().schedule(pool_guard.run_guarded, args=(report_path, function, *args), timeout=timeout)
+        try:
+            return future.result()
+        except FutureTimeout:
+            raise StageTimeout(f"stopped after the {timeout:g} s time limit") from None
+        except pebble.ProcessExpired as error:
+            reported = pool_guard.read_report(report_path)
+            if reported is not None:
+                raise reported from None
+            raise StageProcessDied(f"the processing subprocess died (exit code {error.exitcode})") from None
+    finally:
+        os.unlink(report_path)
 
 
 def shutdown_pdf_pool(timeout: float = 10) -> None:

@@ -53,6 +53,14 @@ class Settings:
     dispatch_interval_seconds: int
     retry_backoff_seconds: int
     pdf_worker_processes: int
+    pdf_process_memory_mb: int
+    max_page_text_chars: int
+    max_image_pixels: int
+    lost_message_after_seconds: int
+    db_lock_timeout_ms: int
+    db_idle_in_transaction_timeout_seconds: int
+    web_header_timeout_seconds: int
+    web_body_timeout_seconds: int
 
     def require_database_url(self) -> str:
         if not self.database_url:
@@ -85,6 +93,16 @@ def load_settings() -> Settings:
         dispatch_interval_seconds=_int("DISPATCH_INTERVAL_SECONDS", 5, minimum=1),
         retry_backoff_seconds=_int("RETRY_BACKOFF_SECONDS", 15, minimum=0),
         pdf_worker_processes=_int("PDF_WORKER_PROCESSES", os.cpu_count() or 1, minimum=1),
+        # A PDF process needs ~560 MB of address space just to have PyMuPDF imported.
+        pdf_process_memory_mb=_int("PDF_PROCESS_MEMORY_MB", 1024, minimum=768),
+        max_page_text_chars=_int("MAX_PAGE_TEXT_CHARS", 1_000_000, minimum=1),
+        # Pillow's default decompression-bomb limit.
+        max_image_pixels=_int("MAX_IMAGE_PIXELS", 89_478_485, minimum=1),
+        lost_message_after_seconds=_int("LOST_MESSAGE_AFTER_SECONDS", 15, minimum=1),
+        db_lock_timeout_ms=_int("DB_LOCK_TIMEOUT_MS", 10_000, minimum=0),
+        db_idle_in_transaction_timeout_seconds=_int("DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 60, minimum=0),
+        web_header_timeout_seconds=_int("WEB_HEADER_TIMEOUT_SECONDS", 10, minimum=1),
+        web_body_timeout_seconds=_int("WEB_BODY_TIMEOUT_SECONDS", 30, minimum=1),
     )
 
 

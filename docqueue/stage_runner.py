@@ -125,8 +125,30 @@ def run_stage(stage_name: str, job_id: int) -> str:
         )
         return "lease_lost"
     except Exception as error:
-        if not isinstance(error, StageError):
-            sentry_sdk.capture_exception(error)
-            logger.exception("job %s (document %s) stage %s attempt %s crashed", job_id, claim.document_id, stage.name, claim.attempt)
+        _report(stage, claim, error)
         _fail(claim, _failure_message(stage, claim, error), failure_kind(error))
     return "failed"
+
+
+def _report(stage: Stage, claim: Claim, error: Exception) -> None:
+    """Send what the user is not shown (the library's error, paths, traceback) to the log and Sentry."""
+    detail = getattr(error, "detail", None)
+    if isinstance(error, StageError) and not detail:
+        return  # an expected failure, fully said by its message
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("job_id", claim.job_id)
+        scope.set_tag("document_id", claim.document_id)
+        scope.set_tag("stage", stage.name)
+        if detail:
+            scope.set_extra("detail", detail)
+            sentry_sdk.capture_message(f"stage {stage.name} failed: {error}", level="warning")
+            logger.warning(
+                "job %s (document %s) stage %s attempt %s failed: %s\n%s",
+                claim.job_id, claim.document_id, stage.name, claim.attempt, error, detail,
+            )
+        else:
+            sentry_sdk.capture_exception(error)
+            logger.exception(
+                "job %s (document %s) stage %s attempt %s crashed",
+                claim.job_id, claim.document_id, stage.name, claim.attempt,
+            )

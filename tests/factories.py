@@ -80,3 +80,86 @@ def insert_documents(session, owner_id: int, count: int, *, same_time_every: int
     ids = [row.id for row in rows]
     session.commit()
     return ids
+
+
+# -- hostile files, made by code ------------------------------------------------
+
+
+def cyclic_page_tree_pdf() -> bytes:
+    """A PDF whose /Pages node lists itself among its /Kids: MuPDF raises FzErrorFormat ("cycle in page tree")."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R 2 0 R] /Count 2 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref_at = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref_at)
+    return bytes(out)
+
+
+def text_bomb_pdf(repeats: int = 400_000) -> bytes:
+    """One page drawing a 100-letter string `repeats` times at one spot: ~169 KB, 40 M characters of text."""
+    document = pymupdf.open()
+    page = document.new_page()
+    page.insert_text((72, 72), "x")
+    font = page.get_fonts()[0][4]
+    letters = b"abcdefghij" * 10
+    stream = b"BT /" + font.encode() + b" 11 Tf 72 720 Td " + (b"0 0 Td (" + letters + b") Tj ") * repeats + b"ET"
+    document.update_stream(page.get_contents()[0], stream)
+    return document.tobytes(deflate=True, garbage=4)
+
+
+def png_bomb(width: int = 30_000, height: int = 30_000) -> bytes:
+    """A valid grayscale PNG of `width` × `height` black pixels: under 1 MB stored, `width * height` bytes decoded."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    # Every block of rows compresses to the same bytes after a full flush, so compress one and repeat it.
+    row = b"\x00" * (width + 1)  # filter byte + pixels
+    rows_per_block = max(1, min(height, 8_000_000 // len(row)))
+    blocks, rest = divmod(height, rows_per_block)
+    block = row * rows_per_block
+    compressor = zlib.compressobj(9)
+    first = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+    repeated = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH) if blocks > 1 else b""
+    tail = compressor.compress(row * rest) + compressor.flush(zlib.Z_FINISH)
+    checksum = 1
+    for _ in range(blocks):
+        checksum = zlib.adler32(block, checksum)
+    checksum = zlib.adler32(row * rest, checksum)
+    idat = first + repeated * (blocks - 1) + tail[:-4] + struct.pack(">I", checksum)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", bytes(idat)) + chunk(b"IEND", b"")
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A baseline JPEG header whose frame claims `width` × `height` (the scan data is a token)."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app0 + sof0 + b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00" + b"\x00" * 64 + b"\xff\xd9"
+
+
+def tiff_claiming(width: int, height: int, pages: int = 1) -> bytes:
+    """A TIFF whose last page's header claims `width` × `height` (earlier pages are small and real)."""
+    data = bytearray(make_tiff(pages))
+    # The last IFD's width and height entries: rewrite their values in place.
+    offset = struct.unpack_from("<I", data, 4)[0]
+    for _ in range(pages - 1):
+        count = struct.unpack_from("<H", data, offset)[0]
+        offset = struct.unpack_from("<I", data, offset + 2 + 12 * count)[0]
+    count = struct.unpack_from("<H", data, offset)[0]
+    for index in range(count):
+        entry = offset + 2 + 12 * index
+        tag = struct.unpack_from("<H", data, entry)[0]
+        if tag in (256, 257):
+            struct.pack_into("<I", data, entry + 8, width if tag == 256 else height)
+    return bytes(data)

@@ -113,6 +113,8 @@ def test_upload_messages_count_files_and_name_a_file_once(app, make_user):
 
     one = upload(("one.pdf", make_pdf(["a"]))).get_data(as_text=True)
     assert "Queued 1 file<" in one
-    two = upload(("a.pdf", make_pdf(["a"])), ("b.pdf", make_pdf(["b"])), ("empty.pdf", b"")).get_data(as_text=True)
+    two = upload(("a.pdf", make_pdf(["a"])), ("b.pdf", make_pdf(["b"]))).get_data(as_text=True)
     assert "Queued 2 files<" in two
-    assert "empty.pdf: the file is empty" in two
+    refused = upload(("c.pdf", make_pdf(["c"])), ("empty.pdf", b"")).get_data(as_text=True)
+    assert "empty.pdf: the file is empty; nothing was stored" in refused
+    assert refused.count("empty.pdf") == 1

@@ -18,6 +18,10 @@ import sqlalchemy as sa
 from tests.conftest import CORPUS, REPO, free_port, start_web, wait_for_web, wait_until
 from tests.factories import make_slow_pdf
 
+# make_slow_pdf's pages draw millions of characters: slow to read, and over the default 1 GB per PDF
+# process (PDF_PROCESS_MEMORY_MB), which would fail them as text bombs. These tests are about slowness.
+SLOW_PDF_MEMORY = {"PDF_PROCESS_MEMORY_MB": 4096}
+
 def create_admin_with_cli(test_env: dict) -> str:
     """`docqueue user create` as an operator would run it; the token is alone on the last line."""
     result = subprocess.run(
@@ -92,7 +96,7 @@ def test_worker_sigkill_and_web_restart_lose_and_repeat_nothing(procfile, test_e
     from docqueue.db import get_engine
 
     engine = get_engine()
-    worker = procfile("worker")
+    worker = procfile("worker", **SLOW_PDF_MEMORY)
     procfile("clock")
     port = free_port()
     web = procfile("web", PORT=port)
@@ -119,7 +123,7 @@ def test_worker_sigkill_and_web_restart_lose_and_repeat_nothing(procfile, test_e
     late = api.upload("late.pdf", (CORPUS / "pdf" / "minimal-document.pdf").read_bytes())
     uploaded[late] = "minimal-document.pdf"
 
-    procfile("worker")
+    procfile("worker", **SLOW_PDF_MEMORY)
     documents = wait_until(lambda: api.all_finished(uploaded), timeout=240, message="every document to finish")
     for document_id, name in uploaded.items():
         document = documents[document_id]
@@ -141,7 +145,7 @@ def test_paas_sigterm_lets_the_running_stage_finish(procfile, test_env):
     from docqueue.db import get_engine
 
     engine = get_engine()
-    worker = procfile("worker")
+    worker = procfile("worker", **SLOW_PDF_MEMORY)
     api = Api(start_web(procfile), create_admin_with_cli(test_env))
     document_id = api.upload("slow.pdf", make_slow_pdf(2_500_000))
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask
 
 from docqueue.broker import build_broker
+from docqueue.db import connect_args
 from docqueue.settings import SettingsError, get_settings
 from web.extensions import csrf, db, login_manager, migrate
 
@@ -26,7 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.require_database_url(),
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "connect_args": connect_args()},
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -43,10 +44,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     build_broker()
 
     from web import api, auth, health, pages
+    from web.errors import register_error_handlers
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     csrf.exempt(api.bp)
+    register_error_handlers(app)
     return app

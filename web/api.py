@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, g, jsonify, request
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
 from docqueue import commands
+from docqueue.commands import Upload
 from docqueue.documents import (
     UploadRejected,
     document_as_dict,
@@ -15,10 +16,11 @@ from docqueue.documents import (
     upload_too_large_message,
     validate_priority,
 )
-from docqueue.queue import AlreadyQueued, DocumentQueueService
+from docqueue.queue import AlreadyQueued, DocumentQueueService, idempotency
 from docqueue.queue.dispatcher import process_document_queue
 from web.auth import admin_required, api_error, token_required
 from web.extensions import db
+from web.params import BadParameter, query_int
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -31,22 +33,45 @@ def too_large(error):
 @bp.post("/documents")
 @token_required
 def upload_document():
-    """Accept one file (multipart field `file`, optional `priority`); answer 202 pending."""
-    upload = request.files.get("file")
-    if upload is None:
+    """Accept one file (multipart field `file`, optional `priority`); answer 202 pending.
+
+    The whole request is checked before anything is stored. With an
+    `Idempotency-Key` header, a retry within 24 h gets the first answer
+    and stores nothing (see `docqueue.queue.idempotency`).
+    """
+    files = request.files.getlist("file")
+    if not files:
         return api_error(400, "no file: send the document as multipart form field 'file'")
+    if len(files) > 1:
+        return api_error(
+            400, f"send one file per request: this one has {len(files)} 'file' fields; nothing was stored"
+        )
+    upload = Upload(files[0].filename, files[0].mimetype, files[0].stream)
+    raw_priority, raw_key = request.form.get("priority"), request.headers.get("Idempotency-Key")
     try:
-        priority = validate_priority(request.form.get("priority"))
-        document = commands.submit(db.session, g.user.id, upload.filename, upload.mimetype, upload.stream, priority)
-    except UploadRejected as rejection:
+        priority = validate_priority(raw_priority)
+        if raw_key is None:
+            (document,) = commands.submit_all(db.session, g.user.id, [upload], priority)
+            # Values read inside the transaction: no query after the commit (see `submit_all`).
+            return jsonify(id=document.id, status=document.status), 202
+        key = idempotency.validate_key(raw_key)
+        answer = commands.submit_once(db.session, g.user.id, key, upload, priority, raw_priority)
+    except (UploadRejected, idempotency.IdempotencyKeyInvalid) as rejection:
         return api_error(400, str(rejection))
-    return jsonify(id=document.id, status=document.status), 202
+    except idempotency.IdempotencyConflict as conflict:
+        return api_error(422, str(conflict))
+    except idempotency.IdempotencyInProgress as busy:
+        return api_error(409, str(busy))
+    return jsonify(answer.body), answer.status, {"Idempotent-Replayed": "true"} if answer.replayed else {}
 
 
 @bp.get("/documents")
 @token_required
 def documents_index():
-    limit = min(request.args.get("limit", 100, type=int) or 100, 1000)
+    try:
+        limit = query_int("limit", default=100, minimum=1, maximum=1000)
+    except BadParameter as bad:
+        return api_error(400, str(bad))
     return jsonify(documents=[document_as_dict(d) for d in list_documents(db.session, g.user.id, limit)])
 
 

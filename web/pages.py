@@ -81,14 +81,12 @@ def upload():
     if not files:
         flash("Choose at least one file to upload.", "error")
         return redirect(url_for("pages.index"))
-    queued = 0
-    for file in files:
-        try:
-            commands.submit(db.session, current_user.id, file.filename, file.mimetype, file.stream, priority)
-        except UploadRejected as rejection:
-            flash(f"{file.filename}: {rejection}", "error")
-        else:
-            queued += 1
-    if queued:
-        flash(f"Queued {queued} file{'' if queued == 1 else 's'}", "info")
+    uploads = [commands.Upload(file.filename, file.mimetype, file.stream) for file in files]
+    try:
+        # All or nothing: a refused file stores none of the others, so trying again makes no duplicates.
+        queued = commands.submit_all(db.session, current_user.id, uploads, priority)
+    except UploadRejected as rejection:
+        flash(str(rejection), "error")
+        return redirect(url_for("pages.index"))
+    flash(f"Queued {len(queued)} file{'' if len(queued) == 1 else 's'}", "info")
     return redirect(url_for("pages.index"))

@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
+import redis.exceptions
 from sqlalchemy.orm import Session
 
 from docqueue.queue import dispatch_requests
-from docqueue.queue.messages import send_stage_messages
-from docqueue.queue.service import DocumentQueueService
+from docqueue.queue.messages import held_messages, send_stage_messages
+from docqueue.queue.recovery import resend_lost_messages
+from docqueue.queue.service import Dispatch, DocumentQueueService
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ class DispatchReport:
     recovered: int = 0
     failed_stale: int = 0
     redispatched: int = 0
+    #: Queued jobs whose message Redis no longer held (lost in a flush or restart).
+    resent_lost: int = 0
     admitted: int = 0
     sent: int = 0
     #: Someone asked for a run while this one worked: the clock was notified to run again.
@@ -39,6 +43,11 @@ class DispatchReport:
 def process_document_queue(session: Session) -> DispatchReport:
     """Recover stale leases, re-send lost messages, admit pending jobs; commit, then send.
 
+    Messages are re-sent when Redis no longer holds them, after
+    LOST_MESSAGE_AFTER_SECONDS; any message unclaimed after
+    REDISPATCH_AFTER_SECONDS is re-sent blindly. If Redis cannot be read,
+    only the blind re-send runs.
+
     Commits `session`. Returns `ran=False` when another dispatcher held the
     lock: that one sees this call's request and makes sure a run follows.
     """
@@ -50,9 +59,10 @@ def process_document_queue(session: Session) -> DispatchReport:
     seen = dispatch_requests.latest_request(session)
     recovered = queue.recover_stale_jobs()
     redispatched = queue.redispatch_lost_messages()
+    resent = _resend_lost(session, queue)
     admitted = queue.admit_pending()
     session.commit()
-    sent = send_stage_messages(redispatched + admitted)
+    sent = send_stage_messages(redispatched + resent + admitted)
     more_requested = dispatch_requests.latest_request(session) != seen
     if more_requested:
         dispatch_requests.notify_clock(session)
@@ -62,10 +72,23 @@ def process_document_queue(session: Session) -> DispatchReport:
         recovered=recovered.requeued,
         failed_stale=recovered.failed,
         redispatched=len(redispatched),
+        resent_lost=len(resent),
         admitted=len(admitted),
         sent=sent,
         more_requested=more_requested,
     )
+
+
+def _resend_lost(session: Session, queue: DocumentQueueService) -> list[Dispatch]:
+    settings = queue.settings
+    try:
+        with session.begin_nested():
+            return resend_lost_messages(
+                session, held_messages, settings.lost_message_after_seconds, settings.queue_batch_size
+            )
+    except redis.exceptions.RedisError:
+        logger.warning("cannot read the broker's messages; lost ones are re-sent after REDISPATCH_AFTER_SECONDS")
+        return []
 
 
 def nudge_dispatcher(session: Session) -> None:

@@ -10,7 +10,7 @@ import logging
 
 import dramatiq
 
-from docqueue.pipeline import stage_named
+from docqueue.pipeline import PIPELINE, stage_named
 from docqueue.queue.service import Dispatch
 
 logger = logging.getLogger(__name__)
@@ -39,3 +39,21 @@ def send_stage_messages(dispatches: list[Dispatch]) -> int:
         except Exception:
             logger.exception("could not send job %s stage %s; the dispatcher will retry", dispatch.job_id, dispatch.stage)
     return sent
+
+
+def held_messages() -> set[tuple[int, str]]:
+    """(job id, stage) of every stage message Redis holds now, waiting or being worked on.
+
+    Dramatiq's Redis broker keeps each message in its queue's `.msgs` hash
+    until a worker acknowledges it. The hashes hold about as many messages
+    as jobs are in flight (OCR_CONCURRENT_JOBS), so reading them is cheap.
+    """
+    broker = dramatiq.get_broker()
+    stages_by_actor = {stage.actor_name: stage.name for stage in PIPELINE}
+    held = set()
+    for queue_name in {stage.queue_name for stage in PIPELINE}:
+        for data in broker.client.hvals(f"{broker.namespace}:{queue_name}.msgs"):
+            message = dramatiq.Message.decode(data)
+            if message.actor_name in stages_by_actor and message.args:
+                held.add((message.args[0], stages_by_actor[message.actor_name]))
+    return held

@@ -378,10 +378,12 @@ class DocumentQueueService:
         rows = self._execute(
             f"""
             WITH stale AS (
-                SELECT id FROM document_queue
-                WHERE status = 'processing' AND lease_expires_at < now()
-                ORDER BY lease_expires_at LIMIT :batch
-                FOR UPDATE SKIP LOCKED
+                -- Skip, never wait for, rows a frozen process still locks: the queue row and the document
+                -- row this statement updates alike, so one stopped worker cannot stall the clock.
+                SELECT q.id FROM document_queue q JOIN documents d ON d.id = q.document_id
+                WHERE q.status = 'processing' AND q.lease_expires_at < now()
+                ORDER BY q.lease_expires_at LIMIT :batch
+                FOR UPDATE OF q, d SKIP LOCKED
             ), recovered AS (
                 UPDATE document_queue q SET
                     status = CASE WHEN q.attempts < q.max_attempts THEN 'pending' ELSE 'failed' END,

@@ -2,7 +2,9 @@
 
 Pages are written in batches as they are read, so neither the document's
 text nor its pages are ever held whole in memory. Pages with no text are
-counted: they are the ones OCR must read.
+counted: they are the ones OCR must read. A page's text is cut at
+MAX_PAGE_TEXT_CHARS (a hostile page can draw millions of characters), and
+the number of pages cut is recorded on the document.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
 from docqueue.documents import record_text_summary, save_page_texts
-from docqueue.errors import DocumentRejected
+from docqueue.pool_guard import reading
 from docqueue.queue import Claim, DocumentQueueService
+from docqueue.settings import get_settings
 from docqueue.stages.inspect import open_document, sniff_type
 from docqueue.stages.stage import Stage
 from docqueue.text_cleaning import storable_text
@@ -28,6 +31,8 @@ class TextSummary:
     page_count: int
     pages_without_text: int
     text_chars: int
+    #: Pages whose text was cut at MAX_PAGE_TEXT_CHARS.
+    truncated_pages: int = 0
 
 
 def _write_pages(claim: Claim, pages: list[tuple[int, str]]) -> None:
@@ -38,17 +43,19 @@ def _write_pages(claim: Claim, pages: list[tuple[int, str]]) -> None:
 
 def run(path: str, claim: Claim) -> TextSummary:
     """Extract and store each page's text. Runs in a PDF pool process."""
-    import pymupdf  # only in PDF pool processes, which import it at start
-
+    max_chars = get_settings().max_page_text_chars
     pages_without_text = 0
     text_chars = 0
+    truncated_pages = 0
     batch: list[tuple[int, str]] = []
     with open_document(path, sniff_type(path)) as document:
         for index in range(document.page_count):
-            try:
-                page_text = storable_text(document.load_page(index).get_text()).strip()
-            except (pymupdf.FileDataError, RuntimeError) as error:
-                raise DocumentRejected(f"page {index + 1} is damaged and cannot be read ({error})") from None
+            with reading(f"page {index + 1}"):
+                raw_text = document.load_page(index).get_text()
+            if len(raw_text) > max_chars:
+                raw_text = raw_text[:max_chars]
+                truncated_pages += 1
+            page_text = storable_text(raw_text).strip()
             pages_without_text += not page_text
             text_chars += len(page_text)
             batch.append((index + 1, page_text))
@@ -57,11 +64,13 @@ def run(path: str, claim: Claim) -> TextSummary:
                 batch = []
         if batch:
             _write_pages(claim, batch)
-        return TextSummary(document.page_count, pages_without_text, text_chars)
+        return TextSummary(document.page_count, pages_without_text, text_chars, truncated_pages)
 
 
 def record(session: Session, claim: Claim, summary: TextSummary) -> None:
-    record_text_summary(session, claim.document_id, summary.page_count, summary.pages_without_text)
+    record_text_summary(
+        session, claim.document_id, summary.page_count, summary.pages_without_text, summary.truncated_pages
+    )
 
 
 STAGE = Stage(

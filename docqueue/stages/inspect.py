@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from docqueue.documents import record_inspection
 from docqueue.errors import DocumentRejected
+from docqueue.image_limits import check_image_file
+from docqueue.pool_guard import with_detail
 from docqueue.queue import Claim
 from docqueue.stages.stage import Stage
 
@@ -52,13 +54,17 @@ def sniff_type(path: str) -> str:
 
 
 def open_document(path: str, detected_type: str) -> pymupdf.Document:
-    """Open the file as `detected_type`; DocumentRejected if it is damaged or locked."""
+    """Open the file as `detected_type`; DocumentRejected if it is damaged, locked or an image too large to decode."""
     import pymupdf  # only in PDF pool processes, which import it at start
 
+    if detected_type != "pdf":
+        check_image_file(path, detected_type)
     try:
         document = pymupdf.open(path, filetype=detected_type)
     except (pymupdf.FileDataError, RuntimeError, ValueError) as error:
-        raise DocumentRejected(f"the {detected_type.upper()} file is damaged and cannot be opened ({error})") from None
+        # MuPDF's text names the temporary file: it goes to the log, not to the user.
+        rejection = DocumentRejected(f"the {detected_type.upper()} file is damaged and cannot be opened")
+        raise with_detail(rejection, error) from None
     if document.needs_pass:
         document.close()
         raise DocumentRejected("the PDF is protected by a password: upload a copy without one")
