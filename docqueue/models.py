@@ -61,6 +61,11 @@ class User(Base):
     concurrent_ocr_jobs: Mapped[int] = mapped_column(Integer, server_default=text("2"))
     ocr_timeout_seconds: Mapped[int] = mapped_column(Integer, server_default=text("300"))
     enable_background_ocr: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # Where to POST when a document ends, unless its upload named a URL; signed with `callback_secret`.
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
+    callback_secret: Mapped[str] = mapped_column(
+        String(64), server_default=text("replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')")
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     # The four attributes a login session needs (Flask-Login's protocol), without importing Flask here.
@@ -98,6 +103,8 @@ class Document(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Named by the upload: where to POST when this document ends (else the owner's `callback_url`).
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
 
     __table_args__ = (
         CheckConstraint(_in("status", DocumentStatus), name="documents_status_valid"),
@@ -218,3 +225,94 @@ class QueueDailyStats(Base):
     slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     completed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     wait_seconds: Mapped[float] = mapped_column(Double, server_default=text("0"))
+
+
+# -- results of the later stages (migration 0007) ------------------------------
+# `embedding` columns are pgvector's `vector` where the extension exists, else
+# `real[]`; they are not mapped here and only `docqueue/vectors.py` touches them.
+
+
+class DocumentImage(Base):
+    """One distinct image of a document (by sha256; bytes in the blob store), or one skipped with its reason."""
+
+    __tablename__ = "document_images"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    # The queue item (run) that wrote it: a run's last step drops rows of older runs.
+    job_id: Mapped[int] = mapped_column(BigInteger)
+    # The first page the image appears on.
+    page_number: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str] = mapped_column(String(16))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    skipped_reason: Mapped[str | None] = mapped_column(Text)
+    embedding_model: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (
+        CheckConstraint("(sha256 IS NULL) = (skipped_reason IS NOT NULL)", name="document_images_stored_or_skipped"),
+        Index("document_images_distinct_idx", "document_id", "sha256", unique=True),
+        Index("document_images_page_idx", "document_id", "page_number", "id"),
+    )
+
+
+class DocumentChunk(Base):
+    """An overlapping slice of a document's text, with the pages it spans."""
+
+    __tablename__ = "document_chunks"
+
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    page_start: Mapped[int] = mapped_column(Integer)
+    page_end: Mapped[int] = mapped_column(Integer)
+    embedding_model: Mapped[str | None] = mapped_column(String(255))
+
+
+class DocumentEnrichment(Base):
+    """An answer from the chat provider about the document's text or one of its images."""
+
+    __tablename__ = "document_enrichments"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    job_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("document_images.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(255))
+    answer: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('product_discovery', 'vision_description')", name="document_enrichments_kind_valid"),
+        Index("document_enrichments_subject_idx", "document_id", "kind", text("COALESCE(image_id, 0)"), unique=True),
+    )
+
+
+class CallbackDelivery(Base):
+    """The POST telling a callback URL that a run of a document ended, with its attempts."""
+
+    __tablename__ = "callback_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("document_queue.id", ondelete="CASCADE"), unique=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2048))
+    # The exact bytes signed and sent, so every attempt carries the same body and signature.
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="callback_deliveries_status_valid"),
+        Index("callback_deliveries_due_idx", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        Index("callback_deliveries_document_idx", "document_id", text("id DESC")),
+    )

@@ -27,6 +27,14 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, "").strip().lower()
+    if value not in choices:
+        allowed = ", ".join(repr(choice) for choice in choices if choice)
+        raise SettingsError(f"{name} must be one of {allowed} (or unset), got {value!r}")
+    return value
+
+
 def normalize_database_url(url: str) -> str:
     """Point SQLAlchemy at psycopg 3 whatever scheme the PaaS hands us."""
     for prefix in ("postgres://", "postgresql://"):
@@ -53,6 +61,32 @@ class Settings:
     dispatch_interval_seconds: int
     retry_backoff_seconds: int
     pdf_worker_processes: int
+    # -- outside services (embeddings, chat, callbacks) and the stages that use them
+    embeddings_provider: str
+    embeddings_base_url: str
+    embeddings_api_key: str
+    embeddings_model: str
+    embeddings_image_model: str
+    embeddings_batch_size: int
+    chat_base_url: str
+    chat_api_key: str
+    chat_model: str
+    chat_vision_model: str
+    ai_timeout_seconds: int
+    ai_max_tries: int
+    ai_retry_backoff_seconds: float
+    ai_max_retry_after_seconds: int
+    breaker_fail_max: int
+    breaker_reset_seconds: int
+    io_lane_threads: int
+    io_lane_requeue_delay_ms: int
+    max_image_pixels: int
+    image_pages_per_batch: int
+    rows_per_statement: int
+    chunk_size_chars: int
+    chunk_overlap_chars: int
+    callback_max_attempts: int
+    callback_backoff_seconds: int
 
     def require_database_url(self) -> str:
         if not self.database_url:
@@ -85,6 +119,32 @@ def load_settings() -> Settings:
         dispatch_interval_seconds=_int("DISPATCH_INTERVAL_SECONDS", 5, minimum=1),
         retry_backoff_seconds=_int("RETRY_BACKOFF_SECONDS", 15, minimum=0),
         pdf_worker_processes=_int("PDF_WORKER_PROCESSES", os.cpu_count() or 1, minimum=1),
+        embeddings_provider=_choice("EMBEDDINGS_PROVIDER", ("", "openai")),
+        embeddings_base_url=os.environ.get("EMBEDDINGS_BASE_URL", "").rstrip("/"),
+        embeddings_api_key=os.environ.get("EMBEDDINGS_API_KEY", ""),
+        embeddings_model=os.environ.get("EMBEDDINGS_MODEL", "text-embedding-3-small"),
+        embeddings_image_model=os.environ.get("EMBEDDINGS_IMAGE_MODEL", ""),
+        embeddings_batch_size=_int("EMBEDDINGS_BATCH_SIZE", 10, minimum=1),
+        chat_base_url=os.environ.get("CHAT_BASE_URL", "").rstrip("/"),
+        chat_api_key=os.environ.get("CHAT_API_KEY", ""),
+        chat_model=os.environ.get("CHAT_MODEL", "gpt-4o-mini"),
+        chat_vision_model=os.environ.get("CHAT_VISION_MODEL", ""),
+        ai_timeout_seconds=_int("AI_TIMEOUT_SECONDS", 60, minimum=1),
+        ai_max_tries=_int("AI_MAX_TRIES", 4, minimum=1),
+        ai_retry_backoff_seconds=_int("AI_RETRY_BACKOFF_MS", 500) / 1000,
+        ai_max_retry_after_seconds=_int("AI_MAX_RETRY_AFTER_SECONDS", 60),
+        breaker_fail_max=_int("BREAKER_FAIL_MAX", 5, minimum=1),
+        breaker_reset_seconds=_int("BREAKER_RESET_SECONDS", 60, minimum=1),
+        io_lane_threads=_int("IO_LANE_THREADS", 2, minimum=1),
+        io_lane_requeue_delay_ms=_int("IO_LANE_REQUEUE_DELAY_MS", 1000, minimum=1),
+        # Pillow's own default ceiling (Image.MAX_IMAGE_PIXELS): 1024 * 1024 * 1024 // 4 // 3.
+        max_image_pixels=_int("MAX_IMAGE_PIXELS", 89_478_485, minimum=1),
+        image_pages_per_batch=_int("IMAGE_PAGES_PER_BATCH", 2, minimum=1),
+        rows_per_statement=_int("ROWS_PER_STATEMENT", 100, minimum=1),
+        chunk_size_chars=_int("CHUNK_SIZE_CHARS", 1000, minimum=100),
+        chunk_overlap_chars=_int("CHUNK_OVERLAP_CHARS", 200, minimum=0),
+        callback_max_attempts=_int("CALLBACK_MAX_ATTEMPTS", 6, minimum=1),
+        callback_backoff_seconds=_int("CALLBACK_BACKOFF_SECONDS", 30, minimum=0),
     )
 
 

@@ -16,11 +16,13 @@ from functools import lru_cache
 
 import sentry_sdk
 
+from docqueue.ai.breakers import ServiceUnavailable
 from docqueue.db import session_scope
 from docqueue.errors import StageError, failure_kind
 from docqueue.pdf_pool import StageTimeout, run_in_pdf_process
 from docqueue.pipeline import next_stage, progress_after, stage_named
 from docqueue.queue import Claim, DocumentQueueService, LeaseLost
+from docqueue.queue.deferral import defer_claim
 from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.messages import send_stage_messages
 from docqueue.stages.stage import Lane, Stage
@@ -92,6 +94,16 @@ def _fail(claim: Claim, message: str, kind: FailureKind) -> None:
         nudge_dispatcher(session)
 
 
+def _defer(claim: Claim, waiting: ServiceUnavailable) -> None:
+    try:
+        with session_scope() as session:
+            defer_claim(session, claim, waiting.until, str(waiting))
+    except LeaseLost:
+        logger.warning("job %s (document %s) lost its lease before it could be deferred", claim.job_id, claim.document_id)
+        return
+    logger.info("job %s (document %s) stage %s deferred: %s", claim.job_id, claim.document_id, claim.stage, waiting)
+
+
 def _failure_message(stage: Stage, claim: Claim, error: Exception) -> str:
     """What the uploader reads: our own errors as they are, anything else without internals."""
     if isinstance(error, StageTimeout):
@@ -107,7 +119,8 @@ def run_stage(stage_name: str, job_id: int) -> str:
     """Run stage `stage_name` for queue item `job_id` if this message wins the claim.
 
     Returns what happened: "dropped" (stale or duplicate message),
-    "done", "failed" or "lease_lost".
+    "done", "deferred" (an outside service's breaker is open), "failed"
+    or "lease_lost".
     """
     stage = stage_named(stage_name)
     with session_scope() as session:
@@ -124,6 +137,9 @@ def run_stage(stage_name: str, job_id: int) -> str:
             job_id, claim.document_id, stage.name, claim.attempt,
         )
         return "lease_lost"
+    except ServiceUnavailable as waiting:
+        _defer(claim, waiting)
+        return "deferred"
     except Exception as error:
         if not isinstance(error, StageError):
             sentry_sdk.capture_exception(error)

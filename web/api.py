@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, g, jsonify, request
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
 from docqueue import commands
+from docqueue.ai.breakers import breaker_states
 from docqueue.documents import (
     UploadRejected,
     document_as_dict,
@@ -93,7 +94,9 @@ def reprocess_document(document_id: int):
 @bp.get("/queue/stats")
 @token_required
 def queue_stats():
-    return jsonify(DocumentQueueService(db.session).get_queue_stats())
+    """Queue counts and waits, and each outside service's circuit breaker (`breakers`)."""
+    breakers = {name: state.as_dict() for name, state in breaker_states().items()}
+    return jsonify({**DocumentQueueService(db.session).get_queue_stats(), "breakers": breakers})
 
 
 @bp.post("/queue/requeue-failed")
