@@ -233,7 +233,7 @@ class QueueDailyStats(Base):
 
 
 class DocumentImage(Base):
-    """One distinct image of a document (by sha256; bytes in the blob store), or one skipped with its reason."""
+    """One image object of a document (its bytes in the blob store once per sha256), or one skipped with its reason."""
 
     __tablename__ = "document_images"
 
@@ -241,9 +241,12 @@ class DocumentImage(Base):
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
     # The queue item (run) that wrote it: a run's last step drops rows of older runs.
     job_id: Mapped[int] = mapped_column(BigInteger)
+    # The PDF object: one row per image object (truth.json's `image_xrefs`), however many pages show it.
+    xref: Mapped[int] = mapped_column(Integer)
     # The first page the image appears on.
     page_number: Mapped[int] = mapped_column(Integer)
-    sha256: Mapped[str | None] = mapped_column(String(64))
+    # Of the stored bytes; of the raw PDF stream for an image skipped without decoding it.
+    sha256: Mapped[str] = mapped_column(String(64))
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     format: Mapped[str] = mapped_column(String(16))
@@ -252,8 +255,7 @@ class DocumentImage(Base):
     embedding_model: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (
-        CheckConstraint("(sha256 IS NULL) = (skipped_reason IS NOT NULL)", name="document_images_stored_or_skipped"),
-        Index("document_images_distinct_idx", "document_id", "sha256", unique=True),
+        Index("document_images_object_idx", "document_id", "xref", unique=True),
         Index("document_images_page_idx", "document_id", "page_number", "id"),
     )
 

@@ -14,10 +14,11 @@ its own objects over the same Redis state instead.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import pybreaker
 import redis
@@ -46,7 +47,7 @@ class ServiceUnavailable(TransientError):
     def __init__(self, breaker: str, until: datetime) -> None:
         self.breaker = breaker
         self.until = until
-        super().__init__(f"waiting: {SERVICES[breaker]} unavailable until {until.astimezone(timezone.utc):%H:%M} UTC")
+        super().__init__(f"waiting: {SERVICES[breaker]} unavailable until {until.astimezone(UTC):%H:%M} UTC")
 
 
 def _not_a_service_failure(error: BaseException) -> bool:
@@ -91,7 +92,7 @@ def breaker(name: str) -> pybreaker.CircuitBreaker:
 
 def open_until(name: str) -> datetime:
     """When breaker `name`, open now, lets a trial call through."""
-    opened_at = breaker(name)._state_storage.opened_at or datetime.now(timezone.utc)
+    opened_at = breaker(name)._state_storage.opened_at or datetime.now(UTC)
     return opened_at + timedelta(seconds=get_settings().breaker_reset_seconds)
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
 
 import requests
 
@@ -52,7 +52,7 @@ def _retry_after_seconds(response: requests.Response) -> float | None:
     if raw.isdigit():
         return float(raw)
     try:
-        return max(0.0, (parsedate_to_datetime(raw) - datetime.now(timezone.utc)).total_seconds())
+        return max(0.0, (parsedate_to_datetime(raw) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
 
@@ -78,7 +78,10 @@ class ApiClient:
         headers = {"Authorization": f"Bearer {self.endpoint.api_key}"} if self.endpoint.api_key else {}
         try:
             response = self.http.post(
-                f"{self.endpoint.base_url}{path}", json=payload, headers=headers, timeout=self.settings.ai_timeout_seconds
+                f"{self.endpoint.base_url}{path}",
+                json=payload,
+                headers=headers,
+                timeout=self.settings.ai_timeout_seconds,
             )
         except (requests.ConnectionError, requests.Timeout) as error:
             raise ServiceFailed(f"could not reach it ({type(error).__name__})") from None
@@ -105,7 +108,9 @@ class ApiClient:
                         f"the {self.endpoint.service} asked us to wait {wait:.0f} s (rate limited); retrying later"
                     )
                 if attempt < self.settings.ai_max_tries:
-                    time.sleep(wait if wait is not None else self.settings.ai_retry_backoff_seconds * 2 ** (attempt - 1))
+                    time.sleep(
+                        wait if wait is not None else self.settings.ai_retry_backoff_seconds * 2 ** (attempt - 1)
+                    )
                 continue
             if response.status_code >= 400:
                 raise _refusal(self.endpoint, response)

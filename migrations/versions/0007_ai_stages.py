@@ -31,17 +31,19 @@ def upgrade():
         sa.Column('id', sa.BigInteger(), primary_key=True),
         sa.Column('document_id', sa.BigInteger(), sa.ForeignKey('documents.id', ondelete='CASCADE'), nullable=False),
         sa.Column('job_id', sa.BigInteger(), nullable=False),
+        # The PDF object: a row per image object (truth.json's `image_xrefs`), its bytes stored once per sha256.
+        sa.Column('xref', sa.Integer(), nullable=False),
         sa.Column('page_number', sa.Integer(), nullable=False),
-        sa.Column('sha256', sa.String(length=64), nullable=True),
+        # Of the stored bytes; of the raw PDF stream for an image skipped without decoding.
+        sa.Column('sha256', sa.String(length=64), nullable=False),
         sa.Column('width', sa.Integer(), nullable=False),
         sa.Column('height', sa.Integer(), nullable=False),
         sa.Column('format', sa.String(length=16), nullable=False),
         sa.Column('size_bytes', sa.BigInteger(), nullable=False),
         sa.Column('skipped_reason', sa.Text(), nullable=True),
         sa.Column('embedding_model', sa.String(length=255), nullable=True),
-        sa.CheckConstraint('(sha256 IS NULL) = (skipped_reason IS NOT NULL)', name='document_images_stored_or_skipped'),
     )
-    op.create_index('document_images_distinct_idx', 'document_images', ['document_id', 'sha256'], unique=True)
+    op.create_index('document_images_object_idx', 'document_images', ['document_id', 'xref'], unique=True)
     op.create_index('document_images_page_idx', 'document_images', ['document_id', 'page_number', 'id'])
     op.execute(f"ALTER TABLE document_images ADD COLUMN embedding {vector}")
 
