@@ -24,10 +24,11 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    select,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 from docqueue.statuses import (
     ACTIVE_QUEUE_STATUSES,
@@ -37,6 +38,7 @@ from docqueue.statuses import (
     FailureKind,
     OcrStatus,
     QueueStatus,
+    StageStatus,
     sql_values,
 )
 
@@ -98,6 +100,10 @@ class Document(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The run whose outputs readers see: the last one that completed. A new run replaces them only when it completes.
+    results_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("document_queue.id", ondelete="SET NULL", use_alter=True, name="documents_results_job_fk")
+    )
 
     __table_args__ = (
         CheckConstraint(_in("status", DocumentStatus), name="documents_status_valid"),
@@ -108,14 +114,26 @@ class Document(Base):
 
 
 class DocumentPage(Base):
-    """The text layer of one page, written by `extract_text`."""
+    """The text of one page in one run: its text layer (`extract_text`), or what OCR read (`ocr`)."""
 
     __tablename__ = "document_pages"
 
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    # The run (queue item) that wrote it: a reprocess writes a new set, shown once that run completes.
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("document_queue.id", ondelete="CASCADE", name="document_pages_job_fk"), primary_key=True
+    )
     page_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    ocr: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # (Declared after `ocr`: inside the class body this name hides sqlalchemy's `text`.)
     text: Mapped[str] = mapped_column(Text)
     char_count: Mapped[int] = mapped_column(Integer)
+    # OCR'd words as [x0, y0, x1, y1, word] in PDF points of the upright page, for the searchable PDF.
+    ocr_words: Mapped[list | None] = mapped_column(JSONB)
+    # Degrees (clockwise) the page was turned to read upright, from Tesseract's orientation detection.
+    ocr_rotation: Mapped[int | None] = mapped_column(SmallInteger)
+
+    __table_args__ = (Index("document_pages_document_idx", "document_id"),)
 
 
 class BlobChunk(Base):
@@ -201,6 +219,50 @@ class QueueItem(Base):
         ),
         Index("document_queue_document_idx", "document_id", text("id DESC")),
     )
+
+
+class StageRecord(Base):
+    """One stage of one run: its status, attempts, times, units done of total, and checkpoint.
+
+    Written by the queue transitions (`docqueue/queue/stage_records.py`) in the
+    same statements that move the job, and by the stage as it commits batches.
+    """
+
+    __tablename__ = "document_stage_records"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("document_queue.id", ondelete="CASCADE"), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(32), primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    #: The stage's place in the pipeline, for ordering.
+    position: Mapped[int] = mapped_column(SmallInteger)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: What units_done/units_total count: pages, images, chunks.
+    unit: Mapped[str | None] = mapped_column(String(16))
+    units_done: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    units_total: Mapped[int | None] = mapped_column(Integer)
+    #: The last unit committed (e.g. a page number): a retried attempt resumes after it.
+    checkpoint: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    #: Why it failed, or why it was skipped.
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(_in("status", StageStatus), name="document_stage_records_status_valid"),
+        Index("document_stage_records_document_idx", "document_id", "job_id"),
+    )
+
+
+# The stage a document's newest run is at (or ended at), loaded with the document for the list's stage cell.
+Document.current_stage = column_property(
+    select(QueueItem.stage)
+    .where(QueueItem.document_id == Document.id)
+    .order_by(QueueItem.id.desc())
+    .limit(1)
+    .correlate_except(QueueItem)
+    .scalar_subquery()
+)
 
 
 class QueueDailyStats(Base):
