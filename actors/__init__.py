@@ -14,6 +14,7 @@ from docqueue.observability import configure_logging
 configure_logging()
 broker = build_broker([SigtermOnce(), IoLaneCap(), LeaseHeartbeat(), PdfPoolLifecycle()])
 
+from actors.callbacks import deliver_callbacks  # noqa: E402
 from actors.stages import STAGE_ACTORS  # noqa: E402  (after the middleware, on purpose)
 
-__all__ = ["STAGE_ACTORS", "broker"]
+__all__ = ["STAGE_ACTORS", "broker", "deliver_callbacks"]

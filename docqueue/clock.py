@@ -1,7 +1,8 @@
 """The `clock` process: periodic maintenance on a timer.
 
 Every DISPATCH_INTERVAL_SECONDS it runs the dispatcher, which takes back
-jobs from dead workers, re-sends lost messages and admits pending work.
+jobs from dead workers, re-sends lost messages and admits pending work,
+and asks a worker to send callbacks that are due (retries after backoff).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import signal
 import threading
 
 from docqueue.broker import build_broker
+from docqueue.callbacks.deliveries import any_due
+from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
 from docqueue.queue.dispatcher import process_document_queue
 from docqueue.settings import get_settings
@@ -32,6 +35,10 @@ def run_clock(stop: threading.Event | None = None) -> None:
                 report = process_document_queue(session)
             if report.recovered or report.failed_stale or report.redispatched or report.admitted:
                 logger.info("dispatch: %s", report.as_dict())
+            with session_scope() as session:
+                callbacks_due = any_due(session)
+            if callbacks_due:
+                request_delivery()
         except Exception:
             logger.exception("dispatch failed; retrying next tick")
         stop.wait(interval)

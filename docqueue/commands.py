@@ -26,9 +26,14 @@ def queue_upload(
     content_type: str | None,
     stream: BinaryIO,
     priority: int | None = None,
+    callback_url: str | None = None,
 ) -> Document:
-    """Store an upload and queue it from the first stage, in the caller's transaction (no commit)."""
+    """Store an upload and queue it from the first stage, in the caller's transaction (no commit).
+
+    `callback_url` (already validated) is POSTed to when the document ends.
+    """
     document = create_document(session, owner_id, filename, content_type, stream)
+    document.callback_url = callback_url
     DocumentQueueService(session).enqueue(document.id, first_stage().name, "process", priority)
     return document
 
@@ -40,13 +45,14 @@ def submit(
     content_type: str | None,
     stream: BinaryIO,
     priority: int | None = None,
+    callback_url: str | None = None,
 ) -> Document:
     """Store an upload, queue it and commit; then wake the dispatcher.
 
     Raises UploadRejected (nothing stored) for an upload that cannot be a document.
     """
     try:
-        document = queue_upload(session, owner_id, filename, content_type, stream, priority)
+        document = queue_upload(session, owner_id, filename, content_type, stream, priority, callback_url)
         session.commit()
     except BaseException:
         session.rollback()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from docqueue.models import Document, DocumentPage
+from docqueue.queue.run_outputs import results_run
 from docqueue.storage import blob_store, original_file_key
 
 MAX_FILENAME_CHARS = 255
@@ -108,6 +109,7 @@ def document_as_dict(document: Document) -> dict:
         "size": document.size_bytes,
         "sha256": document.sha256,
         "status": document.status,
+        "stage": document.current_stage,
         "progress": document.progress,
         "page_count": document.page_count,
         "error": document.error,
@@ -121,13 +123,22 @@ def document_as_dict(document: Document) -> dict:
 
 
 def page_texts(session: Session, document_id: int) -> list[tuple[int, str]]:
-    """(page number, text) for every extracted page, in order."""
-    rows = session.execute(
-        select(DocumentPage.page_number, DocumentPage.text)
-        .where(DocumentPage.document_id == document_id)
+    """(page number, text) of every page a reader sees (see `run_outputs.results_run`), in order."""
+    return [(page.page_number, page.text) for page in result_pages(session, document_id)]
+
+
+def result_pages(
+    session: Session, document_id: int, after: int = 0, limit: int | None = None
+) -> list[DocumentPage]:
+    """The pages a reader sees, numbered after `after`, at most `limit`: those of the run `results_run` names."""
+    run = results_run(session, document_id)
+    query = (
+        select(DocumentPage)
+        .where(DocumentPage.job_id == run.job_id, DocumentPage.page_number > after)
         .order_by(DocumentPage.page_number)
+        .limit(limit)
     )
-    return [tuple(row) for row in rows]
+    return list(session.scalars(query))
 
 
 # -- stage results (written by workers under a held lease) -------------------
@@ -143,35 +154,39 @@ def record_inspection(session: Session, document_id: int, detected_type: str, pa
     )
 
 
-def save_page_texts(session: Session, document_id: int, pages: list[tuple[int, str]]) -> None:
-    """Upsert a batch of pages in one statement: a re-run rewrites, never duplicates."""
+def save_page_texts(session: Session, document_id: int, job_id: int, pages: list[tuple[int, str]]) -> None:
+    """Upsert a batch of run `job_id`'s pages in one statement: an attempt that redoes a page rewrites it."""
     statement = insert(DocumentPage).values(
         [
-            {"document_id": document_id, "page_number": number, "text": page_text, "char_count": len(page_text)}
+            {
+                "job_id": job_id,
+                "document_id": document_id,
+                "page_number": number,
+                "text": page_text,
+                "char_count": len(page_text),
+            }
             for number, page_text in pages
         ]
     )
     session.execute(
         statement.on_conflict_do_update(
-            index_elements=[DocumentPage.document_id, DocumentPage.page_number],
+            index_elements=[DocumentPage.job_id, DocumentPage.page_number],
             set_={"text": statement.excluded.text, "char_count": statement.excluded.char_count},
         )
     )
 
 
-def record_text_summary(session: Session, document_id: int, page_count: int, pages_without_text: int) -> None:
-    """Drop pages left over from an older, longer run and note whether OCR is needed."""
-    session.execute(
-        delete(DocumentPage).where(DocumentPage.document_id == document_id, DocumentPage.page_number > page_count)
-    )
+def record_text_summary(session: Session, document_id: int, job_id: int, page_count: int) -> None:
+    """Note the page count and whether any page of run `job_id` has no text (then OCR is needed)."""
     session.execute(
         text(
-            "UPDATE documents SET ocr_status = :ocr_status, page_count = :page_count, updated_at = now() "
-            "WHERE id = :document_id"
+            """
+            UPDATE documents SET page_count = :page_count, updated_at = now(),
+                   ocr_status = CASE WHEN EXISTS (SELECT 1 FROM document_pages
+                                                  WHERE job_id = :job_id AND text = '' AND NOT ocr)
+                                THEN 'needed' ELSE 'not_needed' END
+            WHERE id = :document_id
+            """
         ),
-        {
-            "document_id": document_id,
-            "page_count": page_count,
-            "ocr_status": "needed" if pages_without_text else "not_needed",
-        },
+        {"document_id": document_id, "job_id": job_id, "page_count": page_count},
     )

@@ -38,6 +38,12 @@ def next_stage(name: str) -> Stage | None:
     return PIPELINE[index + 1] if index + 1 < len(PIPELINE) else None
 
 
+def progress_span(name: str) -> tuple[int, int]:
+    """(progress before stage `name` starts, its share of progress), in percent, for reporting units within it."""
+    before = progress_after(PIPELINE[PIPELINE.index(_BY_NAME[name]) - 1].name) if PIPELINE[0].name != name else 0
+    return before, progress_after(name) - before
+
+
 def progress_after(name: str) -> int:
     """The document's progress (percent) once stage `name` is done: the weights of it and all before it."""
     index = PIPELINE.index(_BY_NAME[name])

@@ -42,12 +42,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     build_broker()
 
-    from web import api, auth, health, pages, results_api
+    from web import api, auth, callbacks_api, health, pages, results_api
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(results_api.bp)
+    app.register_blueprint(callbacks_api.bp)
     app.register_blueprint(health.bp)
     csrf.exempt(api.bp)
     return app

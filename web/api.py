@@ -7,19 +7,21 @@ from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
 from docqueue import commands
 from docqueue.ai.breakers import breaker_states
+from docqueue.callbacks.urls import CallbackUrlRejected, validate_callback_url
 from docqueue.documents import (
     UploadRejected,
     document_as_dict,
     get_document,
     list_documents,
-    page_texts,
+    result_pages,
     upload_too_large_message,
     validate_priority,
 )
-from docqueue.queue import AlreadyQueued, DocumentQueueService
+from docqueue.queue import AlreadyQueued, DocumentQueueService, run_outputs, stage_records
 from docqueue.queue.dispatcher import process_document_queue
 from web.auth import admin_required, api_error, token_required
 from web.extensions import db
+from web.pagination import BadListRequest, ListWindow
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -32,14 +34,17 @@ def too_large(error):
 @bp.post("/documents")
 @token_required
 def upload_document():
-    """Accept one file (multipart field `file`, optional `priority`); answer 202 pending."""
+    """Accept one file (multipart field `file`, optional `priority` and `callback_url`); answer 202 pending."""
     upload = request.files.get("file")
     if upload is None:
         return api_error(400, "no file: send the document as multipart form field 'file'")
     try:
         priority = validate_priority(request.form.get("priority"))
-        document = commands.submit(db.session, g.user.id, upload.filename, upload.mimetype, upload.stream, priority)
-    except UploadRejected as rejection:
+        callback_url = validate_callback_url(request.form.get("callback_url"))
+        document = commands.submit(
+            db.session, g.user.id, upload.filename, upload.mimetype, upload.stream, priority, callback_url
+        )
+    except (UploadRejected, CallbackUrlRejected) as rejection:
         return api_error(400, str(rejection))
     return jsonify(id=document.id, status=document.status), 202
 
@@ -64,19 +69,40 @@ def not_found(error):
     return api_error(404, error.description)
 
 
+@bp.errorhandler(BadListRequest)
+def bad_list_request(error):
+    return api_error(400, error.description)
+
+
+def results_of(document_id: int) -> dict:
+    """Which run's outputs the result endpoints show, and whether it completed (else they are partial)."""
+    run = run_outputs.results_run(db.session, document_id)
+    return {"run": run.job_id, "complete": run.complete}
+
+
 @bp.get("/documents/<int:document_id>")
 @token_required
 def document_detail(document_id: int):
-    return jsonify(document_as_dict(owned_document(document_id)))
+    """The document, its newest run's stage records (the timeline) and which run its results come from."""
+    document = owned_document(document_id)
+    stages = [record.as_dict() for record in stage_records.latest_run_records(db.session, document.id)]
+    return jsonify({**document_as_dict(document), "stages": stages, "results": results_of(document.id)})
 
 
 @bp.get("/documents/<int:document_id>/pages")
 @token_required
 def document_pages(document_id: int):
-    """The extracted text, page by page."""
+    """The text page by page, `ocr` true where OCR read it; `?limit=` and `?after=` (a page number) page it."""
     document = owned_document(document_id)
-    pages = page_texts(db.session, document.id)
-    return jsonify(document_id=document.id, pages=[{"page": n, "text": t} for n, t in pages])
+    window = ListWindow.from_request()
+    rows = result_pages(db.session, document.id, after=window.after, limit=window.fetch_limit)
+    pages, next_url = window.split(rows, key=lambda page: page.page_number)
+    return jsonify(
+        document_id=document.id,
+        **results_of(document.id),
+        pages=[{"page": page.page_number, "text": page.text, "ocr": page.ocr} for page in pages],
+        next=next_url,
+    )
 
 
 @bp.post("/documents/<int:document_id>/reprocess")

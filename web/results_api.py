@@ -1,90 +1,56 @@
 """The API for the later stages' results: chunks, images (and their bytes), enrichment answers, callbacks.
 
-List endpoints answer `{<items>: [...], "next": URL or null}` and take
-`?limit=` (1 to 1000, default 100); `next` carries the cursor (`after`).
+List endpoints answer `{<items>: [...], "next": URL or null}` with the run
+they come from (`run`, `complete`), and take `?limit=` (up to 1000) and
+`?after=` (web/pagination.py).
 """
 
 from __future__ import annotations
 
 import io
 
-from flask import Blueprint, jsonify, request, send_file, url_for
+from flask import Blueprint, jsonify, send_file, url_for
 
 from docqueue.callbacks.deliveries import deliveries_for
+from docqueue.models import DocumentImage
+from docqueue.queue import run_outputs
 from docqueue.results.chunks import list_chunks
 from docqueue.results.enrichment import list_answers
-from docqueue.results.images import get_image, image_key, list_images
-from docqueue.storage import blob_store
-from web.api import owned_document
+from docqueue.results.images import get_image, image_bytes, list_images
+from web.api import owned_document, results_of
 from web.auth import api_error, token_required
 from web.extensions import db
+from web.pagination import ListWindow
 
 bp = Blueprint("results_api", __name__, url_prefix="/api")
 
-MAX_LIMIT = 1000
-DEFAULT_LIMIT = 100
 
-
-class BadQuery(ValueError):
-    """A query parameter is out of range; the message says which and why."""
-
-
-def _int_arg(name: str, default: int, low: int, high: int | None = None) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadQuery(f"{name} must be a whole number, got {raw!r}") from None
-    if value < low or (high is not None and value > high):
-        bound = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise BadQuery(f"{name} must be {bound}, got {value}")
-    return value
-
-
-def _page_args(first_after: int) -> tuple[int, int]:
-    return _int_arg("after", first_after, first_after), _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-
-
-def _listing(key: str, items: list[dict], limit: int, last_cursor: int | None, endpoint: str, **values):
-    """The list object: the items and the URL of the next page (None on the last)."""
-    more = len(items) > limit
-    items = items[:limit]
-    next_url = url_for(endpoint, after=last_cursor, limit=limit, _external=True, **values) if more else None
-    return jsonify({key: items, "next": next_url, **values})
-
-
-@bp.errorhandler(BadQuery)
-def bad_query(error):
-    return api_error(400, str(error))
+def _results_run(document_id: int) -> int | None:
+    return run_outputs.results_run(db.session, document_id).job_id
 
 
 @bp.get("/documents/<int:document_id>/chunks")
 @token_required
 def document_chunks(document_id: int):
-    """The document's chunks in order: text and the pages each spans."""
+    """The document's chunks in order (`seq` from 1): text and the pages each spans."""
     document = owned_document(document_id)
-    after, limit = _page_args(-1)
-    rows = list_chunks(db.session, document.id, after, limit + 1)
+    window = ListWindow.from_request()
+    rows = list_chunks(db.session, _results_run(document.id), window.after, window.fetch_limit)
+    chunks, next_url = window.split(rows, key=lambda chunk: chunk.seq)
     items = [
         {
-            "seq": c.seq,
-            "text": c.text,
-            "page_start": c.page_start,
-            "page_end": c.page_end,
-            "pages": list(range(c.page_start, c.page_end + 1)),
-            "embedding_model": c.embedding_model,
+            "seq": chunk.seq,
+            "text": chunk.text,
+            "pages": list(range(chunk.page_start, chunk.page_end + 1)),
+            "embedding_model": chunk.embedding_model,
         }
-        for c in rows
+        for chunk in chunks
     ]
-    last = rows[min(limit, len(rows)) - 1].seq if rows else None
-    return _listing("chunks", items, limit, last, "results_api.document_chunks", document_id=document.id)
+    return jsonify(document_id=document.id, **results_of(document.id), chunks=items, next=next_url)
 
 
-def image_as_dict(image) -> dict:
-    """An image's JSON: page, size, format, hash and the URL of its bytes (null when it was skipped)."""
-    stored = image.skipped_reason is None
+def image_as_dict(image: DocumentImage, bytes_url: str | None) -> dict:
+    """An image's JSON: page, size, format, hash, and the URL of its bytes (null when it was skipped)."""
     return {
         "id": image.id,
         "page": image.page_number,
@@ -93,9 +59,7 @@ def image_as_dict(image) -> dict:
         "format": image.format,
         "size": image.size_bytes,
         "sha256": image.sha256,
-        "url": url_for("results_api.image_bytes", document_id=image.document_id, image_id=image.id, _external=True)
-        if stored
-        else None,
+        "url": bytes_url if image.skipped_reason is None else None,
         "skipped": image.skipped_reason,
         "embedding_model": image.embedding_model,
     }
@@ -104,54 +68,55 @@ def image_as_dict(image) -> dict:
 @bp.get("/documents/<int:document_id>/images")
 @token_required
 def document_images(document_id: int):
-    """The document's images: one per image object, with a URL for the bytes."""
+    """The document's images, one per image object, each with the URL of its bytes."""
     document = owned_document(document_id)
-    after, limit = _page_args(0)
-    rows = list_images(db.session, document.id, after, limit + 1)
-    last = rows[min(limit, len(rows)) - 1].id if rows else None
-    items = [image_as_dict(image) for image in rows]
-    return _listing("images", items, limit, last, "results_api.document_images", document_id=document.id)
+    window = ListWindow.from_request()
+    rows = list_images(db.session, _results_run(document.id), window.after, window.fetch_limit)
+    images, next_url = window.split(rows, key=lambda image: image.id)
+    items = [
+        image_as_dict(image, url_for(".image_content", document_id=document.id, image_id=image.id, _external=True))
+        for image in images
+    ]
+    return jsonify(document_id=document.id, **results_of(document.id), images=items, next=next_url)
 
 
 @bp.get("/documents/<int:document_id>/images/<int:image_id>")
 @token_required
-def image_bytes(document_id: int, image_id: int):
+def image_content(document_id: int, image_id: int):
     """The image's bytes as extracted, with its content type."""
     document = owned_document(document_id)
-    image = get_image(db.session, document.id, image_id)
+    image = get_image(db.session, _results_run(document.id), image_id)
     if image is None or image.skipped_reason is not None:
         return api_error(404, f"document {document.id} has no stored image {image_id}")
-    data = io.BytesIO()
-    blob_store(db.session).download_to(image_key(document.id, image.sha256), data)
-    data.seek(0)
+    data = io.BytesIO(image_bytes(db.session, image))
     return send_file(data, mimetype=f"image/{image.format}", download_name=f"image-{image.id}.{image.format}")
 
 
 @bp.get("/documents/<int:document_id>/enrichment")
 @token_required
 def document_enrichment(document_id: int):
-    """The chat provider's answers about the document's text and images."""
+    """The chat provider's answers about the document's text (`product_discovery`) and images (`vision_description`)."""
     document = owned_document(document_id)
-    after, limit = _page_args(0)
-    rows = list_answers(db.session, document.id, after, limit + 1)
+    window = ListWindow.from_request()
+    rows = list_answers(db.session, _results_run(document.id), window.after, window.fetch_limit)
+    answers, next_url = window.split(rows, key=lambda answer: answer.id)
     items = [
         {
-            "id": a.id,
-            "kind": a.kind,
-            "image_id": a.image_id,
-            "model": a.model,
-            "answer": a.answer,
-            "created_at": a.created_at.isoformat(),
+            "id": answer.id,
+            "kind": answer.kind,
+            "image_id": answer.image_id,
+            "model": answer.model,
+            "answer": answer.answer,
+            "created_at": answer.created_at.isoformat(),
         }
-        for a in rows
+        for answer in answers
     ]
-    last = rows[min(limit, len(rows)) - 1].id if rows else None
-    return _listing("enrichment", items, limit, last, "results_api.document_enrichment", document_id=document.id)
+    return jsonify(document_id=document.id, **results_of(document.id), enrichment=items, next=next_url)
 
 
 @bp.get("/documents/<int:document_id>/callbacks")
 @token_required
 def document_callbacks(document_id: int):
-    """Each callback POST this document has had or will have: URL, status, attempts, last error."""
+    """Each callback POST of the document's runs: URL, status, attempts, last answer or error."""
     document = owned_document(document_id)
     return jsonify(document_id=document.id, callbacks=[d.as_dict() for d in deliveries_for(db.session, document.id)])

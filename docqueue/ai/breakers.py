@@ -40,6 +40,10 @@ SERVICES = {
 class ServiceFailed(Exception):
     """A call to an outside service failed in a way that counts against its breaker (5xx, timeout, refused)."""
 
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
 
 class ServiceUnavailable(TransientError):
     """The service's breaker is open: wait until `until` rather than spend an attempt."""

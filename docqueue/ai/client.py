@@ -86,7 +86,7 @@ class ApiClient:
         except (requests.ConnectionError, requests.Timeout) as error:
             raise ServiceFailed(f"could not reach it ({type(error).__name__})") from None
         if response.status_code >= 500:
-            raise ServiceFailed(f"it answered HTTP {response.status_code}")
+            raise ServiceFailed(f"it answered HTTP {response.status_code}", response.status_code)
         return response
 
     def post_json(self, path: str, payload: dict) -> dict:

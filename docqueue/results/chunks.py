@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -42,7 +42,7 @@ def split_into_chunks(pages: Iterable[tuple[int, str]], size: int, overlap: int)
     # (offset in buffer where a page's text starts, page number), in order.
     marks: list[tuple[int, int]] = []
     carried = 0  # characters at the start of `buffer` already in the previous chunk
-    seq = 0
+    seq = 1
 
     def pages_between(end: int) -> tuple[int, int]:
         spanned = [page for offset, page in marks if offset < end]
@@ -73,21 +73,26 @@ def split_into_chunks(pages: Iterable[tuple[int, str]], size: int, overlap: int)
         yield Chunk(seq, buffer, first, last)
 
 
-def stream_page_texts(session: Session, document_id: int) -> Iterator[tuple[int, str]]:
-    """(page number, text) of the document's pages in order, fetched a few dozen at a time."""
+def stream_page_texts(session: Session, job_id: int) -> Iterator[tuple[int, str]]:
+    """(page number, text) of run `job_id`'s pages in order, fetched a few dozen at a time."""
     rows = session.execute(
         select(DocumentPage.page_number, DocumentPage.text)
-        .where(DocumentPage.document_id == document_id)
+        .where(DocumentPage.job_id == job_id)
         .order_by(DocumentPage.page_number),
         execution_options={"yield_per": 50},
     )
     yield from ((page_number, page_text) for page_number, page_text in rows)
 
 
+def text_length(session: Session, job_id: int) -> int:
+    """Characters of run `job_id`'s text: to estimate how many chunks it makes."""
+    return session.scalar(
+        select(func.coalesce(func.sum(DocumentPage.char_count), 0)).where(DocumentPage.job_id == job_id)
+    )
 
 
 def save_chunks(session: Session, document_id: int, job_id: int, chunks: list[Chunk]) -> None:
-    """Upsert a batch of chunks in one statement; a rewritten chunk loses its old embedding."""
+    """Upsert a batch of run `job_id`'s chunks in one statement: a retry rewrites, never duplicates."""
     statement = insert(DocumentChunk).values(
         [
             {
@@ -104,7 +109,7 @@ def save_chunks(session: Session, document_id: int, job_id: int, chunks: list[Ch
     excluded = statement.excluded
     session.execute(
         statement.on_conflict_do_update(
-            index_elements=[DocumentChunk.document_id, DocumentChunk.seq],
+            index_elements=[DocumentChunk.job_id, DocumentChunk.seq],
             set_={
                 "job_id": excluded.job_id,
                 "text": excluded.text,
@@ -116,17 +121,12 @@ def save_chunks(session: Session, document_id: int, job_id: int, chunks: list[Ch
     )
 
 
-def drop_chunks_after(session: Session, document_id: int, count: int) -> None:
-    """Remove chunks left over from an older, longer run."""
-    session.execute(delete(DocumentChunk).where(DocumentChunk.document_id == document_id, DocumentChunk.seq >= count))
-
-
-def list_chunks(session: Session, document_id: int, after_seq: int = -1, limit: int = 100) -> list[DocumentChunk]:
-    """Up to `limit` of the document's chunks with seq > `after_seq`, in order."""
+def list_chunks(session: Session, job_id: int | None, after_seq: int = 0, limit: int = 100) -> list[DocumentChunk]:
+    """Up to `limit` of run `job_id`'s chunks with seq > `after_seq`, in order (seq counts from 1)."""
     return list(
         session.scalars(
             select(DocumentChunk)
-            .where(DocumentChunk.document_id == document_id, DocumentChunk.seq > after_seq)
+            .where(DocumentChunk.job_id == job_id, DocumentChunk.seq > after_seq)
             .order_by(DocumentChunk.seq)
             .limit(limit)
         )

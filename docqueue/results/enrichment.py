@@ -1,8 +1,8 @@
-"""Enrichment answers: what the chat provider said about a document's text and its images."""
+"""Enrichment answers: what the chat provider said about a run's text and its images."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,7 @@ VISION_DESCRIPTION = "vision_description"
 def save_answers(
     session: Session, document_id: int, job_id: int, answers: list[tuple[str, int | None, str, str]]
 ) -> None:
-    """Upsert answers [(kind, image id or None, model, answer)] in one statement."""
+    """Upsert run `job_id`'s answers [(kind, image id or None, model, answer)] in one statement."""
     statement = insert(DocumentEnrichment).values(
         [
             {
@@ -31,43 +31,26 @@ def save_answers(
     )
     session.execute(
         statement.on_conflict_do_update(
-            index_elements=[DocumentEnrichment.document_id, DocumentEnrichment.kind, text("COALESCE(image_id, 0)")],
-            set_={
-                "job_id": statement.excluded.job_id,
-                "model": statement.excluded.model,
-                "answer": statement.excluded.answer,
-                "created_at": text("now()"),
-            },
+            index_elements=[DocumentEnrichment.job_id, DocumentEnrichment.kind, text("COALESCE(image_id, 0)")],
+            set_={"model": statement.excluded.model, "answer": statement.excluded.answer, "created_at": text("now()")},
         )
     )
 
 
-def answered(session: Session, document_id: int, job_id: int, kind: str) -> set[int | None]:
-    """Image ids (None for the text) this run already has answers for: a retry resumes after them."""
+def answered(session: Session, job_id: int, kind: str) -> set[int | None]:
+    """Image ids (None for the text) run `job_id` already has `kind` answers for: a retry resumes after them."""
     rows = session.scalars(
-        select(DocumentEnrichment.image_id).where(
-            DocumentEnrichment.document_id == document_id,
-            DocumentEnrichment.job_id == job_id,
-            DocumentEnrichment.kind == kind,
-        )
+        select(DocumentEnrichment.image_id).where(DocumentEnrichment.job_id == job_id, DocumentEnrichment.kind == kind)
     )
     return set(rows)
 
 
-def drop_answers_of_older_runs(session: Session, document_id: int, job_id: int) -> None:
-    session.execute(
-        delete(DocumentEnrichment).where(
-            DocumentEnrichment.document_id == document_id, DocumentEnrichment.job_id != job_id
-        )
-    )
-
-
-def list_answers(session: Session, document_id: int, after_id: int = 0, limit: int = 100) -> list[DocumentEnrichment]:
-    """Up to `limit` answers with id > `after_id`, in the order they were stored."""
+def list_answers(session: Session, job_id: int | None, after_id: int = 0, limit: int = 100) -> list[DocumentEnrichment]:
+    """Up to `limit` of run `job_id`'s answers with id > `after_id`, in the order they were stored."""
     return list(
         session.scalars(
             select(DocumentEnrichment)
-            .where(DocumentEnrichment.document_id == document_id, DocumentEnrichment.id > after_id)
+            .where(DocumentEnrichment.job_id == job_id, DocumentEnrichment.id > after_id)
             .order_by(DocumentEnrichment.id)
             .limit(limit)
         )

@@ -34,9 +34,9 @@ def _literal(vector: list[float], pgvector: bool) -> str:
 
 
 def store_embeddings(
-    session: Session, table: str, document_id: int, keyed: list[tuple[int, list[float]]], model: str
+    session: Session, table: str, job_id: int, keyed: list[tuple[int, list[float]]], model: str
 ) -> None:
-    """Set the embeddings of rows `keyed` [(key, vector)] of `table` for one document, in one statement."""
+    """Set the embeddings of run `job_id`'s rows `keyed` [(key, vector)] of `table`, in one statement."""
     key = _KEYS[table]
     column_type = embedding_type(session)
     pgvector = column_type == "vector"
@@ -45,11 +45,11 @@ def store_embeddings(
             f"""
             UPDATE {table} t SET embedding = CAST(v.vec AS {"vector" if pgvector else "real[]"}), embedding_model = :model
             FROM unnest(CAST(:keys AS bigint[]), CAST(:vecs AS text[])) AS v(key, vec)
-            WHERE t.document_id = :document_id AND t.{key} = v.key
+            WHERE t.job_id = :job_id AND t.{key} = v.key
             """
         ),
         {
-            "document_id": document_id,
+            "job_id": job_id,
             "model": model,
             "keys": [k for k, _ in keyed],
             "vecs": [_literal(vector, pgvector) for _, vector in keyed],
@@ -57,10 +57,10 @@ def store_embeddings(
     )
 
 
-def embedding_dimensions(session: Session, table: str, document_id: int) -> int | None:
-    """The length of the document's stored vectors in `table`, or None if none is stored."""
+def embedding_dimensions(session: Session, table: str, job_id: int) -> int | None:
+    """The length of run `job_id`'s stored vectors in `table`, or None if none is stored."""
     length = "vector_dims(embedding)" if embedding_type(session) == "vector" else "cardinality(embedding)"
     return session.execute(
-        text(f"SELECT {length} FROM {table} WHERE document_id = :id AND embedding IS NOT NULL LIMIT 1"),
-        {"id": document_id},
+        text(f"SELECT {length} FROM {table} WHERE job_id = :id AND embedding IS NOT NULL LIMIT 1"),
+        {"id": job_id},
     ).scalar()

@@ -3,9 +3,11 @@
 Pages are read IMAGE_PAGES_PER_BATCH at a time and each batch's images are
 written before the next is read, so a document's images are never all in
 memory. Each image object gets a row (with the first page showing it); its
-bytes are stored once per document however many objects carry them (by sha256). Before anything is decoded, the pixel count its PDF
-dictionary (and, for a JPEG, its own header) claims is checked against
-MAX_IMAGE_PIXELS: a decompression bomb is recorded as skipped, with its size.
+bytes are stored once per run however many objects carry them (by sha256).
+A retry resumes after the last committed batch of pages (its checkpoint).
+Before anything is decoded, the pixel count its PDF dictionary (and, for a
+JPEG, its own header) claims is checked against MAX_IMAGE_PIXELS: a
+decompression bomb is recorded as skipped, with its size.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from docqueue.db import session_scope
-from docqueue.queue import Claim, DocumentQueueService
-from docqueue.results.images import FoundImage, drop_images_of_older_runs, save_images
+from docqueue.queue import Claim
+from docqueue.results.images import FoundImage, save_images
 from docqueue.settings import get_settings
+from docqueue.stages.checkpoints import committing_batch, resume_after
 from docqueue.stages.inspect import open_document, sniff_type
-from docqueue.stages.stage import Stage
+from docqueue.stages.stage import Skipped, Stage
 
 # JPEG start-of-frame markers (baseline, progressive, lossless...): they carry height and width.
 _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -93,26 +95,26 @@ def _found_image(document, xref: int, page_number: int, info: tuple, max_pixels:
     )
 
 
-def _write(claim: Claim, images: list[FoundImage]) -> None:
-    with session_scope() as session:
-        DocumentQueueService(session).hold_lease(claim)
-        save_images(session, claim.document_id, claim.job_id, images, get_settings().rows_per_statement)
+#: Pages read without finding an image before progress is committed anyway: few statements, live progress.
+PAGES_PER_PROGRESS = 50
 
 
-def run(path: str, claim: Claim) -> ImageSummary:
-    """Find, store and count the PDF's image objects, a few pages at a time. Runs in a PDF pool process."""
+def run(path: str, claim: Claim) -> ImageSummary | Skipped:
+    """Find and store the PDF's image objects a few pages at a time, after the checkpoint. Runs in a PDF process."""
     settings = get_settings()
     detected_type = sniff_type(path)
     if detected_type != "pdf":
-        # An uploaded image is the page itself: OCR reads it; there is nothing inside it to extract.
-        return ImageSummary(stored=0, skipped=0)
+        return Skipped("the upload is itself an image: OCR reads it, and it holds no images to extract")
     seen_xrefs: set[int] = set()
     seen_hashes: set[str] = set()
     stored = skipped = 0
     with open_document(path, detected_type) as document:
-        for start in range(0, document.page_count, settings.image_pages_per_batch):
-            batch: list[FoundImage] = []
-            for index in range(start, min(start + settings.image_pages_per_batch, document.page_count)):
+        pages = document.page_count
+        committed = resume_after(claim)
+        pending: list[FoundImage] = []
+        for start in range(committed, pages, settings.image_pages_per_batch):
+            end = min(start + settings.image_pages_per_batch, pages)
+            for index in range(start, end):
                 for info in document.load_page(index).get_images(full=True):
                     xref = info[0]
                     if xref in seen_xrefs:
@@ -120,18 +122,24 @@ def run(path: str, claim: Claim) -> ImageSummary:
                     seen_xrefs.add(xref)
                     image = _found_image(document, xref, index + 1, info, settings.max_image_pixels)
                     if image.data is not None and image.sha256 in seen_hashes:
-                        image = dataclasses.replace(image, data=None)  # same bytes as an earlier object
+                        image = dataclasses.replace(image, data=None)  # the same bytes as an earlier object
                     seen_hashes.add(image.sha256)
-                    batch.append(image)
+                    pending.append(image)
                     skipped += image.skipped_reason is not None
                     stored += image.skipped_reason is None
-            if batch:
-                _write(claim, batch)
+            # Images are written as soon as a batch of pages has any: never all of them in memory.
+            if pending or end - committed >= PAGES_PER_PROGRESS or end == pages:
+                with committing_batch(
+                    claim, added=end - committed, total=pages, unit="pages", checkpoint=end
+                ) as session:
+                    if pending:
+                        save_images(session, claim.document_id, claim.job_id, pending, settings.rows_per_statement)
+                committed, pending = end, []
     return ImageSummary(stored=stored, skipped=skipped)
 
 
 def record(session: Session, claim: Claim, summary: ImageSummary) -> None:
-    drop_images_of_older_runs(session, claim.document_id, claim.job_id)
+    """Images are written batch by batch as they are found; nothing is left to record."""
 
 
 STAGE = Stage(

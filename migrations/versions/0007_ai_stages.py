@@ -1,7 +1,7 @@
 """images, chunks, embeddings, enrichment answers and result callbacks
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0006
 Create Date: 2026-11-26 02:40:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0007'
-down_revision = '0002'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
@@ -30,7 +30,7 @@ def upgrade():
         'document_images',
         sa.Column('id', sa.BigInteger(), primary_key=True),
         sa.Column('document_id', sa.BigInteger(), sa.ForeignKey('documents.id', ondelete='CASCADE'), nullable=False),
-        sa.Column('job_id', sa.BigInteger(), nullable=False),
+        sa.Column('job_id', sa.BigInteger(), sa.ForeignKey('document_queue.id', ondelete='CASCADE'), nullable=False),
         # The PDF object: a row per image object (truth.json's `image_xrefs`), its bytes stored once per sha256.
         sa.Column('xref', sa.Integer(), nullable=False),
         sa.Column('page_number', sa.Integer(), nullable=False),
@@ -43,27 +43,28 @@ def upgrade():
         sa.Column('skipped_reason', sa.Text(), nullable=True),
         sa.Column('embedding_model', sa.String(length=255), nullable=True),
     )
-    op.create_index('document_images_object_idx', 'document_images', ['document_id', 'xref'], unique=True)
-    op.create_index('document_images_page_idx', 'document_images', ['document_id', 'page_number', 'id'])
+    op.create_index('document_images_object_idx', 'document_images', ['job_id', 'xref'], unique=True)
+    op.create_index('document_images_document_idx', 'document_images', ['document_id'])
     op.execute(f"ALTER TABLE document_images ADD COLUMN embedding {vector}")
 
     op.create_table(
         'document_chunks',
-        sa.Column('document_id', sa.BigInteger(), sa.ForeignKey('documents.id', ondelete='CASCADE'), primary_key=True),
+        sa.Column('job_id', sa.BigInteger(), sa.ForeignKey('document_queue.id', ondelete='CASCADE'), primary_key=True),
         sa.Column('seq', sa.Integer(), primary_key=True),
-        sa.Column('job_id', sa.BigInteger(), nullable=False),
+        sa.Column('document_id', sa.BigInteger(), sa.ForeignKey('documents.id', ondelete='CASCADE'), nullable=False),
         sa.Column('text', sa.Text(), nullable=False),
         sa.Column('page_start', sa.Integer(), nullable=False),
         sa.Column('page_end', sa.Integer(), nullable=False),
         sa.Column('embedding_model', sa.String(length=255), nullable=True),
     )
+    op.create_index('document_chunks_document_idx', 'document_chunks', ['document_id'])
     op.execute(f"ALTER TABLE document_chunks ADD COLUMN embedding {vector}")
 
     op.create_table(
         'document_enrichments',
         sa.Column('id', sa.BigInteger(), primary_key=True),
         sa.Column('document_id', sa.BigInteger(), sa.ForeignKey('documents.id', ondelete='CASCADE'), nullable=False),
-        sa.Column('job_id', sa.BigInteger(), nullable=False),
+        sa.Column('job_id', sa.BigInteger(), sa.ForeignKey('document_queue.id', ondelete='CASCADE'), nullable=False),
         sa.Column('kind', sa.String(length=32), nullable=False),
         sa.Column('image_id', sa.BigInteger(), sa.ForeignKey('document_images.id', ondelete='CASCADE'), nullable=True),
         sa.Column('model', sa.String(length=255), nullable=False),
@@ -73,8 +74,9 @@ def upgrade():
     )
     op.create_index(
         'document_enrichments_subject_idx', 'document_enrichments',
-        ['document_id', 'kind', sa.literal_column('COALESCE(image_id, 0)')], unique=True,
+        ['job_id', 'kind', sa.literal_column('COALESCE(image_id, 0)')], unique=True,
     )
+    op.create_index('document_enrichments_document_idx', 'document_enrichments', ['document_id'])
 
     op.add_column('documents', sa.Column('callback_url', sa.String(length=2048), nullable=True))
     op.add_column('users', sa.Column('callback_url', sa.String(length=2048), nullable=True))
