@@ -169,7 +169,10 @@ def test_api_lists_stage_records_and_pages_pages(client, make_user, session):
 
     detail = client.get(f"/api/documents/{document_id}", headers=auth(token)).json
     assert (detail["status"], detail["progress"]) == ("completed", 100)
-    assert [(s["stage"], s["status"]) for s in detail["stages"]] == [(s.name, "completed") for s in PIPELINE]
+    # Without EMBEDDINGS_PROVIDER and CHAT_BASE_URL the AI stages are skipped, saying so.
+    off = {"embed", "enrich"}
+    expected = [(s.name, "skipped" if s.name in off else "completed") for s in PIPELINE]
+    assert [(s["stage"], s["status"]) for s in detail["stages"]] == expected
     extract = detail["stages"][1]
     assert (extract["unit"], extract["units_done"], extract["units_total"]) == ("pages", 7, 7)
     assert extract["duration_seconds"] >= 0
