@@ -51,4 +51,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(callbacks_api.bp)
     app.register_blueprint(health.bp)
     csrf.exempt(api.bp)
+    csrf.exempt(results_api.bp)
+    csrf.exempt(callbacks_api.bp)
     return app
