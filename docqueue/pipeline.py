@@ -7,12 +7,14 @@ The queue service and dispatcher name stages by string (a queue row's
 
 from __future__ import annotations
 
-from docqueue.stages import extract_text, inspect
+from docqueue.stages import extract_text, inspect, ocr, searchable_pdf
 from docqueue.stages.stage import Stage
 
 PIPELINE: tuple[Stage, ...] = (
     inspect.STAGE,
     extract_text.STAGE,
+    ocr.STAGE,
+    searchable_pdf.STAGE,
 )
 
 _BY_NAME = {stage.name: stage for stage in PIPELINE}
