@@ -42,10 +42,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     build_broker()
 
-    from web import api, auth, health, pages
+    from web import api, auth, document_pages, health, pages
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(document_pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     csrf.exempt(api.bp)
