@@ -61,15 +61,25 @@ def submit(
     return document
 
 
-def reprocess(session: Session, document_id: int) -> None:
-    """Run a document through the whole pipeline again; AlreadyQueued while a run is still live."""
+def reprocess(session: Session, document_id: int, operation: str = "reprocess") -> None:
+    """Run a document through the whole pipeline again; AlreadyQueued while a run is still live.
+
+    The new run's outputs replace the old ones when it completes. Operation
+    `ocr` is the run a user asks for to have a document read whose owner has
+    background OCR off: its `ocr` stage runs regardless.
+    """
     try:
-        DocumentQueueService(session).enqueue(document_id, first_stage().name, "reprocess")
+        DocumentQueueService(session).enqueue(document_id, first_stage().name, operation)
         session.commit()
     except BaseException:
         session.rollback()
         raise
     nudge_dispatcher(session)
+
+
+def start_ocr(session: Session, document_id: int) -> None:
+    """Run the document again with OCR on, whatever the owner's background OCR setting; AlreadyQueued if live."""
+    reprocess(session, document_id, "ocr")
 
 
 def requeue_failed(session: Session, owner_id: int | None = None) -> RequeueResult:

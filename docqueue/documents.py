@@ -7,6 +7,7 @@ a transaction that holds the job's lease (see `DocumentQueueService.hold_lease`)
 
 from __future__ import annotations
 
+import json
 from typing import BinaryIO
 
 from sqlalchemy import select, text
@@ -173,6 +174,54 @@ def save_page_texts(session: Session, document_id: int, job_id: int, pages: list
             index_elements=[DocumentPage.job_id, DocumentPage.page_number],
             set_={"text": statement.excluded.text, "char_count": statement.excluded.char_count},
         )
+    )
+
+
+def save_ocr_pages(session: Session, job_id: int, pages: list[dict]) -> None:
+    """Store what OCR read on a batch of run `job_id`'s pages, in one statement, flagging them `ocr`.
+
+    Each of `pages` has `page_number`, `text`, `ocr_words` and `ocr_rotation`.
+    """
+    session.execute(
+        text(
+            """
+            UPDATE document_pages p SET text = v.text, char_count = length(v.text), ocr = true,
+                   ocr_words = v.ocr_words, ocr_rotation = v.ocr_rotation
+            FROM jsonb_to_recordset(CAST(:pages AS jsonb))
+                 AS v(page_number int, text text, ocr_words jsonb, ocr_rotation int)
+            WHERE p.job_id = :job_id AND p.page_number = v.page_number
+            """
+        ),
+        {"job_id": job_id, "pages": json.dumps(pages)},
+    )
+
+
+def pages_awaiting_ocr(session: Session, job_id: int) -> tuple[list[int], int]:
+    """(numbers of run `job_id`'s pages with no text that OCR has not read yet, how many need OCR in all)."""
+    rows = session.execute(
+        text(
+            """
+            SELECT page_number, ocr FROM document_pages
+            WHERE job_id = :job_id AND (ocr OR text = '') ORDER BY page_number
+            """
+        ),
+        {"job_id": job_id},
+    ).all()
+    return [number for number, done in rows if not done], len(rows)
+
+
+def record_ocr_status(session: Session, document_id: int, status: str, error: str | None = None) -> None:
+    """Set the document's `ocr_status` (and `ocr_error`; `ocr_completed_at` when it completes)."""
+    session.execute(
+        text(
+            """
+            UPDATE documents SET ocr_status = CAST(:status AS text), ocr_error = :error, updated_at = now(),
+                   ocr_completed_at = CASE WHEN CAST(:status AS text) = 'completed' THEN now()
+                                      ELSE ocr_completed_at END
+            WHERE id = :document_id
+            """
+        ),
+        {"document_id": document_id, "status": status, "error": error},
     )
 
 

@@ -7,12 +7,14 @@ The queue service and dispatcher name stages by string (a queue row's
 
 from __future__ import annotations
 
-from docqueue.stages import chunk, embed, enrich, extract_images, extract_text, inspect
+from docqueue.stages import chunk, embed, enrich, extract_images, extract_text, inspect, ocr, searchable_pdf
 from docqueue.stages.stage import Stage
 
 PIPELINE: tuple[Stage, ...] = (
     inspect.STAGE,
     extract_text.STAGE,
+    ocr.STAGE,
+    searchable_pdf.STAGE,
     extract_images.STAGE,
     chunk.STAGE,
     embed.STAGE,

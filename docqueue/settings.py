@@ -6,6 +6,7 @@ The README's settings table documents each field below; keep the two in step.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,6 +26,14 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _languages(name: str, default: str) -> str:
+    raw = os.environ.get(name) or default
+    # Handed to tesseract's -l: language codes joined by '+', nothing else.
+    if not re.fullmatch(r"[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*", raw):
+        raise SettingsError(f"{name} must be Tesseract language codes joined by '+' (e.g. eng+deu), got {raw!r}")
+    return raw
 
 
 def _choice(name: str, choices: tuple[str, ...]) -> str:
@@ -61,6 +70,9 @@ class Settings:
     dispatch_interval_seconds: int
     retry_backoff_seconds: int
     pdf_worker_processes: int
+    ocr_languages: str
+    ocr_dpi: int
+    ocr_range_pages: int
     # -- outside services (embeddings, chat, callbacks) and the stages that use them
     embeddings_provider: str
     embeddings_base_url: str
@@ -119,6 +131,9 @@ def load_settings() -> Settings:
         dispatch_interval_seconds=_int("DISPATCH_INTERVAL_SECONDS", 5, minimum=1),
         retry_backoff_seconds=_int("RETRY_BACKOFF_SECONDS", 15, minimum=0),
         pdf_worker_processes=_int("PDF_WORKER_PROCESSES", os.cpu_count() or 1, minimum=1),
+        ocr_languages=_languages("OCR_LANGUAGES", "eng"),
+        ocr_dpi=_int("OCR_DPI", 300, minimum=72),
+        ocr_range_pages=_int("OCR_RANGE_PAGES", 8, minimum=1),
         embeddings_provider=_choice("EMBEDDINGS_PROVIDER", ("", "openai")),
         embeddings_base_url=os.environ.get("EMBEDDINGS_BASE_URL", "").rstrip("/"),
         embeddings_api_key=os.environ.get("EMBEDDINGS_API_KEY", ""),

@@ -21,6 +21,7 @@ from docqueue.queue import AlreadyQueued, DocumentQueueService, run_outputs, sta
 from docqueue.queue.dispatcher import process_document_queue
 from web.auth import admin_required, api_error, token_required
 from web.extensions import db
+from web.downloads import send_searchable_pdf
 from web.pagination import BadListRequest, ListWindow
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -115,6 +116,26 @@ def reprocess_document(document_id: int):
     except AlreadyQueued as conflict:
         return api_error(409, str(conflict))
     return jsonify(id=document.id, status="pending"), 202
+
+
+@bp.post("/documents/<int:document_id>/ocr")
+@token_required
+def ocr_document(document_id: int):
+    """Run the document again with OCR, for owners with background OCR off; `409` while a run is live."""
+    document = owned_document(document_id)
+    try:
+        commands.start_ocr(db.session, document.id)
+    except AlreadyQueued as conflict:
+        return api_error(409, str(conflict))
+    return jsonify(id=document.id, status="pending"), 202
+
+
+@bp.get("/documents/<int:document_id>/searchable.pdf")
+@token_required
+def searchable_pdf(document_id: int):
+    """The original with an invisible text layer on its OCR'd pages, from the run a reader sees; 404 if none."""
+    document = owned_document(document_id)
+    return send_searchable_pdf(document) or api_error(404, f"document {document.id} has no searchable PDF")
 
 
 @bp.get("/queue/stats")

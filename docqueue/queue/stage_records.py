@@ -209,6 +209,17 @@ class StageRecordView:
         }
 
 
+def stage_completed(session: Session, job_id: int | None, stage: str) -> bool:
+    """Whether stage `stage` of run `job_id` completed (not skipped, failed or still to come)."""
+    if job_id is None:
+        return False
+    status = session.execute(
+        text("SELECT status FROM document_stage_records WHERE job_id = :job_id AND stage = :stage"),
+        {"job_id": job_id, "stage": stage},
+    ).scalar()
+    return status == "completed"
+
+
 def latest_run_records(session: Session, document_id: int) -> list[StageRecordView]:
     """The stage records of the document's newest run, in pipeline order."""
     rows = session.execute(

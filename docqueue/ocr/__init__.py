@@ -1,0 +1,1 @@
+"""OCR: Tesseract run as a subprocess per page (`tesseract.py`), and pages rendered and read in a PDF pool process (`pages.py`)."""
