@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 
 import pymupdf
@@ -132,3 +133,26 @@ def test_chunks_api_lists_text_and_pages(session, make_user, client):
     assert chunks[0]["pages"][0] == 1 and chunks[-1]["pages"][-1] == 4
     record = stage_record(session, job.id, "chunk")
     assert (record.status, record.unit, record.units_done) == ("completed", "chunks", len(chunks))
+
+
+def test_the_document_page_shows_thumbnails_skipped_images_and_chunks(app, make_user, session):
+    make_user("viewer@example.com", password="pw")
+    app.config.update(WTF_CSRF_ENABLED=False)
+    browser = app.test_client()
+    assert browser.post("/login", data={"email": "viewer@example.com", "password": "pw"}).status_code == 302
+    user_id = session.execute(sa.text("SELECT id FROM users WHERE email = 'viewer@example.com'")).scalar()
+    document_id = add_document(session, user_id, pixel_bomb_pdf(), filename="bombs.pdf")
+    assert run_until_settled(session, document_id).status == "completed"
+    page = browser.get(f"/documents/{document_id}").get_data(as_text=True)
+    assert "60000 × 60000 pixels is over the limit" in page
+    thumbnails = re.findall(r'<img src="([^"]+)"', page)
+    assert len(thumbnails) == 1
+    shown = browser.get(thumbnails[0])
+    assert shown.status_code == 200 and shown.mimetype == "image/png"
+    assert "a page with pixel bombs" in page.split('class="card chunks"')[1]
+    assert "No enrichment answers" in page
+    # Another user's browser gets nothing.
+    make_user("other@example.com", password="pw")
+    other = app.test_client()
+    other.post("/login", data={"email": "other@example.com", "password": "pw"})
+    assert other.get(thumbnails[0]).status_code == 404

@@ -42,11 +42,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     build_broker()
 
-    from web import api, auth, callbacks_api, document_pages, health, pages, results_api
+    from web import api, auth, callbacks_api, document_images, document_pages, health, pages, results_api
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(document_pages.bp)
+    app.register_blueprint(document_images.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(results_api.bp)
     app.register_blueprint(callbacks_api.bp)

@@ -12,6 +12,9 @@ from flask_login import current_user, login_required
 from docqueue import commands
 from docqueue.documents import get_document, result_pages
 from docqueue.queue import AlreadyQueued, run_outputs, stage_records
+from docqueue.results.chunks import list_chunks
+from docqueue.results.enrichment import list_answers
+from docqueue.results.images import list_images
 from web.downloads import send_searchable_pdf
 from web.extensions import db
 from web.pages import redirect_whole_page_for_htmx
@@ -22,6 +25,8 @@ bp.after_request(redirect_whole_page_for_htmx)
 
 #: Pages of text shown on the page; the API pages through the rest.
 PAGES_SHOWN = 100
+#: Images, chunks and enrichment answers shown on the page; the API pages through the rest.
+ITEMS_SHOWN = 50
 #: Document statuses that can still change: the detail polls while the document has one.
 UNFINISHED_STATUSES = ("pending", "processing")
 
@@ -47,6 +52,10 @@ def document_page(document_id: int):
         "pages_shown": PAGES_SHOWN,
         "searchable": run.complete and stage_records.stage_completed(db.session, run.job_id, "searchable_pdf"),
         "polling": document.status in UNFINISHED_STATUSES,
+        "images": list_images(db.session, run.job_id, limit=ITEMS_SHOWN),
+        "chunks": list_chunks(db.session, run.job_id, limit=ITEMS_SHOWN),
+        "answers": list_answers(db.session, run.job_id, limit=ITEMS_SHOWN),
+        "items_shown": ITEMS_SHOWN,
     }
     template = "_document_detail.html" if request.headers.get("HX-Request") else "document.html"
     response = make_response(render_template(template, **context))
