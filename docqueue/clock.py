@@ -12,7 +12,7 @@ import signal
 import threading
 
 from docqueue.broker import build_broker
-from docqueue.callbacks.deliveries import any_due
+from docqueue.callbacks.deliveries import any_due, schedule_missed
 from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
 from docqueue.queue.dispatcher import process_document_queue
@@ -36,6 +36,7 @@ def run_clock(stop: threading.Event | None = None) -> None:
             if report.recovered or report.failed_stale or report.redispatched or report.admitted:
                 logger.info("dispatch: %s", report.as_dict())
             with session_scope() as session:
+                schedule_missed(session)
                 callbacks_due = any_due(session)
             if callbacks_due:
                 request_delivery()

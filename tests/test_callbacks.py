@@ -100,3 +100,26 @@ def test_a_users_own_callback_url_hears_about_failures(client, make_user, sessio
     assert (payload["document_id"], payload["status"]) == (document_id, "failed")
     assert payload["error"].startswith("unsupported file type")
     assert request.path == "/mine"
+
+
+def test_a_run_failed_after_its_worker_died_still_gets_its_callback(make_user, session, receiver):
+    from docqueue.callbacks.deliveries import schedule_missed
+    from docqueue.queue import DocumentQueueService
+    from tests.factories import add_document
+
+    user_id, _ = make_user(callback_url=receiver.url + "/late")
+    document_id = add_document(session, user_id)
+    queue = DocumentQueueService(session)
+    (dispatch,) = queue.admit_pending()
+    session.execute(sa.text("UPDATE document_queue SET max_attempts = 1 WHERE id = :j"), {"j": dispatch.job_id})
+    assert queue.mark_in_progress(dispatch.job_id, dispatch.stage, "dead-worker") is not None
+    # The worker dies: its lease lapses and the dispatcher fails the job, out of attempts.
+    session.execute(sa.text("UPDATE document_queue SET lease_expires_at = now() - interval '1 second'"))
+    assert queue.recover_stale_jobs().failed == 1
+    session.commit()
+    assert (schedule_missed(session), schedule_missed(session)) == (1, 0)
+    session.commit()
+    assert deliver_due() == 1
+    payload = json.loads(receiver.requests[0].body)
+    assert (payload["document_id"], payload["status"]) == (document_id, "failed")
+    assert "stopped responding" in payload["error"]

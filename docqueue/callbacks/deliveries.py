@@ -5,6 +5,9 @@ Rules this module keeps:
 - A run that ends (completed, or failed for good) gets at most one delivery
   (`job_id` is unique), made in the transaction that ends it (`schedule`),
   with the payload fixed then: every attempt sends the same signed bytes.
+- A run failed by stale-lease recovery (its worker died on the last
+  attempt) ends outside a worker's transaction: the clock's sweep
+  (`schedule_missed`) makes its delivery.
 - A sender takes due deliveries with one UPDATE that pushes their next
   attempt out by a lease (`take_due`), so two senders never POST the same
   delivery at once; a sender that dies leaves it due again after the lease.
@@ -26,6 +29,16 @@ from sqlalchemy.orm import Session
 
 # Seconds a taken delivery is hidden from other senders: longer than one POST may take.
 TAKE_LEASE_SECONDS = 120
+
+
+# The delivery of each ended run the query's WHERE picks (`q`: its queue item): the upload's URL, else the
+# owner's, and the payload fixed now, so every attempt sends (and signs) the same bytes.
+_NEW_DELIVERIES = """
+    INSERT INTO callback_deliveries (job_id, document_id, url, payload)
+    SELECT q.id, d.id, COALESCE(d.callback_url, u.callback_url),
+           json_build_object('document_id', d.id, 'status', q.status, 'error', d.error,
+                             'filename', d.filename, 'completed_at', d.completed_at)::text
+    FROM document_queue q JOIN documents d ON d.id = q.document_id JOIN users u ON u.id = d.owner_id"""
 
 
 @dataclass(frozen=True)
@@ -72,12 +85,8 @@ def schedule(session: Session, job_id: int) -> int | None:
     """Make the delivery for run `job_id` if it has ended and its document or owner names a URL; its id or None."""
     return session.execute(
         text(
-            """
-            INSERT INTO callback_deliveries (job_id, document_id, url, payload)
-            SELECT q.id, d.id, COALESCE(d.callback_url, u.callback_url),
-                   json_build_object('document_id', d.id, 'status', q.status, 'error', d.error,
-                                     'filename', d.filename, 'completed_at', d.completed_at)::text
-            FROM document_queue q JOIN documents d ON d.id = q.document_id JOIN users u ON u.id = d.owner_id
+            f"""
+            {_NEW_DELIVERIES}
             WHERE q.id = :job_id AND q.status IN ('completed', 'failed')
               AND COALESCE(d.callback_url, u.callback_url) IS NOT NULL
             ON CONFLICT (job_id) DO NOTHING
@@ -86,6 +95,33 @@ def schedule(session: Session, job_id: int) -> int | None:
         ),
         {"job_id": job_id},
     ).scalar()
+
+
+#: How far back the clock's sweep looks for ended runs without a delivery.
+SWEEP_HOURS = 24
+
+
+def schedule_missed(session: Session) -> int:
+    """Make deliveries for runs that failed in the last SWEEP_HOURS without one; return how many.
+
+    Completed runs and runs a stage failed get theirs in the transaction that
+    ended them; this catches those the dispatcher failed after a dead worker.
+    Failed rows are few, and each is checked against the unique `job_id` index.
+    """
+    rows = session.execute(
+        text(
+            f"""
+            {_NEW_DELIVERIES}
+            WHERE q.status = 'failed' AND q.completed_at > now() - make_interval(hours => :hours)
+              AND COALESCE(d.callback_url, u.callback_url) IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM callback_deliveries c WHERE c.job_id = q.id)
+            ON CONFLICT (job_id) DO NOTHING
+            RETURNING id
+            """
+        ),
+        {"hours": SWEEP_HOURS},
+    )
+    return len(rows.all())
 
 
 def take_due(session: Session, limit: int) -> list[DueDelivery]:
