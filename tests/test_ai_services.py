@@ -20,7 +20,9 @@ from tests.factories import add_document, make_pdf
 from tests.service_stub import ServiceStub, start_stub
 
 #: Five pages of ~1,700 characters: about 35 chunks of 300 characters.
-LONG_PAGES = ["\n".join(f"line {page}.{n} of a long text about widgets and gadgets" for n in range(30)) for page in range(5)]
+LONG_PAGES = [
+    "\n".join(f"line {page}.{n} of a long text about widgets and gadgets" for n in range(30)) for page in range(5)
+]
 
 
 @pytest.fixture

@@ -12,8 +12,14 @@ from tests.conftest import CORPUS, start_web, wait_until
 from tests.service_stub import ServiceStub, start_stub
 from tests.test_e2e_procfile import Api, create_admin_with_cli
 
-FILES = ["google-doc-document.pdf", "grayscale-image.pdf", "imagemagick-images.pdf", "pdflatex-image.pdf",
-         "inline-image.pdf", "pdflatex-4-pages.pdf"]
+FILES = [
+    "google-doc-document.pdf",
+    "grayscale-image.pdf",
+    "imagemagick-images.pdf",
+    "pdflatex-image.pdf",
+    "inline-image.pdf",
+    "pdflatex-4-pages.pdf",
+]
 
 
 def test_corpus_images_are_counted_by_real_workers_and_callbacks_arrive(procfile, test_env, corpus_truth):
@@ -52,8 +58,11 @@ def test_corpus_images_are_counted_by_real_workers_and_callbacks_arrive(procfile
         )
         assert json.loads(request.body)["status"] == "completed"
         shown = wait_until(
-            lambda: [c for c in api.get(f"/api/documents/{with_callback}/callbacks")["callbacks"]
-                     if c["status"] == "delivered"],
+            lambda: [
+                c
+                for c in api.get(f"/api/documents/{with_callback}/callbacks")["callbacks"]
+                if c["status"] == "delivered"
+            ],
             timeout=30,
             message="the delivery to be recorded",
         )

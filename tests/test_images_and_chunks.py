@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import struct
 
@@ -83,7 +84,9 @@ def pixel_bomb_pdf() -> bytes:
     page.insert_image(pymupdf.Rect(72, 300, 172, 400), stream=_tiny_image("png", (0, 200, 0)))
     xrefs = [info[0] for info in page.get_images(full=True)]
     jpeg_xref = next(x for x in xrefs if "DCTDecode" in document.xref_get_key(x, "Filter")[1])
-    document.update_stream(jpeg_xref, _claim_jpeg_size(document.xref_stream_raw(jpeg_xref), 60000, 60000), compress=False)
+    document.update_stream(
+        jpeg_xref, _claim_jpeg_size(document.xref_stream_raw(jpeg_xref), 60000, 60000), compress=False
+    )
     document.xref_set_key(jpeg_xref, "Filter", "/DCTDecode")
     claimed_xref = xrefs[-1]
     document.xref_set_key(claimed_xref, "Width", "30000")
@@ -115,7 +118,7 @@ def test_chunks_overlap_and_remember_their_pages(session, make_user, client, mon
     assert all(len(c.text) <= 300 for c in chunks)
     assert chunks[0].page_start == 1 and chunks[-1].page_end == 3
     assert any(c.page_start == 1 and c.page_end == 3 for c in chunks)  # spans the empty page
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in itertools.pairwise(chunks):
         assert before.text[-40:] in after.text  # each starts inside the previous one's end
     joined = "".join(pages).replace(" ", "")
     assert set(joined) <= set("".join(c.text for c in chunks))
