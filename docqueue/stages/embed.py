@@ -100,7 +100,7 @@ def run(path: None, claim: Claim) -> EmbedSummary:
         if image_model:
             stored = (DocumentImage.job_id == claim.job_id, DocumentImage.skipped_reason.is_(None))
             total += session.scalar(select(func.count()).where(*stored))
-    parallel = settings.max_concurrent_io
+    parallel = provider.parallel_batches
     embedded_chunks = _embed_all(
         claim, "document_chunks", provider.model, _chunk_inputs, provider.embed_texts, parallel, total
     )
