@@ -11,18 +11,30 @@ import pymupdf
 from PIL import Image
 
 PARAGRAPHS = [
-    "Quarterly revenue grew across every region, driven by strong demand for renewable energy storage "
-    "systems. The board approved a new research budget and asked management to report on supply chain risks.",
-    "Municipal water treatment plants must monitor turbidity, chlorine residual and bacterial counts daily. "
-    "Inspectors visited seven facilities in March and found minor documentation problems at two of them.",
-    "The library will extend its opening hours during the examination period. Students may reserve study "
-    "rooms online, borrow laptops at the front desk and request interlibrary loans without any charge.",
-    "Mountain weather changes quickly, so hikers should carry waterproof clothing, a detailed map, enough "
-    "water and a charged phone. Tell someone your planned route and the time you expect to return.",
-    "Our engineering team replaced the legacy billing service with a modular system that processes invoices "
-    "faster, handles multiple currencies and produces clearer monthly statements for every customer.",
-    "Researchers measured the migration patterns of northern songbirds using lightweight radio transmitters "
-    "and discovered that several species now leave their wintering grounds almost two weeks earlier.",
+    (
+        "Quarterly revenue grew across every region, driven by strong demand for renewable energy storage "
+        "systems. The board approved a new research budget and asked management to report on supply chain risks."
+    ),
+    (
+        "Municipal water treatment plants must monitor turbidity, chlorine residual and bacterial counts daily. "
+        "Inspectors visited seven facilities in March and found minor documentation problems at two of them."
+    ),
+    (
+        "The library will extend its opening hours during the examination period. Students may reserve study "
+        "rooms online, borrow laptops at the front desk and request interlibrary loans without any charge."
+    ),
+    (
+        "Mountain weather changes quickly, so hikers should carry waterproof clothing, a detailed map, enough "
+        "water and a charged phone. Tell someone your planned route and the time you expect to return."
+    ),
+    (
+        "Our engineering team replaced the legacy billing service with a modular system that processes invoices "
+        "faster, handles multiple currencies and produces clearer monthly statements for every customer."
+    ),
+    (
+        "Researchers measured the migration patterns of northern songbirds using lightweight radio transmitters "
+        "and discovered that several species now leave their wintering grounds almost two weeks earlier."
+    ),
 ]
 
 

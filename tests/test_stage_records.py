@@ -130,23 +130,31 @@ def test_reprocess_replaces_outputs_only_when_the_new_run_completes(session, own
     last_run = job_for_newest(session, document_id).id
     assert run_outputs.results_run(session, document_id) == run_outputs.ResultsRun(last_run, True)
     assert page_texts(session, document_id) == [(1, "one"), (2, "two")]
-    stored_runs = session.execute(
-        sa.text("SELECT DISTINCT job_id FROM document_pages WHERE document_id = :d"), {"d": document_id}
-    ).scalars().all()
+    stored_runs = (
+        session.execute(
+            sa.text("SELECT DISTINCT job_id FROM document_pages WHERE document_id = :d"), {"d": document_id}
+        )
+        .scalars()
+        .all()
+    )
     assert stored_runs == [last_run], "the older runs' pages must be gone"
 
 
 def test_progress_moves_forward_with_committed_pages(session, owner):
     document_id = add_document(session, owner, make_pdf([f"p{n}" for n in range(1, 101)]))
     run_stage("inspect", admit(session, document_id))
-    after_inspect = session.execute(sa.text("SELECT progress FROM documents WHERE id = :d"), {"d": document_id}).scalar()
+    after_inspect = session.execute(
+        sa.text("SELECT progress FROM documents WHERE id = :d"), {"d": document_id}
+    ).scalar()
     claim = claim_next(session, document_id)
     extract_text._write_pages(claim, [(n, f"p{n}") for n in range(1, 51)], 100)
     halfway = session.execute(sa.text("SELECT progress FROM documents WHERE id = :d"), {"d": document_id}).scalar()
     assert after_inspect < halfway < 100
     # A report of fewer units (a smaller total) never moves progress back.
     extract_text._write_pages(claim, [(51, "p51")], 1000)
-    assert session.execute(sa.text("SELECT progress FROM documents WHERE id = :d"), {"d": document_id}).scalar() == halfway
+    assert (
+        session.execute(sa.text("SELECT progress FROM documents WHERE id = :d"), {"d": document_id}).scalar() == halfway
+    )
 
 
 def auth(token: str) -> dict:
@@ -154,7 +162,7 @@ def auth(token: str) -> dict:
 
 
 def test_api_lists_stage_records_and_pages_pages(client, make_user, session):
-    user_id, token = make_user()
+    _, token = make_user()
     pages = [f"page {n}" for n in range(1, 8)]
     response = client.post(
         "/api/documents",
@@ -171,7 +179,12 @@ def test_api_lists_stage_records_and_pages_pages(client, make_user, session):
     assert (detail["status"], detail["progress"]) == ("completed", 100)
     statuses = [(s["stage"], s["status"]) for s in detail["stages"]]
     # Every page has text: OCR and the searchable PDF have nothing to do, and say so.
-    assert statuses == [("inspect", "completed"), ("extract_text", "completed"), ("ocr", "skipped"), ("searchable_pdf", "skipped")]
+    assert statuses == [
+        ("inspect", "completed"),
+        ("extract_text", "completed"),
+        ("ocr", "skipped"),
+        ("searchable_pdf", "skipped"),
+    ]
     assert detail["stages"][2]["error"].startswith("every page has a text layer")
     extract = detail["stages"][1]
     assert (extract["unit"], extract["units_done"], extract["units_total"]) == ("pages", 7, 7)
