@@ -38,11 +38,12 @@ PARAGRAPHS = [
 ]
 
 
-def text_image(paragraph: str, dpi: int = 300) -> Image.Image:
+def text_image(paragraph: str, dpi: int = 300, fontsize: float = 13) -> Image.Image:
     """A grey 300-dpi image of a letter page carrying `paragraph`, as a scanner would make it."""
     document = pymupdf.open()
     page = document.new_page(width=612, height=792)
-    page.insert_textbox(pymupdf.Rect(72, 72, 540, 500), paragraph, fontsize=13, fontname="times-roman")
+    left = page.insert_textbox(pymupdf.Rect(54, 54, 558, 738), paragraph, fontsize=fontsize, fontname="times-roman")
+    assert left >= 0, "the text does not fit the page: PyMuPDF would leave it blank"
     pixmap = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY)
     return Image.frombytes("L", (pixmap.width, pixmap.height), pixmap.samples)
 
