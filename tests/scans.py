@@ -11,26 +11,39 @@ import pymupdf
 from PIL import Image
 
 PARAGRAPHS = [
-    "Quarterly revenue grew across every region, driven by strong demand for renewable energy storage "
-    "systems. The board approved a new research budget and asked management to report on supply chain risks.",
-    "Municipal water treatment plants must monitor turbidity, chlorine residual and bacterial counts daily. "
-    "Inspectors visited seven facilities in March and found minor documentation problems at two of them.",
-    "The library will extend its opening hours during the examination period. Students may reserve study "
-    "rooms online, borrow laptops at the front desk and request interlibrary loans without any charge.",
-    "Mountain weather changes quickly, so hikers should carry waterproof clothing, a detailed map, enough "
-    "water and a charged phone. Tell someone your planned route and the time you expect to return.",
-    "Our engineering team replaced the legacy billing service with a modular system that processes invoices "
-    "faster, handles multiple currencies and produces clearer monthly statements for every customer.",
-    "Researchers measured the migration patterns of northern songbirds using lightweight radio transmitters "
-    "and discovered that several species now leave their wintering grounds almost two weeks earlier.",
+    (
+        "Quarterly revenue grew across every region, driven by strong demand for renewable energy storage "
+        "systems. The board approved a new research budget and asked management to report on supply chain risks."
+    ),
+    (
+        "Municipal water treatment plants must monitor turbidity, chlorine residual and bacterial counts daily. "
+        "Inspectors visited seven facilities in March and found minor documentation problems at two of them."
+    ),
+    (
+        "The library will extend its opening hours during the examination period. Students may reserve study "
+        "rooms online, borrow laptops at the front desk and request interlibrary loans without any charge."
+    ),
+    (
+        "Mountain weather changes quickly, so hikers should carry waterproof clothing, a detailed map, enough "
+        "water and a charged phone. Tell someone your planned route and the time you expect to return."
+    ),
+    (
+        "Our engineering team replaced the legacy billing service with a modular system that processes invoices "
+        "faster, handles multiple currencies and produces clearer monthly statements for every customer."
+    ),
+    (
+        "Researchers measured the migration patterns of northern songbirds using lightweight radio transmitters "
+        "and discovered that several species now leave their wintering grounds almost two weeks earlier."
+    ),
 ]
 
 
-def text_image(paragraph: str, dpi: int = 300) -> Image.Image:
+def text_image(paragraph: str, dpi: int = 300, fontsize: float = 13) -> Image.Image:
     """A grey 300-dpi image of a letter page carrying `paragraph`, as a scanner would make it."""
     document = pymupdf.open()
     page = document.new_page(width=612, height=792)
-    page.insert_textbox(pymupdf.Rect(72, 72, 540, 500), paragraph, fontsize=13, fontname="times-roman")
+    left = page.insert_textbox(pymupdf.Rect(54, 54, 558, 738), paragraph, fontsize=fontsize, fontname="times-roman")
+    assert left >= 0, "the text does not fit the page: PyMuPDF would leave it blank"
     pixmap = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY)
     return Image.frombytes("L", (pixmap.width, pixmap.height), pixmap.samples)
 

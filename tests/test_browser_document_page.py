@@ -65,4 +65,7 @@ def test_a_scan_uploaded_in_the_browser_comes_back_searchable(browser, procfile,
     api_pdf = requests.get(f"{base_url}/api/documents/{document_id}/searchable.pdf", headers=headers, timeout=10)
     assert api_pdf.status_code == 200 and api_pdf.content == download.body()
     stranger = {"Authorization": f"Bearer {other_token}"}
-    assert requests.get(f"{base_url}/api/documents/{document_id}/searchable.pdf", headers=stranger, timeout=10).status_code == 404
+    assert (
+        requests.get(f"{base_url}/api/documents/{document_id}/searchable.pdf", headers=stranger, timeout=10).status_code
+        == 404
+    )

@@ -19,6 +19,7 @@ from docqueue.pipeline import PIPELINE
 from tests.conftest import CORPUS, REPO, free_port, start_web, wait_for_web, wait_until
 from tests.factories import make_slow_pdf
 
+
 def create_admin_with_cli(test_env: dict) -> str:
     """`docqueue user create` as an operator would run it; the token is alone on the last line."""
     result = subprocess.run(

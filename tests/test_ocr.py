@@ -159,9 +159,9 @@ def test_background_ocr_off_skips_it_until_the_owner_asks(session, make_user, cl
 
 def test_a_page_over_the_per_page_limit_has_its_tesseract_killed(session, make_user):
     owner, _ = make_user(ocr_timeout_seconds=1)
-    # A dense 300-dpi page takes Tesseract well over a second on any machine this runs on.
-    dense = " ".join(PARAGRAPHS * 3)
-    document_id = add_document(session, owner, scan_page(text_image(dense)))
+    # A page full of small print takes Tesseract well over a second on any machine this runs on.
+    dense = " ".join(PARAGRAPHS * 5)
+    document_id = add_document(session, owner, scan_page(text_image(dense, fontsize=9)))
     document = process(session, document_id)
     assert document.status == "failed"
     assert document.ocr_status == "failed"

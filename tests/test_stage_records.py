@@ -130,23 +130,31 @@ def test_reprocess_replaces_outputs_only_when_the_new_run_completes(session, own
     last_run = job_for_newest(session, document_id).id
     assert run_outputs.results_run(session, document_id) == run_outputs.ResultsRun(last_run, True)
     assert page_texts(session, document_id) == [(1, "one"), (2, "two")]
-    stored_runs = session.execute(
-        sa.text("SELECT DISTINCT job_id FROM document_pages WHERE document_id = :d"), {"d": document_id}
-    ).scalars().all()
+    stored_runs = (
+        session.execute(
+            sa.text("SELECT DISTINCT job_id FROM document_pages WHERE document_id = :d"), {"d": document_id}
+        )
+        .scalars()
+        .all()
+    )
     assert stored_runs == [last_run], "the older runs' pages must be gone"
 
 
 def test_progress_moves_forward_with_committed_pages(session, owner):
     document_id = add_document(session, owner, make_pdf([f"p{n}" for n in range(1, 101)]))
     run_stage("inspect", admit(session, document_id))
-    after_inspect = session.execute(sa.text("SELECT progress FROM documents WHERE id = :d"), {"d": document_id}).scalar()
+    after_inspect = session.execute(
+        sa.text("SELECT progress FROM documents WHERE id = :d"), {"d": document_id}
+    ).scalar()
     claim = claim_next(session, document_id)
     extract_text._write_pages(claim, [(n, f"p{n}") for n in range(1, 51)], 100)
     halfway = session.execute(sa.text("SELECT progress FROM documents WHERE id = :d"), {"d": document_id}).scalar()
     assert after_inspect < halfway < 100
     # A report of fewer units (a smaller total) never moves progress back.
     extract_text._write_pages(claim, [(51, "p51")], 1000)
-    assert session.execute(sa.text("SELECT progress FROM documents WHERE id = :d"), {"d": document_id}).scalar() == halfway
+    assert (
+        session.execute(sa.text("SELECT progress FROM documents WHERE id = :d"), {"d": document_id}).scalar() == halfway
+    )
 
 
 def auth(token: str) -> dict:
@@ -154,7 +162,7 @@ def auth(token: str) -> dict:
 
 
 def test_api_lists_stage_records_and_pages_pages(client, make_user, session):
-    user_id, token = make_user()
+    _, token = make_user()
     pages = [f"page {n}" for n in range(1, 8)]
     response = client.post(
         "/api/documents",
@@ -173,8 +181,14 @@ def test_api_lists_stage_records_and_pages_pages(client, make_user, session):
     # Every page has text: OCR and the searchable PDF have nothing to do, and say so; so do the AI
     # stages without EMBEDDINGS_PROVIDER and CHAT_BASE_URL.
     assert statuses == [
-        ("inspect", "completed"), ("extract_text", "completed"), ("ocr", "skipped"), ("searchable_pdf", "skipped"),
-        ("extract_images", "completed"), ("chunk", "completed"), ("embed", "skipped"), ("enrich", "skipped"),
+        ("inspect", "completed"),
+        ("extract_text", "completed"),
+        ("ocr", "skipped"),
+        ("searchable_pdf", "skipped"),
+        ("extract_images", "completed"),
+        ("chunk", "completed"),
+        ("embed", "skipped"),
+        ("enrich", "skipped"),
     ]
     assert detail["stages"][2]["error"].startswith("every page has a text layer")
     extract = detail["stages"][1]
@@ -193,3 +207,36 @@ def test_api_lists_stage_records_and_pages_pages(client, make_user, session):
     assert bad.status_code == 400 and bad.json["error"].startswith("limit must be a whole number")
     capped = client.get(f"/api/documents/{document_id}/pages?limit=5000", headers=auth(token)).json
     assert len(capped["pages"]) == 7 and capped["next"] is None
+
+
+def test_a_run_that_failed_part_way_shows_its_pages_marked_incomplete(app, make_user, session):
+    owner, token = make_user("partial@example.com", password="pw")
+    document_id = add_document(session, owner, make_pdf([f"page {n}" for n in range(1, 121)]))
+    run_stage("inspect", admit(session, document_id))
+    claim = claim_next(session, document_id)
+    extract_text._write_pages(claim, [(n, f"page {n}") for n in range(1, 51)], 120)
+    DocumentQueueService(session).mark_failed(claim, "page 51 is damaged and cannot be read", FailureKind.PERMANENT)
+    session.commit()
+
+    client = app.test_client()
+    answer = client.get(f"/api/documents/{document_id}/pages?limit=1000", headers=auth(token)).json
+    assert answer["complete"] is False, "50 of 120 pages must not pass for the document's text"
+    assert [page["page"] for page in answer["pages"]] == list(range(1, 51))
+    detail = client.get(f"/api/documents/{document_id}", headers=auth(token)).json
+    assert detail["results"] == {"run": claim.job_id, "complete": False}
+    assert [(s["stage"], s["status"]) for s in detail["stages"]][:2] == [
+        ("inspect", "completed"),
+        ("extract_text", "failed"),
+    ]
+
+    app.config.update(WTF_CSRF_ENABLED=False)
+    assert client.post("/login", data={"email": "partial@example.com", "password": "pw"}).status_code == 302
+    page = client.get(f"/documents/{document_id}").get_data(as_text=True)
+    assert "Incomplete: these pages come from a run that has not finished" in page
+    assert "page 51 is damaged and cannot be read" in page
+    assert 'hx-trigger="every 2s"' not in page, "a failed document must not poll"
+    assert client.get(f"/documents/{document_id}/searchable.pdf").status_code == 404
+    make_user("nosy@example.com", password="pw2")
+    client.post("/logout")
+    client.post("/login", data={"email": "nosy@example.com", "password": "pw2"})
+    assert client.get(f"/documents/{document_id}").status_code == 404

@@ -20,8 +20,8 @@ from docqueue.documents import (
 from docqueue.queue import AlreadyQueued, DocumentQueueService, run_outputs, stage_records
 from docqueue.queue.dispatcher import process_document_queue
 from web.auth import admin_required, api_error, token_required
-from web.extensions import db
 from web.downloads import send_searchable_pdf
+from web.extensions import db
 from web.pagination import BadListRequest, ListWindow
 
 bp = Blueprint("api", __name__, url_prefix="/api")

@@ -21,7 +21,8 @@ def send_searchable_pdf(document: Document) -> Response | None:
     run = results_run(db.session, document.id)
     if not run.complete:
         return None
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    # Not a `with`: the response streams it and closes it when sent.
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
     if blob_store(db.session).download_to(searchable_pdf_key(document.id, run.job_id), spool) == 0:
         spool.close()
         return None

@@ -12,8 +12,9 @@ page never shifts when rows are added behind it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 from flask import request, url_for
 from werkzeug.exceptions import BadRequest
@@ -45,7 +46,7 @@ class ListWindow:
     after: int
 
     @classmethod
-    def from_request(cls, default_limit: int = DEFAULT_LIMIT) -> "ListWindow":
+    def from_request(cls, default_limit: int = DEFAULT_LIMIT) -> ListWindow:
         """Read `?limit=` (1 to 1000; larger is cut to 1000) and `?after=`; BadListRequest if malformed."""
         return cls(min(_whole_number("limit", default_limit, 1), MAX_LIMIT), _whole_number("after", 0, 0))
 

@@ -8,6 +8,7 @@ pages no batch committed.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from docqueue.documents import save_ocr_pages
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 OCR_BATCH_PAGES = 4
 #: Orientation needs far fewer pixels than reading: a quarter of the pixels of 300 dpi.
 ORIENTATION_DPI = 150
+#: Most pixels a page is rendered with for OCR (one byte each, grey): A0 at 200 dpi, a letter page at 1000.
+MAX_RENDER_PIXELS = 100_000_000
 
 
 def open_as_pdf(path: str, detected_type: str) -> pymupdf.Document:
@@ -38,13 +41,14 @@ def open_as_pdf(path: str, detected_type: str) -> pymupdf.Document:
         return pymupdf.open("pdf", document.convert_to_pdf())
 
 
-def _render_dpi(page: pymupdf.Page, detected_type: str, dpi: int) -> int:
-    """PDF pages render at `dpi`; an uploaded image at its own pixel size, neither blown up nor shrunk."""
+def _render_dpi(page: pymupdf.Page, detected_type: str, dpi: int, max_pixels: int = 0) -> int:
+    """PDF pages render at `dpi`, an uploaded image at its own pixel size; never past `max_pixels`."""
     images = page.get_images() if detected_type != "pdf" else []
-    if not images:
-        return dpi
-    width_pixels = images[0][2]
-    return max(72, min(1200, round(72 * width_pixels / page.rect.width)))
+    if images:
+        dpi = max(72, min(1200, round(72 * images[0][2] / page.rect.width)))
+    # A huge page (a poster, or a hostile page size) is read at a lower resolution instead of exhausting memory.
+    limit = int(72 * math.sqrt((max_pixels or MAX_RENDER_PIXELS) / max(page.rect.width * page.rect.height, 1)))
+    return max(1, min(dpi, limit))
 
 
 def read_page(page: pymupdf.Page, detected_type: str, timeout: float) -> tuple[str, list, int]:
@@ -57,8 +61,9 @@ def read_page(page: pymupdf.Page, detected_type: str, timeout: float) -> tuple[s
 
     settings = get_settings()
     what = f"page {page.number + 1}"
-    sample = page.get_pixmap(dpi=ORIENTATION_DPI, colorspace=pymupdf.csGRAY)
-    rotation = detect_rotation(sample.tobytes("pnm"), ORIENTATION_DPI, timeout, what)
+    orientation_dpi = _render_dpi(page, "pdf", ORIENTATION_DPI, MAX_RENDER_PIXELS // 4)
+    sample = page.get_pixmap(dpi=orientation_dpi, colorspace=pymupdf.csGRAY)
+    rotation = detect_rotation(sample.tobytes("pnm"), orientation_dpi, timeout, what)
     if rotation:
         page.set_rotation((page.rotation + rotation) % 360)
     dpi = _render_dpi(page, detected_type, settings.ocr_dpi)

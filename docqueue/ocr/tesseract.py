@@ -39,9 +39,12 @@ class Word:
     line: tuple[int, int, int]
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
 def _die_with_parent() -> None:
     # Runs in the child before exec: if the PDF process that started it is killed, Tesseract goes too.
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _run(arguments: list[str], image: bytes, timeout: float, what: str) -> str:
@@ -53,7 +56,8 @@ def _run(arguments: list[str], image: bytes, timeout: float, what: str) -> str:
         stderr=subprocess.PIPE,
         env={**os.environ, "OMP_THREAD_LIMIT": "1"},
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        # Safe here: PDF pool processes run no other threads that could hold a lock across the fork.
+        preexec_fn=_die_with_parent,  # noqa: PLW1509
     )
     try:
         out, err = process.communicate(image, timeout=timeout)

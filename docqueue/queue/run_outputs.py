@@ -67,8 +67,18 @@ def retire_older_runs(session: Session, document_id: int, job_id: int) -> None:
     params = {"document_id": document_id, "job_id": job_id}
     for table in RUN_OUTPUT_TABLES:
         session.execute(text(f"DELETE FROM {table} WHERE document_id = :document_id AND job_id <> :job_id"), params)
-    # Blob keys of runs are `documents/<id>/runs/<job>/...`; keep the completing run's.
+    # Blob keys of runs are `documents/<id>/runs/<job>/...`; keep the completing run's. The range lets the
+    # key's index find them (LIKE alone uses it only under the C collation); LIKE keeps the match exact.
+    runs = f"documents/{document_id}/runs/"
     session.execute(
-        text("DELETE FROM blob_chunks WHERE blob_key LIKE :runs AND blob_key NOT LIKE :kept"),
-        {"runs": f"documents/{document_id}/runs/%", "kept": run_blob_prefix(document_id, job_id) + "%"},
+        text(
+            "DELETE FROM blob_chunks WHERE blob_key >= :runs AND blob_key < :past_runs "
+            "AND blob_key LIKE :runs_pattern AND blob_key NOT LIKE :kept_pattern"
+        ),
+        {
+            "runs": runs,
+            "past_runs": runs[:-1] + "0",  # '0' is the character after '/'
+            "runs_pattern": runs + "%",
+            "kept_pattern": run_blob_prefix(document_id, job_id) + "%",
+        },
     )

@@ -95,7 +95,7 @@ _RUNNING_RECORD = "r.job_id = :job_id AND r.stage = :stage AND r.status = 'runni
 
 def report_units(
     session: Session,
-    claim: "Claim",
+    claim: Claim,
     *,
     added: int,
     total: int,
@@ -139,7 +139,7 @@ def report_units(
     )
 
 
-def skip(session: Session, claim: "Claim", reason: str) -> None:
+def skip(session: Session, claim: Claim, reason: str) -> None:
     """Mark the claimed stage skipped, saying why; raises LeaseLost if its record is no longer running."""
     row = session.execute(
         text(
@@ -156,7 +156,7 @@ def skip(session: Session, claim: "Claim", reason: str) -> None:
         raise LeaseLost(f"job {claim.job_id} stage {claim.stage} is no longer running")
 
 
-def checkpoint(session: Session, claim: "Claim") -> int:
+def checkpoint(session: Session, claim: Claim) -> int:
     """The last unit the claimed stage committed in earlier attempts of this run (0 if none)."""
     value = session.execute(
         text("SELECT checkpoint FROM document_stage_records WHERE job_id = :job_id AND stage = :stage"),

@@ -31,7 +31,7 @@ BACKGROUND_OCR_OFF = (
 
 def skip_if(session: Session, claim: Claim) -> str | None:
     """Why OCR should not run for this claim, or None."""
-    awaiting, needed = pages_awaiting_ocr(session, claim.job_id)
+    needed = pages_awaiting_ocr(session, claim.job_id)[1]
     if not needed:
         return NOTHING_TO_READ
     enabled = session.execute(

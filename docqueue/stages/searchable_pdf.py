@@ -91,9 +91,11 @@ def run(path: str, claim: Claim) -> int:
         for number, words, rotation in pages:
             add_text_layer(document.load_page(number - 1), words, rotation)
         document.save(target, garbage=3, deflate=True)
-    with committing_batch(claim, added=len(pages), total=len(pages), unit="pages", checkpoint=0) as session:
-        with open(target, "rb") as stream:
-            blob_store(session).put(searchable_pdf_key(claim.document_id, claim.job_id), stream)
+    with (
+        committing_batch(claim, added=len(pages), total=len(pages), unit="pages", checkpoint=0) as session,
+        open(target, "rb") as stream,
+    ):
+        blob_store(session).put(searchable_pdf_key(claim.document_id, claim.job_id), stream)
     return len(pages)
 
 
