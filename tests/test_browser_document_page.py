@@ -8,6 +8,7 @@ import pymupdf
 import requests
 from playwright.sync_api import expect
 
+from docqueue.pipeline import PIPELINE
 from tests.conftest import start_web
 from tests.scans import PARAGRAPHS, coverage, joined_pdf, scan_page, text_image, text_pdf_page, words
 from tests.test_browser import PASSWORD, browser, log_in  # noqa: F401  (the browser fixture)
@@ -36,7 +37,7 @@ def test_a_scan_uploaded_in_the_browser_comes_back_searchable(browser, procfile,
     detail = page.locator("#document-detail")
     expect(detail).to_have_attribute("data-status", "completed", timeout=FINISHED_TIMEOUT_MS)
     stages = detail.locator("tr.stage")
-    expect(stages).to_have_count(4)
+    expect(stages).to_have_count(len(PIPELINE))
     ocr_stage = detail.locator('tr.stage[data-stage="ocr"]')
     expect(ocr_stage).to_have_attribute("data-status", "completed")
     expect(ocr_stage.locator(".units")).to_have_text("1 of 1 pages")
