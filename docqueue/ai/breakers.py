@@ -129,11 +129,17 @@ class BreakerState:
 
 
 def breaker_states() -> dict[str, BreakerState]:
-    """Every breaker's state as the workers share it, for `/api/queue/stats` and the admin page."""
+    """Every breaker's state as the workers share it, for `/api/queue/stats` and the admin page.
+
+    With Redis unreachable the state is "unknown": the stats still answer.
+    """
     states = {}
     for name, service in SERVICES.items():
-        current = breaker(name)
-        state = current.current_state
-        until = open_until(name) if state == pybreaker.STATE_OPEN else None
-        states[name] = BreakerState(name, service, state, current.fail_counter, until)
+        try:
+            current = breaker(name)
+            state = current.current_state
+            until = open_until(name) if state == pybreaker.STATE_OPEN else None
+            states[name] = BreakerState(name, service, state, current.fail_counter, until)
+        except redis.RedisError:
+            states[name] = BreakerState(name, service, "unknown", 0, None)
     return states
