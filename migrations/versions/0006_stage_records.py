@@ -58,7 +58,8 @@ def upgrade():
     # Pages belong to the run that wrote them; existing pages to their document's newest run.
     op.add_column("document_pages", sa.Column("job_id", sa.BigInteger(), nullable=True))
     op.execute(
-        "UPDATE document_pages p SET job_id = (SELECT max(q.id) FROM document_queue q WHERE q.document_id = p.document_id)"
+        "UPDATE document_pages p SET job_id = "
+        "(SELECT max(q.id) FROM document_queue q WHERE q.document_id = p.document_id)"
     )
     op.execute("DELETE FROM document_pages WHERE job_id IS NULL")
     op.alter_column("document_pages", "job_id", nullable=False)
