@@ -1,7 +1,7 @@
 """stage records and run-keyed outputs: per-stage status, units and checkpoints; pages keyed by run, with OCR
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0010
 Create Date: 2026-11-26 02:40:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0006"
-down_revision = "0002"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
