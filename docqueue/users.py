@@ -17,6 +17,10 @@ class UserExists(ValueError):
     """A user with that email is already registered."""
 
 
+class UserNotFound(LookupError):
+    """No user has that email."""
+
+
 def hash_token(token: str) -> str:
     """API tokens are stored as SHA-256: they are long and random, so no slow hash is needed."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -49,6 +53,38 @@ def create_user(session: Session, email: str, password: str | None = None, *, is
     session.add(user)
     session.flush()
     return user, token
+
+
+def user_by_email(session: Session, email: str) -> User:
+    """The user with `email` (any case); UserNotFound if there is none."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise UserNotFound(f"no user has the email {email.strip()}")
+    return user
+
+
+def set_password(session: Session, email: str, password: str) -> User:
+    """Give the user a new browser password; their sessions and API token stay valid."""
+    if not password or not password.strip():
+        raise ValueError("the password must not be empty")
+    user = user_by_email(session, email)
+    user.password_hash = generate_password_hash(password)
+    session.flush()
+    return user
+
+
+def rotate_token(session: Session, email: str) -> tuple[User, str]:
+    """Replace the user's API token: the old one stops working at commit. Returns the new token, shown once."""
+    user = user_by_email(session, email)
+    token = secrets.token_urlsafe(32)
+    user.api_token_hash = hash_token(token)
+    session.flush()
+    return user, token
+
+
+def list_users(session: Session) -> list[User]:
+    """Every user, oldest first."""
+    return list(session.scalars(select(User).order_by(User.id)))
 
 
 def user_for_token(session: Session, token: str) -> User | None:

@@ -6,6 +6,7 @@ import io
 import struct
 
 import pymupdf
+import sqlalchemy as sa
 
 from docqueue.commands import queue_upload
 
@@ -59,3 +60,23 @@ def make_tiff(pages: int, width: int = 64, height: int = 48) -> bytes:
         previous_link = len(out)
         out += struct.pack("<I", 0)
     return bytes(out)
+
+
+def insert_documents(session, owner_id: int, count: int, *, same_time_every: int = 3) -> list[int]:
+    """`count` documents named doc-0000.pdf..., every third one failed; runs of them share one upload time.
+
+    Shared times are what a bulk upload produces, and what a cursor on time alone would skip or repeat.
+    """
+    rows = session.execute(
+        sa.text(
+            "INSERT INTO documents (owner_id, filename, content_type, size_bytes, sha256, status, created_at) "
+            "SELECT :owner, format('doc-%s.pdf', lpad(n::text, 4, '0')), 'application/pdf', 1, '', "
+            "CASE WHEN n % 3 = 0 THEN 'failed' ELSE 'completed' END, "
+            "timestamptz '2025-01-01' + (n / :same) * interval '1 second' "
+            "FROM generate_series(0, :count - 1) AS n RETURNING id"
+        ),
+        {"owner": owner_id, "count": count, "same": same_time_every},
+    )
+    ids = [row.id for row in rows]
+    session.commit()
+    return ids

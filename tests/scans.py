@@ -48,6 +48,16 @@ def text_image(paragraph: str, dpi: int = 300, fontsize: float = 13) -> Image.Im
     return Image.frombytes("L", (pixmap.width, pixmap.height), pixmap.samples)
 
 
+def two_column_image(left: str, right: str, dpi: int = 300) -> Image.Image:
+    """A grey 300-dpi image of a letter page set in two columns, `left` then `right`."""
+    document = pymupdf.open()
+    page = document.new_page(width=612, height=792)
+    for text, rect in ((left, pymupdf.Rect(54, 54, 297, 738)), (right, pymupdf.Rect(315, 54, 558, 738))):
+        assert page.insert_textbox(rect, text, fontsize=12, fontname="times-roman") >= 0, "the column does not fit"
+    pixmap = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY)
+    return Image.frombytes("L", (pixmap.width, pixmap.height), pixmap.samples)
+
+
 def scan_page(image: Image.Image, *, turn: int = 0, skew: float = 0.0, ccitt: bool = False) -> bytes:
     """A one-page image-only PDF of `image`: turned `turn` degrees anticlockwise, skewed, or 1-bit CCITT G4."""
     if turn:

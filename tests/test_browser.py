@@ -9,6 +9,7 @@ import requests
 from playwright.sync_api import expect, sync_playwright
 
 from tests.conftest import CORPUS, start_web
+from tests.factories import insert_documents
 
 PASSWORD = "correct horse battery staple"
 # Debian's chromium, never a downloaded one; quiet flags so it makes no calls home.
@@ -84,10 +85,11 @@ def test_upload_and_watch_documents_finish_without_reloading(browser, procfile, 
         [CORPUS / "pdf" / "pdflatex-4-pages.pdf", CORPUS / "pdf" / "minimal-document.pdf", notes]
     )
     page.get_by_role("button", name="Upload").click()
-    expect(page.locator(".flash-info")).to_have_text("Queued 3 file(s)")
+    expect(page.locator(".flash-info")).to_have_text("Queued 3 files")
     expect(documents.locator("tr")).to_have_count(3)
-    # No worker yet, so every row is pending and the table body polls.
-    expect(documents).to_have_attribute("hx-trigger", "every 2s")
+    # No worker yet, so every row is pending and the list polls.
+    document_list = page.locator("#document-list")
+    expect(document_list).to_have_attribute("hx-trigger", "every 2s")
 
     procfile("worker")
     for filename, pages in [("pdflatex-4-pages.pdf", "4"), ("minimal-document.pdf", "1")]:
@@ -100,8 +102,8 @@ def test_upload_and_watch_documents_finish_without_reloading(browser, procfile, 
     expect(rejected.locator(".error")).to_contain_text("unsupported file type")
     expect(documents.locator("tr")).to_have_count(3)
 
-    # Everything is finished: the swapped-in body has no trigger and no poll follows.
-    assert documents.get_attribute("hx-trigger") is None
+    # Everything is finished: the swapped-in list has no trigger and no poll follows.
+    assert document_list.get_attribute("hx-trigger") is None
     polls = []
     page.on("request", lambda request: polls.append(request.url) if request.headers.get("hx-request") else None)
     page.wait_for_timeout(5_000)
@@ -111,3 +113,55 @@ def test_upload_and_watch_documents_finish_without_reloading(browser, procfile, 
 
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(re.compile(r"/login\b"))
+
+
+def names_shown(page) -> list[str]:
+    return page.locator("#documents td.filename").all_inner_texts()
+
+
+def test_page_through_search_and_filter_documents_on_a_phone(browser, procfile, make_user, session, tmp_path):
+    base_url = start_web(procfile)
+    owner, _ = make_user("pager@example.com", password=PASSWORD)
+    insert_documents(session, owner, 120)
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    log_in(page, base_url, "pager@example.com")
+
+    # Newest first, 50 a page; Older and Newer links walk the pages, and the URL says where we are.
+    expect(page.locator("#documents tr")).to_have_count(50)
+    assert names_shown(page)[0] == "doc-0119.pdf" and names_shown(page)[-1] == "doc-0070.pdf"
+    expect(page.get_by_role("link", name="← Newer")).to_have_count(0)
+    page.get_by_role("link", name="Older →").click()
+    expect(page).to_have_url(re.compile(r"/\?before=\d+$"))
+    assert names_shown(page)[0] == "doc-0069.pdf" and names_shown(page)[-1] == "doc-0020.pdf"
+    page.get_by_role("link", name="Older →").click()
+    expect(page.locator("#documents tr")).to_have_count(20)
+    assert names_shown(page)[-1] == "doc-0000.pdf"
+    expect(page.get_by_role("link", name="Older →")).to_have_count(0)
+    page.get_by_role("link", name="← Newer").click()
+    expect(page).to_have_url(re.compile(r"/\?after=\d+$"))
+    assert names_shown(page)[0] == "doc-0069.pdf" and names_shown(page)[-1] == "doc-0020.pdf"
+    page.get_by_role("link", name="Newest").click()
+    assert names_shown(page)[0] == "doc-0119.pdf"
+
+    # Search by part of the name and filter by status; both stay in the URL, so a reload keeps them.
+    page.get_by_label("Search by name").fill("doc-01")
+    page.get_by_label("Status").select_option("failed")
+    page.get_by_role("button", name="Search").click()
+    expect(page).to_have_url(re.compile(r"q=doc-01&status=failed"))
+    expected = [f"doc-{n:04d}.pdf" for n in range(119, 99, -1) if n % 3 == 0]
+    expect(page.locator("#documents tr")).to_have_count(len(expected))
+    assert names_shown(page) == expected
+    page.reload()
+    assert names_shown(page) == expected
+    expect(page.get_by_label("Search by name")).to_have_value("doc-01")
+    page.get_by_role("link", name="Clear").click()
+    expect(page.locator("#documents tr")).to_have_count(50)
+
+    # At 390 px nothing is wider than the screen: not the table, not the file picker.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    picker = page.get_by_label("Files").bounding_box()
+    assert picker["x"] >= 0 and picker["x"] + picker["width"] <= 390
+    for cell in page.locator("#documents tr").first.locator("td").all():
+        box = cell.bounding_box()
+        assert box is None or box["x"] + box["width"] <= 390
+    page.screenshot(path=tmp_path / "documents-390.png", full_page=False)

@@ -179,8 +179,8 @@ def test_paas_sigterm_lets_the_running_stage_finish(procfile, test_env):
     with engine.connect() as connection:
         record = connection.execute(
             sa.text(
-                "SELECT r.status, r.attempts, q.stage FROM document_stage_records r JOIN document_queue q ON q.id = r.job_id "
-                "WHERE r.document_id = :d AND r.stage = 'extract_text'"
+                "SELECT r.status, r.attempts, q.stage FROM document_stage_records r "
+                "JOIN document_queue q ON q.id = r.job_id WHERE r.document_id = :d AND r.stage = 'extract_text'"
             ),
             {"d": document_id},
         ).one()

@@ -21,6 +21,7 @@ from tests.scans import (
     scan_page,
     text_image,
     text_pdf_page,
+    two_column_image,
     words,
 )
 from tests.test_stage_records import records
@@ -49,9 +50,10 @@ def searchable_pdf(session, document_id: int) -> pymupdf.Document:
     return pymupdf.open(stream=out.getvalue(), filetype="pdf")
 
 
-def test_scans_turned_skewed_and_ccitt_come_back_upright_with_their_words(session, owner, tmp_path):
-    images = [text_image(paragraph) for paragraph in PARAGRAPHS[:4]]
-    variants = [{}, {"turn": 90}, {"skew": 3.0}, {"ccitt": True}]
+def test_scans_turned_skewed_ccitt_and_two_column_come_back_upright_with_their_words(session, owner, tmp_path):
+    images = [text_image(paragraph) for paragraph in PARAGRAPHS[:4]] + [two_column_image(*PARAGRAPHS[4:6])]
+    variants = [{}, {"turn": 90}, {"skew": 3.0}, {"ccitt": True}, {}]
+    expected = [*PARAGRAPHS[:4], PARAGRAPHS[4] + " " + PARAGRAPHS[5]]
     data = joined_pdf([scan_page(image, **variant) for image, variant in zip(images, variants)])
     assert b"/CCITTFaxDecode" in data
     document_id = add_document(session, owner, data, filename="scan.pdf")
@@ -61,9 +63,9 @@ def test_scans_turned_skewed_and_ccitt_come_back_upright_with_their_words(sessio
     assert document.ocr_completed_at is not None
 
     pages = stored_pages(session, document_id)
-    assert [page.ocr for page in pages] == [True] * 4
+    assert [page.ocr for page in pages] == [True] * 5
     # The turned page was found lying on its side and read upright.
-    assert [page.ocr_rotation for page in pages] == [0, 90, 0, 0]
+    assert [page.ocr_rotation for page in pages] == [0, 90, 0, 0, 0]
     scan = pymupdf.open(stream=data, filetype="pdf")
     for page, image, variant in zip(pages, images, variants):
         # Bare tesseract on the same page as it is (the turned one: as it was before turning).
@@ -73,14 +75,14 @@ def test_scans_turned_skewed_and_ccitt_come_back_upright_with_their_words(sessio
             pixmap = scan.load_page(page.page_number - 1).get_pixmap(dpi=300, colorspace=pymupdf.csGRAY)
             bare = bare_tesseract_words(_image(pixmap), tmp_path)
         assert coverage(words(page.text), bare) >= 0.9, (variant, page.text)
-        assert coverage(words(page.text), words(PARAGRAPHS[page.page_number - 1])) >= 0.9, (variant, page.text)
+        assert coverage(words(page.text), words(expected[page.page_number - 1])) >= 0.9, (variant, page.text)
 
     record = records(session, job_for(session, document_id).id)["ocr"]
-    assert (record.status, record.unit, record.units_done, record.units_total) == ("completed", "pages", 4, 4)
+    assert (record.status, record.unit, record.units_done, record.units_total) == ("completed", "pages", 5, 5)
 
     # The searchable PDF: the scan with the words as text, the turned page shown upright.
     searchable = searchable_pdf(session, document_id)
-    assert searchable.page_count == 4
+    assert searchable.page_count == 5
     assert searchable.load_page(1).rotation == 90
     for page in pages:
         layer = searchable.load_page(page.page_number - 1).get_text()

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-import psutil  # installed with pgserver, which this test needs anyway
+import psutil
 import pytest
 import requests
 

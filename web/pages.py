@@ -8,8 +8,9 @@ from flask import Blueprint, current_app, Response, flash, make_response, redire
 from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from docqueue.documents import UploadRejected, list_documents, upload_too_large_message, validate_priority
 from docqueue import commands
+from docqueue.document_listing import DOCUMENT_STATUSES, BadListingRequest, ListingRequest, documents_page
+from docqueue.documents import UploadRejected, upload_too_large_message, validate_priority
 from web.extensions import db
 
 bp = Blueprint("pages", __name__)
@@ -20,8 +21,8 @@ UNFINISHED_STATUSES = ("pending", "processing")
 
 @bp.app_template_filter("utc_time")
 def utc_time(value: datetime) -> str:
-    """A timestamp as `2025-01-31 14:05 UTC`, whatever time zone the database answered in."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    """A timestamp as `2025-01-31 14:05:09 UTC`, whatever time zone the database answered in."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @bp.after_request
@@ -46,11 +47,21 @@ def upload_too_large(error):
 @bp.get("/")
 @login_required
 def index():
-    """The upload form and the user's documents; an htmx poll gets only the table body."""
-    documents = list_documents(db.session, current_user.id)
-    polling = any(document.status in UNFINISHED_STATUSES for document in documents)
-    template = "_document_rows.html" if request.headers.get("HX-Request") else "index.html"
-    response = make_response(render_template(template, documents=documents, polling=polling))
+    """The upload form and a page of the user's documents; an htmx poll gets only the list.
+
+    The search (`q`), `status` filter and page position (`before`/`after` a document id) are all in the URL.
+    """
+    try:
+        listing = ListingRequest.parse(request.args)
+    except BadListingRequest as error:
+        flash(f"{error}; showing your newest documents instead.", "error")
+        return redirect(url_for("pages.index"))
+    page = documents_page(db.session, current_user.id, listing)
+    polling = any(document.status in UNFINISHED_STATUSES for document in page.documents)
+    template = "_document_list.html" if request.headers.get("HX-Request") else "index.html"
+    response = make_response(
+        render_template(template, page=page, listing=listing, statuses=DOCUMENT_STATUSES, polling=polling)
+    )
     # One URL, two bodies: caches must not hand the fragment to a full page load.
     response.vary.add("HX-Request")
     return response
@@ -79,5 +90,5 @@ def upload():
         else:
             queued += 1
     if queued:
-        flash(f"Queued {queued} file(s)", "info")
+        flash(f"Queued {queued} file{'' if queued == 1 else 's'}", "info")
     return redirect(url_for("pages.index"))

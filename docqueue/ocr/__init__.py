@@ -1,1 +1,1 @@
-"""OCR: Tesseract run as a subprocess per page (`tesseract.py`), and pages rendered and read in a PDF pool process (`pages.py`)."""
+"""OCR: the `tesseract` command on one page image (`tesseract.py`), and pages read in a PDF pool process (`pages.py`)."""

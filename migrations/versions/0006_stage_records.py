@@ -1,7 +1,7 @@
 """stage records and run-keyed outputs: per-stage status, units and checkpoints; pages keyed by run, with OCR
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0010
 Create Date: 2026-11-26 02:40:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0006"
-down_revision = "0002"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
@@ -58,7 +58,8 @@ def upgrade():
     # Pages belong to the run that wrote them; existing pages to their document's newest run.
     op.add_column("document_pages", sa.Column("job_id", sa.BigInteger(), nullable=True))
     op.execute(
-        "UPDATE document_pages p SET job_id = (SELECT max(q.id) FROM document_queue q WHERE q.document_id = p.document_id)"
+        "UPDATE document_pages p SET job_id = "
+        "(SELECT max(q.id) FROM document_queue q WHERE q.document_id = p.document_id)"
     )
     op.execute("DELETE FROM document_pages WHERE job_id IS NULL")
     op.alter_column("document_pages", "job_id", nullable=False)
