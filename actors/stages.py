@@ -8,7 +8,7 @@ import dramatiq
 
 from docqueue.pipeline import PIPELINE
 from docqueue.stage_runner import run_stage
-from docqueue.stages.stage import Stage
+from docqueue.stages.stage import Lane, Stage
 
 STAGE_ACTOR_OPTIONS = {
     # Retries live in Postgres (attempts, run_after): Dramatiq's Redis retry can be lost.
@@ -26,7 +26,13 @@ def _declare(stage: Stage) -> dramatiq.Actor:
 
     run.__name__ = run.__qualname__ = stage.actor_name
     run.__doc__ = f"Stage `{stage.name}`: {stage.description}."
-    return dramatiq.actor(run, actor_name=stage.actor_name, queue_name=stage.queue_name, **STAGE_ACTOR_OPTIONS)
+    return dramatiq.actor(
+        run,
+        actor_name=stage.actor_name,
+        queue_name=stage.queue_name,
+        io_lane=stage.lane is Lane.IO,
+        **STAGE_ACTOR_OPTIONS,
+    )
 
 
 #: Stage name -> its actor.

@@ -3,8 +3,9 @@
 It runs the dispatcher, which takes back jobs from dead workers, re-sends
 lost messages and admits pending work, whenever a dispatcher run asks it to
 (a Postgres notification: see `queue/dispatch_requests.py`) and at least
-every DISPATCH_INTERVAL_SECONDS; each tick also drops Idempotency-Key
-answers past their 24 hours.
+every DISPATCH_INTERVAL_SECONDS. After each run it asks a worker to send
+the result callbacks that are due (first tries and retries after backoff)
+and drops Idempotency-Key answers past their 24 hours.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import threading
 import time
 
 from docqueue.broker import build_broker
+from docqueue.callbacks.deliveries import any_due, schedule_missed
+from docqueue.callbacks.sender import request_delivery
 from docqueue.db import get_engine, session_scope
 from docqueue.queue import dispatch_requests
 from docqueue.queue.dispatcher import DispatchReport, process_document_queue
@@ -62,9 +65,29 @@ def _tick() -> DispatchReport | None:
     except Exception:
         logger.exception("dispatch failed; retrying next tick")
         return None
-    if report.recovered or report.failed_stale or report.redispatched or report.admitted:
+    if report.recovered or report.failed_stale or report.redispatched or report.resent_lost or report.admitted:
         logger.info("dispatch: %s", report.as_dict())
     return report
+
+
+def _prune_idempotency_keys() -> None:
+    try:
+        with session_scope() as session:
+            prune_expired_keys(session, get_settings().queue_batch_size)
+    except Exception:
+        logger.exception("could not drop expired idempotency keys; retrying next tick")
+
+
+def _callbacks_tick() -> None:
+    try:
+        with session_scope() as session:
+            schedule_missed(session)
+            due = any_due(session)
+    except Exception:
+        logger.exception("could not look for due callbacks; retrying next tick")
+        return
+    if due:
+        request_delivery()
 
 
 def run_clock(stop: threading.Event | None = None) -> None:
@@ -78,6 +101,8 @@ def run_clock(stop: threading.Event | None = None) -> None:
     logger.info("clock started: dispatching on request and every %s s", interval)
     while not stop.is_set():
         report = _tick()
+        _callbacks_tick()
+        _prune_idempotency_keys()
         if report is not None and report.more_requested:
             continue  # asked again while it ran: run again now
         listener.wait(interval, stop)

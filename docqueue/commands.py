@@ -27,9 +27,14 @@ def queue_upload(
     content_type: str | None,
     stream: BinaryIO,
     priority: int | None = None,
+    callback_url: str | None = None,
 ) -> Document:
-    """Store an upload and queue it from the first stage, in the caller's transaction (no commit)."""
+    """Store an upload and queue it from the first stage, in the caller's transaction (no commit).
+
+    `callback_url` (already validated) is POSTed to when the document ends.
+    """
     document = create_document(session, owner_id, filename, content_type, stream)
+    document.callback_url = callback_url
     DocumentQueueService(session).enqueue(document.id, first_stage().name, "process", priority)
     return document
 
@@ -49,6 +54,7 @@ def submit_all(
     uploads: list[Upload],
     priority: int | None = None,
     before_commit: Callable[[list[Document]], None] | None = None,
+    callback_url: str | None = None,
 ) -> list[Document]:
     """Store and queue every upload of one request in one transaction, commit; then wake the dispatcher.
 
@@ -60,6 +66,7 @@ def submit_all(
     inside the transaction: an answer built from them needs no query after
     the commit, which a lost connection could fail after the work is done.
     `before_commit(documents)` runs in the same transaction, last.
+    `callback_url` (already validated) hears when each document ends.
     """
 
     def rejected(upload: Upload, rejection: UploadRejected) -> UploadRejected:
@@ -79,7 +86,9 @@ def submit_all(
         for upload in uploads:
             try:
                 documents.append(
-                    queue_upload(session, owner_id, upload.filename, upload.content_type, upload.stream, priority)
+                    queue_upload(
+                        session, owner_id, upload.filename, upload.content_type, upload.stream, priority, callback_url
+                    )
                 )
             except UploadRejected as rejection:
                 raise rejected(upload, rejection) from None
@@ -104,12 +113,14 @@ def submit(
     content_type: str | None,
     stream: BinaryIO,
     priority: int | None = None,
+    callback_url: str | None = None,
 ) -> Document:
     """Store one upload, queue it and commit; then wake the dispatcher (see `submit_all`).
 
     Raises UploadRejected (nothing stored) for an upload that cannot be a document.
     """
-    return submit_all(session, owner_id, [Upload(filename, content_type, stream)], priority)[0]
+    upload = Upload(filename, content_type, stream)
+    return submit_all(session, owner_id, [upload], priority, callback_url=callback_url)[0]
 
 
 @dataclass(frozen=True)
@@ -122,7 +133,13 @@ class UploadAnswer:
 
 
 def submit_once(
-    session: Session, owner_id: int, key: str, upload: Upload, priority: int | None, raw_priority: str | None
+    session: Session,
+    owner_id: int,
+    key: str,
+    upload: Upload,
+    priority: int | None,
+    raw_priority: str | None,
+    callback_url: str | None = None,
 ) -> UploadAnswer:
     """`submit` under an Idempotency-Key: the first request with `key` stores, a retry gets its answer again.
 
@@ -130,7 +147,12 @@ def submit_once(
     `idempotency` errors for a key reused for another request or still in
     use by a request being stored. See `docqueue.queue.idempotency`.
     """
-    fields = {"filename": upload.filename, "type": upload.content_type, "priority": raw_priority}
+    fields = {
+        "filename": upload.filename,
+        "type": upload.content_type,
+        "priority": raw_priority,
+        "callback_url": callback_url,
+    }
     try:
         stored = idempotency.claim_key(session, owner_id, key, idempotency.request_fingerprint(fields, upload.stream))
     except BaseException:
@@ -144,19 +166,29 @@ def submit_once(
         answer = idempotency.StoredAnswer(202, {"id": documents[0].id, "status": documents[0].status})
         idempotency.record_answer(session, owner_id, key, documents[0].id, answer)
 
-    (document,) = submit_all(session, owner_id, [upload], priority, keep_answer)
+    (document,) = submit_all(session, owner_id, [upload], priority, keep_answer, callback_url)
     return UploadAnswer(202, {"id": document.id, "status": document.status})
 
 
-def reprocess(session: Session, document_id: int) -> None:
-    """Run a document through the whole pipeline again; AlreadyQueued while a run is still live."""
+def reprocess(session: Session, document_id: int, operation: str = "reprocess") -> None:
+    """Run a document through the whole pipeline again; AlreadyQueued while a run is still live.
+
+    The new run's outputs replace the old ones when it completes. Operation
+    `ocr` is the run a user asks for to have a document read whose owner has
+    background OCR off: its `ocr` stage runs regardless.
+    """
     try:
-        DocumentQueueService(session).enqueue(document_id, first_stage().name, "reprocess")
+        DocumentQueueService(session).enqueue(document_id, first_stage().name, operation)
         session.commit()
     except BaseException:
         session.rollback()
         raise
     nudge_dispatcher(session)
+
+
+def start_ocr(session: Session, document_id: int) -> None:
+    """Run the document again with OCR on, whatever the owner's background OCR setting; AlreadyQueued if live."""
+    reprocess(session, document_id, "ocr")
 
 
 def requeue_failed(session: Session, owner_id: int | None = None) -> RequeueResult:

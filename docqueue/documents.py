@@ -7,14 +7,16 @@ a transaction that holds the job's lease (see `DocumentQueueService.hold_lease`)
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from typing import BinaryIO
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from docqueue.models import Document, DocumentPage
+from docqueue.queue.run_outputs import results_run
 from docqueue.storage import blob_store, original_file_key
 
 MAX_FILENAME_CHARS = 255
@@ -137,6 +139,7 @@ def document_as_dict(document: Document) -> dict:
         "size": document.size_bytes,
         "sha256": document.sha256,
         "status": document.status,
+        "stage": document.current_stage,
         "progress": document.progress,
         "page_count": document.page_count,
         # Pages whose text was cut at MAX_PAGE_TEXT_CHARS (a page drawing millions of characters).
@@ -152,13 +155,22 @@ def document_as_dict(document: Document) -> dict:
 
 
 def page_texts(session: Session, document_id: int) -> list[tuple[int, str]]:
-    """(page number, text) for every extracted page, in order."""
-    rows = session.execute(
-        select(DocumentPage.page_number, DocumentPage.text)
-        .where(DocumentPage.document_id == document_id)
+    """(page number, text) of every page a reader sees (see `run_outputs.results_run`), in order."""
+    return [(page.page_number, page.text) for page in result_pages(session, document_id)]
+
+
+def result_pages(
+    session: Session, document_id: int, after: int = 0, limit: int | None = None
+) -> list[DocumentPage]:
+    """The pages a reader sees, numbered after `after`, at most `limit`: those of the run `results_run` names."""
+    run = results_run(session, document_id)
+    query = (
+        select(DocumentPage)
+        .where(DocumentPage.job_id == run.job_id, DocumentPage.page_number > after)
         .order_by(DocumentPage.page_number)
+        .limit(limit)
     )
-    return [tuple(row) for row in rows]
+    return list(session.scalars(query))
 
 
 # -- stage results (written by workers under a held lease) -------------------
@@ -174,38 +186,90 @@ def record_inspection(session: Session, document_id: int, detected_type: str, pa
     )
 
 
-def save_page_texts(session: Session, document_id: int, pages: list[tuple[int, str]]) -> None:
-    """Upsert a batch of pages in one statement: a re-run rewrites, never duplicates."""
+def save_page_texts(session: Session, document_id: int, job_id: int, pages: list[tuple[int, str]]) -> None:
+    """Upsert a batch of run `job_id`'s pages in one statement: an attempt that redoes a page rewrites it."""
     statement = insert(DocumentPage).values(
         [
-            {"document_id": document_id, "page_number": number, "text": page_text, "char_count": len(page_text)}
+            {
+                "job_id": job_id,
+                "document_id": document_id,
+                "page_number": number,
+                "text": page_text,
+                "char_count": len(page_text),
+            }
             for number, page_text in pages
         ]
     )
     session.execute(
         statement.on_conflict_do_update(
-            index_elements=[DocumentPage.document_id, DocumentPage.page_number],
+            index_elements=[DocumentPage.job_id, DocumentPage.page_number],
             set_={"text": statement.excluded.text, "char_count": statement.excluded.char_count},
         )
     )
 
 
-def record_text_summary(
-    session: Session, document_id: int, page_count: int, pages_without_text: int, truncated_pages: int = 0
-) -> None:
-    """Drop pages left over from an older, longer run; note whether OCR is needed and how many pages were cut."""
-    session.execute(
-        delete(DocumentPage).where(DocumentPage.document_id == document_id, DocumentPage.page_number > page_count)
-    )
+def save_ocr_pages(session: Session, job_id: int, pages: list[dict]) -> None:
+    """Store what OCR read on a batch of run `job_id`'s pages, in one statement, flagging them `ocr`.
+
+    Each of `pages` has `page_number`, `text`, `ocr_words` and `ocr_rotation`.
+    """
     session.execute(
         text(
-            "UPDATE documents SET ocr_status = :ocr_status, page_count = :page_count, "
-            "text_truncated_pages = :truncated_pages, updated_at = now() WHERE id = :document_id"
+            """
+            UPDATE document_pages p SET text = v.text, char_count = length(v.text), ocr = true,
+                   ocr_words = v.ocr_words, ocr_rotation = v.ocr_rotation
+            FROM jsonb_to_recordset(CAST(:pages AS jsonb))
+                 AS v(page_number int, text text, ocr_words jsonb, ocr_rotation int)
+            WHERE p.job_id = :job_id AND p.page_number = v.page_number
+            """
         ),
-        {
-            "document_id": document_id,
-            "page_count": page_count,
-            "truncated_pages": truncated_pages,
-            "ocr_status": "needed" if pages_without_text else "not_needed",
-        },
+        {"job_id": job_id, "pages": json.dumps(pages)},
+    )
+
+
+def pages_awaiting_ocr(session: Session, job_id: int) -> tuple[list[int], int]:
+    """(numbers of run `job_id`'s pages with no text that OCR has not read yet, how many need OCR in all)."""
+    rows = session.execute(
+        text(
+            """
+            SELECT page_number, ocr FROM document_pages
+            WHERE job_id = :job_id AND (ocr OR text = '') ORDER BY page_number
+            """
+        ),
+        {"job_id": job_id},
+    ).all()
+    return [number for number, done in rows if not done], len(rows)
+
+
+def record_ocr_status(session: Session, document_id: int, status: str, error: str | None = None) -> None:
+    """Set the document's `ocr_status` (and `ocr_error`; `ocr_completed_at` when it completes)."""
+    session.execute(
+        text(
+            """
+            UPDATE documents SET ocr_status = CAST(:status AS text), ocr_error = :error, updated_at = now(),
+                   ocr_completed_at = CASE WHEN CAST(:status AS text) = 'completed' THEN now()
+                                      ELSE ocr_completed_at END
+            WHERE id = :document_id
+            """
+        ),
+        {"document_id": document_id, "status": status, "error": error},
+    )
+
+
+def record_text_summary(session: Session, document_id: int, job_id: int, page_count: int, text_cap: int) -> None:
+    """Note the page count, whether any page of run `job_id` has no text (then OCR is needed), and how many
+    pages were cut at `text_cap` characters (MAX_PAGE_TEXT_CHARS: only a cut page holds that many)."""
+    session.execute(
+        text(
+            """
+            UPDATE documents SET page_count = :page_count, updated_at = now(),
+                   ocr_status = CASE WHEN EXISTS (SELECT 1 FROM document_pages
+                                                  WHERE job_id = :job_id AND text = '' AND NOT ocr)
+                                THEN 'needed' ELSE 'not_needed' END,
+                   text_truncated_pages = (SELECT count(*) FROM document_pages
+                                           WHERE job_id = :job_id AND char_count >= :text_cap)
+            WHERE id = :document_id
+            """
+        ),
+        {"document_id": document_id, "job_id": job_id, "page_count": page_count, "text_cap": text_cap},
     )

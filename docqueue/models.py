@@ -24,10 +24,11 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 from docqueue.statuses import (
     ACTIVE_QUEUE_STATUSES,
@@ -37,6 +38,7 @@ from docqueue.statuses import (
     FailureKind,
     OcrStatus,
     QueueStatus,
+    StageStatus,
     sql_values,
 )
 
@@ -61,6 +63,11 @@ class User(Base):
     concurrent_ocr_jobs: Mapped[int] = mapped_column(Integer, server_default=text("2"))
     ocr_timeout_seconds: Mapped[int] = mapped_column(Integer, server_default=text("300"))
     enable_background_ocr: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # Where to POST when a document ends, unless its upload named a URL; signed with `callback_secret`.
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
+    callback_secret: Mapped[str] = mapped_column(
+        String(64), server_default=text("replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')")
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     # The four attributes a login session needs (Flask-Login's protocol), without importing Flask here.
@@ -100,6 +107,12 @@ class Document(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Named by the upload: where to POST when this document ends (else the owner's `callback_url`).
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
+    # The run whose outputs readers see: the last one that completed. A new run replaces them only when it completes.
+    results_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("document_queue.id", ondelete="SET NULL", use_alter=True, name="documents_results_job_fk")
+    )
 
     __table_args__ = (
         CheckConstraint(_in("status", DocumentStatus), name="documents_status_valid"),
@@ -110,14 +123,26 @@ class Document(Base):
 
 
 class DocumentPage(Base):
-    """The text layer of one page, written by `extract_text`."""
+    """The text of one page in one run: its text layer (`extract_text`), or what OCR read (`ocr`)."""
 
     __tablename__ = "document_pages"
 
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    # The run (queue item) that wrote it: a reprocess writes a new set, shown once that run completes.
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("document_queue.id", ondelete="CASCADE", name="document_pages_job_fk"), primary_key=True
+    )
     page_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    ocr: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # (Declared after `ocr`: inside the class body this name hides sqlalchemy's `text`.)
     text: Mapped[str] = mapped_column(Text)
     char_count: Mapped[int] = mapped_column(Integer)
+    # OCR'd words as [x0, y0, x1, y1, word] in PDF points of the upright page, for the searchable PDF.
+    ocr_words: Mapped[list | None] = mapped_column(JSONB)
+    # Degrees (clockwise) the page was turned to read upright, from Tesseract's orientation detection.
+    ocr_rotation: Mapped[int | None] = mapped_column(SmallInteger)
+
+    __table_args__ = (Index("document_pages_document_idx", "document_id"),)
 
 
 class IdempotencyKey(Base):
@@ -222,6 +247,50 @@ class QueueItem(Base):
     )
 
 
+class StageRecord(Base):
+    """One stage of one run: its status, attempts, times, units done of total, and checkpoint.
+
+    Written by the queue transitions (`docqueue/queue/stage_records.py`) in the
+    same statements that move the job, and by the stage as it commits batches.
+    """
+
+    __tablename__ = "document_stage_records"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("document_queue.id", ondelete="CASCADE"), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(32), primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    #: The stage's place in the pipeline, for ordering.
+    position: Mapped[int] = mapped_column(SmallInteger)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: What units_done/units_total count: pages, images, chunks.
+    unit: Mapped[str | None] = mapped_column(String(16))
+    units_done: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    units_total: Mapped[int | None] = mapped_column(Integer)
+    #: The last unit committed (e.g. a page number): a retried attempt resumes after it.
+    checkpoint: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    #: Why it failed, or why it was skipped.
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(_in("status", StageStatus), name="document_stage_records_status_valid"),
+        Index("document_stage_records_document_idx", "document_id", "job_id"),
+    )
+
+
+# The stage a document's newest run is at (or ended at), loaded with the document for the list's stage cell.
+Document.current_stage = column_property(
+    select(QueueItem.stage)
+    .where(QueueItem.document_id == Document.id)
+    .order_by(QueueItem.id.desc())
+    .limit(1)
+    .correlate_except(QueueItem)
+    .scalar_subquery()
+)
+
+
 class QueueDailyStats(Base):
     """Completions per day, kept by a trigger (see the first migration) as jobs complete.
 
@@ -237,3 +306,102 @@ class QueueDailyStats(Base):
     slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     completed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     wait_seconds: Mapped[float] = mapped_column(Double, server_default=text("0"))
+
+
+# -- results of the later stages (migration 0007), keyed by run like `document_pages` -----------
+# `embedding` columns are pgvector's `vector` where the extension exists, else
+# `real[]`; they are not mapped here and only `docqueue/results/vectors.py` touches them.
+
+
+def _run_fk() -> ForeignKey:
+    return ForeignKey("document_queue.id", ondelete="CASCADE")
+
+
+class DocumentImage(Base):
+    """One image object of a run (its bytes in the blob store once per sha256), or one skipped with its reason."""
+
+    __tablename__ = "document_images"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    job_id: Mapped[int] = mapped_column(_run_fk())
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    # The PDF object: one row per image object (truth.json's `image_xrefs`), however many pages show it.
+    xref: Mapped[int] = mapped_column(Integer)
+    # The first page the image appears on.
+    page_number: Mapped[int] = mapped_column(Integer)
+    # Of the stored bytes; of the raw PDF stream for an image skipped without decoding it.
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str] = mapped_column(String(16))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    skipped_reason: Mapped[str | None] = mapped_column(Text)
+    embedding_model: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (
+        Index("document_images_object_idx", "job_id", "xref", unique=True),
+        Index("document_images_document_idx", "document_id"),
+    )
+
+
+class DocumentChunk(Base):
+    """An overlapping slice of a run's text, with the pages it spans."""
+
+    __tablename__ = "document_chunks"
+
+    job_id: Mapped[int] = mapped_column(_run_fk(), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    page_start: Mapped[int] = mapped_column(Integer)
+    page_end: Mapped[int] = mapped_column(Integer)
+    embedding_model: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (Index("document_chunks_document_idx", "document_id"),)
+
+
+class DocumentEnrichment(Base):
+    """An answer from the chat provider about a run's text or one of its images."""
+
+    __tablename__ = "document_enrichments"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    job_id: Mapped[int] = mapped_column(_run_fk())
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("document_images.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(255))
+    answer: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('product_discovery', 'vision_description')", name="document_enrichments_kind_valid"),
+        Index("document_enrichments_subject_idx", "job_id", "kind", text("COALESCE(image_id, 0)"), unique=True),
+        Index("document_enrichments_document_idx", "document_id"),
+    )
+
+
+class CallbackDelivery(Base):
+    """The POST telling a callback URL that a run of a document ended, with its attempts."""
+
+    __tablename__ = "callback_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("document_queue.id", ondelete="CASCADE"), unique=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2048))
+    # The exact bytes signed and sent, so every attempt carries the same body and signature.
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="callback_deliveries_status_valid"),
+        Index("callback_deliveries_due_idx", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        Index("callback_deliveries_document_idx", "document_id", text("id DESC")),
+    )

@@ -21,6 +21,7 @@ import os
 import signal
 import tempfile
 import threading
+from concurrent.futures import CancelledError
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Callable, TypeVar
 
@@ -102,6 +103,35 @@ def run_in_pdf_process(function: Callable[..., T], *args, timeout: float) -> T:
             raise StageProcessDied(f"the processing subprocess died (exit code {error.exitcode})") from None
     finally:
         os.unlink(report_path)
+
+
+def run_in_pdf_processes(function: Callable[..., T], argument_lists: list[tuple], *, timeout: float) -> list[T]:
+    """Run `function(*arguments)` for each of `argument_lists` in the pool at once; their results, in order.
+
+    Each call may take `timeout` seconds. The first error (in order) is
+    raised once every call has ended or been cancelled: calls not yet
+    started are cancelled, running ones finish, so nothing is left writing.
+    """
+    pool = _get_pool()
+    futures = [pool.schedule(function, args=arguments, timeout=timeout) for arguments in argument_lists]
+    results: list[T] = []
+    error: BaseException | None = None
+    for future in futures:
+        if error is not None:
+            future.cancel()
+        try:
+            results.append(future.result())
+        except FutureTimeout:
+            error = error or StageTimeout(f"stopped after the {timeout:g} s time limit")
+        except pebble.ProcessExpired as expired:
+            error = error or StageProcessDied(f"the processing subprocess died (exit code {expired.exitcode})")
+        except CancelledError:
+            pass
+        except BaseException as raised:  # noqa: BLE001  (re-raised below, after the rest have ended)
+            error = error or raised
+    if error is not None:
+        raise error
+    return results
 
 
 def shutdown_pdf_pool(timeout: float = 10) -> None:

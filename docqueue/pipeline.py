@@ -7,12 +7,18 @@ The queue service and dispatcher name stages by string (a queue row's
 
 from __future__ import annotations
 
-from docqueue.stages import extract_text, inspect
+from docqueue.stages import chunk, embed, enrich, extract_images, extract_text, inspect, ocr, searchable_pdf
 from docqueue.stages.stage import Stage
 
 PIPELINE: tuple[Stage, ...] = (
     inspect.STAGE,
     extract_text.STAGE,
+    ocr.STAGE,
+    searchable_pdf.STAGE,
+    extract_images.STAGE,
+    chunk.STAGE,
+    embed.STAGE,
+    enrich.STAGE,
 )
 
 _BY_NAME = {stage.name: stage for stage in PIPELINE}
@@ -32,6 +38,12 @@ def next_stage(name: str) -> Stage | None:
     """The stage after `name`, or None when `name` is the last."""
     index = PIPELINE.index(_BY_NAME[name])
     return PIPELINE[index + 1] if index + 1 < len(PIPELINE) else None
+
+
+def progress_span(name: str) -> tuple[int, int]:
+    """(progress before stage `name` starts, its share of progress), in percent, for reporting units within it."""
+    before = progress_after(PIPELINE[PIPELINE.index(_BY_NAME[name]) - 1].name) if PIPELINE[0].name != name else 0
+    return before, progress_after(name) - before
 
 
 def progress_after(name: str) -> int:

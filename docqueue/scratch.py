@@ -21,7 +21,8 @@ from docqueue.settings import normalize_database_url
 @contextmanager
 def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
     """Create a database named `<prefix>_<random>` on the server at `server_url`; yield its URL; drop it."""
-    admin = sa.create_engine(normalize_database_url(server_url), isolation_level="AUTOCOMMIT")
+    # No pooled connection may outlive its statement: forked processes (the PDF pool) would inherit its socket.
+    admin = sa.create_engine(normalize_database_url(server_url), isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
     name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
     with admin.connect() as connection:
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))

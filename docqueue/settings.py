@@ -6,6 +6,7 @@ The README's settings table documents each field below; keep the two in step.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -24,6 +25,22 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _languages(name: str, default: str) -> str:
+    raw = os.environ.get(name) or default
+    # Handed to tesseract's -l: language codes joined by '+', nothing else.
+    if not re.fullmatch(r"[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*", raw):
+        raise SettingsError(f"{name} must be Tesseract language codes joined by '+' (e.g. eng+deu), got {raw!r}")
+    return raw
+
+
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, "").strip().lower()
+    if value not in choices:
+        allowed = ", ".join(repr(choice) for choice in choices if choice)
+        raise SettingsError(f"{name} must be one of {allowed} (or unset), got {value!r}")
     return value
 
 
@@ -61,6 +78,34 @@ class Settings:
     db_idle_in_transaction_timeout_seconds: int
     web_header_timeout_seconds: int
     web_body_timeout_seconds: int
+    ocr_languages: str
+    ocr_dpi: int
+    ocr_range_pages: int
+    # -- outside services (embeddings, chat, callbacks) and the stages that use them
+    embeddings_provider: str
+    embeddings_base_url: str
+    embeddings_api_key: str
+    embeddings_model: str
+    embeddings_image_model: str
+    embeddings_batch_size: int
+    chat_base_url: str
+    chat_api_key: str
+    chat_model: str
+    chat_vision_model: str
+    ai_timeout_seconds: int
+    ai_max_tries: int
+    ai_retry_backoff_seconds: float
+    ai_max_retry_after_seconds: int
+    breaker_fail_max: int
+    breaker_reset_seconds: int
+    io_lane_threads: int
+    io_lane_requeue_delay_ms: int
+    image_pages_per_batch: int
+    rows_per_statement: int
+    chunk_size_chars: int
+    chunk_overlap_chars: int
+    callback_max_attempts: int
+    callback_backoff_seconds: int
 
     def require_database_url(self) -> str:
         if not self.database_url:
@@ -103,6 +148,33 @@ def load_settings() -> Settings:
         db_idle_in_transaction_timeout_seconds=_int("DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 60, minimum=0),
         web_header_timeout_seconds=_int("WEB_HEADER_TIMEOUT_SECONDS", 10, minimum=1),
         web_body_timeout_seconds=_int("WEB_BODY_TIMEOUT_SECONDS", 30, minimum=1),
+        ocr_languages=_languages("OCR_LANGUAGES", "eng"),
+        ocr_dpi=_int("OCR_DPI", 300, minimum=72),
+        ocr_range_pages=_int("OCR_RANGE_PAGES", 8, minimum=1),
+        embeddings_provider=_choice("EMBEDDINGS_PROVIDER", ("", "openai", "local")),
+        embeddings_base_url=os.environ.get("EMBEDDINGS_BASE_URL", "").rstrip("/"),
+        embeddings_api_key=os.environ.get("EMBEDDINGS_API_KEY", ""),
+        embeddings_model=os.environ.get("EMBEDDINGS_MODEL", "text-embedding-3-small"),
+        embeddings_image_model=os.environ.get("EMBEDDINGS_IMAGE_MODEL", ""),
+        embeddings_batch_size=_int("EMBEDDINGS_BATCH_SIZE", 10, minimum=1),
+        chat_base_url=os.environ.get("CHAT_BASE_URL", "").rstrip("/"),
+        chat_api_key=os.environ.get("CHAT_API_KEY", ""),
+        chat_model=os.environ.get("CHAT_MODEL", "gpt-4o-mini"),
+        chat_vision_model=os.environ.get("CHAT_VISION_MODEL", ""),
+        ai_timeout_seconds=_int("AI_TIMEOUT_SECONDS", 60, minimum=1),
+        ai_max_tries=_int("AI_MAX_TRIES", 4, minimum=1),
+        ai_retry_backoff_seconds=_int("AI_RETRY_BACKOFF_MS", 500) / 1000,
+        ai_max_retry_after_seconds=_int("AI_MAX_RETRY_AFTER_SECONDS", 60),
+        breaker_fail_max=_int("BREAKER_FAIL_MAX", 5, minimum=1),
+        breaker_reset_seconds=_int("BREAKER_RESET_SECONDS", 60, minimum=1),
+        io_lane_threads=_int("IO_LANE_THREADS", 2, minimum=1),
+        io_lane_requeue_delay_ms=_int("IO_LANE_REQUEUE_DELAY_MS", 1000, minimum=1),
+        image_pages_per_batch=_int("IMAGE_PAGES_PER_BATCH", 2, minimum=1),
+        rows_per_statement=_int("ROWS_PER_STATEMENT", 100, minimum=1),
+        chunk_size_chars=_int("CHUNK_SIZE_CHARS", 1000, minimum=100),
+        chunk_overlap_chars=_int("CHUNK_OVERLAP_CHARS", 200, minimum=0),
+        callback_max_attempts=_int("CALLBACK_MAX_ATTEMPTS", 6, minimum=1),
+        callback_backoff_seconds=_int("CALLBACK_BACKOFF_SECONDS", 30, minimum=0),
     )
 
 

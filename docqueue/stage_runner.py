@@ -16,14 +16,18 @@ from functools import lru_cache
 
 import sentry_sdk
 
+from docqueue.ai.breakers import ServiceUnavailable
+from docqueue.callbacks import deliveries
+from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
 from docqueue.errors import StageError, failure_kind
 from docqueue.pdf_pool import StageTimeout, run_in_pdf_process
 from docqueue.pipeline import next_stage, progress_after, stage_named
-from docqueue.queue import Claim, DocumentQueueService, LeaseLost
+from docqueue.queue import Claim, DocumentQueueService, LeaseLost, run_outputs, stage_records
+from docqueue.queue.deferral import defer_claim
 from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.messages import send_stage_messages
-from docqueue.stages.stage import Lane, Stage
+from docqueue.stages.stage import Lane, Skipped, Stage
 from docqueue.statuses import FailureKind
 from docqueue.storage import blob_store, original_file_key
 
@@ -48,27 +52,46 @@ def _fetch_original(claim: Claim, directory: str) -> str:
 
 
 def _work(stage: Stage, claim: Claim):
-    """Do the stage's work in its lane and return its result."""
+    """Do the stage's work in its lane and return its result (or `Skipped`)."""
+    if stage.skip_if is not None:
+        with session_scope() as session:
+            reason = stage.skip_if(session, claim)
+        if reason:
+            return Skipped(reason)
     if stage.lane is Lane.IO:
         return stage.run(None, claim)
     timeout = stage.time_limit_seconds or claim.timeout_seconds
     with tempfile.TemporaryDirectory(prefix=f"docqueue-{claim.job_id}-") as directory:
         path = _fetch_original(claim, directory)
+        if stage.fans_out:
+            return stage.run(path, claim)
         return run_in_pdf_process(stage.run, path, claim, timeout=timeout)
 
 
 def _publish(stage: Stage, claim: Claim, result) -> None:
-    """Record the stage's result and hand the job on, in one fenced transaction."""
+    """Record the stage's result and hand the job on, in one fenced transaction.
+
+    The last stage completes the run: the document points at it and the
+    outputs of its other runs go, in the same transaction.
+    """
     following = next_stage(stage.name)
     with session_scope() as session:
         queue = DocumentQueueService(session)
         queue.hold_lease(claim)
-        stage.record(session, claim, result)
+        if isinstance(result, Skipped):
+            stage_records.skip(session, claim, result.reason)
+        else:
+            stage.record(session, claim, result)
+        callback = None
         if following is None:
             queue.mark_completed(claim)
+            run_outputs.retire_older_runs(session, claim.document_id, claim.job_id)
+            callback = deliveries.schedule(session, claim.job_id)
             dispatch = None
         else:
             dispatch = queue.advance(claim, following.name, progress_after(stage.name))
+    if callback is not None:
+        request_delivery()
     if dispatch is None:
         # A finished job frees capacity: let the next one in now rather than at the next clock tick.
         with session_scope() as session:
@@ -81,6 +104,7 @@ def _fail(claim: Claim, message: str, kind: FailureKind) -> None:
     try:
         with session_scope() as session:
             status = DocumentQueueService(session).mark_failed(claim, message, kind)
+            callback = deliveries.schedule(session, claim.job_id) if status == "failed" else None
     except LeaseLost:
         logger.warning("job %s (document %s) lost its lease before its failure was recorded", claim.job_id, claim.document_id)
         return
@@ -88,8 +112,20 @@ def _fail(claim: Claim, message: str, kind: FailureKind) -> None:
         "job %s (document %s) stage %s attempt %s failed, %s (%s): %s",
         claim.job_id, claim.document_id, claim.stage, claim.attempt, kind.value, status, message,
     )
+    if callback is not None:
+        request_delivery()
     with session_scope() as session:
         nudge_dispatcher(session)
+
+
+def _defer(claim: Claim, waiting: ServiceUnavailable) -> None:
+    try:
+        with session_scope() as session:
+            defer_claim(session, claim, waiting.until, str(waiting))
+    except LeaseLost:
+        logger.warning("job %s (document %s) lost its lease before it could be deferred", claim.job_id, claim.document_id)
+        return
+    logger.info("job %s (document %s) stage %s deferred: %s", claim.job_id, claim.document_id, claim.stage, waiting)
 
 
 def _failure_message(stage: Stage, claim: Claim, error: Exception) -> str:
@@ -107,7 +143,8 @@ def run_stage(stage_name: str, job_id: int) -> str:
     """Run stage `stage_name` for queue item `job_id` if this message wins the claim.
 
     Returns what happened: "dropped" (stale or duplicate message),
-    "done", "failed" or "lease_lost".
+    "done", "deferred" (an outside service's breaker is open), "failed"
+    or "lease_lost".
     """
     stage = stage_named(stage_name)
     with session_scope() as session:
@@ -124,6 +161,9 @@ def run_stage(stage_name: str, job_id: int) -> str:
             job_id, claim.document_id, stage.name, claim.attempt,
         )
         return "lease_lost"
+    except ServiceUnavailable as waiting:
+        _defer(claim, waiting)
+        return "deferred"
     except Exception as error:
         _report(stage, claim, error)
         _fail(claim, _failure_message(stage, claim, error), failure_kind(error))

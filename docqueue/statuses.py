@@ -48,6 +48,17 @@ class OcrStatus(StrEnum):
     FAILED = "failed"
 
 
+class StageStatus(StrEnum):
+    """States of one stage of one run (`document_stage_records`), written beside the queue transitions."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    #: The stage had nothing to do or was switched off; its record says why.
+    SKIPPED = "skipped"
+
+
 ACTIVE_QUEUE_STATUSES = (QueueStatus.PENDING, QueueStatus.QUEUED, QueueStatus.PROCESSING)
 IN_FLIGHT_QUEUE_STATUSES = (QueueStatus.QUEUED, QueueStatus.PROCESSING)
 
@@ -60,7 +71,8 @@ DOCUMENT_STATUS_FOR = {
     QueueStatus.FAILED: DocumentStatus.FAILED,
 }
 
-OPERATIONS = ("process", "reprocess")
+#: Why a run exists: an upload, a user's reprocess, or a user asking for OCR that was switched off.
+OPERATIONS = ("process", "reprocess", "ocr")
 
 
 def sql_values(statuses) -> str:

@@ -8,7 +8,7 @@ import pymupdf
 import pytest
 import sqlalchemy as sa
 
-from docqueue.documents import page_texts
+from docqueue.documents import page_texts, result_pages
 from docqueue.queue import DocumentQueueService
 from docqueue.stage_runner import run_stage
 from tests.conftest import CORPUS
@@ -48,11 +48,12 @@ def test_real_pdfs_are_counted_and_extracted_page_by_page(session, owner, name):
     document = process(session, document_id)
     assert (document.status, document.progress, document.page_count) == ("completed", 100, truth["pages"])
     assert document.detected_type == "pdf"
-    pages = page_texts(session, document_id)
-    assert [number for number, _ in pages] == list(range(1, truth["pages"] + 1))
-    assert sum(len(text) for _, text in pages) == truth["text_chars"]
-    assert sum(1 for _, text in pages if not text) == truth["pages_without_text"]
-    assert document.ocr_status == ("needed" if truth["pages_without_text"] else "not_needed")
+    pages = result_pages(session, document_id)
+    assert [page.page_number for page in pages] == list(range(1, truth["pages"] + 1))
+    assert sum(len(page.text) for page in pages if not page.ocr) == truth["text_chars"]
+    # Exactly the pages without a text layer went to OCR.
+    assert sum(1 for page in pages if page.ocr) == truth["pages_without_text"]
+    assert document.ocr_status == ("completed" if truth["pages_without_text"] else "not_needed")
 
 
 def encrypted_pdf(user_password: str) -> bytes:
@@ -104,7 +105,8 @@ def test_scans_are_documents_that_need_ocr(session, owner):
         # A misleading name: the type comes from the bytes.
         document = process(session, add_document(session, owner, data, filename="scan.pdf"))
         assert (document.status, document.detected_type, document.page_count) == ("completed", kind, pages)
-        assert document.ocr_status == "needed"
+        assert document.ocr_status == "completed"
+        assert [page.ocr for page in result_pages(session, document.id)] == [True] * pages
 
 
 def test_huge_document_streams_through(session, owner):

@@ -43,13 +43,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     build_broker()
 
-    from web import api, auth, health, pages
+    from web import api, auth, callbacks_api, document_images, document_pages, health, pages, results_api
     from web.errors import register_error_handlers
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(document_pages.bp)
+    app.register_blueprint(document_images.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(results_api.bp)
+    app.register_blueprint(callbacks_api.bp)
     app.register_blueprint(health.bp)
     csrf.exempt(api.bp)
     register_error_handlers(app)
+    csrf.exempt(results_api.bp)
+    csrf.exempt(callbacks_api.bp)
     return app

@@ -7,20 +7,24 @@ from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
 from docqueue import commands
 from docqueue.commands import Upload
+from docqueue.ai.breakers import breaker_states
+from docqueue.callbacks.urls import CallbackUrlRejected, validate_callback_url
 from docqueue.documents import (
     UploadRejected,
     document_as_dict,
     get_document,
     list_documents,
-    page_texts,
+    result_pages,
     upload_too_large_message,
     validate_priority,
 )
-from docqueue.queue import AlreadyQueued, DocumentQueueService, idempotency
+from docqueue.queue import AlreadyQueued, DocumentQueueService, idempotency, run_outputs, stage_records
 from docqueue.queue.dispatcher import process_document_queue
 from web.auth import admin_required, api_error, token_required
+from web.downloads import send_searchable_pdf
 from web.extensions import db
 from web.params import BadParameter, query_int
+from web.pagination import BadListRequest, ListWindow
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -33,7 +37,7 @@ def too_large(error):
 @bp.post("/documents")
 @token_required
 def upload_document():
-    """Accept one file (multipart field `file`, optional `priority`); answer 202 pending.
+    """Accept one file (multipart field `file`, optional `priority` and `callback_url`); answer 202 pending.
 
     The whole request is checked before anything is stored. With an
     `Idempotency-Key` header, a retry within 24 h gets the first answer
@@ -50,13 +54,14 @@ def upload_document():
     raw_priority, raw_key = request.form.get("priority"), request.headers.get("Idempotency-Key")
     try:
         priority = validate_priority(raw_priority)
+        callback_url = validate_callback_url(request.form.get("callback_url"))
         if raw_key is None:
-            (document,) = commands.submit_all(db.session, g.user.id, [upload], priority)
+            (document,) = commands.submit_all(db.session, g.user.id, [upload], priority, callback_url=callback_url)
             # Values read inside the transaction: no query after the commit (see `submit_all`).
             return jsonify(id=document.id, status=document.status), 202
         key = idempotency.validate_key(raw_key)
-        answer = commands.submit_once(db.session, g.user.id, key, upload, priority, raw_priority)
-    except (UploadRejected, idempotency.IdempotencyKeyInvalid) as rejection:
+        answer = commands.submit_once(db.session, g.user.id, key, upload, priority, raw_priority, callback_url)
+    except (UploadRejected, CallbackUrlRejected, idempotency.IdempotencyKeyInvalid) as rejection:
         return api_error(400, str(rejection))
     except idempotency.IdempotencyConflict as conflict:
         return api_error(422, str(conflict))
@@ -88,19 +93,40 @@ def not_found(error):
     return api_error(404, error.description)
 
 
+@bp.errorhandler(BadListRequest)
+def bad_list_request(error):
+    return api_error(400, error.description)
+
+
+def results_of(document_id: int) -> dict:
+    """Which run's outputs the result endpoints show, and whether it completed (else they are partial)."""
+    run = run_outputs.results_run(db.session, document_id)
+    return {"run": run.job_id, "complete": run.complete}
+
+
 @bp.get("/documents/<int:document_id>")
 @token_required
 def document_detail(document_id: int):
-    return jsonify(document_as_dict(owned_document(document_id)))
+    """The document, its newest run's stage records (the timeline) and which run its results come from."""
+    document = owned_document(document_id)
+    stages = [record.as_dict() for record in stage_records.latest_run_records(db.session, document.id)]
+    return jsonify({**document_as_dict(document), "stages": stages, "results": results_of(document.id)})
 
 
 @bp.get("/documents/<int:document_id>/pages")
 @token_required
 def document_pages(document_id: int):
-    """The extracted text, page by page."""
+    """The text page by page, `ocr` true where OCR read it; `?limit=` and `?after=` (a page number) page it."""
     document = owned_document(document_id)
-    pages = page_texts(db.session, document.id)
-    return jsonify(document_id=document.id, pages=[{"page": n, "text": t} for n, t in pages])
+    window = ListWindow.from_request()
+    rows = result_pages(db.session, document.id, after=window.after, limit=window.fetch_limit)
+    pages, next_url = window.split(rows, key=lambda page: page.page_number)
+    return jsonify(
+        document_id=document.id,
+        **results_of(document.id),
+        pages=[{"page": page.page_number, "text": page.text, "ocr": page.ocr} for page in pages],
+        next=next_url,
+    )
 
 
 @bp.post("/documents/<int:document_id>/reprocess")
@@ -115,10 +141,32 @@ def reprocess_document(document_id: int):
     return jsonify(id=document.id, status="pending"), 202
 
 
+@bp.post("/documents/<int:document_id>/ocr")
+@token_required
+def ocr_document(document_id: int):
+    """Run the document again with OCR, for owners with background OCR off; `409` while a run is live."""
+    document = owned_document(document_id)
+    try:
+        commands.start_ocr(db.session, document.id)
+    except AlreadyQueued as conflict:
+        return api_error(409, str(conflict))
+    return jsonify(id=document.id, status="pending"), 202
+
+
+@bp.get("/documents/<int:document_id>/searchable.pdf")
+@token_required
+def searchable_pdf(document_id: int):
+    """The original with an invisible text layer on its OCR'd pages, from the run a reader sees; 404 if none."""
+    document = owned_document(document_id)
+    return send_searchable_pdf(document) or api_error(404, f"document {document.id} has no searchable PDF")
+
+
 @bp.get("/queue/stats")
 @token_required
 def queue_stats():
-    return jsonify(DocumentQueueService(db.session).get_queue_stats())
+    """Queue counts and waits, and each outside service's circuit breaker (`breakers`)."""
+    breakers = {name: state.as_dict() for name, state in breaker_states().items()}
+    return jsonify({**DocumentQueueService(db.session).get_queue_stats(), "breakers": breakers})
 
 
 @bp.post("/queue/requeue-failed")

@@ -1,5 +1,6 @@
 """The Postgres-backed job queue: every state transition of a queue item."""
 
+from docqueue.queue import run_outputs, stage_records
 from docqueue.queue.priority import priority_for_size
 from docqueue.queue.service import (
     AlreadyQueued,
@@ -16,4 +17,6 @@ __all__ = [
     "LeaseLost",
     "RequeueResult",
     "priority_for_size",
+    "run_outputs",
+    "stage_records",
 ]

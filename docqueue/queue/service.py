@@ -15,6 +15,10 @@ Rules this module keeps (README, "How it works"):
   so the mapping (`statuses.DOCUMENT_STATUS_FOR`) lives in one place.
 - A permanent failure fails at once and is never requeued; a transient one
   backs off and retries while attempts are left.
+- Each transition also moves the record of the stage it concerns
+  (`stage_records`: its fragments are CTEs of the same statement), and
+  completing a run points the document at it (`results_job_id`): readers see
+  that run's outputs from then on.
 
 Methods run inside the caller's transaction and never commit, so a
 document row, its blob and its queue item land together or not at all.
@@ -28,6 +32,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from docqueue.queue import stage_records
 from docqueue.queue.priority import priority_for_size
 from docqueue.settings import Settings, get_settings
 from docqueue.statuses import DOCUMENT_STATUS_FOR, FailureKind
@@ -127,6 +132,14 @@ _FAILURE_SHOWN = (
 )
 
 
+def _stages_from(stage: str) -> list[str]:
+    """The names of `stage` and the stages after it: a run's stage records."""
+    from docqueue.pipeline import PIPELINE  # the stages import this package, so not at module level
+
+    names = [each.name for each in PIPELINE]
+    return names[names.index(stage) :]
+
+
 def _claim_params(claim: Claim) -> dict:
     return {"job_id": claim.job_id, "lease_token": claim.lease_token}
 
@@ -161,12 +174,15 @@ class DocumentQueueService:
                 RETURNING id, document_id, status
             ), document AS (
                 {_documents_follow("queued", progress="0", error="NULL")}
+            ), records AS (
+                {stage_records.created("queued")}
             )
             SELECT id FROM queued
             """,
             document_id=document_id,
             operation=operation,
             stage=stage,
+            record_stages=_stages_from(stage),
             priority=priority,
             size_priority=priority_for_size(self._document_size(document_id)),
             max_attempts=self.settings.max_attempts,
@@ -214,9 +230,11 @@ class DocumentQueueService:
                 UPDATE document_queue q SET status = 'pending', run_after = now(), completed_at = NULL,
                        dispatched_at = NULL, attempts = 0, failure_kind = NULL, error_message = NULL
                 WHERE q.id IN ({newest_failed}) AND q.failure_kind IS DISTINCT FROM 'permanent'
-                RETURNING q.document_id, q.status
+                RETURNING q.id, q.document_id, q.status, q.stage
             ), documents_updated AS (
                 {_documents_follow("requeued", error="NULL")}
+            ), records AS (
+                {stage_records.requeued("requeued")}
             )
             SELECT count(*) FROM requeued
             """,
@@ -253,6 +271,8 @@ class DocumentQueueService:
                 RETURNING {_CLAIM_COLUMNS}, status
             ), document AS (
                 {_documents_follow("claimed")}
+            ), record AS (
+                {stage_records.started("claimed")}
             )
             SELECT {_CLAIM_FIELDS}, u.ocr_timeout_seconds FROM claimed JOIN users u ON u.id = claimed.owner_id
             """,
@@ -302,13 +322,16 @@ class DocumentQueueService:
                 WHERE {_HOLDS_LEASE}
                 RETURNING id, document_id
             ), document AS (
-                UPDATE documents d SET progress = :progress, updated_at = now()
+                UPDATE documents d SET progress = GREATEST(d.progress, :progress), updated_at = now()
                 FROM advanced WHERE d.id = advanced.document_id
+            ), record AS (
+                {stage_records.finished("advanced")}
             )
             SELECT id FROM advanced
             """,
             next_stage=next_stage,
             progress=progress,
+            stage=claim.stage,
             **_claim_params(claim),
         ).first()
         if row is None:
@@ -326,10 +349,14 @@ class DocumentQueueService:
                 WHERE {_HOLDS_LEASE}
                 RETURNING id, document_id, status
             ), document AS (
-                {_documents_follow("completed", progress="100", error="NULL", completed_at="now()")}
+                {_documents_follow("completed", progress="100", error="NULL", completed_at="now()",
+                                   results_job_id="completed.id")}
+            ), record AS (
+                {stage_records.finished("completed")}
             )
             SELECT id FROM completed
             """,
+            stage=claim.stage,
             **_claim_params(claim),
         ).first()
         if row is None:
@@ -352,9 +379,11 @@ class DocumentQueueService:
                     completed_at = CASE WHEN {retry} THEN NULL ELSE now() END,
                     error_message = :error_message, failure_kind = :kind, dispatched_at = NULL, {_RELEASE_LEASE}
                 WHERE {_HOLDS_LEASE}
-                RETURNING id, document_id, status, attempts, max_attempts, error_message
+                RETURNING id, document_id, status, stage, attempts, max_attempts, error_message
             ), document AS (
                 {_documents_follow("failed", error=_FAILURE_SHOWN.format(source="failed"))}
+            ), record AS (
+                {stage_records.attempt_failed("failed")}
             )
             SELECT status FROM failed
             """,
@@ -393,9 +422,11 @@ class DocumentQueueService:
                                            q.worker_id, q.stage, q.attempts, q.max_attempts),
                     failure_kind = 'transient', dispatched_at = NULL, {_RELEASE_LEASE}
                 FROM stale WHERE q.id = stale.id
-                RETURNING q.document_id, q.status, q.error_message, q.attempts, q.max_attempts
+                RETURNING q.id, q.document_id, q.status, q.stage, q.error_message, q.attempts, q.max_attempts
             ), documents_updated AS (
                 {_documents_follow("recovered", error=_FAILURE_SHOWN.format(source="recovered"))}
+            ), records AS (
+                {stage_records.attempt_failed("recovered")}
             )
             SELECT status, count(*) FROM recovered GROUP BY status
             """,

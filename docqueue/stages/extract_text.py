@@ -1,23 +1,22 @@
 """Stage `extract_text`: the text layer of every page, one page at a time.
 
 Pages are written in batches as they are read, so neither the document's
-text nor its pages are ever held whole in memory. Pages with no text are
-counted: they are the ones OCR must read. A page's text is cut at
-MAX_PAGE_TEXT_CHARS (a hostile page can draw millions of characters), and
-the number of pages cut is recorded on the document.
+text nor its pages are ever held whole in memory. Each batch commits with
+the stage's checkpoint (its last page), so a retried attempt goes on from
+the next page. Pages with no text are the ones OCR must read. A page's text
+is cut at MAX_PAGE_TEXT_CHARS (a hostile page can draw millions of
+characters), and the number of pages cut is recorded on the document.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy.orm import Session
 
-from docqueue.db import session_scope
 from docqueue.documents import record_text_summary, save_page_texts
 from docqueue.pool_guard import reading
-from docqueue.queue import Claim, DocumentQueueService
+from docqueue.queue import Claim
 from docqueue.settings import get_settings
+from docqueue.stages.checkpoints import committing_batch, resume_after
 from docqueue.stages.inspect import open_document, sniff_type
 from docqueue.stages.stage import Stage
 from docqueue.text_cleaning import storable_text
@@ -26,51 +25,30 @@ from docqueue.text_cleaning import storable_text
 PAGES_PER_WRITE = 50
 
 
-@dataclass(frozen=True)
-class TextSummary:
-    page_count: int
-    pages_without_text: int
-    text_chars: int
-    #: Pages whose text was cut at MAX_PAGE_TEXT_CHARS.
-    truncated_pages: int = 0
+def _write_pages(claim: Claim, pages: list[tuple[int, str]], page_count: int) -> None:
+    with committing_batch(claim, added=len(pages), total=page_count, unit="pages", checkpoint=pages[-1][0]) as session:
+        save_page_texts(session, claim.document_id, claim.job_id, pages)
 
 
-def _write_pages(claim: Claim, pages: list[tuple[int, str]]) -> None:
-    with session_scope() as session:
-        DocumentQueueService(session).hold_lease(claim)
-        save_page_texts(session, claim.document_id, pages)
-
-
-def run(path: str, claim: Claim) -> TextSummary:
-    """Extract and store each page's text. Runs in a PDF pool process."""
+def run(path: str, claim: Claim) -> int:
+    """Extract and store each page's text after the checkpoint; return the page count. Runs in a PDF pool process."""
     max_chars = get_settings().max_page_text_chars
-    pages_without_text = 0
-    text_chars = 0
-    truncated_pages = 0
     batch: list[tuple[int, str]] = []
     with open_document(path, sniff_type(path)) as document:
-        for index in range(document.page_count):
+        for index in range(resume_after(claim), document.page_count):
             with reading(f"page {index + 1}"):
-                raw_text = document.load_page(index).get_text()
-            if len(raw_text) > max_chars:
-                raw_text = raw_text[:max_chars]
-                truncated_pages += 1
-            page_text = storable_text(raw_text).strip()
-            pages_without_text += not page_text
-            text_chars += len(page_text)
+                page_text = storable_text(document.load_page(index).get_text()).strip()[:max_chars]
             batch.append((index + 1, page_text))
             if len(batch) == PAGES_PER_WRITE:
-                _write_pages(claim, batch)
+                _write_pages(claim, batch, document.page_count)
                 batch = []
         if batch:
-            _write_pages(claim, batch)
-        return TextSummary(document.page_count, pages_without_text, text_chars, truncated_pages)
+            _write_pages(claim, batch, document.page_count)
+        return document.page_count
 
 
-def record(session: Session, claim: Claim, summary: TextSummary) -> None:
-    record_text_summary(
-        session, claim.document_id, summary.page_count, summary.pages_without_text, summary.truncated_pages
-    )
+def record(session: Session, claim: Claim, page_count: int) -> None:
+    record_text_summary(session, claim.document_id, claim.job_id, page_count, get_settings().max_page_text_chars)
 
 
 STAGE = Stage(

@@ -31,6 +31,13 @@ LANE_QUEUES = {Lane.CPU: "documents", Lane.IO: "documents_io"}
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """What `run` returns when the stage had nothing to do: its record is `skipped` with this reason."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Stage:
     """One step of the pipeline.
 
@@ -38,7 +45,13 @@ class Stage:
     (`path` is the original file for the CPU lane, None for the IO lane);
     it may write batches itself under `hold_lease`. `record(session,
     claim, result)` stores the result in the transaction that hands the job
-    on, under the same fenced lease.
+    on, under the same fenced lease. `run` may return `Skipped(reason)`
+    instead; `skip_if(session, claim)`, when given, is asked first and a
+    reason it returns skips the stage without running it.
+
+    With `fans_out`, `run` is called in the worker thread (CPU lane: with the
+    original file fetched) and spreads its own work over the PDF pool
+    (`pdf_pool.run_in_pdf_processes`); its time limit is its own business.
     """
 
     name: str
@@ -50,6 +63,8 @@ class Stage:
     weight: int = 1
     #: Seconds one attempt may run; None takes the owner's `ocr_timeout_seconds`.
     time_limit_seconds: int | None = None
+    skip_if: Callable[["Session", "Claim"], str | None] | None = None
+    fans_out: bool = False
 
     @property
     def actor_name(self) -> str:

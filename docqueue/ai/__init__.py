@@ -1,0 +1,1 @@
+"""Talking to outside services: OpenAI-compatible HTTP APIs and their circuit breakers."""

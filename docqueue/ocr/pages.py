@@ -1,0 +1,105 @@
+"""Reading pages by OCR, in a PDF pool process: render, turn upright, read, commit in batches.
+
+Each call reads one range of pages; the OCR stage runs several ranges at
+once across the pool. Every batch of pages commits with the stage's units
+and checkpoint under the job's lease, so a retried attempt reads only the
+pages no batch committed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from docqueue.documents import save_ocr_pages
+from docqueue.ocr.tesseract import detect_rotation, read_words, text_of
+from docqueue.queue import Claim
+from docqueue.settings import get_settings
+from docqueue.stages.checkpoints import committing_batch
+from docqueue.stages.inspect import open_document
+from docqueue.text_cleaning import storable_text
+
+if TYPE_CHECKING:
+    import pymupdf
+
+#: Pages per commit: each page takes seconds to read, so a small batch loses little to a crash.
+OCR_BATCH_PAGES = 4
+#: Orientation needs far fewer pixels than reading: a quarter of the pixels of 300 dpi.
+ORIENTATION_DPI = 150
+#: Most pixels a page is rendered with for OCR (one byte each, grey): A0 at 200 dpi, a letter page at 1000.
+MAX_RENDER_PIXELS = 100_000_000
+
+
+def open_as_pdf(path: str, detected_type: str) -> pymupdf.Document:
+    """The file as a PDF, images converted (pages can then be turned and given a text layer)."""
+    import pymupdf
+
+    document = open_document(path, detected_type)
+    if detected_type == "pdf":
+        return document
+    with document:
+        return pymupdf.open("pdf", document.convert_to_pdf())
+
+
+def _render_dpi(page: pymupdf.Page, detected_type: str, dpi: int, max_pixels: int = 0) -> int:
+    """PDF pages render at `dpi`, an uploaded image at its own pixel size; never past `max_pixels`."""
+    images = page.get_images() if detected_type != "pdf" else []
+    if images:
+        dpi = max(72, min(1200, round(72 * images[0][2] / page.rect.width)))
+    # A huge page (a poster, or a hostile page size) is read at a lower resolution instead of exhausting memory.
+    limit = int(72 * math.sqrt((max_pixels or MAX_RENDER_PIXELS) / max(page.rect.width * page.rect.height, 1)))
+    return max(1, min(dpi, limit))
+
+
+def read_page(page: pymupdf.Page, detected_type: str, timeout: float) -> tuple[str, list, int]:
+    """OCR one page: (its text, its words as [x0, y0, x1, y1, word] in points of the upright page, rotation).
+
+    The page is turned upright first (in this in-memory copy only) when
+    Tesseract's orientation detection says it lies on its side or upside down.
+    """
+    import pymupdf
+
+    settings = get_settings()
+    what = f"page {page.number + 1}"
+    orientation_dpi = _render_dpi(page, "pdf", ORIENTATION_DPI, MAX_RENDER_PIXELS // 4)
+    sample = page.get_pixmap(dpi=orientation_dpi, colorspace=pymupdf.csGRAY)
+    rotation = detect_rotation(sample.tobytes("pnm"), orientation_dpi, timeout, what)
+    if rotation:
+        page.set_rotation((page.rotation + rotation) % 360)
+    dpi = _render_dpi(page, detected_type, settings.ocr_dpi)
+    image = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY).tobytes("pnm")
+    words = read_words(image, settings.ocr_languages, dpi, timeout, what)
+    scale = 72 / dpi
+    boxes = [
+        [
+            round(word.left * scale, 2),
+            round(word.top * scale, 2),
+            round((word.left + word.width) * scale, 2),
+            round((word.top + word.height) * scale, 2),
+            storable_text(word.text),
+        ]
+        for word in words
+    ]
+    return storable_text(text_of(words)), boxes, rotation
+
+
+def read_page_range(path: str, detected_type: str, claim: Claim, page_numbers: list[int], total: int) -> int:
+    """OCR the pages `page_numbers` (1-based) of the file and commit them in batches; return how many."""
+    batch: list[dict] = []
+
+    def commit() -> None:
+        with committing_batch(
+            claim, added=len(batch), total=total, unit="pages", checkpoint=max(row["page_number"] for row in batch)
+        ) as session:
+            save_ocr_pages(session, claim.job_id, batch)
+        batch.clear()
+
+    with open_as_pdf(path, detected_type) as document:
+        for number in page_numbers:
+            text, words, rotation = read_page(document.load_page(number - 1), detected_type, claim.timeout_seconds)
+            batch.append({"page_number": number, "text": text, "ocr_words": words, "ocr_rotation": rotation})
+            if len(batch) == OCR_BATCH_PAGES:
+                commit()
+        if batch:
+            commit()
+    return len(page_numbers)

@@ -1,0 +1,237 @@
+"""Stage records: one row per stage of each run, kept beside the queue's transitions.
+
+Rules this module keeps:
+
+- A run's records are made with its queue item (`enqueue`), one `pending`
+  row per stage from its start stage on.
+- Every queue transition updates the record of the stage it concerns in the
+  SAME statement (the fragments below are CTEs the queue service puts into
+  its transitions), so a record never disagrees with its job: claim →
+  `running` (attempts + 1); hand-on or completion → `completed`; a failed or
+  recovered attempt → `pending` again (retrying, with the error) or `failed`;
+  requeue → `pending`.
+- A stage writes its own units and checkpoint only while its claim holds
+  (`report_units`, called after `hold_lease` in the transaction that commits
+  the batch), so a checkpoint never runs ahead of the rows it stands for.
+- A stage that has nothing to do, or is switched off, is `skipped` with the
+  reason (`skip`); the hand-on that follows leaves it so.
+- The document's progress only moves forward within a run (`GREATEST`).
+
+Functions run inside the caller's transaction and never commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    # The queue service builds its statements from this module's fragments, so it cannot be imported here.
+    from docqueue.queue.service import Claim
+
+# -- fragments for the queue service's transitions ---------------------------------
+# Each takes the name of a CTE of the transition's statement; parameters are named in the docstrings.
+
+
+def created(source: str) -> str:
+    """INSERT the pending records of the new runs CTE `source` returns (`id`, `document_id`).
+
+    Parameter `:record_stages`: the run's stage names in pipeline order.
+    """
+    return f"""
+        INSERT INTO document_stage_records (job_id, document_id, stage, position)
+        SELECT {source}.id, {source}.document_id, s.name, s.position
+        FROM {source}, unnest(CAST(:record_stages AS text[])) WITH ORDINALITY AS s(name, position)"""
+
+
+def started(source: str) -> str:
+    """Mark running the record of the stage CTE `source` (`id`, `stage`) claimed: one attempt more."""
+    return f"""
+        UPDATE document_stage_records r SET status = 'running', attempts = r.attempts + 1,
+               started_at = COALESCE(r.started_at, now()), finished_at = NULL, error = NULL
+        FROM {source} WHERE r.job_id = {source}.id AND r.stage = {source}.stage"""
+
+
+def finished(source: str) -> str:
+    """Mark completed the record of stage `:stage` of the job CTE `source` (`id`) moved on from.
+
+    A record the stage marked `skipped` stays so: only a running one completes.
+    """
+    return f"""
+        UPDATE document_stage_records r SET status = 'completed', finished_at = now(), error = NULL
+        FROM {source} WHERE r.job_id = {source}.id AND r.stage = :stage AND r.status = 'running'"""
+
+
+def attempt_failed(source: str) -> str:
+    """Record a failed attempt of the jobs CTE `source` returns (`id`, `stage`, `status`, `error_message`).
+
+    A job sent back to `pending` will retry the stage: its record is pending
+    again and keeps the error; a failed job's record is failed.
+    """
+    return f"""
+        UPDATE document_stage_records r SET
+               status = CASE {source}.status WHEN 'failed' THEN 'failed' ELSE 'pending' END,
+               finished_at = CASE {source}.status WHEN 'failed' THEN now() END,
+               error = {source}.error_message
+        FROM {source} WHERE r.job_id = {source}.id AND r.stage = {source}.stage"""
+
+
+def requeued(source: str) -> str:
+    """Make pending again the failed records of the jobs CTE `source` returns (`id`, `stage`)."""
+    return f"""
+        UPDATE document_stage_records r SET status = 'pending', finished_at = NULL, error = NULL
+        FROM {source} WHERE r.job_id = {source}.id AND r.stage = {source}.stage AND r.status = 'failed'"""
+
+
+# -- what a running stage writes (under its held lease) ------------------------------
+
+# Only the claimed stage's running record may move; the job row's lease was checked by `hold_lease`.
+_RUNNING_RECORD = "r.job_id = :job_id AND r.stage = :stage AND r.status = 'running'"
+
+
+def report_units(
+    session: Session,
+    claim: Claim,
+    *,
+    added: int,
+    total: int,
+    unit: str,
+    checkpoint: int,
+    progress_before: int,
+    progress_weight: int,
+) -> None:
+    """Count `added` more units done of `total`, move the checkpoint to `checkpoint`, and the document's progress.
+
+    Call after `hold_lease`, in the transaction that commits those units. The
+    document's progress becomes `progress_before + progress_weight * done /
+    total` (percent) if that is more than it shows: it never goes back.
+    Several processes working on ranges of one stage may call it at once:
+    units add up and the checkpoint only grows.
+    """
+    session.execute(
+        text(
+            f"""
+            WITH reported AS (
+                UPDATE document_stage_records r SET units_done = r.units_done + :added, units_total = :total,
+                       unit = :unit, checkpoint = GREATEST(r.checkpoint, :checkpoint)
+                WHERE {_RUNNING_RECORD}
+                RETURNING r.document_id, r.units_done, r.units_total
+            )
+            UPDATE documents d SET updated_at = now(), progress = GREATEST(d.progress, LEAST(100,
+                   :before + :weight * reported.units_done / NULLIF(reported.units_total, 0)))
+            FROM reported WHERE d.id = reported.document_id
+            """
+        ),
+        {
+            "job_id": claim.job_id,
+            "stage": claim.stage,
+            "added": added,
+            "total": total,
+            "unit": unit,
+            "checkpoint": checkpoint,
+            "before": progress_before,
+            "weight": progress_weight,
+        },
+    )
+
+
+def skip(session: Session, claim: Claim, reason: str) -> None:
+    """Mark the claimed stage skipped, saying why; raises LeaseLost if its record is no longer running."""
+    row = session.execute(
+        text(
+            f"""
+            UPDATE document_stage_records r SET status = 'skipped', finished_at = now(), error = :reason
+            WHERE {_RUNNING_RECORD} RETURNING 1
+            """
+        ),
+        {"job_id": claim.job_id, "stage": claim.stage, "reason": reason},
+    ).first()
+    if row is None:
+        from docqueue.queue.service import LeaseLost
+
+        raise LeaseLost(f"job {claim.job_id} stage {claim.stage} is no longer running")
+
+
+def checkpoint(session: Session, claim: Claim) -> int:
+    """The last unit the claimed stage committed in earlier attempts of this run (0 if none)."""
+    value = session.execute(
+        text("SELECT checkpoint FROM document_stage_records WHERE job_id = :job_id AND stage = :stage"),
+        {"job_id": claim.job_id, "stage": claim.stage},
+    ).scalar()
+    return value or 0
+
+
+# -- reading ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageRecordView:
+    """A stage record as the API and the document page show it."""
+
+    job_id: int
+    stage: str
+    status: str
+    attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    unit: str | None
+    units_done: int
+    units_total: int | None
+    checkpoint: int
+    error: str | None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds(), 3)
+
+    def as_dict(self) -> dict:
+        def iso(value):
+            return value.isoformat() if value else None
+
+        return {
+            "stage": self.stage,
+            "status": self.status,
+            "attempts": self.attempts,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "duration_seconds": self.duration_seconds,
+            "unit": self.unit,
+            "units_done": self.units_done,
+            "units_total": self.units_total,
+            "checkpoint": self.checkpoint,
+            "error": self.error,
+        }
+
+
+def stage_completed(session: Session, job_id: int | None, stage: str) -> bool:
+    """Whether stage `stage` of run `job_id` completed (not skipped, failed or still to come)."""
+    if job_id is None:
+        return False
+    status = session.execute(
+        text("SELECT status FROM document_stage_records WHERE job_id = :job_id AND stage = :stage"),
+        {"job_id": job_id, "stage": stage},
+    ).scalar()
+    return status == "completed"
+
+
+def latest_run_records(session: Session, document_id: int) -> list[StageRecordView]:
+    """The stage records of the document's newest run, in pipeline order."""
+    rows = session.execute(
+        text(
+            """
+            SELECT job_id, stage, status, attempts, started_at, finished_at, unit, units_done, units_total,
+                   checkpoint, error
+            FROM document_stage_records
+            WHERE job_id = (SELECT max(id) FROM document_queue WHERE document_id = :document_id)
+            ORDER BY position
+            """
+        ),
+        {"document_id": document_id},
+    )
+    return [StageRecordView(*row) for row in rows]

@@ -1,0 +1,67 @@
+"""Stage `chunk`: the run's text in overlapping chunks that remember their pages.
+
+It reads page texts from Postgres and writes chunks back, with no file and no
+PyMuPDF, so it runs in the worker thread (IO lane) rather than taking a PDF
+process. Chunks are written ROWS_PER_STATEMENT at a time as they are made;
+splitting is deterministic, so a retry skips the chunks committed before
+its checkpoint instead of writing them again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from docqueue.db import session_scope
+from docqueue.queue import Claim
+from docqueue.results.chunks import Chunk, save_chunks, split_into_chunks, stream_page_texts, text_length
+from docqueue.settings import get_settings
+from docqueue.stages.checkpoints import committing_batch, resume_after
+from docqueue.stages.stage import Lane, Stage
+
+
+@dataclass(frozen=True)
+class ChunkSummary:
+    chunks: int
+
+
+def run(path: None, claim: Claim) -> ChunkSummary:
+    """Split the run's page texts into chunks and store them in batches after the checkpoint."""
+    settings = get_settings()
+    size, overlap = settings.chunk_size_chars, settings.chunk_overlap_chars
+    last_seq = resume_after(claim)
+    batch: list[Chunk] = []
+
+    def commit(total: int) -> None:
+        with committing_batch(claim, added=len(batch), total=total, unit="chunks", checkpoint=last_seq) as session:
+            if batch:
+                save_chunks(session, claim.document_id, claim.job_id, batch)
+        batch.clear()
+
+    with session_scope() as reader:
+        # An estimate for live progress until the last commit says the real number.
+        estimate = text_length(reader, claim.job_id) // max(size - overlap, 1)
+        for chunk in split_into_chunks(stream_page_texts(reader, claim.job_id), size, overlap):
+            if chunk.seq <= last_seq:
+                continue
+            batch.append(chunk)
+            last_seq = chunk.seq
+            if len(batch) == settings.rows_per_statement:
+                commit(max(estimate, last_seq + 1))
+    commit(last_seq)
+    return ChunkSummary(chunks=last_seq)
+
+
+def record(session: Session, claim: Claim, summary: ChunkSummary) -> None:
+    """Chunks are written batch by batch; nothing is left to record."""
+
+
+STAGE = Stage(
+    name="chunk",
+    description="split the text into overlapping chunks that remember their pages",
+    run=run,
+    record=record,
+    lane=Lane.IO,
+    weight=1,
+)

@@ -1,0 +1,151 @@
+"""Stage `extract_images`: every distinct image of a PDF, stored once.
+
+Pages are read IMAGE_PAGES_PER_BATCH at a time and each batch's images are
+written before the next is read, so a document's images are never all in
+memory. Each image object gets a row (with the first page showing it); its
+bytes are stored once per run however many objects carry them (by sha256).
+A retry resumes after the last committed batch of pages (its checkpoint).
+Before anything is decoded, the pixel count its PDF dictionary (and, for a
+JPEG, its own header) claims is checked against MAX_IMAGE_PIXELS: a
+decompression bomb is recorded as skipped, with its size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import struct
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from docqueue.queue import Claim
+from docqueue.results.images import FoundImage, save_images
+from docqueue.settings import get_settings
+from docqueue.stages.checkpoints import committing_batch, resume_after
+from docqueue.stages.inspect import open_document, sniff_type
+from docqueue.stages.stage import Skipped, Stage
+
+# JPEG start-of-frame markers (baseline, progressive, lossless...): they carry height and width.
+_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    stored: int
+    skipped: int
+
+
+def jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's start-of-frame header, without decoding it; None if there is none."""
+    position = 2
+    while position + 9 <= len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker in _SOF_MARKERS:
+            height, width = struct.unpack(">HH", data[position + 5 : position + 9])
+            return width, height
+        if marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            position += 2
+            continue
+        (length,) = struct.unpack(">H", data[position + 2 : position + 4])
+        position += 2 + length
+    return None
+
+
+def _claimed_size(document, xref: int, width: int, height: int, filters: str) -> tuple[int, int]:
+    """The largest size anything about the image claims: its dictionary, or a JPEG's own header."""
+    if "DCTDecode" in filters:
+        header = jpeg_dimensions(document.xref_stream_raw(xref)[:65536])
+        if header:
+            width, height = max(width, header[0]), max(height, header[1])
+    return width, height
+
+
+def _found_image(document, xref: int, page_number: int, info: tuple, max_pixels: int) -> FoundImage:
+    width, height, filters = info[2], info[3], info[8] or ""
+    claimed_width, claimed_height = _claimed_size(document, xref, width, height, filters)
+    if claimed_width * claimed_height > max_pixels:
+        raw = document.xref_stream_raw(xref)
+        return FoundImage(
+            xref=xref,
+            page_number=page_number,
+            sha256=hashlib.sha256(raw).hexdigest(),
+            width=claimed_width,
+            height=claimed_height,
+            format=filters.replace("Decode", "").lower() or "raw",
+            size_bytes=len(raw),
+            skipped_reason=(
+                f"skipped: {claimed_width} × {claimed_height} pixels is over the limit of "
+                f"{max_pixels:,} (MAX_IMAGE_PIXELS)"
+            ),
+        )
+    extracted = document.extract_image(xref)
+    data = extracted["image"]
+    return FoundImage(
+        xref=xref,
+        page_number=page_number,
+        sha256=hashlib.sha256(data).hexdigest(),
+        width=extracted["width"],
+        height=extracted["height"],
+        format=extracted["ext"],
+        size_bytes=len(data),
+        data=data,
+    )
+
+
+#: Pages read without finding an image before progress is committed anyway: few statements, live progress.
+PAGES_PER_PROGRESS = 50
+
+
+def run(path: str, claim: Claim) -> ImageSummary | Skipped:
+    """Find and store the PDF's image objects a few pages at a time, after the checkpoint. Runs in a PDF process."""
+    settings = get_settings()
+    detected_type = sniff_type(path)
+    if detected_type != "pdf":
+        return Skipped("the upload is itself an image: OCR reads it, and it holds no images to extract")
+    seen_xrefs: set[int] = set()
+    seen_hashes: set[str] = set()
+    stored = skipped = 0
+    with open_document(path, detected_type) as document:
+        pages = document.page_count
+        committed = resume_after(claim)
+        pending: list[FoundImage] = []
+        for start in range(committed, pages, settings.image_pages_per_batch):
+            end = min(start + settings.image_pages_per_batch, pages)
+            for index in range(start, end):
+                for info in document.load_page(index).get_images(full=True):
+                    xref = info[0]
+                    if xref in seen_xrefs:
+                        continue
+                    seen_xrefs.add(xref)
+                    image = _found_image(document, xref, index + 1, info, settings.max_image_pixels)
+                    if image.data is not None and image.sha256 in seen_hashes:
+                        image = dataclasses.replace(image, data=None)  # the same bytes as an earlier object
+                    seen_hashes.add(image.sha256)
+                    pending.append(image)
+                    skipped += image.skipped_reason is not None
+                    stored += image.skipped_reason is None
+            # Images are written as soon as a batch of pages has any: never all of them in memory.
+            if pending or end - committed >= PAGES_PER_PROGRESS or end == pages:
+                with committing_batch(
+                    claim, added=end - committed, total=pages, unit="pages", checkpoint=end
+                ) as session:
+                    if pending:
+                        save_images(session, claim.document_id, claim.job_id, pending, settings.rows_per_statement)
+                committed, pending = end, []
+    return ImageSummary(stored=stored, skipped=skipped)
+
+
+def record(session: Session, claim: Claim, summary: ImageSummary) -> None:
+    """Images are written batch by batch as they are found; nothing is left to record."""
+
+
+STAGE = Stage(
+    name="extract_images",
+    description="store the PDF's images a few pages at a time, each distinct one once, skipping decompression bombs",
+    run=run,
+    record=record,
+    weight=3,
+)

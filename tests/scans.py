@@ -1,0 +1,121 @@
+"""Scans made on the spot: text rendered to image-only pages, turned, skewed, 1-bit CCITT, PNG and TIFF."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+
+import pymupdf
+from PIL import Image
+
+PARAGRAPHS = [
+    (
+        "Quarterly revenue grew across every region, driven by strong demand for renewable energy storage "
+        "systems. The board approved a new research budget and asked management to report on supply chain risks."
+    ),
+    (
+        "Municipal water treatment plants must monitor turbidity, chlorine residual and bacterial counts daily. "
+        "Inspectors visited seven facilities in March and found minor documentation problems at two of them."
+    ),
+    (
+        "The library will extend its opening hours during the examination period. Students may reserve study "
+        "rooms online, borrow laptops at the front desk and request interlibrary loans without any charge."
+    ),
+    (
+        "Mountain weather changes quickly, so hikers should carry waterproof clothing, a detailed map, enough "
+        "water and a charged phone. Tell someone your planned route and the time you expect to return."
+    ),
+    (
+        "Our engineering team replaced the legacy billing service with a modular system that processes invoices "
+        "faster, handles multiple currencies and produces clearer monthly statements for every customer."
+    ),
+    (
+        "Researchers measured the migration patterns of northern songbirds using lightweight radio transmitters "
+        "and discovered that several species now leave their wintering grounds almost two weeks earlier."
+    ),
+]
+
+
+def text_image(paragraph: str, dpi: int = 300, fontsize: float = 13) -> Image.Image:
+    """A grey 300-dpi image of a letter page carrying `paragraph`, as a scanner would make it."""
+    document = pymupdf.open()
+    page = document.new_page(width=612, height=792)
+    left = page.insert_textbox(pymupdf.Rect(54, 54, 558, 738), paragraph, fontsize=fontsize, fontname="times-roman")
+    assert left >= 0, "the text does not fit the page: PyMuPDF would leave it blank"
+    pixmap = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY)
+    return Image.frombytes("L", (pixmap.width, pixmap.height), pixmap.samples)
+
+
+def two_column_image(left: str, right: str, dpi: int = 300) -> Image.Image:
+    """A grey 300-dpi image of a letter page set in two columns, `left` then `right`."""
+    document = pymupdf.open()
+    page = document.new_page(width=612, height=792)
+    for text, rect in ((left, pymupdf.Rect(54, 54, 297, 738)), (right, pymupdf.Rect(315, 54, 558, 738))):
+        assert page.insert_textbox(rect, text, fontsize=12, fontname="times-roman") >= 0, "the column does not fit"
+    pixmap = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY)
+    return Image.frombytes("L", (pixmap.width, pixmap.height), pixmap.samples)
+
+
+def scan_page(image: Image.Image, *, turn: int = 0, skew: float = 0.0, ccitt: bool = False) -> bytes:
+    """A one-page image-only PDF of `image`: turned `turn` degrees anticlockwise, skewed, or 1-bit CCITT G4."""
+    if turn:
+        image = image.rotate(turn, expand=True)
+    if skew:
+        image = image.rotate(skew, expand=True, fillcolor=255, resample=Image.Resampling.BICUBIC)
+    if ccitt:
+        image = image.convert("1")  # Pillow writes 1-bit images into a PDF as CCITTFaxDecode (G4)
+    out = io.BytesIO()
+    image.save(out, "PDF", resolution=300)
+    return out.getvalue()
+
+
+def joined_pdf(parts: list[bytes]) -> bytes:
+    """One PDF of the pages of every PDF in `parts`, their image streams copied as they are."""
+    document = pymupdf.open()
+    for part in parts:
+        document.insert_pdf(pymupdf.open(stream=part, filetype="pdf"))
+    return document.tobytes()
+
+
+def text_pdf_page(paragraph: str) -> bytes:
+    """A one-page PDF with `paragraph` as a real text layer."""
+    document = pymupdf.open()
+    page = document.new_page(width=612, height=792)
+    page.insert_textbox(pymupdf.Rect(72, 72, 540, 500), paragraph, fontsize=13, fontname="times-roman")
+    return document.tobytes()
+
+
+def image_bytes(images: list[Image.Image], kind: str) -> bytes:
+    """`images` as one PNG (the first) or a multi-page TIFF."""
+    out = io.BytesIO()
+    if kind == "png":
+        images[0].save(out, "PNG", dpi=(300, 300))
+    else:
+        images[0].save(out, "TIFF", save_all=True, append_images=images[1:], compression="tiff_lzw", dpi=(300, 300))
+    return out.getvalue()
+
+
+def words(text: str) -> set[str]:
+    """The words of `text` as a comparable set: lower case, no punctuation, two letters or more."""
+    return {word for word in re.findall(r"[a-z0-9]+", text.lower()) if len(word) > 1}
+
+
+def bare_tesseract_words(image: Image.Image, tmp_path) -> set[str]:
+    """What plain `tesseract IMAGE stdout` reads from `image` (one thread, as PITFALLS advises for speed)."""
+    path = tmp_path / f"bare-{id(image)}.png"
+    image.save(path, dpi=(300, 300))
+    result = subprocess.run(
+        ["tesseract", str(path), "stdout"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+    )
+    return words(result.stdout)
+
+
+def coverage(found: set[str], expected: set[str]) -> float:
+    """The share of `expected` words that are in `found`."""
+    return len(found & expected) / len(expected)

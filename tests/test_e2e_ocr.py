@@ -1,0 +1,69 @@
+"""OCR through the real Procfile processes: a worker killed mid-OCR resumes after its last committed batch."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tests.conftest import start_web, wait_until
+from tests.scans import PARAGRAPHS, coverage, joined_pdf, scan_page, text_image, words
+from tests.test_e2e_procfile import Api, create_admin_with_cli
+
+PAGES = 12
+
+
+def ocr_record(engine, document_id: int):
+    with engine.connect() as connection:
+        return connection.execute(
+            sa.text("SELECT * FROM document_stage_records WHERE document_id = :d AND stage = 'ocr'"),
+            {"d": document_id},
+        ).first()
+
+
+def ocr_page_versions(engine, document_id: int) -> dict[int, str]:
+    """The xmin of each page OCR has written: it changes if the row is ever written again."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT page_number, xmin::text FROM document_pages WHERE document_id = :d AND ocr"),
+            {"d": document_id},
+        ).all()
+    return dict(rows)
+
+
+def test_worker_killed_mid_ocr_resumes_after_its_last_committed_batch(procfile, test_env):
+    from docqueue.db import get_engine
+
+    engine = get_engine()
+    # Ranges of four pages, one batch each: the two PDF processes commit four pages at a time.
+    worker = procfile("worker", OCR_RANGE_PAGES=4)
+    procfile("clock")
+    api = Api(start_web(procfile), create_admin_with_cli(test_env))
+    scans = [scan_page(text_image(PARAGRAPHS[n % len(PARAGRAPHS)])) for n in range(PAGES)]
+    document_id = api.upload("long-scan.pdf", joined_pdf(scans))
+
+    def part_committed():
+        record = ocr_record(engine, document_id)
+        return record if record and record.status == "running" and 0 < record.units_done < PAGES else None
+
+    wait_until(part_committed, timeout=300, message="OCR to commit a batch of pages")
+    worker.kill()
+    committed = ocr_page_versions(engine, document_id)
+    record = ocr_record(engine, document_id)
+    assert 0 < len(committed) < PAGES and record.units_done == len(committed)
+    assert record.checkpoint == max(committed)
+
+    procfile("worker", OCR_RANGE_PAGES=4)
+    document = wait_until(
+        lambda: (d := api.documents()[document_id])["status"] in ("completed", "failed") and d,
+        timeout=400,
+        message="the document to finish after the restart",
+    )
+    assert (document["status"], document["ocr_status"]) == ("completed", "completed"), document
+    record = ocr_record(engine, document_id)
+    assert (record.status, record.attempts, record.units_done, record.units_total) == ("completed", 2, PAGES, PAGES)
+    after = ocr_page_versions(engine, document_id)
+    assert len(after) == PAGES
+    assert {page: after[page] for page in committed} == committed, "pages committed before the kill were read again"
+    pages = api.get(f"/api/documents/{document_id}/pages")["pages"]
+    for page in pages:
+        expected = words(PARAGRAPHS[(page["page"] - 1) % len(PARAGRAPHS)])
+        assert page["ocr"] and coverage(words(page["text"]), expected) >= 0.9, page

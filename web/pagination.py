@@ -1,0 +1,64 @@
+"""Keyset pagination for the API's list endpoints: `?limit=` (at most 1000) and `?after=`, answered with `next`.
+
+Every list endpoint answers an object holding its list and a `next` URL
+(null on the last page). Lists are ordered by an integer key (a page
+number, a row id); `after` is the key of the last item already seen, so a
+page never shifts when rows are added behind it.
+
+    window = ListWindow.from_request()
+    rows = fetch(after=window.after, limit=window.fetch_limit)
+    items, next_url = window.split(rows, key=lambda row: row.page_number)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from flask import request, url_for
+from werkzeug.exceptions import BadRequest
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+class BadListRequest(BadRequest):
+    """`limit` or `after` is malformed; the description says which and why."""
+
+
+def _whole_number(name: str, default: int, minimum: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        raise BadListRequest(f"{name} must be a whole number of at least {minimum}, got {raw[:40]!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class ListWindow:
+    """Which slice of a list a request asks for."""
+
+    limit: int
+    after: int
+
+    @classmethod
+    def from_request(cls, default_limit: int = DEFAULT_LIMIT) -> ListWindow:
+        """Read `?limit=` (1 to 1000; larger is cut to 1000) and `?after=`; BadListRequest if malformed."""
+        return cls(min(_whole_number("limit", default_limit, 1), MAX_LIMIT), _whole_number("after", 0, 0))
+
+    @property
+    def fetch_limit(self) -> int:
+        """How many rows to fetch: one more than the limit, to learn whether a next page exists."""
+        return self.limit + 1
+
+    def split(self, rows: Sequence[T], key: Callable[[T], int]) -> tuple[list[T], str | None]:
+        """This page's items and the URL of the next page (None when `rows` held no more)."""
+        items = list(rows[: self.limit])
+        if len(rows) <= self.limit:
+            return items, None
+        arguments = {**request.view_args, **request.args.to_dict(), "limit": self.limit, "after": key(items[-1])}
+        return items, url_for(request.endpoint, **arguments)
