@@ -17,8 +17,9 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import pebble
 
@@ -29,6 +30,10 @@ T = TypeVar("T")
 
 class StageTimeout(Exception):
     """The stage ran past its time limit and its process was killed."""
+
+
+class StageStopped(Exception):
+    """The stage was stopped from outside (its lease was lost) and its process killed."""
 
 
 class StageProcessDied(Exception):
@@ -44,7 +49,7 @@ def _prepare_pdf_process() -> None:
     """
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import docqueue.stages.extract_text  # noqa: F401  (pulls in PyMuPDF: pay the import once, up front)
+    import docqueue.stages.extract_text
     import docqueue.stages.inspect  # noqa: F401
 
 
@@ -73,9 +78,15 @@ def warm_pdf_pool() -> None:
         pool.schedule(os.getpid)
 
 
-def run_in_pdf_process(function: Callable[..., T], *args, timeout: float) -> T:
-    """Run `function(*args)` in a pool process and wait; kill it after `timeout` seconds."""
+def run_in_pdf_process(function: Callable[..., T], *args, timeout: float, stop: threading.Event | None = None) -> T:
+    """Run `function(*args)` in a pool process and wait; kill it after `timeout` seconds, or once `stop` is set."""
     future = _get_pool().schedule(function, args=args, timeout=timeout)
+    if stop is not None:
+        future.add_done_callback(lambda _: stop.set())
+        stop.wait()
+        if not future.done():
+            future.cancel()  # pebble kills the process running a cancelled task
+            raise StageStopped("stopped: the job's lease was lost (cancelled or taken over)")
     try:
         return future.result()
     except FutureTimeout:

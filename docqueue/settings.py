@@ -53,6 +53,10 @@ class Settings:
     dispatch_interval_seconds: int
     retry_backoff_seconds: int
     pdf_worker_processes: int
+    remember_days: int
+    proxy_hops: int
+    login_failures_per_minute: int
+    metrics_token: str
 
     def require_database_url(self) -> str:
         if not self.database_url:
@@ -85,6 +89,10 @@ def load_settings() -> Settings:
         dispatch_interval_seconds=_int("DISPATCH_INTERVAL_SECONDS", 5, minimum=1),
         retry_backoff_seconds=_int("RETRY_BACKOFF_SECONDS", 15, minimum=0),
         pdf_worker_processes=_int("PDF_WORKER_PROCESSES", os.cpu_count() or 1, minimum=1),
+        remember_days=_int("REMEMBER_DAYS", 14, minimum=1),
+        proxy_hops=_int("PROXY_HOPS", 0),
+        login_failures_per_minute=_int("LOGIN_FAILURES_PER_MINUTE", 10, minimum=1),
+        metrics_token=os.environ.get("METRICS_TOKEN", ""),
     )
 
 

@@ -12,12 +12,13 @@ import os
 import socket
 import tempfile
 import uuid
-from functools import lru_cache
+from functools import cache
 
 import sentry_sdk
 
+from docqueue import lease_watch
 from docqueue.db import session_scope
-from docqueue.pdf_pool import StageTimeout, run_in_pdf_process
+from docqueue.pdf_pool import StageStopped, StageTimeout, run_in_pdf_process
 from docqueue.pipeline import next_stage, stage_named
 from docqueue.queue import Claim, DocumentQueueService, LeaseLost
 from docqueue.queue.dispatcher import nudge_dispatcher
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 STAGE_MODULES = {"inspect": inspect, "extract_text": extract_text}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _worker_id_for(pid: int) -> str:
     return f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}"
 
@@ -93,12 +94,15 @@ def run_stage(stage: str, job_id: int) -> str:
         logger.info("dropping message for job %s stage %s: not queued at that stage", job_id, stage)
         return "dropped"
     try:
-        with tempfile.TemporaryDirectory(prefix=f"docqueue-{job_id}-") as directory:
+        with tempfile.TemporaryDirectory(prefix=f"docqueue-{job_id}-") as directory, \
+                lease_watch.watching(job_id) as lease_lost:
             path = _fetch_original(claim, directory)
-            result = run_in_pdf_process(STAGE_MODULES[stage].run, path, claim, timeout=claim.timeout_seconds)
+            result = run_in_pdf_process(
+                STAGE_MODULES[stage].run, path, claim, timeout=claim.timeout_seconds, stop=lease_lost
+            )
         _publish(claim, result)
         return "done"
-    except LeaseLost:
+    except (LeaseLost, StageStopped):
         logger.warning("job %s stage %s attempt %s lost its lease; result discarded", job_id, stage, claim.attempt)
         return "lease_lost"
     except DocumentRejected as rejection:

@@ -48,7 +48,7 @@ def run_up(port: int) -> int:
     # the `finally` below still stops the servers if we are stopped during start-up.
     signal.signal(signal.SIGTERM, _interrupt)
     home = docqueue_home()
-    _lock = lock_home(home)  # noqa: F841  (held until this process exits)
+    _lock = lock_home(home)
     ensure_port_free(port)
     procfile = read_procfile()
     servers = start_servers(home)
@@ -179,7 +179,7 @@ def ensure_admin() -> None:
         with session_scope() as session:
             if count_users(session) == 0:
                 password = secrets.token_urlsafe(12)
-                _, token = create_user(session, ADMIN_EMAIL, password, is_admin=True)
+                _, token = create_user(session, ADMIN_EMAIL, password, role="admin")
                 _print_admin(password, token)
             elif session.scalar(select(User.id).where(User.email == ADMIN_EMAIL)) is not None:
                 click.echo(f"admin {ADMIN_EMAIL} already exists (its password was shown on the first run only)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, g, jsonify, request
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
+from docqueue.audit import record_audit
 from docqueue.documents import (
     UploadRejected,
     document_as_dict,
@@ -15,8 +16,9 @@ from docqueue.documents import (
     validate_priority,
 )
 from docqueue.queue import AlreadyQueued, DocumentQueueService
+from docqueue.queue.dashboard import read_dashboard
 from docqueue.queue.dispatcher import nudge_dispatcher, process_document_queue
-from web.auth import admin_required, api_error, token_required
+from web.auth import api_error, api_role_required, token_required
 from web.extensions import db
 from web.submissions import submit_upload
 
@@ -96,21 +98,24 @@ def reprocess_document(document_id: int):
 @bp.get("/queue/stats")
 @token_required
 def queue_stats():
-    return jsonify(DocumentQueueService(db.session).get_queue_stats())
+    """The whole queue's counts for operators and admins; a viewer's own jobs' counts for a viewer."""
+    owner_id = None if g.user.has_role("operator") else g.user.id
+    return jsonify(read_dashboard(db.session, owner_id).as_stats())
 
 
 @bp.post("/queue/requeue-failed")
-@admin_required
+@api_role_required("operator")
 def requeue_failed():
     """Failed jobs with attempts left go back to pending."""
     requeued = DocumentQueueService(db.session).requeue_failed()
+    record_audit(db.session, g.user, "queue.requeue_failed", requeued, "via the API")
     db.session.commit()
     nudge_dispatcher(db.session)
     return jsonify(requeued=requeued)
 
 
 @bp.post("/queue/process")
-@admin_required
+@api_role_required("operator")
 def process_queue():
     """The cron endpoint: run the dispatcher once and report what it did."""
     return jsonify(process_document_queue(db.session).as_dict())

@@ -4,16 +4,20 @@ A claim's lease lasts LEASE_SECONDS. While a message of an actor with
 `heartbeat_lease=True` runs, one thread per worker process extends the
 leases of all of them in a single UPDATE every third of that. When the
 process dies the heartbeats stop, the leases lapse, and the dispatcher
-takes the jobs back.
+takes the jobs back. A lease that could not be renewed was taken away
+(an operator cancelled the job, or recovery gave it to another attempt):
+its stage is told to stop (`docqueue.lease_watch`).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 
 from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
 
+from docqueue import lease_watch
 from docqueue.db import session_scope
 from docqueue.queue import DocumentQueueService
 from docqueue.settings import get_settings
@@ -24,12 +28,13 @@ class LeaseHeartbeat(Middleware):
     """Middleware that extends the leases of the jobs this process is running.
 
     Parameters:
-      interval(float): Seconds between heartbeats. Defaults to a third of LEASE_SECONDS.
+      interval(float): Seconds between heartbeats. Defaults to a third of LEASE_SECONDS, at most 5 s,
+        so a cancelled stage stops within seconds.
     """
 
     def __init__(self, *, interval: float | None = None) -> None:
         self.logger = get_logger(__name__, type(self))
-        self.interval = interval or get_settings().lease_seconds / 3
+        self.interval = interval or min(get_settings().lease_seconds / 3, 5.0)
         self.running_jobs: dict[str, int] = {}
         self.lock = threading.Lock()
         self.stopped = threading.Event()
@@ -65,8 +70,10 @@ class LeaseHeartbeat(Middleware):
             if not job_ids:
                 continue
             try:
+                renewal_started = time.monotonic()
                 with session_scope() as session:
-                    DocumentQueueService(session).extend_leases(job_ids, current_worker_id())
+                    renewed = DocumentQueueService(session).extend_leases(job_ids, current_worker_id())
+                lease_watch.signal_lost(set(job_ids) - renewed, renewal_started)
             except Exception:
                 # A missed beat is not fatal: the lease is three beats long.
                 self.logger.exception("Could not extend leases for jobs %s.", job_ids)

@@ -81,6 +81,9 @@ _CLAIM_COLUMNS = "id, document_id, owner_id, operation, stage, attempts, max_att
 # Only the holder of the current lease may publish or give up a job.
 _HOLDS_LEASE = "id = :job_id AND lease_token = CAST(:lease_token AS uuid) AND status = 'processing'"
 
+# An operator can pause admission (docqueue/queue/operator.py); running work carries on.
+_ADMISSION_OPEN = "NOT EXISTS (SELECT 1 FROM queue_control WHERE admission_paused)"
+
 # Clears the lease columns when a job leaves `processing`.
 _RELEASE_LEASE = "lease_token = NULL, lease_expires_at = NULL, heartbeat_at = NULL, worker_id = NULL"
 
@@ -216,21 +219,22 @@ class DocumentQueueService:
         if row.first() is None:
             raise LeaseLost(f"job {claim.job_id} stage {claim.stage} attempt {claim.attempt} lost its lease")
 
-    def extend_leases(self, job_ids: list[int], worker_id: str) -> int:
-        """Heartbeat: push out the leases this worker holds on `job_ids`; return how many held."""
+    def extend_leases(self, job_ids: list[int], worker_id: str) -> set[int]:
+        """Heartbeat: push out the leases this worker holds on `job_ids`; return the ids whose lease still held."""
         if not job_ids:
-            return 0
-        result = self._execute(
+            return set()
+        rows = self._execute(
             """
             UPDATE document_queue SET heartbeat_at = now(),
                    lease_expires_at = now() + make_interval(secs => :lease_seconds)
             WHERE id = ANY(:job_ids) AND worker_id = :worker_id AND status = 'processing'
+            RETURNING id
             """,
             job_ids=list(job_ids),
             worker_id=worker_id,
             lease_seconds=self.settings.lease_seconds,
         )
-        return result.rowcount
+        return {row.id for row in rows}
 
     def advance(self, claim: Claim, next_stage: str, progress: int) -> Dispatch:
         """Hand the job from the claimed stage to `next_stage`; send the returned dispatch after commit."""
@@ -375,10 +379,10 @@ class DocumentQueueService:
         """Move due pending jobs to `queued` within capacity; send the returned dispatches after commit.
 
         Capacity is OCR_CONCURRENT_JOBS in flight overall and each user's
-        `concurrent_ocr_jobs`. Order: priority, then age.
+        `concurrent_ocr_jobs`. Order: priority, then age. Nothing while admission is paused.
         """
         rows = self._execute(
-            """
+            f"""
             WITH in_flight AS (
                 SELECT owner_id, count(*) AS n FROM document_queue
                 WHERE status IN ('queued', 'processing') GROUP BY owner_id
@@ -398,7 +402,7 @@ class DocumentQueueService:
                 LIMIT LEAST(:batch, GREATEST(:capacity - (SELECT COALESCE(sum(n), 0) FROM in_flight), 0))
             )
             UPDATE document_queue q SET status = 'queued', dispatched_at = now()
-            FROM admitted WHERE q.id = admitted.id AND q.status = 'pending'
+            FROM admitted WHERE q.id = admitted.id AND q.status = 'pending' AND {_ADMISSION_OPEN}
             RETURNING q.id, q.stage
             """,
             capacity=self.settings.ocr_concurrent_jobs,
