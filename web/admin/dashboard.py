@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from docqueue.audit import recent_audit
 from docqueue.queue.dashboard import EXACT_COUNT_LIMIT, completion_series
+from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.operator import OperatorActions
 from web.admin import bp
 from web.admin.common import current_dashboard, form_int, page_or_partial, sees_everything
@@ -56,6 +57,7 @@ def pause_admission():
 def resume_admission():
     OperatorActions(db.session, current_user).set_admission_paused(False)
     db.session.commit()
+    nudge_dispatcher(db.session)
     flash("Admission resumed.", "info")
     return redirect(url_for("admin.dashboard"))
 

@@ -17,6 +17,7 @@ from docqueue.queue.job_listing import (
     job_detail,
     list_jobs,
 )
+from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.operator import OperatorActions, failure_groups
 from web.admin import bp
 from web.admin.common import form_int, page_or_partial, scope_owner_id, selected_job_ids
@@ -91,6 +92,8 @@ def job_action():
     else:
         done = getattr(operator, action)(job_ids)
     db.session.commit()
+    if action == "retry":
+        nudge_dispatcher(db.session)  # admit the retried work now, not at the next clock tick
     skipped = len(job_ids) - done
     note = f" ({skipped} skipped: not in a state that allows it)" if skipped > 0 else ""
     flash(f"{JOB_ACTIONS[action]} {done} job(s){note}.", "info")
@@ -118,6 +121,7 @@ def retry_matching_confirm():
         flash(str(error), "error")
         return redirect(url_for("admin.jobs"))
     db.session.commit()
+    nudge_dispatcher(db.session)
     flash(f"Retried {retried} job(s).", "info")
     return redirect(url_for("admin.jobs"))
 
@@ -136,6 +140,8 @@ def failure_group_action(verb: str):
     operator = OperatorActions(db.session, current_user)
     done = (operator.retry_group if verb == "retry" else operator.discard_group)(stage, error_message)
     db.session.commit()
+    if verb == "retry":
+        nudge_dispatcher(db.session)
     flash(f"{'Retried' if verb == 'retry' else 'Discarded'} {done} job(s) of that group.", "info")
     return redirect(url_for("admin.failures"))
 
