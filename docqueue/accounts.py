@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from docqueue.audit import record_audit
 from docqueue.models import User
+from werkzeug.security import generate_password_hash
+
 from docqueue.users import create_user, end_all_sessions, hash_token, normalize_email, validate_role
 
 
@@ -79,6 +81,15 @@ def set_disabled(session: Session, actor: User | None, user: User, disabled: boo
         user.disabled_at = None
     record_audit(session, actor, "user.disable" if disabled else "user.enable", 1, user.email)
     session.flush()
+
+
+def set_password(session: Session, actor: User | None, user: User, password: str) -> None:
+    """Give `user` a new password and end every session they have (remember-me cookies included)."""
+    if len(password) < 8:
+        raise ValueError("a password needs at least 8 characters")
+    user.password_hash = generate_password_hash(password)
+    end_all_sessions(session, user)
+    record_audit(session, actor, "user.password", 1, user.email)
 
 
 def reset_token(session: Session, actor: User | None, user: User) -> str:

@@ -103,6 +103,22 @@ def test_a_remember_cookie_copied_before_logout_no_longer_logs_in(no_csrf_app, m
     assert thief.get("/").headers["Location"].startswith("/login")
 
 
+def test_a_password_change_ends_every_session(no_csrf_app, make_user, session):
+    from docqueue.accounts import find_user, set_password
+
+    make_user("mover@example.com", password=PASSWORD)
+    browser = no_csrf_app.test_client()
+    log_in(browser, "mover@example.com", remember=True)
+    remembered = browser.get_cookie("remember_token").value
+    set_password(session, None, find_user(session, "mover@example.com"), "a whole new password")
+    session.commit()
+    assert browser.get("/").headers["Location"].startswith("/login")
+    copy = no_csrf_app.test_client()
+    copy.set_cookie("remember_token", remembered)
+    assert copy.get("/").headers["Location"].startswith("/login")
+    assert log_in(no_csrf_app.test_client(), "mover@example.com", "a whole new password").status_code == 302
+
+
 def test_a_disabled_user_cannot_log_in_keep_a_session_or_use_a_token(no_csrf_app, make_user, session):
     from docqueue.accounts import find_user, set_disabled
 
