@@ -15,7 +15,6 @@ switched off (every request reads the database, the worst case) and on.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 
@@ -136,8 +135,10 @@ def main() -> None:
                 assert response.status_code == 200, (url, response.status_code)
             results[name] = samples
 
-    print(f"rows: {rows:,} queue items ({rows // 100:,} pending, {rows // 50:,} failed), filled in {fill_seconds:.0f} s;"
-          f" {runs} requests each through the Flask app, logged in as an operator")
+    print(
+        f"rows: {rows:,} queue items ({rows // 100:,} pending, {rows // 50:,} failed), filled in {fill_seconds:.0f} s;"
+        f" {runs} requests each through the Flask app, logged in as an operator"
+    )
     print(f"{'page':34} {'p50 ms':>8} {'p95 ms':>8}")
     for name, samples in results.items():
         print(f"{name:34} {percentile(samples, 0.5):8.1f} {percentile(samples, 0.95):8.1f}")

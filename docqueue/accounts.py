@@ -11,11 +11,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
 
 from docqueue.audit import record_audit
 from docqueue.models import User
-from werkzeug.security import generate_password_hash
-
 from docqueue.users import create_user, end_all_sessions, hash_token, normalize_email, validate_role
 
 

@@ -36,8 +36,13 @@ def user() -> None:
 
 @user.command("create")
 @click.argument("email")
-@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True,
-              help="viewer: own documents; operator: steer the whole queue; admin: also manage users.")
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default="viewer",
+    show_default=True,
+    help="viewer: own documents; operator: steer the whole queue; admin: also manage users.",
+)
 @click.option("--admin", is_flag=True, help="Same as --role admin.")
 @click.option("--password", help="Password for the browser login (omit for an API-only user).")
 def user_create(email: str, role: str, admin: bool, password: str | None) -> None:
@@ -110,8 +115,9 @@ def user_enable(email: str) -> None:
 @click.option("--concurrent-ocr-jobs", type=int, help="Jobs of this user in flight at once (0 holds them all).")
 @click.option("--ocr-timeout-seconds", type=int, help="Time limit of each of this user's stages.")
 @click.option("--background-ocr/--no-background-ocr", default=None, help="Run OCR for this user's scans.")
-def user_settings(email: str, concurrent_ocr_jobs: int | None, ocr_timeout_seconds: int | None,
-                  background_ocr: bool | None) -> None:
+def user_settings(
+    email: str, concurrent_ocr_jobs: int | None, ocr_timeout_seconds: int | None, background_ocr: bool | None
+) -> None:
     """Show a user's settings, changing those given first."""
     from docqueue.accounts import UserSettings, update_settings
 

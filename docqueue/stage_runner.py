@@ -94,8 +94,10 @@ def run_stage(stage: str, job_id: int) -> str:
         logger.info("dropping message for job %s stage %s: not queued at that stage", job_id, stage)
         return "dropped"
     try:
-        with tempfile.TemporaryDirectory(prefix=f"docqueue-{job_id}-") as directory, \
-                lease_watch.watching(job_id) as lease_lost:
+        with (
+            tempfile.TemporaryDirectory(prefix=f"docqueue-{job_id}-") as directory,
+            lease_watch.watching(job_id) as lease_lost,
+        ):
             path = _fetch_original(claim, directory)
             result = run_in_pdf_process(
                 STAGE_MODULES[stage].run, path, claim, timeout=claim.timeout_seconds, stop=lease_lost

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
 import pytest
 from click.testing import CliRunner
@@ -32,7 +33,12 @@ def cookie_headers(response, name: str) -> list[str]:
 
 
 def test_every_response_carries_the_security_headers(client):
-    for response in (client.get("/login"), client.get("/healthz"), client.get("/api/queue/stats"), client.get("/admin")):
+    for response in (
+        client.get("/login"),
+        client.get("/healthz"),
+        client.get("/api/queue/stats"),
+        client.get("/admin"),
+    ):
         csp = response.headers["Content-Security-Policy"]
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
         assert response.headers["X-Frame-Options"] == "DENY"
@@ -62,10 +68,10 @@ def test_remember_me_is_a_checkbox_and_its_cookie_is_lax_httponly_and_secure_ove
     for cookie in (remember, session_cookie):
         assert "; Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     expires = re.search(r"Expires=([^;]+)", remember).group(1)
+    from datetime import datetime
     from email.utils import parsedate_to_datetime
-    from datetime import datetime, timezone
 
-    days = (parsedate_to_datetime(expires) - datetime.now(timezone.utc)).days
+    days = (parsedate_to_datetime(expires) - datetime.now(UTC)).days
     assert days == get_settings().remember_days - 1  # 14 days less the seconds since login
 
 
@@ -131,7 +137,9 @@ def test_a_disabled_user_cannot_log_in_keep_a_session_or_use_a_token(no_csrf_app
 
     assert browser.get("/").headers["Location"].startswith("/login")
     assert log_in(no_csrf_app.test_client(), "gone@example.com").status_code == 401
-    assert no_csrf_app.test_client().get("/api/documents", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert (
+        no_csrf_app.test_client().get("/api/documents", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    )
 
 
 def test_thirty_wrong_passwords_are_throttled(no_csrf_app, make_user):
@@ -247,7 +255,10 @@ def test_a_post_without_the_csrf_token_is_refused(app, make_user):
     client = app.test_client()
     login_page = client.get("/login").data.decode()
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page).group(1)
-    assert client.post("/login", data={"email": "c@example.com", "password": PASSWORD, "csrf_token": token}).status_code == 302
+    assert (
+        client.post("/login", data={"email": "c@example.com", "password": PASSWORD, "csrf_token": token}).status_code
+        == 302
+    )
     refused = client.post("/admin/queue/pause")
     assert refused.status_code == 400 and b"CSRF" in refused.data
     page = client.get("/admin").data.decode()
@@ -284,18 +295,25 @@ def test_user_commands_manage_roles_accounts_and_settings(test_env, session):
     assert created.exit_code == 0 and "created operator ops@example.com" in created.output
     legacy = runner.invoke(main, ["user", "create", "root@example.com", "--admin"])
     assert "created admin root@example.com" in legacy.output
-    assert runner.invoke(main, ["user", "role", "ops@example.com", "admin"]).output.strip() == "ops@example.com is now admin"
+    assert (
+        runner.invoke(main, ["user", "role", "ops@example.com", "admin"]).output.strip()
+        == "ops@example.com is now admin"
+    )
     assert runner.invoke(main, ["user", "disable", "ops@example.com"]).exit_code == 0
     settings = runner.invoke(
         main, ["user", "settings", "ops@example.com", "--concurrent-ocr-jobs", "5", "--no-background-ocr"]
     )
     assert "concurrent_ocr_jobs=5" in settings.output and "enable_background_ocr=False" in settings.output
     assert "disabled=yes" in settings.output
-    assert "disabled=no" in runner.invoke(main, ["user", "enable", "ops@example.com"]).output + runner.invoke(
-        main, ["user", "settings", "ops@example.com"]
-    ).output
+    assert (
+        "disabled=no"
+        in runner.invoke(main, ["user", "enable", "ops@example.com"]).output
+        + runner.invoke(main, ["user", "settings", "ops@example.com"]).output
+    )
     bad = runner.invoke(main, ["user", "settings", "ops@example.com", "--ocr-timeout-seconds", "0"])
     assert bad.exit_code == 1 and "ocr_timeout_seconds must be" in bad.output
     assert runner.invoke(main, ["user", "role", "nobody@example.com", "admin"]).exit_code == 1
-    actions = [row[0] for row in session.execute(__import__("sqlalchemy").text("SELECT action FROM audit_log ORDER BY id"))]
+    actions = [
+        row[0] for row in session.execute(__import__("sqlalchemy").text("SELECT action FROM audit_log ORDER BY id"))
+    ]
     assert actions == ["user.role", "user.disable", "user.settings", "user.enable"]

@@ -27,7 +27,10 @@ def page(browser):  # noqa: F811
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     violations = []
-    page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     yield page
     context.close()
     assert violations == []
@@ -48,7 +51,10 @@ def log_in(page, base_url: str, email: str) -> None:
 
 def upload(base_url: str, token: str, name: str, data: bytes) -> int:
     response = requests.post(
-        f"{base_url}/api/documents", headers={"Authorization": f"Bearer {token}"}, files={"file": (name, data)}, timeout=30
+        f"{base_url}/api/documents",
+        headers={"Authorization": f"Bearer {token}"},
+        files={"file": (name, data)},
+        timeout=30,
     )
     response.raise_for_status()
     return response.json()["id"]
@@ -81,13 +87,17 @@ def test_operator_finds_a_failed_document_sees_why_retries_it_and_watches_it_com
     base_url = start_web(procfile)
     _, owner_token = make_user("owner@example.com")
     _, operator_token = make_user("ops@example.com", password=PASSWORD, role="operator")
-    document_id = upload(base_url, owner_token, "minimal-document.pdf", (CORPUS / "pdf" / "minimal-document.pdf").read_bytes())
+    document_id = upload(
+        base_url, owner_token, "minimal-document.pdf", (CORPUS / "pdf" / "minimal-document.pdf").read_bytes()
+    )
     wait_until(lambda: job_of(document_id).status == "queued", timeout=30, message="the upload to be admitted")
     job_id = fail_as_a_crashed_worker_would(document_id, "inspect failed: OSError: the storage volume went away")
 
     log_in(page, base_url, "ops@example.com")
     page.goto(f"{base_url}/admin")
-    stats = requests.get(f"{base_url}/api/queue/stats", headers={"Authorization": f"Bearer {operator_token}"}, timeout=10).json()
+    stats = requests.get(
+        f"{base_url}/api/queue/stats", headers={"Authorization": f"Bearer {operator_token}"}, timeout=10
+    ).json()
     for name in ("pending", "processing", "failed", "completed_today", "cancelled"):
         expect(page.locator(f'[data-stat="{name}"]')).to_have_text(str(stats[name]))
     assert stats["failed"] == 1
@@ -150,14 +160,18 @@ def test_cancelling_a_running_job_stops_its_stage_and_frees_the_worker(procfile,
     shot(page, "admin-job-cancelled")
 
     # The endless stage would hold the only worker thread for two minutes; the next upload completes now.
-    following = upload(base_url, owner_token, "minimal-document.pdf", (CORPUS / "pdf" / "minimal-document.pdf").read_bytes())
+    following = upload(
+        base_url, owner_token, "minimal-document.pdf", (CORPUS / "pdf" / "minimal-document.pdf").read_bytes()
+    )
     wait_until(lambda: job_of(following).status == "completed", timeout=60, message="the next document to complete")
     assert "stopped: the job's lease was lost" in worker.log() or "lost its lease" in worker.log()
     assert job_of(endless).status == "cancelled"
     from docqueue.db import get_engine
 
     with get_engine().connect() as connection:
-        pages = connection.execute(sa.text("SELECT count(*) FROM document_pages WHERE document_id = :d"), {"d": endless})
+        pages = connection.execute(
+            sa.text("SELECT count(*) FROM document_pages WHERE document_id = :d"), {"d": endless}
+        )
         assert pages.scalar() == 0
     page.goto(f"{base_url}/admin/documents/{endless}")
     expect(page.locator("h1 .badge")).to_have_text("cancelled")

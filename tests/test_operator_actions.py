@@ -79,7 +79,9 @@ def test_delete_takes_only_finished_jobs_and_clear_only_old_completed_ones(sessi
     old, recent = (only_job_id(session, add_document(session, owner)) for _ in range(2))
     session.execute(sa.text("SET session_replication_role = replica"))  # skip the status guard to stage history
     session.execute(
-        sa.text("UPDATE document_queue SET status = 'completed', completed_at = now() - make_interval(days => :d) WHERE id = :id"),
+        sa.text(
+            "UPDATE document_queue SET status = 'completed', completed_at = now() - make_interval(days => :d) WHERE id = :id"
+        ),
         [{"id": old, "d": 40}, {"id": recent, "d": 2}],
     )
     session.execute(sa.text("SET session_replication_role = origin"))
@@ -156,7 +158,11 @@ def test_the_jobs_list_filters_and_pages_newest_first(session, make_user):
     jobs = [only_job_id(session, add_document(session, owner)) for _ in range(5)]
     page = list_jobs(session, JobFilter(), limit=3)
     assert [row.id for row in page] == [jobs[4], jobs[3], jobs[2]]
-    assert [row.id for row in list_jobs(session, JobFilter(), before=page[-1].id, limit=3)] == [jobs[1], jobs[0], failed]
+    assert [row.id for row in list_jobs(session, JobFilter(), before=page[-1].id, limit=3)] == [
+        jobs[1],
+        jobs[0],
+        failed,
+    ]
     assert [row.id for row in list_jobs(session, JobFilter(error="100% _v"))] == [failed]
     assert len(list_jobs(session, JobFilter(user="LISTER@example.com", status="pending", window="1h"))) == 5
     assert list_jobs(session, JobFilter(), owner_id=owner + 1000) == []

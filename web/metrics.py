@@ -41,8 +41,9 @@ class _QueueCollector:
     def collect(self):
         d = self.dashboard
         jobs = GaugeMetricFamily("docqueue_jobs", "Jobs by status (estimated past a threshold)", labels=["status"])
-        estimated = GaugeMetricFamily("docqueue_jobs_estimated", "1 when that status's count is an estimate",
-                                      labels=["status"])
+        estimated = GaugeMetricFamily(
+            "docqueue_jobs_estimated", "1 when that status's count is an estimate", labels=["status"]
+        )
         for status, count in d.statuses.items():
             jobs.add_metric([status], count.value)
             estimated.add_metric([status], int(count.estimated))
@@ -55,20 +56,31 @@ class _QueueCollector:
             ("docqueue_completed_today", "Jobs completed today (UTC)", d.completed_today),
             ("docqueue_wait_minutes_avg", "Average wait from upload to first claim, today", d.avg_wait_minutes),
             ("docqueue_oldest_pending_minutes", "Age of the oldest job waiting", d.oldest_pending_minutes),
-            ("docqueue_completed_per_minute", "Completions per minute over the last 15 minutes", d.completed_per_minute),
+            (
+                "docqueue_completed_per_minute",
+                "Completions per minute over the last 15 minutes",
+                d.completed_per_minute,
+            ),
             ("docqueue_admission_paused", "1 while an operator has paused admission", int(d.admission_paused)),
             ("docqueue_warnings", "Warnings the dashboard shows", len(d.warnings)),
         ):
             yield GaugeMetricFamily(name, help_text, value=value)
-        heartbeat = GaugeMetricFamily("docqueue_worker_heartbeat_age_seconds", "Seconds since each busy worker's last "
-                                      "heartbeat", labels=["worker"])
+        heartbeat = GaugeMetricFamily(
+            "docqueue_worker_heartbeat_age_seconds",
+            "Seconds since each busy worker's last heartbeat",
+            labels=["worker"],
+        )
         for worker in d.workers:
             heartbeat.add_metric([worker.worker_id], worker.heartbeat_age_seconds)
         yield heartbeat
-        duration = GaugeMetricFamily("docqueue_stage_duration_seconds_avg", "Average attempt duration per stage, last "
-                                     "15 minutes", labels=["stage"])
-        attempts = GaugeMetricFamily("docqueue_stage_attempts", "Attempts that ended per stage, last 15 minutes",
-                                     labels=["stage", "outcome"])
+        duration = GaugeMetricFamily(
+            "docqueue_stage_duration_seconds_avg",
+            "Average attempt duration per stage, last 15 minutes",
+            labels=["stage"],
+        )
+        attempts = GaugeMetricFamily(
+            "docqueue_stage_attempts", "Attempts that ended per stage, last 15 minutes", labels=["stage", "outcome"]
+        )
         for timing in self.timings:
             duration.add_metric([timing.stage], timing.avg_seconds)
             attempts.add_metric([timing.stage, "ok"], timing.attempts - timing.failed)

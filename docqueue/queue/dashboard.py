@@ -87,7 +87,10 @@ def read_dashboard(session: Session, owner_id: int | None = None, redis_client=N
     if owner_id is None:
         stats = DocumentQueueService(session).get_queue_stats()
         completed_today, avg_wait, oldest = (
-            stats["completed_today"], stats["avg_wait_time_minutes"], stats["oldest_pending_minutes"])
+            stats["completed_today"],
+            stats["avg_wait_time_minutes"],
+            stats["oldest_pending_minutes"],
+        )
     else:
         completed_today, avg_wait, oldest = _owner_today(session, owner_id)
     rate = _completion_rate(session, owner_id)
@@ -103,8 +106,9 @@ def read_dashboard(session: Session, owner_id: int | None = None, redis_client=N
         oldest_pending_minutes=oldest,
         completed_per_minute=rate,
         backlog_eta_minutes=round(backlog / rate, 1) if rate and backlog else (0.0 if not backlog else None),
-        admission_paused=bool(session.execute(
-            text("SELECT EXISTS (SELECT 1 FROM queue_control WHERE admission_paused)")).scalar()),
+        admission_paused=bool(
+            session.execute(text("SELECT EXISTS (SELECT 1 FROM queue_control WHERE admission_paused)")).scalar()
+        ),
     )
     if owner_id is None:
         dashboard.workers = _workers(session)
@@ -233,7 +237,9 @@ def _lost_messages(session: Session, settings, redis_client) -> list[str]:
     from docqueue.pipeline import STAGE_QUEUE
 
     queued = session.execute(
-        text("SELECT count(*) FROM document_queue WHERE status = 'queued' AND dispatched_at < now() - interval '5 seconds'")
+        text(
+            "SELECT count(*) FROM document_queue WHERE status = 'queued' AND dispatched_at < now() - interval '5 seconds'"
+        )
     ).scalar()
     if not queued:
         return []

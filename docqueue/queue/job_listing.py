@@ -118,7 +118,11 @@ _ROW_COLUMNS = """
 
 
 def list_jobs(
-    session: Session, job_filter: JobFilter, *, owner_id: int | None = None, before: int | None = None,
+    session: Session,
+    job_filter: JobFilter,
+    *,
+    owner_id: int | None = None,
+    before: int | None = None,
     limit: int = PAGE_SIZE,
 ) -> list[JobRow]:
     """A page of jobs matching the filter, newest first, with ids below `before`; only `owner_id`'s if given."""

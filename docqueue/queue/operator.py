@@ -120,7 +120,9 @@ class OperatorActions:
 
     def delete(self, job_ids: list[int]) -> int:
         """Delete finished jobs (completed, failed, cancelled); live ones must be cancelled first. Documents stay."""
-        result = self._execute(f"DELETE FROM document_queue WHERE id = ANY(:job_ids) AND {_FINISHED}", job_ids=list(job_ids))
+        result = self._execute(
+            f"DELETE FROM document_queue WHERE id = ANY(:job_ids) AND {_FINISHED}", job_ids=list(job_ids)
+        )
         return self._audit("job.delete", result.rowcount, _ids(job_ids))
 
     def set_priority(self, job_ids: list[int], priority: int) -> int:

@@ -6,7 +6,7 @@ whole queue, admins also manage accounts. Views stay thin: they parse and
 validate the request, call one domain command, commit, and render.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, render_template
 from werkzeug.exceptions import HTTPException
@@ -20,7 +20,7 @@ bp.after_request(redirect_whole_page_for_htmx)
 @bp.app_template_filter("utc_seconds")
 def utc_seconds(value: datetime) -> str:
     """A timestamp as `2025-01-31 14:05:09 UTC`: the job timeline needs seconds."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @bp.errorhandler(400)

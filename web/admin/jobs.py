@@ -8,6 +8,7 @@ from flask_login import current_user
 from docqueue.documents import get_document
 from docqueue.models import OPERATIONS, QUEUE_STATUSES, Document
 from docqueue.pipeline import PIPELINE
+from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.job_listing import (
     PAGE_SIZE,
     WINDOWS,
@@ -17,7 +18,6 @@ from docqueue.queue.job_listing import (
     job_detail,
     list_jobs,
 )
-from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.operator import OperatorActions, failure_groups
 from web.admin import bp
 from web.admin.common import form_int, page_or_partial, scope_owner_id, selected_job_ids
@@ -72,7 +72,9 @@ def job(job_id: int):
 def document(document_id: int):
     """A document's details and its jobs (a viewer: their own documents only)."""
     owner_id = scope_owner_id()
-    found = db.session.get(Document, document_id) if owner_id is None else get_document(db.session, owner_id, document_id)
+    found = (
+        db.session.get(Document, document_id) if owner_id is None else get_document(db.session, owner_id, document_id)
+    )
     if found is None:
         abort(404, description=f"no document {document_id}")
     return render_template("admin/document.html", document=found, jobs=document_jobs(db.session, document_id))

@@ -33,7 +33,11 @@ def users():
 @bp.post("/users")
 @role_required("admin")
 def create_user():
-    email, password, role = request.form.get("email", ""), request.form.get("password", ""), request.form.get("role", "")
+    email, password, role = (
+        request.form.get("email", ""),
+        request.form.get("password", ""),
+        request.form.get("role", ""),
+    )
     try:
         user, token = add_user(db.session, current_user, email, password, role)
         db.session.commit()
