@@ -212,6 +212,7 @@ class QueueItem(Base):
             postgresql_where=text("status = 'pending'"),
         ),
         Index("document_queue_document_idx", "document_id", text("id DESC")),
+        Index("document_queue_owner_id_idx", "owner_id", text("id DESC")),
         Index("document_queue_completed_at_idx", "completed_at", postgresql_where=text("status = 'completed'")),
     )
 

@@ -42,6 +42,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         # Under the broker's namespace, so a shared Redis keeps apps (and test runs) apart.
         RATELIMIT_STORAGE_OPTIONS={"key_prefix": f"{settings.redis_namespace}:limits"},
         RATELIMIT_HEADERS_ENABLED=True,
+        # Redis down must not lock everyone out: logins then go unthrottled (and it is logged).
+        RATELIMIT_SWALLOW_ERRORS=True,
     )
     if test_config:
         app.config.update(test_config)

@@ -81,7 +81,8 @@ class JobFilter:
             clauses.append("q.priority = :f_priority")
             params["f_priority"] = int(self.priority)
         if self.user:
-            clauses.append("u.email = :f_user")
+            # Resolved to the owner's id first, so the owner index serves the list.
+            clauses.append("q.owner_id = (SELECT id FROM users WHERE email = :f_user)")
             params["f_user"] = self.user.lower()
         if self.error:
             # Matched as plain text: the user's % and _ are not wildcards.
