@@ -16,6 +16,11 @@ from web.security import init_security
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def limits_storage_uri(redis_url: str) -> str:
+    """The Redis URL in the form the `limits` package wants: it spells a Unix socket (embedded Redis) `redis+unix://`."""
+    return "redis+unix://" + redis_url.removeprefix("unix://") if redis_url.startswith("unix://") else redis_url
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Application factory: `gunicorn "web:create_app()"`, `flask --app web ...`."""
     settings = get_settings()
@@ -38,7 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,
-        RATELIMIT_STORAGE_URI=settings.require_redis_url(),
+        RATELIMIT_STORAGE_URI=limits_storage_uri(settings.require_redis_url()),
         # Under the broker's namespace, so a shared Redis keeps apps (and test runs) apart.
         RATELIMIT_STORAGE_OPTIONS={"key_prefix": f"{settings.redis_namespace}:limits"},
         RATELIMIT_HEADERS_ENABLED=True,
