@@ -300,3 +300,13 @@ class QueueMinuteStats(Base):
     completed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     wait_seconds: Mapped[float] = mapped_column(Double, server_default=text("0"))
     processing_ms: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+
+
+class WorkerHeartbeat(Base):
+    """A worker process's last beat (docqueue/queue/workers.py)."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    running: Mapped[int] = mapped_column(Integer, server_default=text("0"))

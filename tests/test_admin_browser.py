@@ -151,6 +151,10 @@ def test_cancelling_a_running_job_stops_its_stage_and_frees_the_worker(procfile,
     job_id = job_of(endless).id
 
     log_in(page, base_url, "ops@example.com")
+    page.goto(f"{base_url}/admin")
+    # The worker beats every few seconds, busy or idle, and shows its running stage.
+    expect(page.locator("table.workers tbody tr")).to_have_count(1, timeout=15_000)
+    expect(page.locator("table.workers tbody tr td").nth(1)).to_have_text("1", timeout=15_000)
     page.goto(f"{base_url}/admin/jobs/{job_id}")
     expect(page.locator("#job-status")).to_have_text("processing")
     shot(page, "admin-job-running")

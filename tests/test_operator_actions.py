@@ -219,3 +219,22 @@ def test_a_stopped_stage_has_its_pdf_process_killed(test_env):
         assert run_in_pdf_process(abs, -3, timeout=60, stop=threading.Event()) == 3
     finally:
         shutdown_pdf_pool()
+
+
+def test_the_dashboard_lists_live_workers_and_warns_when_beats_stop(session, make_user):
+    from docqueue.queue.workers import forget_worker, record_worker_beat
+
+    owner, _ = make_user()
+    add_document(session, owner)
+    assert any("no worker is alive" in warning for warning in read_dashboard(session).warnings)
+    record_worker_beat(session, "host:1:live", 2)
+    record_worker_beat(session, "host:2:frozen", 1)
+    session.execute(sa.text("UPDATE worker_heartbeats SET seen_at = now() - interval '2 minutes' WHERE running = 1"))
+    session.commit()
+    dashboard = read_dashboard(session)
+    assert [(w.worker_id, w.running) for w in dashboard.workers] == [("host:1:live", 2), ("host:2:frozen", 1)]
+    assert [w for w in dashboard.warnings if "host:2:frozen" in w and "stuck or has stopped" in w]
+    assert not any("no worker is alive" in warning for warning in dashboard.warnings)
+    forget_worker(session, "host:1:live")
+    session.commit()
+    assert any("no worker is alive" in warning for warning in read_dashboard(session).warnings)

@@ -67,11 +67,11 @@ class _QueueCollector:
             yield GaugeMetricFamily(name, help_text, value=value)
         heartbeat = GaugeMetricFamily(
             "docqueue_worker_heartbeat_age_seconds",
-            "Seconds since each busy worker's last heartbeat",
+            "Seconds since each worker process's last heartbeat",
             labels=["worker"],
         )
         for worker in d.workers:
-            heartbeat.add_metric([worker.worker_id], worker.heartbeat_age_seconds)
+            heartbeat.add_metric([worker.worker_id], worker.age_seconds)
         yield heartbeat
         duration = GaugeMetricFamily(
             "docqueue_stage_duration_seconds_avg",

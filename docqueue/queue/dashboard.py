@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import redis
 from sqlalchemy import text
@@ -21,27 +20,18 @@ from sqlalchemy.orm import Session
 from docqueue.models import QUEUE_STATUSES
 from docqueue.pipeline import PIPELINE
 from docqueue.queue.service import DocumentQueueService
+from docqueue.queue.workers import WorkerBeat, heartbeat_interval, recent_workers
 from docqueue.settings import get_settings
 
 #: Past this many rows of one status, a count is the planner's estimate instead of a scan.
 EXACT_COUNT_LIMIT = 100_000
 ACTIVE = ("pending", "queued", "processing")
-#: A queued job not picked up for this long, with no worker holding any job, means no worker is running.
-UNPICKED_WARNING_SECONDS = 30
 
 
 @dataclass(frozen=True)
 class Count:
     value: int
     estimated: bool = False
-
-
-@dataclass(frozen=True)
-class Worker:
-    worker_id: str
-    jobs: int
-    last_heartbeat: datetime
-    heartbeat_age_seconds: float
 
 
 @dataclass
@@ -59,7 +49,7 @@ class Dashboard:
     completed_per_minute: float
     backlog_eta_minutes: float | None
     admission_paused: bool
-    workers: list[Worker] = field(default_factory=list)
+    workers: list[WorkerBeat] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def as_stats(self) -> dict:
@@ -111,7 +101,7 @@ def read_dashboard(session: Session, owner_id: int | None = None, redis_client=N
         ),
     )
     if owner_id is None:
-        dashboard.workers = _workers(session)
+        dashboard.workers = recent_workers(session)
         dashboard.warnings = _warnings(session, dashboard, settings, redis_client)
     return dashboard
 
@@ -190,41 +180,20 @@ def _completion_rate(session: Session, owner_id: int | None) -> float:
     return round(float(session.execute(text(sql), {"owner_id": owner_id}).scalar()) / 15, 2)
 
 
-def _workers(session: Session) -> list[Worker]:
-    rows = session.execute(
-        text(
-            """
-            SELECT worker_id, count(*), max(heartbeat_at), extract(epoch FROM now() - max(heartbeat_at))
-            FROM document_queue WHERE status = 'processing' AND worker_id IS NOT NULL
-            GROUP BY worker_id ORDER BY worker_id
-            """
-        )
-    )
-    return [Worker(row[0], row[1], row[2], float(row[3])) for row in rows]
-
-
 def _warnings(session: Session, dashboard: Dashboard, settings, redis_client) -> list[str]:
     warnings = []
-    # Two missed beats: the worker is stuck or dead; recovery takes the job back when the lease lapses.
-    stale_after = settings.lease_seconds * 2 / 3
-    stale = [worker for worker in dashboard.workers if worker.heartbeat_age_seconds > stale_after]
-    for worker in stale:
-        warnings.append(
-            f"worker {worker.worker_id} last heartbeat {worker.heartbeat_age_seconds:.0f} s ago "
-            f"(beats every {settings.lease_seconds / 3:.0f} s): it may be stuck or dead"
-        )
-    unpicked = session.execute(
-        text(
-            "SELECT count(*) FROM document_queue WHERE status = 'queued' "
-            "AND dispatched_at < now() - make_interval(secs => :after)"
-        ),
-        {"after": UNPICKED_WARNING_SECONDS},
-    ).scalar()
-    if unpicked and not dashboard.workers:
-        warnings.append(
-            f"{unpicked} job(s) sent to workers more than {UNPICKED_WARNING_SECONDS} s ago and not picked up, "
-            "and no worker holds a job: is a worker process running?"
-        )
+    # Three missed beats: the worker is stuck or dead; recovery takes its jobs back when their leases lapse.
+    stale_after = 3 * heartbeat_interval()
+    live = [worker for worker in dashboard.workers if worker.age_seconds <= stale_after]
+    for worker in dashboard.workers:
+        if worker.age_seconds > stale_after:
+            warnings.append(
+                f"worker {worker.worker_id} last beat {worker.age_seconds:.0f} s ago "
+                f"(it beats every {heartbeat_interval():g} s): it is stuck or has stopped"
+            )
+    waiting = sum(dashboard.statuses[status].value for status in ACTIVE)
+    if waiting and not live:
+        warnings.append(f"{waiting} job(s) wait or run but no worker is alive: is a worker process running?")
     if dashboard.admission_paused and dashboard.statuses["pending"].value:
         warnings.append(f"admission is paused: {dashboard.statuses['pending'].value} pending job(s) wait for it")
     if redis_client is not None:
