@@ -186,7 +186,7 @@ def test_clearing_old_entries_and_what_a_viewer_may_do(procfile, make_user, page
     base_url = start_web(procfile)
     viewer_id, _ = make_user("viewer@example.com", password=PASSWORD)
     make_user("ops@example.com", password=PASSWORD, role="operator")
-    old, recent = (add_document(session, viewer_id) for _ in range(2))
+    old, recent, failed_a, failed_b = (add_document(session, viewer_id) for _ in range(4))
     # Stage history directly (bypassing the status guard): two jobs completed 40 and 2 days ago.
     session.execute(sa.text("SET session_replication_role = replica"))
     for document_id, days in ((old, 40), (recent, 2)):
@@ -197,6 +197,13 @@ def test_clearing_old_entries_and_what_a_viewer_may_do(procfile, make_user, page
             ),
             {"d": document_id, "days": days},
         )
+    session.execute(
+        sa.text(
+            "UPDATE document_queue SET status = 'failed', error_message = 'inspect failed: OSError: gone' "
+            "WHERE document_id IN (:a, :b)"
+        ),
+        {"a": failed_a, "b": failed_b},
+    )
     session.execute(sa.text("SET session_replication_role = origin"))
     session.commit()
     old_job, recent_job = job_of(old).id, job_of(recent).id
@@ -211,6 +218,14 @@ def test_clearing_old_entries_and_what_a_viewer_may_do(procfile, make_user, page
     expect(audit_row).to_contain_text("queue.clear_completed")
     expect(audit_row).to_contain_text("ops@example.com")
     shot(page, "admin-dashboard-cleared")
+    # Retry all failed matching a filter: a preview with the count, then a confirm.
+    page.goto(f"{base_url}/admin/jobs?status=failed")
+    page.get_by_role("button", name="Retry all failed matching this filter…").click()
+    expect(page.locator("#preview-count")).to_contain_text("2 failed job(s) match status=failed")
+    shot(page, "admin-retry-preview")
+    page.get_by_role("button", name="Retry these 2 job(s)").click()
+    expect(page.locator(".flash-info")).to_have_text("Retried 2 job(s).")
+    assert {job_of(failed_a).status, job_of(failed_b).status} <= {"pending", "queued"}
     page.goto(f"{base_url}/admin/jobs")
     expect(page.locator(f"#job-{old_job}")).to_have_count(0)
     expect(page.locator(f"#job-{recent_job}")).to_have_count(1)
@@ -250,6 +265,8 @@ def test_clearing_old_entries_and_what_a_viewer_may_do(procfile, make_user, page
 def test_an_admin_manages_accounts_on_the_page(procfile, make_user, page):
     base_url = start_web(procfile)
     make_user("boss@example.com", password=PASSWORD, role="admin")
+    page.goto(f"{base_url}/login")
+    shot(page, "login")
     log_in(page, base_url, "boss@example.com")
     page.goto(f"{base_url}/admin/users")
     page.get_by_label("Email").fill("new@example.com")
