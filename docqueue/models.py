@@ -172,6 +172,8 @@ class QueueItem(Base):
     worker_id: Mapped[str | None] = mapped_column(String(255))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error_message: Mapped[str | None] = mapped_column(Text)
+    #: A crash's traceback (operators see it on the job page; never shown on the document).
+    error_traceback: Mapped[str | None] = mapped_column(Text)
     processing_time_ms: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
@@ -231,6 +233,7 @@ class JobEvent(Base):
     attempt: Mapped[int] = mapped_column(SmallInteger)
     worker_id: Mapped[str | None] = mapped_column(String(255))
     error_message: Mapped[str | None] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("job_events_job_idx", "job_id", "id"), Index("job_events_at_idx", "at"))
 

@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import tempfile
+import traceback
 import uuid
 from functools import cache
 
@@ -70,16 +71,21 @@ def _publish(claim: Claim, result) -> None:
         send_stage_messages([dispatch])
 
 
-def _fail(claim: Claim, message: str, *, retryable: bool) -> None:
+def _fail(claim: Claim, message: str, *, retryable: bool, traceback: str | None = None) -> None:
     try:
         with session_scope() as session:
-            status = DocumentQueueService(session).mark_failed(claim, message, retryable=retryable)
+            status = DocumentQueueService(session).mark_failed(claim, message, retryable=retryable, traceback=traceback)
     except LeaseLost:
         logger.warning("job %s lost its lease before its failure could be recorded", claim.job_id)
         return
     logger.info("job %s stage %s attempt %s failed (%s): %s", claim.job_id, claim.stage, claim.attempt, status, message)
     with session_scope() as session:
         nudge_dispatcher(session)
+
+
+def crash_traceback(error: BaseException) -> str:
+    """A crash's traceback for the job page; an error from the PDF process carries the remote one as its cause."""
+    return "".join(traceback.format_exception(error))
 
 
 def run_stage(stage: str, job_id: int) -> str:
@@ -115,5 +121,7 @@ def run_stage(stage: str, job_id: int) -> str:
     except Exception as error:
         sentry_sdk.capture_exception(error)
         logger.exception("job %s stage %s attempt %s crashed", job_id, stage, claim.attempt)
-        _fail(claim, f"{stage} failed: {type(error).__name__}: {error}", retryable=True)
+        _fail(
+            claim, f"{stage} failed: {type(error).__name__}: {error}", retryable=True, traceback=crash_traceback(error)
+        )
     return "failed"

@@ -79,7 +79,8 @@ def fail_as_a_crashed_worker_would(document_id: int, message: str) -> int:
         queue = DocumentQueueService(session)
         claim = queue.mark_in_progress(job_id, "inspect", "crashed-worker")
         assert claim is not None
-        queue.mark_failed(claim, message, retryable=False)
+        traceback = f'Traceback (most recent call last):\n  File "docqueue/stages/inspect.py", line 1\n{message}'
+        queue.mark_failed(claim, message, retryable=False, traceback=traceback)
     return job_id
 
 
@@ -116,6 +117,8 @@ def test_operator_finds_a_failed_document_sees_why_retries_it_and_watches_it_com
     page.get_by_role("link", name=f"#{job_id}").click()
     expect(page.locator(".flash-error")).to_contain_text("the storage volume went away")
     expect(page.locator("table.timeline")).to_contain_text("crashed-worker")
+    page.locator("table.timeline summary", has_text="traceback").click()
+    expect(page.locator("table.timeline pre")).to_contain_text("most recent call last")
     shot(page, "admin-job-failed")
 
     procfile("worker")

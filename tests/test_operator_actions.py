@@ -238,3 +238,34 @@ def test_the_dashboard_lists_live_workers_and_warns_when_beats_stop(session, mak
     forget_worker(session, "host:1:live")
     session.commit()
     assert any("no worker is alive" in warning for warning in read_dashboard(session).warnings)
+
+
+def test_a_crash_keeps_its_traceback_for_the_job_page_only(session, make_user):
+    owner, _ = make_user()
+    document_id = add_document(session, owner)
+    job_id = only_job_id(session, document_id)
+    admit(session)
+    held = claim(session, job_id)
+    DocumentQueueService(session).mark_failed(
+        held, "inspect failed: ValueError: boom", retryable=True, traceback="Traceback (most recent call last):\n  boom"
+    )
+    session.commit()
+    event = job_detail(session, job_id).events[-1]
+    assert (event.to_status, event.error_message) == ("pending", "inspect failed: ValueError: boom")
+    assert "most recent call last" in event.traceback
+    error = session.execute(sa.text("SELECT error FROM documents WHERE id = :d"), {"d": document_id}).scalar()
+    assert "Traceback" not in error
+
+
+def test_a_crash_traceback_shows_where_the_pdf_process_raised(test_env):
+    from docqueue.pdf_pool import run_in_pdf_process, shutdown_pdf_pool
+    from docqueue.stage_runner import crash_traceback
+
+    try:
+        with pytest.raises(ValueError) as raised:
+            run_in_pdf_process(int, "not a number", timeout=60, stop=threading.Event())
+    finally:
+        shutdown_pdf_pool()
+    text = crash_traceback(raised.value)
+    # The PDF process's own traceback comes first, as the cause of what the worker received.
+    assert "invalid literal for int()" in text and "direct cause" in text and "RemoteTraceback" in text

@@ -152,6 +152,7 @@ class JobEventRow:
     attempt: int
     worker_id: str | None
     error_message: str | None
+    traceback: str | None
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ def job_detail(session: Session, job_id: int, *, owner_id: int | None = None) ->
         return None
     events = session.execute(
         text(
-            "SELECT at, from_status, to_status, stage, attempt, worker_id, error_message "
+            "SELECT at, from_status, to_status, stage, attempt, worker_id, error_message, traceback "
             "FROM job_events WHERE job_id = :job_id ORDER BY id"
         ),
         {"job_id": job_id},

@@ -88,7 +88,7 @@ class OperatorActions:
             f"""
             WITH retried AS (
                 UPDATE document_queue SET status = 'pending', attempts = 0, run_after = now(), completed_at = NULL,
-                       dispatched_at = NULL, error_message = NULL
+                       dispatched_at = NULL, error_message = NULL, error_traceback = NULL
                 WHERE id IN ({_RETRYABLE}) AND status IN ('failed', 'cancelled')
                 RETURNING document_id
             )
@@ -106,7 +106,7 @@ class OperatorActions:
             f"""
             WITH cancelled AS (
                 UPDATE document_queue SET status = 'cancelled', completed_at = now(), error_message = :message,
-                       dispatched_at = NULL, {_RELEASE_LEASE}
+                       error_traceback = NULL, dispatched_at = NULL, {_RELEASE_LEASE}
                 WHERE id = ANY(:job_ids) AND status IN ('pending', 'queued', 'processing')
                 RETURNING document_id
             )

@@ -281,11 +281,13 @@ class DocumentQueueService:
         if row is None:
             raise LeaseLost(f"job {claim.job_id} lost its lease before completing")
 
-    def mark_failed(self, claim: Claim, error_message: str, *, retryable: bool) -> str:
+    def mark_failed(self, claim: Claim, error_message: str, *, retryable: bool, traceback: str | None = None) -> str:
         """Record a failed attempt; return the job's new status.
 
         A retryable failure with attempts left goes back to `pending` after
         a backoff; anything else fails the job and its document for good.
+        A crash's `traceback` is kept on the job for operators (the job
+        page's attempt history), never shown on the document.
         """
         row = self._execute(
             f"""
@@ -294,7 +296,8 @@ class DocumentQueueService:
                     status = CASE WHEN :retryable AND attempts < max_attempts THEN 'pending' ELSE 'failed' END,
                     run_after = now() + make_interval(secs => :backoff * power(2, attempts - 1)),
                     completed_at = CASE WHEN :retryable AND attempts < max_attempts THEN NULL ELSE now() END,
-                    error_message = :error_message, dispatched_at = NULL, {_RELEASE_LEASE}
+                    error_message = :error_message, error_traceback = :traceback, dispatched_at = NULL,
+                    {_RELEASE_LEASE}
                 WHERE {_HOLDS_LEASE}
                 RETURNING id, document_id, status, attempts, max_attempts
             ), document AS (
@@ -309,6 +312,7 @@ class DocumentQueueService:
             SELECT status FROM failed
             """,
             error_message=error_message,
+            traceback=traceback,
             retryable=retryable,
             backoff=self.settings.retry_backoff_seconds,
             **_claim_params(claim),
@@ -339,7 +343,7 @@ class DocumentQueueService:
                     completed_at = CASE WHEN q.attempts < q.max_attempts THEN NULL ELSE now() END,
                     error_message = format('worker %s stopped responding during stage %s (attempt %s of %s)',
                                            q.worker_id, q.stage, q.attempts, q.max_attempts),
-                    dispatched_at = NULL, {_RELEASE_LEASE}
+                    error_traceback = NULL, dispatched_at = NULL, {_RELEASE_LEASE}
                 FROM stale WHERE q.id = stale.id
                 RETURNING q.document_id, q.status, q.error_message
             ), documents_updated AS (

@@ -54,12 +54,17 @@ $$
 # detail's timeline and attempt history, kept by the database whoever makes the change.
 RECORD_EVENT_FUNCTION = """
 CREATE FUNCTION document_queue_record_event() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ended_badly boolean := NEW.status IN ('pending', 'failed', 'cancelled')
+                           AND OLD.status IN ('pending', 'queued', 'processing');
 BEGIN
     IF NEW.status IS DISTINCT FROM OLD.status OR NEW.stage IS DISTINCT FROM OLD.stage THEN
-        INSERT INTO job_events (job_id, from_status, to_status, stage, attempt, worker_id, error_message)
+        INSERT INTO job_events (job_id, from_status, to_status, stage, attempt, worker_id, error_message, traceback)
         VALUES (NEW.id, OLD.status, NEW.status, OLD.stage, GREATEST(OLD.attempts, NEW.attempts),
                 COALESCE(OLD.worker_id, NEW.worker_id),
-                CASE WHEN NEW.error_message IS DISTINCT FROM OLD.error_message THEN NEW.error_message END);
+                -- An attempt that ended badly, or a cancel: this change's error (and a crash's traceback).
+                CASE WHEN ended_badly THEN NEW.error_message END,
+                CASE WHEN ended_badly AND OLD.status = 'processing' THEN NEW.error_traceback END);
     END IF;
     RETURN NEW;
 END
@@ -112,6 +117,9 @@ def upgrade():
     op.create_check_constraint('documents_status_valid', 'documents', f"status IN ({DOCUMENT_STATUSES}, 'cancelled')")
     op.execute(guard_function(BASE_EDGES + CANCEL_EDGES))
 
+    # A crash's traceback, for operators only: the job page's attempt history (the trigger below copies it).
+    op.add_column('document_queue', sa.Column('error_traceback', sa.Text(), nullable=True))
+
     # The jobs list of one owner (a viewer's, or filtered by user), newest first, without walking everyone's.
     op.create_index('document_queue_owner_id_idx', 'document_queue', ['owner_id', sa.literal_column('id DESC')])
     # Throughput and wait charts read recent completions by time.
@@ -138,6 +146,7 @@ def upgrade():
     sa.Column('attempt', sa.SmallInteger(), nullable=False),
     sa.Column('worker_id', sa.String(length=255), nullable=True),
     sa.Column('error_message', sa.Text(), nullable=True),
+    sa.Column('traceback', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['job_id'], ['document_queue.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
@@ -201,6 +210,7 @@ def downgrade():
     op.drop_index('job_events_job_idx', table_name='job_events')
     op.drop_table('job_events')
     op.drop_index('document_queue_owner_id_idx', table_name='document_queue')
+    op.drop_column('document_queue', 'error_traceback')
     op.drop_index('document_queue_completed_at_idx', table_name='document_queue',
                   postgresql_where=sa.text("status = 'completed'"))
     op.execute(OLD_COUNT_COMPLETION_FUNCTION)
