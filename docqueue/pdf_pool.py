@@ -78,15 +78,28 @@ def warm_pdf_pool() -> None:
         pool.schedule(os.getpid)
 
 
-def run_in_pdf_process(function: Callable[..., T], *args, timeout: float, stop: threading.Event | None = None) -> T:
-    """Run `function(*args)` in a pool process and wait; kill it after `timeout` seconds, or once `stop` is set."""
+def run_in_pdf_process(
+    function: Callable[..., T],
+    *args,
+    timeout: float,
+    stop: threading.Event | None = None,
+    confirm_stop: Callable[[], bool] = lambda: True,
+) -> T:
+    """Run `function(*args)` in a pool process and wait; kill it after `timeout` seconds.
+
+    Also kill it, raising StageStopped, once `stop` is set and `confirm_stop()`
+    agrees; if it does not, the event is cleared and the wait goes on.
+    """
     future = _get_pool().schedule(function, args=args, timeout=timeout)
     if stop is not None:
         future.add_done_callback(lambda _: stop.set())
-        stop.wait()
-        if not future.done():
-            future.cancel()  # pebble kills the process running a cancelled task
-            raise StageStopped("stopped: the job's lease was lost (cancelled or taken over)")
+        while stop.wait() and not future.done():
+            if confirm_stop():
+                future.cancel()  # pebble kills the process running a cancelled task
+                raise StageStopped("stopped: the job's lease was lost (cancelled or taken over)")
+            stop.clear()
+            if future.done():  # finished while we checked: its callback's set was just cleared
+                break
     try:
         return future.result()
     except FutureTimeout:

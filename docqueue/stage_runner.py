@@ -71,6 +71,17 @@ def _publish(claim: Claim, result) -> None:
         send_stage_messages([dispatch])
 
 
+def _lease_gone(claim: Claim) -> bool:
+    """Whether the claim's lease is really gone: checked before killing a stage the heartbeat says lost it."""
+    try:
+        with session_scope() as session:
+            DocumentQueueService(session).hold_lease(claim)
+    except LeaseLost:
+        return True
+    logger.warning("job %s stage %s was reported to have lost its lease but still holds it", claim.job_id, claim.stage)
+    return False
+
+
 def _fail(claim: Claim, message: str, *, retryable: bool, traceback: str | None = None) -> None:
     try:
         with session_scope() as session:
@@ -106,11 +117,19 @@ def run_stage(stage: str, job_id: int) -> str:
         ):
             path = _fetch_original(claim, directory)
             result = run_in_pdf_process(
-                STAGE_MODULES[stage].run, path, claim, timeout=claim.timeout_seconds, stop=lease_lost
+                STAGE_MODULES[stage].run,
+                path,
+                claim,
+                timeout=claim.timeout_seconds,
+                stop=lease_lost,
+                confirm_stop=lambda: _lease_gone(claim),
             )
         _publish(claim, result)
         return "done"
-    except (LeaseLost, StageStopped):
+    except StageStopped:
+        logger.warning("job %s stage %s attempt %s stopped: its lease was taken away", job_id, stage, claim.attempt)
+        return "lease_lost"
+    except LeaseLost:
         logger.warning("job %s stage %s attempt %s lost its lease; result discarded", job_id, stage, claim.attempt)
         return "lease_lost"
     except DocumentRejected as rejection:

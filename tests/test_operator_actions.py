@@ -269,3 +269,19 @@ def test_a_crash_traceback_shows_where_the_pdf_process_raised(test_env):
     text = crash_traceback(raised.value)
     # The PDF process's own traceback comes first, as the cause of what the worker received.
     assert "invalid literal for int()" in text and "direct cause" in text and "RemoteTraceback" in text
+
+
+def test_a_stop_signal_that_is_not_confirmed_lets_the_stage_finish(test_env):
+    from docqueue.pdf_pool import run_in_pdf_process, shutdown_pdf_pool
+
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    asked = []
+    try:
+        # The lease still holds (the check says no): the stage runs on to its result.
+        result = run_in_pdf_process(
+            time.sleep, 1.5, timeout=60, stop=stop, confirm_stop=lambda: asked.append(1) or False
+        )
+    finally:
+        shutdown_pdf_pool()
+    assert result is None and asked == [1]
