@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from docqueue import lease_watch
 from docqueue.models import User
 from docqueue.queue import DocumentQueueService, LeaseLost
-from docqueue.queue.dashboard import SnapshotCache, completion_series, read_dashboard
+from docqueue.queue.dashboard import SnapshotCache, read_dashboard
+from docqueue.queue.history import completion_series
 from docqueue.queue.job_listing import FilterError, JobFilter, job_detail, list_jobs
 from docqueue.queue.operator import OperatorActions, admission_paused, failure_groups
 from tests.factories import add_document

@@ -15,7 +15,8 @@ from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from docqueue.queue.dashboard import read_dashboard, stage_timings
+from docqueue.queue.dashboard import read_dashboard
+from docqueue.queue.history import stage_timings
 from docqueue.settings import get_settings
 from web.auth import api_error, bearer_user
 from web.extensions import db

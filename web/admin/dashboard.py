@@ -6,8 +6,9 @@ from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_login import current_user
 
 from docqueue.audit import recent_audit
-from docqueue.queue.dashboard import EXACT_COUNT_LIMIT, completion_series
+from docqueue.queue.dashboard import EXACT_COUNT_LIMIT
 from docqueue.queue.dispatcher import nudge_dispatcher
+from docqueue.queue.history import completion_series
 from docqueue.queue.operator import OperatorActions
 from web.admin import bp
 from web.admin.common import current_dashboard, form_int, page_or_partial, sees_everything
