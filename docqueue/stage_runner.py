@@ -11,9 +11,9 @@ import logging
 import os
 import socket
 import tempfile
+import threading
 import traceback
 import uuid
-from functools import cache
 
 import sentry_sdk
 
@@ -34,14 +34,22 @@ logger = logging.getLogger(__name__)
 STAGE_MODULES = {"inspect": inspect, "extract_text": extract_text}
 
 
-@cache
-def _worker_id_for(pid: int) -> str:
-    return f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}"
+_worker_ids: dict[int, str] = {}
+_worker_ids_lock = threading.Lock()
 
 
 def current_worker_id() -> str:
-    """This process's identity on the leases it holds (new after a fork)."""
-    return _worker_id_for(os.getpid())
+    """This process's identity on the leases it holds (new after a fork).
+
+    Made under a lock: the heartbeat thread and a stage thread asking at once
+    at boot must get the same id, or the heartbeat renews none of that
+    stage's lease (`functools.cache` does not lock, so each got its own id).
+    """
+    pid = os.getpid()
+    with _worker_ids_lock:
+        if pid not in _worker_ids:
+            _worker_ids[pid] = f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}"
+        return _worker_ids[pid]
 
 
 def _fetch_original(claim: Claim, directory: str) -> str:

@@ -286,3 +286,22 @@ def test_a_stop_signal_that_is_not_confirmed_lets_the_stage_finish(test_env):
     finally:
         shutdown_pdf_pool()
     assert result is None and asked == [1]
+
+
+def test_threads_asking_at_once_get_one_worker_id():
+    from docqueue import stage_runner
+
+    stage_runner._worker_ids.clear()
+    start = threading.Barrier(8)
+    seen = []
+
+    def ask():
+        start.wait()
+        seen.append(stage_runner.current_worker_id())
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(seen)) == 1
