@@ -7,9 +7,10 @@ import sys
 import click
 
 from docqueue.db import session_scope
+from docqueue.statuses import ROLES
 from docqueue.observability import configure_logging
 from docqueue.settings import SettingsError
-from docqueue.users import UserExists, UserNotFound, create_user, list_users, rotate_token, set_password
+from docqueue.users import UserExists, create_user
 
 #: Commands that manage `docqueue up` itself rather than use the servers it started.
 UP_COMMANDS = ("up", "down", "status")
@@ -47,14 +48,22 @@ def user() -> None:
 
 @user.command("create")
 @click.argument("email")
-@click.option("--admin", is_flag=True, help="Let the user see and steer the whole queue.")
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default="viewer",
+    show_default=True,
+    help="viewer: own documents; operator: steer the whole queue; admin: also manage users.",
+)
+@click.option("--admin", is_flag=True, help="Same as --role admin.")
 @click.option("--password", help="Password for the browser login (omit for an API-only user).")
-def user_create(email: str, admin: bool, password: str | None) -> None:
+def user_create(email: str, role: str, admin: bool, password: str | None) -> None:
     """Create a user and print its API token alone on the last line."""
+    role = "admin" if admin else role
     try:
         with session_scope() as session:
-            created, token = create_user(session, email, password, is_admin=admin)
-            click.echo(f"created {'admin' if admin else 'user'} {created.email} (id {created.id}); API token:")
+            created, token = create_user(session, email, password, role=role)
+            click.echo(f"created {role} {created.email} (id {created.id}); API token:")
     except (UserExists, ValueError) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
@@ -65,38 +74,118 @@ def user_create(email: str, admin: bool, password: str | None) -> None:
 @click.argument("email")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="The new password.")
 def user_set_password(email: str, password: str) -> None:
-    """Set a user's browser password (prompted for when not given)."""
-    try:
-        with session_scope() as session:
-            changed = set_password(session, email, password)
-            click.echo(f"set a new password for {changed.email}")
-    except (UserNotFound, ValueError) as error:
-        raise click.ClickException(str(error)) from None
+    """Set a user's browser password (prompted for when not given); their sessions end."""
+    from docqueue.accounts import set_password
+
+    def change(session, found):
+        set_password(session, None, found, password)
+        return f"set a new password for {found.email}; their sessions have ended"
+
+    _change_user(email, change)
 
 
 @user.command("token")
 @click.argument("email")
 def user_token(email: str) -> None:
     """Give a user a new API token, printed alone on the last line; the old one stops working."""
-    try:
-        with session_scope() as session:
-            changed, token = rotate_token(session, email)
-    except UserNotFound as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(f"new API token for {changed.email} (the old one no longer works):")
-    click.echo(token)
+    from docqueue.accounts import reset_token
+
+    def change(session, found):
+        return f"new API token for {found.email} (the old one no longer works):\n{reset_token(session, None, found)}"
+
+    _change_user(email, change)
 
 
 @user.command("list")
 def user_list() -> None:
-    """List every user: id, email, role, when created."""
+    """List every user: id, email, role, whether disabled, when created."""
+    from docqueue.accounts import list_users
+
     with session_scope() as session:
         users = list_users(session)
     if not users:
         click.echo("no users yet (`docqueue up` creates admin@localhost on its first run)")
     for listed in users:
-        role = "admin" if listed.is_admin else "user"
-        click.echo(f"{listed.id:>6}  {listed.email:<40} {role:<6} created {listed.created_at:%Y-%m-%d %H:%M:%S %Z}")
+        state = "disabled" if listed.disabled_at else "enabled"
+        click.echo(
+            f"{listed.id:>6}  {listed.email:<40} {listed.role:<8} {state:<8} created {listed.created_at:%Y-%m-%d %H:%M:%S %Z}"
+        )
+
+
+def _change_user(email: str, change) -> None:
+    """Run `change(session, user)` on the user with `email` in one transaction, audited as the command line."""
+    from docqueue.accounts import UnknownUser, find_user
+
+    try:
+        with session_scope() as session:
+            click.echo(change(session, find_user(session, email)))
+    except (UnknownUser, ValueError) as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+
+
+@user.command("role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+def user_role(email: str, role: str) -> None:
+    """Give a user a role."""
+    from docqueue.accounts import set_role
+
+    def change(session, found):
+        set_role(session, None, found, role)
+        return f"{found.email} is now {role}"
+
+    _change_user(email, change)
+
+
+@user.command("disable")
+@click.argument("email")
+def user_disable(email: str) -> None:
+    """Disable a user: no login, and their sessions and API token stop working."""
+    from docqueue.accounts import set_disabled
+
+    def change(session, found):
+        set_disabled(session, None, found, True)
+        return f"{found.email} is disabled"
+
+    _change_user(email, change)
+
+
+@user.command("enable")
+@click.argument("email")
+def user_enable(email: str) -> None:
+    """Enable a disabled user again."""
+    from docqueue.accounts import set_disabled
+
+    def change(session, found):
+        set_disabled(session, None, found, False)
+        return f"{found.email} is enabled"
+
+    _change_user(email, change)
+
+
+@user.command("settings")
+@click.argument("email")
+@click.option("--concurrent-ocr-jobs", type=int, help="Jobs of this user in flight at once (0 holds them all).")
+@click.option("--ocr-timeout-seconds", type=int, help="Time limit of each of this user's stages.")
+@click.option("--background-ocr/--no-background-ocr", default=None, help="Run OCR for this user's scans.")
+def user_settings(
+    email: str, concurrent_ocr_jobs: int | None, ocr_timeout_seconds: int | None, background_ocr: bool | None
+) -> None:
+    """Show a user's settings, changing those given first."""
+    from docqueue.accounts import UserSettings, update_settings
+
+    def change(session, found):
+        wanted = UserSettings(concurrent_ocr_jobs, ocr_timeout_seconds, background_ocr)
+        if wanted != UserSettings():
+            update_settings(session, None, found, wanted)
+        return (
+            f"{found.email}: role={found.role} concurrent_ocr_jobs={found.concurrent_ocr_jobs} "
+            f"ocr_timeout_seconds={found.ocr_timeout_seconds} enable_background_ocr={found.enable_background_ocr} "
+            f"disabled={'yes' if found.disabled_at else 'no'}"
+        )
+
+    _change_user(email, change)
 
 
 @main.command()

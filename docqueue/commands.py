@@ -14,7 +14,8 @@ from typing import BinaryIO, Callable
 from sqlalchemy.orm import Session
 
 from docqueue.documents import UploadRejected, clean_content_type, clean_filename, create_document
-from docqueue.models import Document
+from docqueue.audit import record_audit
+from docqueue.models import Document, User
 from docqueue.pipeline import first_stage
 from docqueue.queue import DocumentQueueService, RequeueResult, idempotency
 from docqueue.queue.dispatcher import nudge_dispatcher
@@ -191,9 +192,14 @@ def start_ocr(session: Session, document_id: int) -> None:
     reprocess(session, document_id, "ocr")
 
 
-def requeue_failed(session: Session, owner_id: int | None = None) -> RequeueResult:
-    """Retry documents whose last run failed for a reason that can pass; report those left and why."""
+def requeue_failed(session: Session, owner_id: int | None = None, actor: User | None = None) -> RequeueResult:
+    """Retry documents whose last run failed for a reason that can pass; report those left and why.
+
+    Audited as `actor`'s action (None: the command line).
+    """
     result = DocumentQueueService(session).requeue_failed(owner_id)
+    skipped = sum(count for _, count in result.skipped)
+    record_audit(session, actor, "queue.requeue_failed", result.requeued, f"{skipped} permanent failures left")
     session.commit()
     if result.requeued:
         nudge_dispatcher(session)

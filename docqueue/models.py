@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -27,13 +28,14 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 from docqueue.statuses import (
     ACTIVE_QUEUE_STATUSES,
     IN_FLIGHT_QUEUE_STATUSES,
     OPERATIONS,
+    ROLES,
     DocumentStatus,
     FailureKind,
     OcrStatus,
@@ -57,7 +59,11 @@ class User(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    is_admin: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    role: Mapped[str] = mapped_column(String(16), server_default=text("'viewer'"))
+    #: Set when an admin disables the account: no login, no session, no API token works.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Part of the login session's user id: bumping it ends every session and remember cookie.
+    session_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     # SHA-256 of the API token: a leaked table does not leak usable tokens.
     api_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     concurrent_ocr_jobs: Mapped[int] = mapped_column(Integer, server_default=text("2"))
@@ -70,15 +76,24 @@ class User(Base):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    # The four attributes a login session needs (Flask-Login's protocol), without importing Flask here.
+    # The attributes a login session needs (Flask-Login's protocol), without importing Flask here.
     is_authenticated = True
-    is_active = True
     is_anonymous = False
 
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
+
     def get_id(self) -> str:
-        return str(self.id)
+        """The session's user id: id and session version, so a bumped version voids old sessions and cookies."""
+        return f"{self.id}:{self.session_version}"
+
+    def has_role(self, role: str) -> bool:
+        """True if this user's role is `role` or a more powerful one."""
+        return ROLES.index(self.role) >= ROLES.index(role)
 
     __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="users_role_valid"),
         CheckConstraint("concurrent_ocr_jobs >= 0", name="users_concurrent_ocr_jobs_nonnegative"),
         CheckConstraint("ocr_timeout_seconds > 0", name="users_ocr_timeout_positive"),
     )
@@ -203,6 +218,9 @@ class QueueItem(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     # Whether the last failure can pass on another try (FailureKind); requeueing skips permanent ones.
     failure_kind: Mapped[str | None] = mapped_column(String(16))
+
+    #: A crash's traceback (operators see it on the job page; never shown on the document).
+    error_traceback: Mapped[str | None] = mapped_column(Text)
     processing_time_ms: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
@@ -244,6 +262,8 @@ class QueueItem(Base):
             postgresql_where=text("status = 'pending'"),
         ),
         Index("document_queue_document_idx", "document_id", text("id DESC")),
+        Index("document_queue_owner_id_idx", "owner_id", text("id DESC")),
+        Index("document_queue_completed_at_idx", "completed_at", postgresql_where=text("status = 'completed'")),
     )
 
 
@@ -289,6 +309,62 @@ Document.current_stage = column_property(
     .correlate_except(QueueItem)
     .scalar_subquery()
 )
+
+class JobEvent(Base):
+    """One status or stage change of a queue item, written by a trigger (migration 0005)."""
+
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("document_queue.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("clock_timestamp()"))
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    stage: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int] = mapped_column(SmallInteger)
+    worker_id: Mapped[str | None] = mapped_column(String(255))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("job_events_job_idx", "job_id", "id"), Index("job_events_at_idx", "at"))
+
+
+class AuditRecord(Base):
+    """Who did what to the queue or to an account, to how many, and when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: The actor's email (or "cli") as it was then: the record outlives the account.
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    detail: Mapped[str] = mapped_column(Text, server_default=text("''"))
+
+
+class QueueControl(Base):
+    """The single row of queue-wide switches an operator flips."""
+
+    __tablename__ = "queue_control"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default=text("1"))
+    admission_paused: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+    __table_args__ = (CheckConstraint("id = 1", name="queue_control_single_row"),)
+
+
+class FrozenSelection(Base):
+    """The job ids a bulk action's preview counted, so the confirmed action touches exactly those."""
+
+    __tablename__ = "frozen_selections"
+
+    token: Mapped[str] = mapped_column(UUID(as_uuid=False), primary_key=True, server_default=text("gen_random_uuid()"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    description: Mapped[str] = mapped_column(Text)
+    job_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
 
 
 class QueueDailyStats(Base):
@@ -405,3 +481,24 @@ class CallbackDelivery(Base):
         Index("callback_deliveries_due_idx", "next_attempt_at", postgresql_where=text("status = 'pending'")),
         Index("callback_deliveries_document_idx", "document_id", text("id DESC")),
     )
+
+class QueueMinuteStats(Base):
+    """Completions per minute, kept by the same trigger as `QueueDailyStats`: the dashboard's charts and ETA."""
+
+    __tablename__ = "queue_minute_stats"
+
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    completed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    wait_seconds: Mapped[float] = mapped_column(Double, server_default=text("0"))
+    processing_ms: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+
+
+class WorkerHeartbeat(Base):
+    """A worker process's last beat (docqueue/queue/workers.py)."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    running: Mapped[int] = mapped_column(Integer, server_default=text("0"))

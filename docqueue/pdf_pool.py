@@ -21,9 +21,11 @@ import os
 import signal
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
+from contextlib import ExitStack, contextmanager
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import pebble
 
@@ -36,6 +38,10 @@ T = TypeVar("T")
 
 class StageTimeout(StageError):
     """The stage ran past its time limit and its process was killed: permanent, as the file would hang again."""
+
+
+class StageStopped(Exception):
+    """The stage was stopped from outside (its lease was lost) and its process killed."""
 
 
 class StageProcessDied(TransientError):
@@ -83,55 +89,88 @@ def warm_pdf_pool() -> None:
         pool.schedule(os.getpid)
 
 
-def run_in_pdf_process(function: Callable[..., T], *args, timeout: float) -> T:
-    """Run `function(*args)` in a pool process and wait; kill it after `timeout` seconds.
+class _GuardedTask:
+    """A task in the pool run under `pool_guard`, with the file its process reports a fatal error in."""
 
-    Whatever it raises arrives as one of our own errors (see `pool_guard`).
-    """
+    def __init__(self, future: pebble.ProcessFuture, report_path: str, timeout: float) -> None:
+        self.future = future
+        self.report_path = report_path
+        self.timeout = timeout
+
+    def result(self):
+        """The task's result, or our own error for whatever ended it."""
+        try:
+            return self.future.result()
+        except FutureTimeout:
+            raise StageTimeout(f"stopped after the {self.timeout:g} s time limit") from None
+        except pebble.ProcessExpired as error:
+            reported = pool_guard.read_report(self.report_path)
+            if reported is not None:
+                raise reported from None
+            raise StageProcessDied(f"the processing subprocess died (exit code {error.exitcode})") from None
+
+
+@contextmanager
+def _guarded(function: Callable, args: tuple, timeout: float) -> Iterator[_GuardedTask]:
     descriptor, report_path = tempfile.mkstemp(prefix="docqueue-pool-report-")
     os.close(descriptor)
     try:
         future = _get_pool().schedule(pool_guard.run_guarded, args=(report_path, function, *args), timeout=timeout)
-        try:
-            return future.result()
-        except FutureTimeout:
-            raise StageTimeout(f"stopped after the {timeout:g} s time limit") from None
-        except pebble.ProcessExpired as error:
-            reported = pool_guard.read_report(report_path)
-            if reported is not None:
-                raise reported from None
-            raise StageProcessDied(f"the processing subprocess died (exit code {error.exitcode})") from None
+        yield _GuardedTask(future, report_path, timeout)
     finally:
         os.unlink(report_path)
+
+
+def run_in_pdf_process(
+    function: Callable[..., T],
+    *args,
+    timeout: float,
+    stop: threading.Event | None = None,
+    confirm_stop: Callable[[], bool] = lambda: True,
+) -> T:
+    """Run `function(*args)` in a pool process and wait; kill it after `timeout` seconds.
+
+    Whatever it raises arrives as one of our own errors (see `pool_guard`).
+    Also kill it, raising StageStopped, once `stop` is set and `confirm_stop()`
+    agrees; if it does not, the event is cleared and the wait goes on.
+    """
+    with _guarded(function, args, timeout) as task:
+        if stop is not None:
+            task.future.add_done_callback(lambda _: stop.set())
+            while stop.wait() and not task.future.done():
+                if confirm_stop():
+                    task.future.cancel()  # pebble kills the process running a cancelled task
+                    raise StageStopped("stopped: the job's lease was lost (cancelled or taken over)")
+                stop.clear()
+                if task.future.done():  # finished while we checked: its callback's set was just cleared
+                    break
+        return task.result()
 
 
 def run_in_pdf_processes(function: Callable[..., T], argument_lists: list[tuple], *, timeout: float) -> list[T]:
     """Run `function(*arguments)` for each of `argument_lists` in the pool at once; their results, in order.
 
-    Each call may take `timeout` seconds. The first error (in order) is
-    raised once every call has ended or been cancelled: calls not yet
-    started are cancelled, running ones finish, so nothing is left writing.
+    Each call may take `timeout` seconds and runs under `pool_guard` as
+    `run_in_pdf_process` does. The first error (in order) is raised once
+    every call has ended or been cancelled: calls not yet started are
+    cancelled, running ones finish, so nothing is left writing.
     """
-    pool = _get_pool()
-    futures = [pool.schedule(function, args=arguments, timeout=timeout) for arguments in argument_lists]
-    results: list[T] = []
-    error: BaseException | None = None
-    for future in futures:
+    with ExitStack() as stack:
+        tasks = [stack.enter_context(_guarded(function, arguments, timeout)) for arguments in argument_lists]
+        results: list[T] = []
+        error: BaseException | None = None
+        for task in tasks:
+            if error is not None:
+                task.future.cancel()
+            try:
+                results.append(task.result())
+            except CancelledError:
+                pass
+            except BaseException as raised:  # noqa: BLE001  (re-raised below, after the rest have ended)
+                error = error or raised
         if error is not None:
-            future.cancel()
-        try:
-            results.append(future.result())
-        except FutureTimeout:
-            error = error or StageTimeout(f"stopped after the {timeout:g} s time limit")
-        except pebble.ProcessExpired as expired:
-            error = error or StageProcessDied(f"the processing subprocess died (exit code {expired.exitcode})")
-        except CancelledError:
-            pass
-        except BaseException as raised:  # noqa: BLE001  (re-raised below, after the rest have ended)
-            error = error or raised
-    if error is not None:
-        raise error
-    return results
+            raise error
+        return results
 
 
 def shutdown_pdf_pool(timeout: float = 10) -> None:

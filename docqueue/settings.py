@@ -106,6 +106,10 @@ class Settings:
     chunk_overlap_chars: int
     callback_max_attempts: int
     callback_backoff_seconds: int
+    remember_days: int
+    proxy_hops: int
+    login_failures_per_minute: int
+    metrics_token: str
 
     def require_database_url(self) -> str:
         if not self.database_url:
@@ -175,6 +179,10 @@ def load_settings() -> Settings:
         chunk_overlap_chars=_int("CHUNK_OVERLAP_CHARS", 200, minimum=0),
         callback_max_attempts=_int("CALLBACK_MAX_ATTEMPTS", 6, minimum=1),
         callback_backoff_seconds=_int("CALLBACK_BACKOFF_SECONDS", 30, minimum=0),
+        remember_days=_int("REMEMBER_DAYS", 14, minimum=1),
+        proxy_hops=_int("PROXY_HOPS", 0),
+        login_failures_per_minute=_int("LOGIN_FAILURES_PER_MINUTE", 10, minimum=1),
+        metrics_token=os.environ.get("METRICS_TOKEN", ""),
     )
 
 

@@ -11,17 +11,19 @@ import logging
 import os
 import socket
 import tempfile
+import threading
+import traceback
 import uuid
-from functools import lru_cache
 
 import sentry_sdk
 
 from docqueue.ai.breakers import ServiceUnavailable
+from docqueue import lease_watch
 from docqueue.callbacks import deliveries
 from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
 from docqueue.errors import StageError, failure_kind
-from docqueue.pdf_pool import StageTimeout, run_in_pdf_process
+from docqueue.pdf_pool import StageStopped, StageTimeout, run_in_pdf_process
 from docqueue.pipeline import next_stage, progress_after, stage_named
 from docqueue.queue import Claim, DocumentQueueService, LeaseLost, run_outputs, stage_records
 from docqueue.queue.deferral import defer_claim
@@ -34,14 +36,22 @@ from docqueue.storage import blob_store, original_file_key
 logger = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=None)
-def _worker_id_for(pid: int) -> str:
-    return f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}"
+_worker_ids: dict[int, str] = {}
+_worker_ids_lock = threading.Lock()
 
 
 def current_worker_id() -> str:
-    """This process's identity on the leases it holds (new after a fork)."""
-    return _worker_id_for(os.getpid())
+    """This process's identity on the leases it holds (new after a fork).
+
+    Made under a lock: the heartbeat thread and a stage thread asking at once
+    at boot must get the same id, or the heartbeat renews none of that
+    stage's lease (`functools.cache` does not lock, so each got its own id).
+    """
+    pid = os.getpid()
+    with _worker_ids_lock:
+        if pid not in _worker_ids:
+            _worker_ids[pid] = f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}"
+        return _worker_ids[pid]
 
 
 def _fetch_original(claim: Claim, directory: str) -> str:
@@ -61,11 +71,16 @@ def _work(stage: Stage, claim: Claim):
     if stage.lane is Lane.IO:
         return stage.run(None, claim)
     timeout = stage.time_limit_seconds or claim.timeout_seconds
-    with tempfile.TemporaryDirectory(prefix=f"docqueue-{claim.job_id}-") as directory:
+    with (
+        tempfile.TemporaryDirectory(prefix=f"docqueue-{claim.job_id}-") as directory,
+        lease_watch.watching(claim.job_id) as lease_lost,
+    ):
         path = _fetch_original(claim, directory)
         if stage.fans_out:
             return stage.run(path, claim)
-        return run_in_pdf_process(stage.run, path, claim, timeout=timeout)
+        return run_in_pdf_process(
+            stage.run, path, claim, timeout=timeout, stop=lease_lost, confirm_stop=lambda: _lease_gone(claim)
+        )
 
 
 def _publish(stage: Stage, claim: Claim, result) -> None:
@@ -100,10 +115,21 @@ def _publish(stage: Stage, claim: Claim, result) -> None:
         send_stage_messages([dispatch])
 
 
-def _fail(claim: Claim, message: str, kind: FailureKind) -> None:
+def _lease_gone(claim: Claim) -> bool:
+    """Whether the claim's lease is really gone: checked before killing a stage the heartbeat says lost it."""
     try:
         with session_scope() as session:
-            status = DocumentQueueService(session).mark_failed(claim, message, kind)
+            DocumentQueueService(session).hold_lease(claim)
+    except LeaseLost:
+        return True
+    logger.warning("job %s stage %s was reported to have lost its lease but still holds it", claim.job_id, claim.stage)
+    return False
+
+
+def _fail(claim: Claim, message: str, kind: FailureKind, traceback: str | None = None) -> None:
+    try:
+        with session_scope() as session:
+            status = DocumentQueueService(session).mark_failed(claim, message, kind, traceback)
             callback = deliveries.schedule(session, claim.job_id) if status == "failed" else None
     except LeaseLost:
         logger.warning("job %s (document %s) lost its lease before its failure was recorded", claim.job_id, claim.document_id)
@@ -139,6 +165,11 @@ def _failure_message(stage: Stage, claim: Claim, error: Exception) -> str:
     return f"{stage.name} failed because of an internal error (logged as job {claim.job_id})"
 
 
+def crash_traceback(error: BaseException) -> str:
+    """A crash's traceback for the job page; an error from the PDF process carries the remote one as its cause."""
+    return "".join(traceback.format_exception(error))
+
+
 def run_stage(stage_name: str, job_id: int) -> str:
     """Run stage `stage_name` for queue item `job_id` if this message wins the claim.
 
@@ -155,6 +186,12 @@ def run_stage(stage_name: str, job_id: int) -> str:
     try:
         _publish(stage, claim, _work(stage, claim))
         return "done"
+    except StageStopped:
+        logger.warning(
+            "job %s (document %s) stage %s attempt %s stopped: its lease was taken away",
+            job_id, claim.document_id, stage.name, claim.attempt,
+        )
+        return "lease_lost"
     except LeaseLost:
         logger.warning(
             "job %s (document %s) stage %s attempt %s lost its lease; result discarded",
@@ -166,7 +203,8 @@ def run_stage(stage_name: str, job_id: int) -> str:
         return "deferred"
     except Exception as error:
         _report(stage, claim, error)
-        _fail(claim, _failure_message(stage, claim, error), failure_kind(error))
+        crash = None if isinstance(error, StageError) else crash_traceback(error)
+        _fail(claim, _failure_message(stage, claim, error), failure_kind(error), crash)
     return "failed"
 
 

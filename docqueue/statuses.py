@@ -21,6 +21,8 @@ class QueueStatus(StrEnum):
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    #: Stopped by an operator: a running stage stops and publishes nothing.
+    CANCELLED = "cancelled"
 
 
 class DocumentStatus(StrEnum):
@@ -28,6 +30,7 @@ class DocumentStatus(StrEnum):
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class FailureKind(StrEnum):
@@ -69,7 +72,12 @@ DOCUMENT_STATUS_FOR = {
     QueueStatus.PROCESSING: DocumentStatus.PROCESSING,
     QueueStatus.COMPLETED: DocumentStatus.COMPLETED,
     QueueStatus.FAILED: DocumentStatus.FAILED,
+    QueueStatus.CANCELLED: DocumentStatus.CANCELLED,
 }
+
+#: Account roles, each allowed everything the one before it is: viewers watch their own work,
+#: operators watch and steer the whole queue, admins also manage accounts.
+ROLES = ("viewer", "operator", "admin")
 
 #: Why a run exists: an upload, a user's reprocess, or a user asking for OCR that was switched off.
 OPERATIONS = ("process", "reprocess", "ocr")

@@ -236,7 +236,7 @@ def ensure_admin() -> None:
         with session_scope() as session:
             if count_users(session) == 0:
                 password = secrets.token_urlsafe(12)
-                _, token = create_user(session, ADMIN_EMAIL, password, is_admin=True)
+                _, token = create_user(session, ADMIN_EMAIL, password, role="admin")
                 _print_admin(password, token)
             elif session.scalar(select(User.id).where(User.email == ADMIN_EMAIL)) is not None:
                 click.echo(f"admin {ADMIN_EMAIL} already exists (lost its password? `docqueue user set-password`)")

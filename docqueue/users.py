@@ -10,15 +10,16 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from docqueue.models import User
+from docqueue.statuses import ROLES
 from docqueue.settings import get_settings
+
+#: A hash of a password nobody has, in the same method as real ones: a login for an
+#: unknown email verifies against it, so it costs what a wrong password for a known one does.
+DUMMY_PASSWORD_HASH = generate_password_hash(secrets.token_urlsafe(32))
 
 
 class UserExists(ValueError):
     """A user with that email is already registered."""
-
-
-class UserNotFound(LookupError):
-    """No user has that email."""
 
 
 def hash_token(token: str) -> str:
@@ -33,12 +34,20 @@ def normalize_email(email: str) -> str:
     return email
 
 
-def create_user(session: Session, email: str, password: str | None = None, *, is_admin: bool = False) -> tuple[User, str]:
+def validate_role(role: str) -> str:
+    """`role` if it is one of ROLES, else ValueError naming them."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    return role
+
+
+def create_user(session: Session, email: str, password: str | None = None, *, role: str = "viewer") -> tuple[User, str]:
     """Create a user; return it with its API token, which is shown this once and stored only hashed.
 
     Without a password the account can use the API but cannot log in to the browser pages.
     """
     email = normalize_email(email)
+    validate_role(role)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise UserExists(f"a user with email {email} already exists")
     token = secrets.token_urlsafe(32)
@@ -46,7 +55,7 @@ def create_user(session: Session, email: str, password: str | None = None, *, is
         email=email,
         # An unguessable hash nobody knows the password of: no browser login until one is set.
         password_hash=generate_password_hash(password or secrets.token_urlsafe(32)),
-        is_admin=is_admin,
+        role=role,
         api_token_hash=hash_token(token),
         ocr_timeout_seconds=get_settings().ocr_timeout_seconds,
     )
@@ -55,48 +64,45 @@ def create_user(session: Session, email: str, password: str | None = None, *, is
     return user, token
 
 
-def user_by_email(session: Session, email: str) -> User:
-    """The user with `email` (any case); UserNotFound if there is none."""
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None:
-        raise UserNotFound(f"no user has the email {email.strip()}")
-    return user
-
-
-def set_password(session: Session, email: str, password: str) -> User:
-    """Give the user a new browser password; their sessions and API token stay valid."""
-    if not password or not password.strip():
-        raise ValueError("the password must not be empty")
-    user = user_by_email(session, email)
-    user.password_hash = generate_password_hash(password)
-    session.flush()
-    return user
-
-
-def rotate_token(session: Session, email: str) -> tuple[User, str]:
-    """Replace the user's API token: the old one stops working at commit. Returns the new token, shown once."""
-    user = user_by_email(session, email)
-    token = secrets.token_urlsafe(32)
-    user.api_token_hash = hash_token(token)
-    session.flush()
-    return user, token
-
-
-def list_users(session: Session) -> list[User]:
-    """Every user, oldest first."""
-    return list(session.scalars(select(User).order_by(User.id)))
-
-
 def user_for_token(session: Session, token: str) -> User | None:
-    return session.scalar(select(User).where(User.api_token_hash == hash_token(token)))
+    """The enabled user whose API token this is, else None."""
+    return session.scalar(select(User).where(User.api_token_hash == hash_token(token), User.disabled_at.is_(None)))
 
 
 def user_for_login(session: Session, email: str, password: str) -> User | None:
-    """The user if the email and password match, else None."""
+    """The enabled user if the email and password match, else None.
+
+    Every answer costs one password hash check, so the time taken does not
+    tell whether the email has an account (or a disabled one).
+    """
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is not None and check_password_hash(user.password_hash, password):
+    password_hash = user.password_hash if user is not None and user.is_active else DUMMY_PASSWORD_HASH
+    if check_password_hash(password_hash, password) and password_hash is not DUMMY_PASSWORD_HASH:
         return user
     return None
+
+
+def user_for_session(session: Session, session_user_id: str) -> User | None:
+    """The enabled user a login session or remember cookie names ("<id>:<session version>"), else None.
+
+    An old id form, a bumped version or a disabled account all answer None: that session is over.
+    """
+    user_id, _, version = session_user_id.partition(":")
+    # Digits only, and few enough for a bigint: anything else is a forged or foreign cookie.
+    if not (user_id.isdigit() and version.isdigit() and len(user_id) < 19 and len(version) < 10):
+        return None
+    return session.scalar(
+        select(User).where(
+            User.id == int(user_id), User.session_version == int(version), User.disabled_at.is_(None)
+        )
+    )
+
+
+def end_all_sessions(session: Session, user: User) -> None:
+    """Void every login session and remember cookie of `user` (logout everywhere, password change)."""
+    user.session_version = User.session_version + 1
+    session.flush()
+    session.refresh(user)
 
 
 def count_users(session: Session) -> int:

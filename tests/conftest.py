@@ -127,9 +127,9 @@ def make_user(test_env):
     from docqueue.db import session_scope
     from docqueue.users import create_user
 
-    def make(email: str | None = None, *, password: str | None = None, is_admin: bool = False, **settings):
+    def make(email: str | None = None, *, password: str | None = None, role: str = "viewer", **settings):
         with session_scope() as session:
-            user, token = create_user(session, email or f"user{secrets.token_hex(3)}@example.com", password, is_admin=is_admin)
+            user, token = create_user(session, email or f"user{secrets.token_hex(3)}@example.com", password, role=role)
             for name, value in settings.items():
                 setattr(user, name, value)
             return user.id, token
@@ -152,7 +152,7 @@ class ManagedProcess:
         self.env = with_local_scripts({**os.environ, **env, **(extra_env or {})})
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "ManagedProcess":
+    def start(self) -> ManagedProcess:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             ["bash", "-c", f"exec {procfile_commands()[self.name]}"],

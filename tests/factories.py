@@ -163,3 +163,26 @@ def tiff_claiming(width: int, height: int, pages: int = 1) -> bytes:
         if tag in (256, 257):
             struct.pack_into("<I", data, entry + 8, width if tag == 256 else height)
     return bytes(data)
+
+
+def make_endless_pdf(depth: int = 8, fanout: int = 10) -> bytes:
+    """A 2 KB one-page PDF whose page draws fanout**depth line segments through nested forms.
+
+    Reading its text visits every segment: about 2.5 s per million here, so the
+    default (10**8) keeps a stage busy for minutes while holding no memory.
+    """
+    document = pymupdf.open()
+    page = document.new_page()
+    inner = None
+    for _ in range(depth + 1):
+        xref = document.get_new_xref()
+        resources = f"/XObject << /X {inner} 0 R >>" if inner else ""
+        document.update_object(xref, f"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << {resources} >> >>")
+        document.update_stream(xref, b"0 0 m 10 10 l S" if inner is None else b"/X Do " * fanout)
+        inner = xref
+    contents = document.get_new_xref()
+    document.update_object(contents, "<< >>")
+    document.update_stream(contents, b"/Top Do")
+    document.xref_set_key(page.xref, "Resources", f"<< /XObject << /Top {inner} 0 R >> >>")
+    document.xref_set_key(page.xref, "Contents", f"{contents} 0 R")
+    return document.tobytes()

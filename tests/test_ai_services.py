@@ -173,7 +173,7 @@ def test_an_open_breaker_defers_without_using_attempts_then_the_stage_completes(
     assert document.error == f"waiting: embeddings provider unavailable until {until:%H:%M} UTC"
     record = stage_record(session, job.id, "embed")
     assert (record.status, record.attempts) == ("pending", 0)
-    _, token = make_user(is_admin=True)
+    _, token = make_user(role="admin")
     stats = client.get("/api/queue/stats", headers={"Authorization": f"Bearer {token}"}).json
     assert stats["breakers"]["embeddings"]["state"] == "open"
     assert stats["breakers"]["chat"]["state"] == "closed"

@@ -103,7 +103,7 @@ def test_queue_stats_has_the_specified_fields(client, make_user):
 
 def test_queue_control_is_for_admins(client, make_user):
     _, user_token = make_user()
-    _, admin_token = make_user(is_admin=True)
+    _, admin_token = make_user(role="admin")
     assert client.post("/api/queue/requeue-failed", headers=auth(user_token)).status_code == 403
     assert client.post("/api/queue/process", headers=auth(user_token)).status_code == 403
     assert client.post("/api/queue/requeue-failed", headers=auth(admin_token)).json == {"requeued": 0, "skipped": []}

@@ -91,7 +91,7 @@ def test_commands_beside_up_and_nothing_left_after_kill_9(tmp_path, no_runtime_d
         assert api(first.url, old_token, "documents").status_code == 401
         assert api(first.url, token, "documents").status_code == 200
         listed = succeeds(tmp_path, "user", "list").stdout
-        assert re.search(r"admin@localhost\s+admin", listed) and re.search(r"newcomer@example.com\s+user", listed)
+        assert re.search(r"admin@localhost\s+admin", listed) and re.search(r"newcomer@example.com\s+viewer", listed)
         unknown = docqueue(tmp_path, "user", "token", "nobody@example.com")
         assert unknown.returncode == 1 and "no user has the email nobody@example.com" in unknown.stderr
 

@@ -203,8 +203,8 @@ def test_heartbeat_extends_only_this_workers_leases(session, make_user):
     claim(session, job_id, worker="w1")
     before = job_row(session, job_id).lease_expires_at
     queue = DocumentQueueService(session)
-    assert queue.extend_leases([job_id], "someone-else") == 0
-    assert queue.extend_leases([job_id], "w1") == 1
+    assert queue.extend_leases([job_id], "someone-else") == set()
+    assert queue.extend_leases([job_id], "w1") == {job_id}
     session.commit()
     assert job_row(session, job_id).lease_expires_at >= before
 

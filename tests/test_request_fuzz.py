@@ -110,7 +110,7 @@ def test_api_routes_never_answer_5xx_nor_store_on_refusal(client, make_user, tes
     from docqueue.db import get_engine
 
     engine = get_engine()
-    _, token = make_user(is_admin=True)
+    _, token = make_user(role="admin")
 
     @FUZZ_SETTINGS
     @given(api_requests())
@@ -182,7 +182,7 @@ def test_real_gunicorn_never_answers_5xx_to_generated_requests(procfile, make_us
     from docqueue.db import get_engine
 
     engine = get_engine()
-    _, token = make_user(is_admin=True)
+    _, token = make_user(role="admin")
     base_url = start_web(procfile)
     http = requests.Session()
 

@@ -1,17 +1,25 @@
-"""The Flask app: upload pages, the JSON API, health checks. Built by `create_app`."""
+"""The Flask app: upload pages, the admin pages, the JSON API, metrics, health checks. Built by `create_app`."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
 
 from docqueue.broker import build_broker
 from docqueue.db import connect_args
+from docqueue.queue.dashboard import SnapshotCache
 from docqueue.settings import SettingsError, get_settings
-from web.extensions import csrf, db, login_manager, migrate
+from web.extensions import csrf, db, limiter, login_manager, migrate
+from web.security import init_security
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def limits_storage_uri(redis_url: str) -> str:
+    """The Redis URL in the form the `limits` package wants: it spells a Unix socket (embedded Redis) `redis+unix://`."""
+    return "redis+unix://" + redis_url.removeprefix("unix://") if redis_url.startswith("unix://") else redis_url
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -31,31 +39,48 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # "Remember me" (a checkbox): a cookie carrying the session version, so logging out voids copies.
+        REMEMBER_COOKIE_DURATION=timedelta(days=settings.remember_days),
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,
+        RATELIMIT_STORAGE_URI=limits_storage_uri(settings.require_redis_url()),
+        # Under the broker's namespace, so a shared Redis keeps apps (and test runs) apart.
+        RATELIMIT_STORAGE_OPTIONS={"key_prefix": f"{settings.redis_namespace}:limits"},
+        RATELIMIT_HEADERS_ENABLED=True,
+        # Redis down must not lock everyone out: logins then go unthrottled (and it is logged).
+        RATELIMIT_SWALLOW_ERRORS=True,
     )
     if test_config:
         app.config.update(test_config)
 
+    init_security(app, settings)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
+    limiter.init_app(app)
+    app.extensions["dashboard_snapshot"] = SnapshotCache(max_age=2.0)
     build_broker()
 
-    from web import api, auth, callbacks_api, document_images, document_pages, health, pages, results_api
+    from web import api, auth, callbacks_api, document_images, document_pages, health, metrics, pages, results_api
+    from web.admin import bp as admin_bp
     from web.errors import register_error_handlers
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(admin_bp)
     app.register_blueprint(document_pages.bp)
     app.register_blueprint(document_images.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(results_api.bp)
     app.register_blueprint(callbacks_api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     csrf.exempt(api.bp)
     register_error_handlers(app)
     csrf.exempt(results_api.bp)
     csrf.exempt(callbacks_api.bp)
+    csrf.exempt(metrics.bp)
     return app

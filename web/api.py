@@ -18,9 +18,10 @@ from docqueue.documents import (
     upload_too_large_message,
     validate_priority,
 )
-from docqueue.queue import AlreadyQueued, DocumentQueueService, idempotency, run_outputs, stage_records
+from docqueue.queue import AlreadyQueued, idempotency, run_outputs, stage_records
+from docqueue.queue.dashboard import read_dashboard
 from docqueue.queue.dispatcher import process_document_queue
-from web.auth import admin_required, api_error, token_required
+from web.auth import api_error, api_role_required, token_required
 from web.downloads import send_searchable_pdf
 from web.extensions import db
 from web.params import BadParameter, query_int
@@ -164,22 +165,24 @@ def searchable_pdf(document_id: int):
 @bp.get("/queue/stats")
 @token_required
 def queue_stats():
-    """Queue counts and waits, and each outside service's circuit breaker (`breakers`)."""
+    """Queue counts and waits (the whole queue's for operators and admins, a viewer's own for a viewer), and
+    each outside service's circuit breaker (`breakers`)."""
+    owner_id = None if g.user.has_role("operator") else g.user.id
     breakers = {name: state.as_dict() for name, state in breaker_states().items()}
-    return jsonify({**DocumentQueueService(db.session).get_queue_stats(), "breakers": breakers})
+    return jsonify({**read_dashboard(db.session, owner_id).as_stats(), "breakers": breakers})
 
 
 @bp.post("/queue/requeue-failed")
-@admin_required
+@api_role_required("operator")
 def requeue_failed():
     """Documents whose last run failed for a reason that can pass go back to pending; the rest are listed."""
-    result = commands.requeue_failed(db.session)
+    result = commands.requeue_failed(db.session, actor=g.user)
     skipped = [{"reason": reason, "documents": count} for reason, count in result.skipped]
     return jsonify(requeued=result.requeued, skipped=skipped)
 
 
 @bp.post("/queue/process")
-@admin_required
+@api_role_required("operator")
 def process_queue():
     """The cron endpoint: run the dispatcher once and report what it did."""
     return jsonify(process_document_queue(db.session).as_dict())

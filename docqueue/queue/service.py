@@ -101,6 +101,9 @@ _CLAIM_FIELDS = ", ".join(f"claimed.{column.split('::')[0]}" for column in _CLAI
 # Only the holder of the current lease may publish or give up a job.
 _HOLDS_LEASE = "id = :job_id AND lease_token = CAST(:lease_token AS uuid) AND status = 'processing'"
 
+# An operator can pause admission (docqueue/queue/operator.py); running work carries on.
+_ADMISSION_OPEN = "NOT EXISTS (SELECT 1 FROM queue_control WHERE admission_paused)"
+
 # Clears the lease columns when a job leaves `processing`.
 _RELEASE_LEASE = "lease_token = NULL, lease_expires_at = NULL, heartbeat_at = NULL, worker_id = NULL"
 
@@ -293,21 +296,22 @@ class DocumentQueueService:
         if row.first() is None:
             raise LeaseLost(f"job {claim.job_id} stage {claim.stage} attempt {claim.attempt} lost its lease")
 
-    def extend_leases(self, job_ids: list[int], worker_id: str) -> int:
-        """Heartbeat: push out the leases this worker holds on `job_ids`; return how many held."""
+    def extend_leases(self, job_ids: list[int], worker_id: str) -> set[int]:
+        """Heartbeat: push out the leases this worker holds on `job_ids`; return the ids whose lease still held."""
         if not job_ids:
-            return 0
-        result = self._execute(
+            return set()
+        rows = self._execute(
             """
             UPDATE document_queue SET heartbeat_at = now(),
                    lease_expires_at = now() + make_interval(secs => :lease_seconds)
             WHERE id = ANY(:job_ids) AND worker_id = :worker_id AND status = 'processing'
+            RETURNING id
             """,
             job_ids=list(job_ids),
             worker_id=worker_id,
             lease_seconds=self.settings.lease_seconds,
         )
-        return result.rowcount
+        return {row.id for row in rows}
 
     def advance(self, claim: Claim, next_stage: str, progress: int) -> Dispatch:
         """Hand the job from the claimed stage to `next_stage`; send the returned dispatch after commit.
@@ -362,12 +366,14 @@ class DocumentQueueService:
         if row is None:
             raise LeaseLost(f"job {claim.job_id} lost its lease before completing")
 
-    def mark_failed(self, claim: Claim, error_message: str, kind: FailureKind) -> str:
+    def mark_failed(self, claim: Claim, error_message: str, kind: FailureKind, traceback: str | None = None) -> str:
         """Record a failed attempt; return the job's new status.
 
         A transient failure with attempts left goes back to `pending` after
         an exponential backoff; a permanent one, or the last attempt, fails
-        the job and its document.
+        the job and its document. A crash's `traceback` is kept on the job
+        for operators (the job page's attempt history), never shown on the
+        document.
         """
         retry = "(:kind = 'transient' AND attempts < max_attempts)"
         row = self._execute(
@@ -377,7 +383,8 @@ class DocumentQueueService:
                     status = CASE WHEN {retry} THEN 'pending' ELSE 'failed' END,
                     run_after = now() + make_interval(secs => :backoff * power(2, attempts - 1)),
                     completed_at = CASE WHEN {retry} THEN NULL ELSE now() END,
-                    error_message = :error_message, failure_kind = :kind, dispatched_at = NULL, {_RELEASE_LEASE}
+                    error_message = :error_message, failure_kind = :kind, error_traceback = :traceback,
+                    dispatched_at = NULL, {_RELEASE_LEASE}
                 WHERE {_HOLDS_LEASE}
                 RETURNING id, document_id, status, stage, attempts, max_attempts, error_message
             ), document AS (
@@ -389,6 +396,7 @@ class DocumentQueueService:
             """,
             error_message=error_message,
             kind=kind.value,
+            traceback=traceback,
             backoff=self.settings.retry_backoff_seconds,
             **_claim_params(claim),
         ).first()
@@ -420,7 +428,7 @@ class DocumentQueueService:
                     completed_at = CASE WHEN q.attempts < q.max_attempts THEN NULL ELSE now() END,
                     error_message = format('worker %s stopped responding during stage %s (attempt %s of %s)',
                                            q.worker_id, q.stage, q.attempts, q.max_attempts),
-                    failure_kind = 'transient', dispatched_at = NULL, {_RELEASE_LEASE}
+                    failure_kind = 'transient', error_traceback = NULL, dispatched_at = NULL, {_RELEASE_LEASE}
                 FROM stale WHERE q.id = stale.id
                 RETURNING q.id, q.document_id, q.status, q.stage, q.error_message, q.attempts, q.max_attempts
             ), documents_updated AS (
@@ -459,10 +467,10 @@ class DocumentQueueService:
         """Move due pending jobs to `queued` within capacity; send the returned dispatches after commit.
 
         Capacity is OCR_CONCURRENT_JOBS in flight overall and each user's
-        `concurrent_ocr_jobs`. Order: priority, then age.
+        `concurrent_ocr_jobs`. Order: priority, then age. Nothing while admission is paused.
         """
         rows = self._execute(
-            """
+            f"""
             WITH in_flight AS (
                 SELECT owner_id, count(*) AS n FROM document_queue
                 WHERE status IN ('queued', 'processing') GROUP BY owner_id
@@ -482,7 +490,7 @@ class DocumentQueueService:
                 LIMIT LEAST(:batch, GREATEST(:capacity - (SELECT COALESCE(sum(n), 0) FROM in_flight), 0))
             )
             UPDATE document_queue q SET status = 'queued', dispatched_at = now()
-            FROM admitted WHERE q.id = admitted.id AND q.status = 'pending'
+            FROM admitted WHERE q.id = admitted.id AND q.status = 'pending' AND {_ADMISSION_OPEN}
             RETURNING q.id, q.stage
             """,
             capacity=self.settings.ocr_concurrent_jobs,

@@ -1,0 +1,256 @@
+"""The figures the admin dashboard and `/metrics` show, read cheaply at any table size.
+
+`read_dashboard` costs a handful of index scans whatever the table holds:
+counts are exact up to EXACT_COUNT_LIMIT rows per status and the planner's
+estimate past it (marked `estimated`); the completion rate comes from the
+per-minute counters the completion trigger keeps (the charts too: see
+`history.py`). `SnapshotCache` shares one reading among every request of a
+process for a second or two.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import redis
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from docqueue.statuses import QueueStatus
+from docqueue.pipeline import PIPELINE
+from docqueue.queue.service import DocumentQueueService
+from docqueue.queue.workers import WorkerBeat, heartbeat_interval, recent_workers
+from docqueue.settings import get_settings
+
+#: Past this many rows of one status, a count is the planner's estimate instead of a scan.
+EXACT_COUNT_LIMIT = 100_000
+ACTIVE = ("pending", "queued", "processing")
+
+
+@dataclass(frozen=True)
+class Count:
+    value: int
+    estimated: bool = False
+
+
+@dataclass
+class Dashboard:
+    """One reading of the queue, for one owner (`owner_id`) or the whole system (None)."""
+
+    taken_at: float
+    owner_id: int | None
+    statuses: dict[str, Count]
+    stages: dict[str, dict[str, int]]
+    stages_sampled: bool
+    completed_today: int
+    avg_wait_minutes: float
+    oldest_pending_minutes: float
+    completed_per_minute: float
+    backlog_eta_minutes: float | None
+    admission_paused: bool
+    workers: list[WorkerBeat] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_stats(self) -> dict:
+        """The shape of `GET /api/queue/stats`."""
+        value = {status: count.value for status, count in self.statuses.items()}
+        return {
+            "pending": value["pending"] + value["queued"],
+            "processing": value["processing"],
+            "failed": value["failed"],
+            "cancelled": value["cancelled"],
+            "completed_today": self.completed_today,
+            "avg_wait_time_minutes": self.avg_wait_minutes,
+            "oldest_pending_minutes": self.oldest_pending_minutes,
+            "queued": value["queued"],
+            "capacity": get_settings().ocr_concurrent_jobs,
+            "estimated": sorted(status for status, count in self.statuses.items() if count.estimated),
+        }
+
+
+def read_dashboard(session: Session, owner_id: int | None = None, redis_client=None) -> Dashboard:
+    """Read every dashboard figure now; `redis_client` (the broker's) enables the lost-message check."""
+    settings = get_settings()
+    statuses = {status: _count(session, status, owner_id) for status in QueueStatus}
+    stages, sampled = _stage_counts(session, owner_id)
+    if owner_id is None:
+        stats = DocumentQueueService(session).get_queue_stats()
+        completed_today, avg_wait, oldest = (
+            stats["completed_today"],
+            stats["avg_wait_time_minutes"],
+            stats["oldest_pending_minutes"],
+        )
+    else:
+        completed_today, avg_wait, oldest = _owner_today(session, owner_id)
+    rate = _completion_rate(session, owner_id)
+    backlog = sum(statuses[status].value for status in ACTIVE)
+    dashboard = Dashboard(
+        taken_at=time.time(),
+        owner_id=owner_id,
+        statuses=statuses,
+        stages=stages,
+        stages_sampled=sampled,
+        completed_today=completed_today,
+        avg_wait_minutes=avg_wait,
+        oldest_pending_minutes=oldest,
+        completed_per_minute=rate,
+        backlog_eta_minutes=round(backlog / rate, 1) if rate and backlog else (0.0 if not backlog else None),
+        admission_paused=bool(
+            session.execute(text("SELECT EXISTS (SELECT 1 FROM queue_control WHERE admission_paused)")).scalar()
+        ),
+    )
+    if owner_id is None:
+        dashboard.workers = recent_workers(session)
+        dashboard.warnings = _warnings(session, dashboard, settings, redis_client)
+    return dashboard
+
+
+def _count(session: Session, status: str, owner_id: int | None) -> Count:
+    # A capped index-only count: exact for the statuses an operator watches, bounded for the big history.
+    exact = session.execute(
+        text(
+            """
+            SELECT count(*) FROM (
+                SELECT 1 FROM document_queue
+                WHERE status = :status AND (CAST(:owner_id AS bigint) IS NULL OR owner_id = :owner_id)
+                LIMIT :cap) capped
+            """
+        ),
+        {"status": status, "owner_id": owner_id, "cap": EXACT_COUNT_LIMIT + 1},
+    ).scalar()
+    if exact <= EXACT_COUNT_LIMIT:
+        return Count(exact)
+    owner = f" AND owner_id = {int(owner_id)}" if owner_id is not None else ""
+    # `status` is a QueueStatus, so it is safe to inline: EXPLAIN needs the literal to estimate.
+    plan = session.execute(
+        text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM document_queue WHERE status = '{status}'{owner}")
+    ).scalar()
+    return Count(max(int(plan[0]["Plan"]["Plan Rows"]), exact), estimated=True)
+
+
+def _stage_counts(session: Session, owner_id: int | None) -> tuple[dict[str, dict[str, int]], bool]:
+    """Live jobs per stage and status; `sampled` when more than EXACT_COUNT_LIMIT were live (then counts are of the first ones)."""
+    rows = session.execute(
+        text(
+            """
+            SELECT stage, status, count(*) FROM (
+                SELECT stage, status FROM document_queue
+                WHERE status IN ('pending', 'queued', 'processing')
+                  AND (CAST(:owner_id AS bigint) IS NULL OR owner_id = :owner_id)
+                LIMIT :cap) live
+            GROUP BY 1, 2
+            """
+        ),
+        {"owner_id": owner_id, "cap": EXACT_COUNT_LIMIT + 1},
+    ).all()
+    stages = {stage.name: dict.fromkeys(ACTIVE, 0) for stage in PIPELINE}
+    for stage, status, count in rows:
+        stages.setdefault(stage, dict.fromkeys(ACTIVE, 0))[status] = count
+    return stages, sum(row[2] for row in rows) > EXACT_COUNT_LIMIT
+
+
+def _owner_today(session: Session, owner_id: int) -> tuple[int, float, float]:
+    row = session.execute(
+        text(
+            """
+            SELECT
+                (SELECT count(*) FROM document_queue WHERE status = 'completed' AND owner_id = :owner_id
+                    AND completed_at >= current_date) AS completed_today,
+                (SELECT avg(extract(epoch FROM started_at - created_at)) / 60 FROM document_queue
+                    WHERE status = 'completed' AND owner_id = :owner_id AND completed_at >= current_date) AS avg_wait,
+                (SELECT extract(epoch FROM now() - min(created_at)) / 60 FROM document_queue
+                    WHERE status IN ('pending', 'queued') AND owner_id = :owner_id) AS oldest
+            """
+        ),
+        {"owner_id": owner_id},
+    ).one()
+    return row.completed_today, round(float(row.avg_wait or 0), 2), round(float(row.oldest or 0), 2)
+
+
+def _completion_rate(session: Session, owner_id: int | None) -> float:
+    """Completions per minute over the last 15 minutes."""
+    if owner_id is None:
+        sql = "SELECT COALESCE(sum(completed), 0) FROM queue_minute_stats WHERE minute >= now() - interval '15 minutes'"
+    else:
+        sql = (
+            "SELECT count(*) FROM document_queue WHERE status = 'completed' AND owner_id = :owner_id "
+            "AND completed_at >= now() - interval '15 minutes'"
+        )
+    return round(float(session.execute(text(sql), {"owner_id": owner_id}).scalar()) / 15, 2)
+
+
+def _warnings(session: Session, dashboard: Dashboard, settings, redis_client) -> list[str]:
+    warnings = []
+    # Three missed beats: the worker is stuck or dead; recovery takes its jobs back when their leases lapse.
+    stale_after = 3 * heartbeat_interval()
+    live = [worker for worker in dashboard.workers if worker.age_seconds <= stale_after]
+    for worker in dashboard.workers:
+        if worker.age_seconds > stale_after:
+            warnings.append(
+                f"worker {worker.worker_id} last beat {worker.age_seconds:.0f} s ago "
+                f"(it beats every {heartbeat_interval():g} s): it is stuck or has stopped"
+            )
+    waiting = sum(dashboard.statuses[status].value for status in ACTIVE)
+    if waiting and not live:
+        warnings.append(f"{waiting} job(s) wait or run but no worker is alive: is a worker process running?")
+    if dashboard.admission_paused and dashboard.statuses["pending"].value:
+        warnings.append(f"admission is paused: {dashboard.statuses['pending'].value} pending job(s) wait for it")
+    if redis_client is not None:
+        warnings.extend(_lost_messages(session, settings, redis_client))
+    return warnings
+
+
+def _lost_messages(session: Session, settings, redis_client) -> list[str]:
+    """Jobs Postgres says were sent to a worker, more than Redis holds messages for: Postgres and Redis drifted."""
+    from docqueue.pipeline import STAGE_QUEUE
+
+    queued = session.execute(
+        text(
+            "SELECT count(*) FROM document_queue WHERE status = 'queued' AND dispatched_at < now() - interval '5 seconds'"
+        )
+    ).scalar()
+    if not queued:
+        return []
+    try:
+        # Every message not yet acknowledged stays in this hash, whether waiting or being handled.
+        messages = redis_client.hlen(f"{settings.redis_namespace}:{STAGE_QUEUE}.msgs")
+    except redis.RedisError as error:
+        return [f"could not read the Redis queue: {type(error).__name__}"]
+    if queued > messages:
+        return [
+            (
+                f"{queued - messages} queued job(s) have no message in Redis (Postgres and Redis drifted); "
+                f"the dispatcher re-sends them after {settings.redispatch_after_seconds} s"
+            )
+        ]
+    return []
+
+
+class SnapshotCache:
+    """One whole-system reading shared by every request of this process, refreshed at most every `max_age` s.
+
+    One request at a time refreshes it; the others meanwhile get the reading
+    before (or wait for the first one).
+    """
+
+    def __init__(self, max_age: float = 2.0) -> None:
+        self.max_age = max_age
+        self._snapshot: Dashboard | None = None
+        self._refreshing = threading.Lock()
+
+    def get(self, read) -> Dashboard:
+        """The shared reading; `read()` makes a new one when it is older than `max_age`."""
+        snapshot = self._snapshot
+        if snapshot is not None and time.time() - snapshot.taken_at < self.max_age:
+            return snapshot
+        if not self._refreshing.acquire(blocking=snapshot is None):
+            return snapshot
+        try:
+            if self._snapshot is not None and time.time() - self._snapshot.taken_at < self.max_age:
+                return self._snapshot  # another request refreshed it while this one waited
+            self._snapshot = read()
+            return self._snapshot
+        finally:
+            self._refreshing.release()

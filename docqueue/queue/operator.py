@@ -1,0 +1,243 @@
+"""OperatorActions: what an operator does to the queue from the admin page.
+
+The same rules as `service.py` hold here: one conditional statement per
+transition, whose WHERE clause names the states it may leave (the status
+trigger refuses any other edge), and every method runs in the caller's
+transaction without committing. Each action also writes an audit record
+naming the actor, in the same transaction, so the log and the change land
+together or not at all.
+
+A cancelled running stage loses its lease token here; its worker finds
+that on its next heartbeat and stops, and `hold_lease` keeps it from
+publishing anything in the meantime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from docqueue.audit import record_audit
+from docqueue.models import User
+from docqueue.queue.job_listing import JobFilter
+
+# Jobs that are over, one way or another: the only ones that may be deleted.
+_FINISHED = "status IN ('completed', 'failed', 'cancelled')"
+
+# Clears the lease columns when a job leaves `processing` (as in service.py): the fencing token goes with it.
+_RELEASE_LEASE = "lease_token = NULL, lease_expires_at = NULL, heartbeat_at = NULL, worker_id = NULL"
+
+# Retry the newest retryable job of each document, and only if the document has no live job:
+# the one-live-job-per-document index would refuse a second.
+_RETRYABLE = """
+    SELECT DISTINCT ON (q.document_id) q.id FROM document_queue q
+    WHERE q.id = ANY(:job_ids) AND q.status IN ('failed', 'cancelled')
+      AND NOT EXISTS (SELECT 1 FROM document_queue live
+                      WHERE live.document_id = q.document_id AND live.status IN ('pending', 'queued', 'processing'))
+    ORDER BY q.document_id, q.id DESC
+"""
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A bulk action's frozen set: `count` jobs, confirmed later by `token`."""
+
+    token: str
+    count: int
+    description: str
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    stage: str
+    error_message: str
+    count: int
+
+    @property
+    def error_class(self) -> str:
+        """The exception class a crash names ("extract_text failed: ValueError: ..."), else "rejected"."""
+        head, _, rest = self.error_message.partition(" failed: ")
+        kind, colon, _ = rest.partition(":")
+        return kind if head and colon and kind.isidentifier() else "rejected"
+
+
+class OperatorActions:
+    """Operator commands over one SQLAlchemy session, each audited under `actor` (None: the CLI)."""
+
+    def __init__(self, session: Session, actor: User | None) -> None:
+        self.session = session
+        self.actor = actor
+
+    def _execute(self, sql: str, **params):
+        return self.session.execute(text(sql), params)
+
+    def _audit(self, action: str, count: int, detail: str = "") -> int:
+        record_audit(self.session, self.actor, action, count, detail)
+        return count
+
+    def _by(self) -> str:
+        return self.actor.email if self.actor else "the command line"
+
+    # -- one job or a selection ---------------------------------------------
+
+    def retry(self, job_ids: list[int], detail: str = "") -> int:
+        """Send failed or cancelled jobs back to pending with fresh attempts, at the stage they stopped; return how many."""
+        result = self._execute(
+            f"""
+            WITH retried AS (
+                UPDATE document_queue SET status = 'pending', attempts = 0, run_after = now(), completed_at = NULL,
+                       dispatched_at = NULL, error_message = NULL, error_traceback = NULL
+                WHERE id IN ({_RETRYABLE}) AND status IN ('failed', 'cancelled')
+                RETURNING document_id
+            )
+            UPDATE documents d SET status = 'pending', error = NULL, updated_at = now()
+            FROM retried WHERE d.id = retried.document_id
+            """,
+            job_ids=list(job_ids),
+        )
+        return self._audit("job.retry", result.rowcount, detail or _ids(job_ids))
+
+    def cancel(self, job_ids: list[int]) -> int:
+        """Cancel pending, queued or running jobs; a running stage loses its lease and publishes nothing."""
+        message = f"cancelled by {self._by()}"
+        result = self._execute(
+            f"""
+            WITH cancelled AS (
+                UPDATE document_queue SET status = 'cancelled', completed_at = now(), error_message = :message,
+                       error_traceback = NULL, dispatched_at = NULL, {_RELEASE_LEASE}
+                WHERE id = ANY(:job_ids) AND status IN ('pending', 'queued', 'processing')
+                RETURNING document_id
+            )
+            UPDATE documents d SET status = 'cancelled', error = :message, updated_at = now()
+            FROM cancelled WHERE d.id = cancelled.document_id
+            """,
+            job_ids=list(job_ids),
+            message=message,
+        )
+        return self._audit("job.cancel", result.rowcount, _ids(job_ids))
+
+    def delete(self, job_ids: list[int]) -> int:
+        """Delete finished jobs (completed, failed, cancelled); live ones must be cancelled first. Documents stay."""
+        result = self._execute(
+            f"DELETE FROM document_queue WHERE id = ANY(:job_ids) AND {_FINISHED}", job_ids=list(job_ids)
+        )
+        return self._audit("job.delete", result.rowcount, _ids(job_ids))
+
+    def set_priority(self, job_ids: list[int], priority: int) -> int:
+        """Change the priority of jobs still waiting for admission or a worker."""
+        if not 0 <= priority <= 100:
+            raise ValueError("priority must be a whole number from 0 to 100")
+        result = self._execute(
+            "UPDATE document_queue SET priority = :priority WHERE id = ANY(:job_ids) AND status IN ('pending', 'queued')",
+            job_ids=list(job_ids),
+            priority=priority,
+        )
+        return self._audit("job.priority", result.rowcount, f"priority {priority}: {_ids(job_ids)}")
+
+    # -- the whole queue ----------------------------------------------------
+
+    def clear_completed(self, older_than_days: int) -> int:
+        """Delete completed jobs that finished more than `older_than_days` days ago; return how many."""
+        if older_than_days < 0:
+            raise ValueError("days must be zero or more")
+        result = self._execute(
+            """
+            DELETE FROM document_queue
+            WHERE status = 'completed' AND completed_at < now() - make_interval(days => :days)
+            """,
+            days=older_than_days,
+        )
+        return self._audit("queue.clear_completed", result.rowcount, f"older than {older_than_days} days")
+
+    def set_admission_paused(self, paused: bool) -> None:
+        """Stop (or restart) the dispatcher admitting pending work; running work carries on."""
+        self._execute(
+            """
+            INSERT INTO queue_control (id, admission_paused) VALUES (1, :paused)
+            ON CONFLICT (id) DO UPDATE SET admission_paused = EXCLUDED.admission_paused
+            """,
+            paused=paused,
+        )
+        self._audit("queue.pause" if paused else "queue.resume", 0)
+
+    # -- retry all failed matching a filter: preview, then confirm -------------
+
+    def preview_retry(self, job_filter: JobFilter) -> Preview:
+        """Freeze the ids of the failed jobs matching `job_filter`; `retry_frozen(token)` retries exactly those."""
+        where, params = job_filter.where_clause()
+        description = job_filter.describe()
+        row = self._execute(
+            f"""
+            INSERT INTO frozen_selections (created_by, description, job_ids)
+            SELECT :actor_id, :description, COALESCE(array_agg(q.id), '{{}}')
+            FROM document_queue q JOIN users u ON u.id = q.owner_id
+            WHERE q.status = 'failed' AND {where}
+            RETURNING token::text, cardinality(job_ids) AS count
+            """,
+            actor_id=self.actor.id,
+            description=description,
+            **params,
+        ).one()
+        return Preview(token=row.token, count=row.count, description=description)
+
+    def retry_frozen(self, token: str) -> int:
+        """Retry the jobs a preview froze (those still failed); the preview is used up. LookupError if unknown."""
+        row = self._execute(
+            "DELETE FROM frozen_selections WHERE token = CAST(:token AS uuid) AND created_by = :actor_id "
+            "RETURNING job_ids, description",
+            token=token,
+            actor_id=self.actor.id,
+        ).first()
+        if row is None:
+            raise LookupError("that preview is unknown or was already used: preview again")
+        return self.retry(row.job_ids, f"all failed matching {row.description}")
+
+    # -- failures grouped by error -----------------------------------------
+
+    def retry_group(self, stage: str, error_message: str) -> int:
+        """Retry every failed job of one failure group."""
+        return self.retry(self._group_ids(stage, error_message), f"failure group {stage}: {error_message[:200]}")
+
+    def discard_group(self, stage: str, error_message: str) -> int:
+        """Delete every failed job of one failure group (their documents stay, failed)."""
+        result = self._execute(
+            "DELETE FROM document_queue WHERE status = 'failed' AND stage = :stage AND COALESCE(error_message, '') = :error_message",
+            stage=stage,
+            error_message=error_message,
+        )
+        return self._audit("job.discard_group", result.rowcount, f"{stage}: {error_message[:200]}")
+
+    def _group_ids(self, stage: str, error_message: str) -> list[int]:
+        rows = self._execute(
+            "SELECT id FROM document_queue WHERE status = 'failed' AND stage = :stage AND COALESCE(error_message, '') = :error_message",
+            stage=stage,
+            error_message=error_message,
+        )
+        return [row.id for row in rows]
+
+
+def failure_groups(session: Session, limit: int = 50) -> list[FailureGroup]:
+    """Failed jobs grouped by stage and error message, largest group first."""
+    rows = session.execute(
+        text(
+            """
+            SELECT stage, COALESCE(error_message, '') AS error_message, count(*) AS count
+            FROM document_queue WHERE status = 'failed'
+            GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT :limit
+            """
+        ),
+        {"limit": limit},
+    )
+    return [FailureGroup(*row) for row in rows]
+
+
+def admission_paused(session: Session) -> bool:
+    """Whether an operator has paused admission."""
+    return bool(session.execute(text("SELECT EXISTS (SELECT 1 FROM queue_control WHERE admission_paused)")).scalar())
+
+
+def _ids(job_ids: list[int]) -> str:
+    shown = ", ".join(str(i) for i in list(job_ids)[:20])
+    return f"jobs {shown}{' …' if len(job_ids) > 20 else ''}"

@@ -1,0 +1,58 @@
+"""Helpers the admin views share: who sees what, the shared dashboard reading, request parsing."""
+
+from __future__ import annotations
+
+import dramatiq
+from flask import abort, current_app, make_response, render_template, request
+from flask_login import current_user
+
+from docqueue.queue.dashboard import Dashboard, read_dashboard
+from web.extensions import db
+
+#: Most job ids one action takes from a form.
+MAX_SELECTED = 1000
+
+
+def sees_everything() -> bool:
+    """Operators and admins watch the whole queue; a viewer sees only their own jobs."""
+    return current_user.has_role("operator")
+
+
+def scope_owner_id() -> int | None:
+    """None (every job) for operators and admins, the viewer's own id otherwise."""
+    return None if sees_everything() else current_user.id
+
+
+def current_dashboard() -> Dashboard:
+    """The whole queue's shared reading (refreshed every two seconds at most), or the viewer's own figures."""
+    if not sees_everything():
+        return read_dashboard(db.session, current_user.id)
+    cache = current_app.extensions["dashboard_snapshot"]
+    return cache.get(lambda: read_dashboard(db.session, None, dramatiq.get_broker().client))
+
+
+def page_or_partial(template: str, partial: str, **context):
+    """The full page, or only `partial` for an htmx request: the same view serves both."""
+    response = make_response(render_template(partial if request.headers.get("HX-Request") else template, **context))
+    response.vary.add("HX-Request")
+    return response
+
+
+def selected_job_ids() -> list[int]:
+    """The `job_id` values of a form, as ids; 400 for a malformed one or too many."""
+    raw = request.form.getlist("job_id")
+    if len(raw) > MAX_SELECTED:
+        abort(400, description=f"select at most {MAX_SELECTED} jobs at once")
+    if not all(value.isdigit() and len(value) < 19 for value in raw):
+        abort(400, description="job ids must be whole numbers")
+    if not raw:
+        abort(400, description="select at least one job")
+    return [int(value) for value in raw]
+
+
+def form_int(name: str, low: int, high: int) -> int:
+    """A whole-number form field within [low, high]; 400 naming it otherwise."""
+    value = (request.form.get(name) or "").strip()
+    if not (value.isdigit() and low <= int(value) <= high):
+        abort(400, description=f"{name} must be a whole number from {low} to {high}")
+    return int(value)

@@ -1,0 +1,154 @@
+"""The jobs list with its filters, one job's detail, the actions on jobs, and failures grouped by error."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from docqueue.documents import get_document
+from docqueue.models import Document
+from docqueue.statuses import OPERATIONS, QueueStatus
+from docqueue.pipeline import PIPELINE
+from docqueue.queue.dispatcher import nudge_dispatcher
+from docqueue.queue.job_listing import (
+    PAGE_SIZE,
+    WINDOWS,
+    FilterError,
+    JobFilter,
+    document_jobs,
+    job_detail,
+    list_jobs,
+)
+from docqueue.queue.operator import OperatorActions, failure_groups
+from web.admin import bp
+from web.admin.common import form_int, page_or_partial, scope_owner_id, selected_job_ids
+from web.auth import role_required
+from web.extensions import db
+
+#: Form action name -> what the flash says was done.
+JOB_ACTIONS = {"retry": "Retried", "cancel": "Cancelled", "delete": "Deleted", "priority": "Reprioritised"}
+
+
+def _filter_or_400(args) -> JobFilter:
+    try:
+        return JobFilter.from_args(args)
+    except FilterError as error:
+        abort(400, description=str(error))
+
+
+@bp.get("/jobs")
+@role_required("viewer")
+def jobs():
+    """Jobs newest first, filtered by the query string; `before=<id>` pages on; htmx polls get the rows."""
+    job_filter = _filter_or_400(request.args)
+    before = request.args.get("before", type=int)
+    rows = list_jobs(db.session, job_filter, owner_id=scope_owner_id(), before=before, limit=PAGE_SIZE + 1)
+    return page_or_partial(
+        "admin/jobs.html",
+        "admin/_job_rows.html",
+        rows=rows[:PAGE_SIZE],
+        next_before=rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None,
+        job_filter=job_filter,
+        before=before,
+        statuses=tuple(QueueStatus),
+        stages=[stage.name for stage in PIPELINE],
+        operations=OPERATIONS,
+        windows=WINDOWS,
+        can_act=current_user.has_role("operator"),
+    )
+
+
+@bp.get("/jobs/<int:job_id>")
+@role_required("viewer")
+def job(job_id: int):
+    """One job: its timeline, attempts and errors, lease and worker, and a link to its document."""
+    detail = job_detail(db.session, job_id, owner_id=scope_owner_id())
+    if detail is None:
+        abort(404, description=f"no job {job_id}")
+    return render_template("admin/job.html", detail=detail, can_act=current_user.has_role("operator"))
+
+
+@bp.get("/documents/<int:document_id>")
+@role_required("viewer")
+def document(document_id: int):
+    """A document's details and its jobs (a viewer: their own documents only)."""
+    owner_id = scope_owner_id()
+    found = (
+        db.session.get(Document, document_id) if owner_id is None else get_document(db.session, owner_id, document_id)
+    )
+    if found is None:
+        abort(404, description=f"no document {document_id}")
+    return render_template("admin/document.html", document=found, jobs=document_jobs(db.session, document_id))
+
+
+@bp.post("/jobs/action")
+@role_required("operator")
+def job_action():
+    """Retry, cancel, delete or reprioritise the selected jobs (one or many)."""
+    action = request.form.get("action", "")
+    if action not in JOB_ACTIONS:
+        abort(400, description=f"action must be one of {', '.join(JOB_ACTIONS)}")
+    job_ids = selected_job_ids()
+    operator = OperatorActions(db.session, current_user)
+    if action == "priority":
+        done = operator.set_priority(job_ids, form_int("priority", 0, 100))
+    else:
+        done = getattr(operator, action)(job_ids)
+    db.session.commit()
+    if action == "retry":
+        nudge_dispatcher(db.session)  # admit the retried work now, not at the next clock tick
+    skipped = len(job_ids) - done
+    note = f" ({skipped} skipped: not in a state that allows it)" if skipped > 0 else ""
+    flash(f"{JOB_ACTIONS[action]} {done} job(s){note}.", "info")
+    return redirect(request.form.get("back") if _is_local(request.form.get("back")) else url_for("admin.jobs"))
+
+
+@bp.post("/jobs/retry-matching")
+@role_required("operator")
+def retry_matching_preview():
+    """Step one of "retry all failed matching the filter": freeze the ids and ask for confirmation."""
+    job_filter = _filter_or_400(request.form)
+    preview = OperatorActions(db.session, current_user).preview_retry(job_filter)
+    db.session.commit()
+    return render_template("admin/retry_preview.html", preview=preview, job_filter=job_filter)
+
+
+@bp.post("/jobs/retry-matching/confirm")
+@role_required("operator")
+def retry_matching_confirm():
+    """Step two: retry exactly the jobs the preview froze (those still failed)."""
+    try:
+        retried = OperatorActions(db.session, current_user).retry_frozen(request.form.get("token", ""))
+    except LookupError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("admin.jobs"))
+    db.session.commit()
+    nudge_dispatcher(db.session)
+    flash(f"Retried {retried} job(s).", "info")
+    return redirect(url_for("admin.jobs"))
+
+
+@bp.get("/failures")
+@role_required("operator")
+def failures():
+    """Failed jobs grouped by stage and error, with a retry and a discard per group."""
+    return render_template("admin/failures.html", groups=failure_groups(db.session))
+
+
+@bp.post("/failures/<any(retry, discard):verb>")
+@role_required("operator")
+def failure_group_action(verb: str):
+    stage, error_message = request.form.get("stage", ""), request.form.get("error_message", "")
+    operator = OperatorActions(db.session, current_user)
+    done = (operator.retry_group if verb == "retry" else operator.discard_group)(stage, error_message)
+    db.session.commit()
+    if verb == "retry":
+        nudge_dispatcher(db.session)
+    flash(f"{'Retried' if verb == 'retry' else 'Discarded'} {done} job(s) of that group.", "info")
+    return redirect(url_for("admin.failures"))
+
+
+def _is_local(url: str | None) -> bool:
+    """Only redirect back to a path on this site."""
+    return bool(url) and url.startswith("/") and not url.startswith("//") and "\\" not in url
