@@ -28,9 +28,9 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from docqueue.queue.priority import priority_for_size
+from docqueue.queue.priority import priority_for_size_sql
 from docqueue.settings import Settings, get_settings
-from docqueue.statuses import DOCUMENT_STATUS_FOR, FailureKind
+from docqueue.statuses import DOCUMENT_STATUS_FOR, FailureKind, QueueLane
 
 
 class AlreadyQueued(Exception):
@@ -127,6 +127,26 @@ _FAILURE_SHOWN = (
 )
 
 
+# The one definition of a new queue row, for one upload (`enqueue`) or a whole ingest batch
+# (`enqueue_many`): pending at `:stage`, the given priority or one by size, fresh attempts, no
+# failure; the document follows. `:priorities` pairs with `:document_ids` (NULL: by size).
+_NEW_JOBS = f"""
+    WITH queued AS (
+        INSERT INTO document_queue
+            (document_id, owner_id, operation, status, stage, priority, attempts, max_attempts, file_size, lane)
+        SELECT d.id, d.owner_id, :operation, 'pending', :stage,
+               COALESCE(new.priority, {priority_for_size_sql("d.size_bytes")}), 0, :max_attempts, d.size_bytes, :lane
+        FROM unnest(CAST(:document_ids AS bigint[]), CAST(:priorities AS int[])) AS new (document_id, priority)
+        JOIN documents d ON d.id = new.document_id
+        ON CONFLICT (document_id) WHERE status IN ('pending', 'queued', 'processing') DO NOTHING
+        RETURNING id, document_id, status
+    ), document AS (
+        {_documents_follow("queued", progress="0", error="NULL")}
+    )
+    SELECT id FROM queued
+"""
+
+
 def _claim_params(claim: Claim) -> dict:
     return {"job_id": claim.job_id, "lease_token": claim.lease_token}
 
@@ -150,36 +170,30 @@ class DocumentQueueService:
         AlreadyQueued if the document already has a live job.
         """
         row = self._execute(
-            f"""
-            WITH queued AS (
-                INSERT INTO document_queue
-                    (document_id, owner_id, operation, status, stage, priority, attempts, max_attempts, file_size)
-                SELECT d.id, d.owner_id, :operation, 'pending', :stage, COALESCE(:priority, :size_priority),
-                       0, :max_attempts, d.size_bytes
-                FROM documents d WHERE d.id = :document_id
-                ON CONFLICT (document_id) WHERE status IN ('pending', 'queued', 'processing') DO NOTHING
-                RETURNING id, document_id, status
-            ), document AS (
-                {_documents_follow("queued", progress="0", error="NULL")}
-            )
-            SELECT id FROM queued
-            """,
-            document_id=document_id,
-            operation=operation,
-            stage=stage,
-            priority=priority,
-            size_priority=priority_for_size(self._document_size(document_id)),
-            max_attempts=self.settings.max_attempts,
+            _NEW_JOBS, document_ids=[document_id], priorities=[priority], stage=stage, operation=operation,
+            lane=QueueLane.INTERACTIVE.value, max_attempts=self.settings.max_attempts,
         ).first()
         if row is None:
+            if self._execute("SELECT 1 FROM documents WHERE id = :id", id=document_id).first() is None:
+                raise LookupError(f"document {document_id} does not exist")
             raise AlreadyQueued(f"document {document_id} is already queued or being processed")
         return row.id
 
-    def _document_size(self, document_id: int) -> int:
-        size = self._execute("SELECT size_bytes FROM documents WHERE id = :id", id=document_id).scalar()
-        if size is None:
-            raise LookupError(f"document {document_id} does not exist")
-        return size
+    def enqueue_many(
+        self, document_ids: list[int], stage: str, lane: QueueLane, priority: int | None = None
+    ) -> int:
+        """`enqueue` for many documents in one statement (bulk ingest); return how many were queued.
+
+        Documents that already have a live job are left as they are.
+        """
+        if not document_ids:
+            return 0
+        return len(
+            self._execute(
+                _NEW_JOBS, document_ids=list(document_ids), priorities=[priority] * len(document_ids), stage=stage,
+                operation="process", lane=lane.value, max_attempts=self.settings.max_attempts,
+            ).all()
+        )
 
     def get_pending_items(self, limit: int) -> list[PendingItem]:
         """Due pending items in admission order: best priority, then oldest."""
