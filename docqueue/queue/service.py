@@ -439,34 +439,72 @@ class DocumentQueueService:
     def admit_pending(self) -> list[Dispatch]:
         """Move due pending jobs to `queued` within capacity; send the returned dispatches after commit.
 
-        Capacity is OCR_CONCURRENT_JOBS in flight overall and each user's
-        `concurrent_ocr_jobs`. Order: priority, then age.
+        The admission rule, in one statement (README, "Fairness"):
+
+        - At most OCR_CONCURRENT_JOBS jobs are in flight (queued or processing).
+        - Interactive before bulk: a job someone uploaded (browser, API) is
+          admitted before any imported one (`docqueue ingest`, a folder upload)
+          that waits, the importer's own uploads included.
+        - Bulk is never starved: while bulk work waits, BULK_RESERVED_SLOTS of
+          the capacity (at most all but one slot) go to it first.
+        - Per-user caps bind only when others wait: a user's first
+          `concurrent_ocr_jobs` in flight are their fair share and go before
+          anyone's jobs beyond their share; capacity no one else claims goes
+          to whoever has work, so a lone importer uses all of it. A slot it
+          holds beyond its share goes to the others as soon as it frees.
+        - Within those: higher priority first, then older.
+
+        Cost stays flat at any table size: per user and lane it reads at most
+        the free slots' worth of rows from the pending (owner, lane, priority,
+        age) index, and counts only the in-flight rows.
         """
+        capacity = self.settings.ocr_concurrent_jobs
         rows = self._execute(
             """
             WITH in_flight AS (
-                SELECT owner_id, count(*) AS n FROM document_queue
-                WHERE status IN ('queued', 'processing') GROUP BY owner_id
+                SELECT owner_id, lane FROM document_queue WHERE status IN ('queued', 'processing')
+            ), per_user AS (
+                SELECT owner_id, count(*) AS n FROM in_flight GROUP BY owner_id
+            ), free AS (
+                SELECT GREATEST(:capacity - count(*), 0) AS slots,
+                       GREATEST(:bulk_reserved - count(*) FILTER (WHERE lane = 'bulk'), 0) AS bulk_owed
+                FROM in_flight
             ), candidates AS (
-                SELECT pick.id, pick.priority, pick.created_at
-                FROM users u
-                LEFT JOIN in_flight f ON f.owner_id = u.id
+                -- Each user's best pending jobs per lane, interactive first; those past the user's
+                -- own share of what is still free are `over_share`.
+                SELECT pick.id, pick.lane, pick.priority, pick.created_at,
+                       row_number() OVER (PARTITION BY u.id
+                                          ORDER BY pick.lane = 'bulk', pick.priority DESC, pick.created_at, pick.id)
+                           > u.concurrent_ocr_jobs - COALESCE(f.n, 0) AS over_share
+                FROM free
+                CROSS JOIN users u
+                LEFT JOIN per_user f ON f.owner_id = u.id
+                CROSS JOIN (VALUES ('interactive'), ('bulk')) AS lanes (lane)
                 CROSS JOIN LATERAL (
-                    SELECT q.id, q.priority, q.created_at FROM document_queue q
-                    WHERE q.owner_id = u.id AND q.status = 'pending' AND q.run_after <= now()
+                    SELECT q.id, q.lane, q.priority, q.created_at FROM document_queue q
+                    WHERE q.owner_id = u.id AND q.lane = lanes.lane AND q.status = 'pending' AND q.run_after <= now()
                     ORDER BY q.priority DESC, q.created_at, q.id
-                    LIMIT GREATEST(u.concurrent_ocr_jobs - COALESCE(f.n, 0), 0)
+                    LIMIT free.slots
                 ) pick
+            ), ranked AS (
+                -- The bulk jobs the reservation owes a slot to: the first few bulk ones in admission order.
+                SELECT id, lane, over_share, priority, created_at,
+                       lane = 'bulk' AND row_number() OVER (
+                           PARTITION BY lane ORDER BY over_share, priority DESC, created_at, id
+                       ) <= (SELECT bulk_owed FROM free) AS owed
+                FROM candidates
             ), admitted AS (
-                SELECT id FROM candidates
-                ORDER BY priority DESC, created_at, id
-                LIMIT LEAST(:batch, GREATEST(:capacity - (SELECT COALESCE(sum(n), 0) FROM in_flight), 0))
+                SELECT id FROM ranked
+                ORDER BY owed DESC, lane = 'bulk', over_share, priority DESC, created_at, id
+                LIMIT LEAST(:batch, (SELECT slots FROM free))
             )
             UPDATE document_queue q SET status = 'queued', dispatched_at = now()
             FROM admitted WHERE q.id = admitted.id AND q.status = 'pending'
             RETURNING q.id, q.stage
             """,
-            capacity=self.settings.ocr_concurrent_jobs,
+            capacity=capacity,
+            # Interactive work always keeps at least one slot.
+            bulk_reserved=min(self.settings.bulk_reserved_slots, capacity - 1),
             batch=self.settings.queue_batch_size,
         )
         return [Dispatch(job_id=row.id, stage=row.stage) for row in rows]
