@@ -42,11 +42,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     build_broker()
 
-    from web import api, auth, health, pages
+    from web import api, auth, folder_upload, health, ingest_admin, pages
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(folder_upload.bp)
+    app.register_blueprint(ingest_admin.bp)
     csrf.exempt(api.bp)
     return app

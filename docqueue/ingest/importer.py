@@ -83,13 +83,16 @@ def ingest_paths(
 ) -> IngestReport:
     """Import every supported file under `paths` for `owner_id`; commits batch by batch.
 
-    `display_paths` names the run's paths in its record when they differ from
-    `paths` (a folder upload's temporary directory). A KeyboardInterrupt ends
+    `display_paths` names the paths in the run record and the rejected files
+    when they differ from `paths` (a folder upload's temporary directory). A KeyboardInterrupt ends
     the run as `interrupted` and is not re-raised: the report says what
     committed. Any other error marks it `failed` and propagates.
     """
     paths = list(paths)
-    walked = walk_paths(paths, include=options.include, exclude=options.exclude, max_bytes=options.max_bytes)
+    display_paths = list(display_paths) if display_paths is not None else None
+    walked = walk_paths(
+        paths, include=options.include, exclude=options.exclude, max_bytes=options.max_bytes, names=display_paths
+    )
     progress = IngestProgress(
         files_total=len(walked.candidates) + len(walked.rejections),
         bytes_total=walked.total_bytes,

@@ -67,8 +67,12 @@ def walk_paths(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     max_bytes: int | None = None,
+    names: Sequence[str] | None = None,
 ) -> WalkResult:
-    """Every regular file under `paths` (files or directories), in a stable order, with what was left out."""
+    """Every regular file under `paths` (files or directories), in a stable order, with what was left out.
+
+    Files are reported under `names` (one per path; default the paths as given).
+    """
     paths = list(paths)
     given = [os.path.abspath(path) for path in paths]
     roots = [os.path.realpath(path) for path in given]
@@ -112,7 +116,7 @@ def walk_paths(
                 continue
             consider(entry.path, child_display, child_relative, entry_stat)
 
-    for original, path in zip(paths, given):
+    for original, path in zip(names or paths, given):
         try:
             path_stat = os.stat(path)
         except OSError as error:

@@ -494,9 +494,15 @@ class DocumentQueueService:
                        ) <= (SELECT bulk_owed FROM free) AS owed
                 FROM candidates
             ), admitted AS (
-                SELECT id FROM ranked
-                ORDER BY owed DESC, lane = 'bulk', over_share, priority DESC, created_at, id
-                LIMIT LEAST(:batch, (SELECT slots FROM free))
+                SELECT id FROM (
+                    SELECT id, row_number() OVER (
+                        ORDER BY owed DESC, lane = 'bulk', over_share, priority DESC, created_at, id) AS place
+                    FROM ranked
+                ) ordered
+                WHERE place <= (SELECT slots FROM free)
+                -- A constant limit tells the planner "a few rows": it then updates them by primary key
+                -- instead of hashing every pending row.
+                ORDER BY place LIMIT :most
             )
             UPDATE document_queue q SET status = 'queued', dispatched_at = now()
             FROM admitted WHERE q.id = admitted.id AND q.status = 'pending'
@@ -505,7 +511,7 @@ class DocumentQueueService:
             capacity=capacity,
             # Interactive work always keeps at least one slot.
             bulk_reserved=min(self.settings.bulk_reserved_slots, capacity - 1),
-            batch=self.settings.queue_batch_size,
+            most=min(self.settings.queue_batch_size, capacity),
         )
         return [Dispatch(job_id=row.id, stage=row.stage) for row in rows]
 
