@@ -17,6 +17,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -117,12 +118,17 @@ def main() -> None:
             # A few jobs in flight, as in steady state.
             queue.admit_pending()
             session.commit()
+            # As after a completion: the dispatcher runs with one slot to fill.
+            one_more_slot = replace(get_settings(), ocr_concurrent_jobs=get_settings().ocr_concurrent_jobs + 1)
             queued_id = session.execute(sa.text("SELECT id FROM document_queue WHERE status = 'queued' LIMIT 1")).scalar()
 
             results = {
                 "SELECT 1 (baseline round trip)": timed(session, lambda s: s.execute(sa.text("SELECT 1")), runs),
                 "get_queue_stats": timed(session, lambda s: DocumentQueueService(s).get_queue_stats(), runs),
                 "admit_pending (all slots free)": admission,
+                "admit_pending (one slot free)": timed(
+                    session, lambda s: DocumentQueueService(s, one_more_slot).admit_pending(), runs
+                ),
                 "admit_pending (full)": timed(session, lambda s: DocumentQueueService(s).admit_pending(), runs),
                 "mark_in_progress (claim)": timed(
                     session, lambda s: DocumentQueueService(s).mark_in_progress(queued_id, "inspect", "bench"), runs

@@ -472,31 +472,31 @@ class DocumentQueueService:
             ), candidates AS (
                 -- Each user's best pending jobs per lane, interactive first; those past the user's
                 -- own share of what is still free are `over_share`.
-                SELECT pick.id, pick.lane, pick.priority, pick.created_at,
+                SELECT pick.id, pick.bulk, pick.priority, pick.created_at,
                        row_number() OVER (PARTITION BY u.id
-                                          ORDER BY pick.lane = 'bulk', pick.priority DESC, pick.created_at, pick.id)
+                                          ORDER BY pick.bulk, pick.priority DESC, pick.created_at, pick.id)
                            > u.concurrent_ocr_jobs - COALESCE(f.n, 0) AS over_share
                 FROM free
                 CROSS JOIN users u
                 LEFT JOIN per_user f ON f.owner_id = u.id
                 CROSS JOIN (VALUES ('interactive'), ('bulk')) AS lanes (lane)
                 CROSS JOIN LATERAL (
-                    SELECT q.id, q.lane, q.priority, q.created_at FROM document_queue q
+                    SELECT q.id, q.lane = 'bulk' AS bulk, q.priority, q.created_at FROM document_queue q
                     WHERE q.owner_id = u.id AND q.lane = lanes.lane AND q.status = 'pending' AND q.run_after <= now()
                     ORDER BY q.priority DESC, q.created_at, q.id
                     LIMIT free.slots
                 ) pick
             ), ranked AS (
                 -- The bulk jobs the reservation owes a slot to: the first few bulk ones in admission order.
-                SELECT id, lane, over_share, priority, created_at,
-                       lane = 'bulk' AND row_number() OVER (
-                           PARTITION BY lane ORDER BY over_share, priority DESC, created_at, id
+                SELECT id, bulk, over_share, priority, created_at,
+                       bulk AND row_number() OVER (
+                           PARTITION BY bulk ORDER BY over_share, priority DESC, created_at, id
                        ) <= (SELECT bulk_owed FROM free) AS owed
                 FROM candidates
             ), admitted AS (
                 SELECT id FROM (
                     SELECT id, row_number() OVER (
-                        ORDER BY owed DESC, lane = 'bulk', over_share, priority DESC, created_at, id) AS place
+                        ORDER BY owed DESC, bulk, over_share, priority DESC, created_at, id) AS place
                     FROM ranked
                 ) ordered
                 WHERE place <= (SELECT slots FROM free)
