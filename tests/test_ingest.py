@@ -177,7 +177,9 @@ def test_an_interrupted_run_resumes_without_duplicates(stop, tmp_path, session, 
     assert scalar(session, "SELECT count(DISTINCT blob_key) FROM blob_chunks") == 3000
 
 
-def test_statements_per_batch_do_not_grow_with_the_batch(tmp_path, session, make_user):
+def test_statements_per_batch_do_not_grow_with_the_batch(tmp_path, session, make_user, monkeypatch):
+    import psycopg
+
     from docqueue.db import get_engine
     from docqueue.ingest.batch import store_batch
     from docqueue.ingest.reading import read_files
@@ -189,6 +191,15 @@ def test_statements_per_batch_do_not_grow_with_the_batch(tmp_path, session, make
 
     def count(conn, cursor, statement, parameters, context, executemany):
         statements.append(statement)
+
+    # COPY goes to the driver directly, under SQLAlchemy's events: count it where it is sent.
+    send_copy = psycopg.Cursor.copy
+
+    def counted_copy(cursor, statement, *args, **kwargs):
+        statements.append(statement)
+        return send_copy(cursor, statement, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "copy", counted_copy)
 
     def store(count_of_files: int, name: str) -> int:
         walked = walk_paths([many_files(tmp_path / name, count_of_files)])
@@ -206,3 +217,4 @@ def test_statements_per_batch_do_not_grow_with_the_batch(tmp_path, session, make
     few, many = store(10, "few"), store(1000, "many")
     assert many == few, statements
     assert many <= 8, statements
+    assert sum(statement.startswith("COPY") for statement in statements) == 2

@@ -1,16 +1,16 @@
 """Storing one batch of read files: documents, their bytes and queue rows in one transaction.
 
-A batch costs a fixed handful of statements whatever its size (PITFALLS:
-round trips, not rows, bound throughput here), plus one blob INSERT per
-~8 MiB of bytes:
+A batch costs the same handful of statements whatever its size and
+bytes (PITFALLS: round trips, not rows, bound throughput here); the rows
+themselves go in by binary COPY:
 
 1. a transaction-scoped advisory lock on the owner, so two imports of the
    same user (a CLI run and a folder upload) cannot both add a file;
 2. which of the batch's hashes the owner already has (dedupe, by the
    `documents (owner_id, sha256)` index);
 3. ids for the new documents, drawn from their sequence in one query;
-4. the bytes (`BlobStore.put_many`);
-5. the documents, one multi-row INSERT;
+4. the bytes (`BlobStore.put_many`: one COPY);
+5. the documents (COPY);
 6. their queue rows, `DocumentQueueService.enqueue_many` (the one definition of a new queue row);
 7. the run record's counts and rejected files (`runs.record_batch`).
 
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from docqueue.db import copy_rows
 from docqueue.documents import clean_filename
 from docqueue.ingest import runs
 from docqueue.ingest.reading import ReadFile
@@ -138,24 +139,12 @@ def store_batch(
 
 
 def _insert_documents(session: Session, owner_id: int, documents: list[tuple[int, ReadFile]]) -> None:
-    if not documents:
-        return
-    session.execute(
-        text(
-            """
-            INSERT INTO documents (id, owner_id, filename, content_type, size_bytes, sha256)
-            SELECT id, :owner, filename, content_type, size_bytes, sha256
-            FROM unnest(CAST(:ids AS bigint[]), CAST(:filenames AS text[]), CAST(:content_types AS text[]),
-                        CAST(:sizes AS bigint[]), CAST(:hashes AS text[]))
-                 AS new (id, filename, content_type, size_bytes, sha256)
-            """
-        ),
-        {
-            "owner": owner_id,
-            "ids": [i for i, _ in documents],
-            "filenames": [clean_filename(read.candidate.display) for _, read in documents],
-            "content_types": [CONTENT_TYPE_FOR[read.detected_type] for _, read in documents],
-            "sizes": [read.size for _, read in documents],
-            "hashes": [read.sha256 for _, read in documents],
-        },
-    )
+    """The documents rows, with the ids drawn for them, in one COPY."""
+    columns = "id, owner_id, filename, content_type, size_bytes, sha256"
+    with copy_rows(session, f"COPY documents ({columns}) FROM STDIN (FORMAT BINARY)",
+                   ["int8", "int8", "varchar", "varchar", "int8", "varchar"]) as copy:
+        for document_id, read in documents:
+            copy.write_row((
+                document_id, owner_id, clean_filename(read.candidate.display),
+                CONTENT_TYPE_FOR[read.detected_type], read.size, read.sha256,
+            ))

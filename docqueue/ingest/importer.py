@@ -121,7 +121,8 @@ def ingest_paths(
         report.rejections.extend(result.rejections)
         files.clear()
         rejections.clear()
-        if result.added and not options.dry_run:
+        if result.added and not progress.added - result.added and not options.dry_run:
+            # Start the import now; from then on each finished job admits the next.
             nudge_dispatcher(session)
         notify(progress)
 

@@ -141,7 +141,9 @@ _NEW_JOBS = f"""
         ON CONFLICT (document_id) WHERE status IN ('pending', 'queued', 'processing') DO NOTHING
         RETURNING id, document_id, status
     ), document AS (
+        -- A new document already reads pending, 0 %, no error: only a reprocessed one needs the write.
         {_documents_follow("queued", progress="0", error="NULL")}
+          AND (d.status <> 'pending' OR d.progress <> 0 OR d.error IS NOT NULL)
     )
     SELECT id FROM queued
 """
