@@ -472,42 +472,47 @@ class DocumentQueueService:
                        GREATEST(:bulk_reserved - count(*) FILTER (WHERE lane = 'bulk'), 0) AS bulk_owed
                 FROM in_flight
             ), candidates AS (
-                -- Each user's best pending jobs per lane, interactive first; those past the user's
-                -- own share of what is still free are `over_share`.
+                -- Each user's best jobs, interactive first, at most the free slots' worth per lane (no more
+                -- can be admitted); those past the user's own share of the slots are `over_share`.
                 SELECT pick.id, pick.bulk, pick.priority, pick.created_at,
-                       row_number() OVER (PARTITION BY u.id
-                                          ORDER BY pick.bulk, pick.priority DESC, pick.created_at, pick.id)
-                           > u.concurrent_ocr_jobs - COALESCE(f.n, 0) AS over_share
+                       pick.rank > u.concurrent_ocr_jobs - COALESCE(f.n, 0) AS over_share
                 FROM free
                 CROSS JOIN users u
                 LEFT JOIN per_user f ON f.owner_id = u.id
-                CROSS JOIN (VALUES ('interactive'), ('bulk')) AS lanes (lane)
                 CROSS JOIN LATERAL (
-                    SELECT q.id, q.lane = 'bulk' AS bulk, q.priority, q.created_at FROM document_queue q
-                    WHERE q.owner_id = u.id AND q.lane = lanes.lane AND q.status = 'pending' AND q.run_after <= now()
-                    ORDER BY q.priority DESC, q.created_at, q.id
-                    LIMIT free.slots
+                    SELECT mine.*, row_number() OVER (ORDER BY mine.bulk, mine.priority DESC, mine.created_at, mine.id)
+                               AS rank
+                    FROM (
+                        (SELECT q.id, false AS bulk, q.priority, q.created_at FROM document_queue q
+                         WHERE q.owner_id = u.id AND q.lane = 'interactive' AND q.status = 'pending'
+                           AND q.run_after <= now()
+                         ORDER BY q.priority DESC, q.created_at, q.id LIMIT free.slots)
+                        UNION ALL
+                        (SELECT q.id, true, q.priority, q.created_at FROM document_queue q
+                         WHERE q.owner_id = u.id AND q.lane = 'bulk' AND q.status = 'pending' AND q.run_after <= now()
+                         ORDER BY q.priority DESC, q.created_at, q.id LIMIT free.slots)
+                    ) mine
                 ) pick
-            ), ranked AS (
+            ), owed AS (
                 -- The bulk jobs the reservation owes a slot to: the first few bulk ones in admission order.
-                SELECT id, bulk, over_share, priority, created_at,
-                       bulk AND row_number() OVER (
-                           PARTITION BY bulk ORDER BY over_share, priority DESC, created_at, id
-                       ) <= (SELECT bulk_owed FROM free) AS owed
-                FROM candidates
+                SELECT id FROM candidates WHERE bulk
+                ORDER BY over_share, priority DESC, created_at, id
+                LIMIT (SELECT bulk_owed FROM free)
             ), admitted AS (
-                SELECT id FROM (
-                    SELECT id, row_number() OVER (
-                        ORDER BY owed DESC, bulk, over_share, priority DESC, created_at, id) AS place
-                    FROM ranked
-                ) ordered
-                WHERE place <= (SELECT slots FROM free)
-                -- A constant limit tells the planner "a few rows": it then updates them by primary key
-                -- instead of hashing every pending row.
-                ORDER BY place LIMIT :most
+                -- Top-N sorts only, and a constant limit: the planner then expects a few rows and
+                -- updates them by primary key instead of hashing every pending row.
+                SELECT id, row_number() OVER (ORDER BY owed DESC, bulk, over_share, priority DESC, created_at, id)
+                           AS place
+                FROM (
+                    SELECT id, id IN (SELECT id FROM owed) AS owed, bulk, over_share, priority, created_at
+                    FROM candidates
+                    ORDER BY owed DESC, bulk, over_share, priority DESC, created_at, id
+                    LIMIT :most
+                ) top
             )
             UPDATE document_queue q SET status = 'queued', dispatched_at = now()
-            FROM admitted WHERE q.id = admitted.id AND q.status = 'pending'
+            FROM admitted, free
+            WHERE q.id = admitted.id AND admitted.place <= free.slots AND q.status = 'pending'
             RETURNING q.id, q.stage
             """,
             capacity=capacity,
