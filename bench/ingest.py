@@ -79,8 +79,12 @@ def free_port() -> int:
 def start(name: str, env: dict, log_dir: Path) -> subprocess.Popen:
     log = open(log_dir / f"{name}.log", "ab")
     return subprocess.Popen(
-        ["bash", "-c", f"exec {procfile_commands()[name]}"], cwd=REPO_ROOT, env=with_local_scripts(env),
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        ["bash", "-c", f"exec {procfile_commands()[name]}"],
+        cwd=REPO_ROOT,
+        env=with_local_scripts(env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -96,7 +100,11 @@ def stop(process: subprocess.Popen) -> None:
 def upload_latencies(engine, env: dict, token: str, uploads: int, log_dir: Path) -> list[float]:
     """Seconds from each upload's 202 to its first claim, with the backlog waiting and real processes running."""
     port = free_port()
-    processes = [start("worker", env, log_dir), start("clock", env, log_dir), start("web", {**env, "PORT": str(port)}, log_dir)]
+    processes = [
+        start("worker", env, log_dir),
+        start("clock", env, log_dir),
+        start("web", {**env, "PORT": str(port)}, log_dir),
+    ]
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -111,13 +119,17 @@ def upload_latencies(engine, env: dict, token: str, uploads: int, log_dir: Path)
             time.sleep(0.5)
         # Let the worker boot and the import get going, so uploads meet a busy system.
         with engine.connect() as connection:
-            while not connection.execute(sa.text("SELECT count(*) FROM document_queue WHERE started_at IS NOT NULL")).scalar():
+            while not connection.execute(
+                sa.text("SELECT count(*) FROM document_queue WHERE started_at IS NOT NULL")
+            ).scalar():
                 time.sleep(0.2)
         samples = []
         for n in range(uploads):
             response = requests.post(
-                f"{base_url}/api/documents", headers={"Authorization": f"Bearer {token}"},
-                files={"file": (f"upload{n}.pdf", PDF + f"% upload {n} {secrets.token_hex(4)}\n".encode())}, timeout=30,
+                f"{base_url}/api/documents",
+                headers={"Authorization": f"Bearer {token}"},
+                files={"file": (f"upload{n}.pdf", PDF + f"% upload {n} {secrets.token_hex(4)}\n".encode())},
+                timeout=30,
             )
             answered = time.time()
             response.raise_for_status()
@@ -145,15 +157,18 @@ def main() -> None:
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     uploads = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     server_url = os.environ["DATABASE_URL"]
-    with tempfile.TemporaryDirectory(prefix="docqueue-bench-ingest-") as temp, scratch_database(
-        server_url, "docqueue_bench"
-    ) as database_url:
+    with (
+        tempfile.TemporaryDirectory(prefix="docqueue-bench-ingest-") as temp,
+        scratch_database(server_url, "docqueue_bench") as database_url,
+    ):
         temp = Path(temp)
         started = time.perf_counter()
         total_bytes = make_tree(temp / "tree", files)
         print(f"made {files:,} files ({total_bytes:,} bytes) in {time.perf_counter() - started:.1f} s", flush=True)
         env = {
-            **os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "bench",
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "bench",
             "REDIS_NAMESPACE": f"bench-ingest-{secrets.token_hex(4)}",
         }
         migrate(env)

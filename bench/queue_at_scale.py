@@ -181,11 +181,11 @@ def main() -> None:
 
     baseline = results["SELECT 1 (baseline round trip)"]
     print(f"rows: {rows:,} queue items ({rows // 10:,} pending), filled in {fill_seconds:.1f} s; median of {runs} runs")
-    print(f"{'statement':34} {'ms':>9} {'x round trip':>13}")
+    print(f"{'statement':40} {'ms':>9} {'x round trip':>13}")
     if plan:
         print("admit_pending plan:\n" + plan)
     for name, ms in results.items():
-        print(f"{name:34} {ms:9.2f} {ms / baseline:13.1f}")
+        print(f"{name:40} {ms:9.2f} {ms / baseline:13.1f}")
 
 
 if __name__ == "__main__":

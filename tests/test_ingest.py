@@ -12,15 +12,17 @@ import pymupdf
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import wait_until
 from docqueue.queue.dispatcher import process_document_queue
+from tests.conftest import wait_until
 from tests.factories import add_document, make_pdf
 
 DOCQUEUE = str(Path(sys.executable).parent / "docqueue")
 
 
 def run_cli(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([DOCQUEUE, "ingest", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [DOCQUEUE, "ingest", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result
@@ -63,7 +65,9 @@ def test_ingest_takes_supported_files_once_and_says_why_it_left_the_rest(tree, t
 
     assert "added 3 documents" in result.stdout
     assert "1 already there, 4 rejected, 1 filtered out" in result.stdout
-    names = session.execute(sa.text("SELECT filename FROM documents WHERE owner_id = :o ORDER BY filename"), {"o": owner})
+    names = session.execute(
+        sa.text("SELECT filename FROM documents WHERE owner_id = :o ORDER BY filename"), {"o": owner}
+    )
     assert [n for (n,) in names] == ["minutes.pdf", "page.png", "report.pdf"]
     assert scalar(session, "SELECT count(*) FROM documents WHERE filename = 'secret.pdf'") == 0
 
@@ -86,17 +90,36 @@ def test_ingest_takes_supported_files_once_and_says_why_it_left_the_rest(tree, t
     uploaded = add_document(session, other, (tree / "2024" / "report.pdf").read_bytes(), filename="report.pdf")
     process_document_queue(session)
     columns = ", ".join(
-        f"q.{column}" for column in
-        ("status", "stage", "priority", "attempts", "max_attempts", "file_size", "operation", "failure_kind",
-         "error_message", "dispatched_at IS NOT NULL AS dispatched", "started_at", "lease_token", "lane")
+        f"q.{column}"
+        for column in (
+            "status",
+            "stage",
+            "priority",
+            "attempts",
+            "max_attempts",
+            "file_size",
+            "operation",
+            "failure_kind",
+            "error_message",
+            "dispatched_at IS NOT NULL AS dispatched",
+            "started_at",
+            "lease_token",
+            "lane",
+        )
     )
-    query = f"SELECT {columns}, d.status AS document_status FROM document_queue q JOIN documents d ON d.id = q.document_id"
+    query = (
+        f"SELECT {columns}, d.status AS document_status FROM document_queue q JOIN documents d ON d.id = q.document_id"
+    )
     by_upload = session.execute(sa.text(f"{query} WHERE d.id = :d"), {"d": uploaded}).one()
-    by_ingest = session.execute(sa.text(f"{query} WHERE d.owner_id = :o AND d.filename = 'report.pdf'"), {"o": owner}).one()
+    by_ingest = session.execute(
+        sa.text(f"{query} WHERE d.owner_id = :o AND d.filename = 'report.pdf'"), {"o": owner}
+    ).one()
     assert {**by_ingest._asdict(), "lane": None} == {**by_upload._asdict(), "lane": None}
     assert (by_upload.lane, by_ingest.lane) == ("interactive", "bulk")
     ingested = session.execute(
-        sa.text("SELECT d.status, d.content_type, d.sha256, d.size_bytes FROM documents d WHERE owner_id = :o AND filename = 'page.png'"),
+        sa.text(
+            "SELECT d.status, d.content_type, d.sha256, d.size_bytes FROM documents d WHERE owner_id = :o AND filename = 'page.png'"
+        ),
         {"o": owner},
     ).one()
     png = (tree / "2024" / "scans" / "page.png").read_bytes()
@@ -104,8 +127,10 @@ def test_ingest_takes_supported_files_once_and_says_why_it_left_the_rest(tree, t
 
     assert tuple(ingested) == ("pending", "image/png", hashlib.sha256(png).hexdigest(), len(png))
     stored = session.execute(
-        sa.text("SELECT string_agg(data, ''::bytea ORDER BY seq) FROM blob_chunks WHERE blob_key LIKE 'documents/%' "
-                "AND blob_key = 'documents/' || (SELECT id FROM documents WHERE filename = 'page.png') || '/original'")
+        sa.text(
+            "SELECT string_agg(data, ''::bytea ORDER BY seq) FROM blob_chunks WHERE blob_key LIKE 'documents/%' "
+            "AND blob_key = 'documents/' || (SELECT id FROM documents WHERE filename = 'page.png') || '/original'"
+        )
     ).scalar()
     assert bytes(stored) == png
 
@@ -147,11 +172,16 @@ def test_an_interrupted_run_resumes_without_duplicates(stop, tmp_path, session, 
     root = many_files(tmp_path / "bulk", 3000)
     process = subprocess.Popen(
         [DOCQUEUE, "ingest", str(root), "--user", "resume@example.com", "--batch-size", "50"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     wait_until(
         lambda: (scalar(session, "SELECT files_added FROM ingest_runs") or 0) >= 100 or process.poll() is not None,
-        timeout=120, interval=0.05, message="some batches to commit",
+        timeout=120,
+        interval=0.05,
+        message="some batches to commit",
     )
     process.send_signal(stop)
     out, _ = process.communicate(timeout=60)

@@ -68,9 +68,7 @@ def upload_folder():
             display_paths=tops,
         )
     p = report.progress
-    flash(
-        f"Folder imported: {p.added} file(s) queued, {p.duplicates} already there, {p.rejected} rejected.", "info"
-    )
+    flash(f"Folder imported: {p.added} file(s) queued, {p.duplicates} already there, {p.rejected} rejected.", "info")
     for rejection in report.rejections[:20]:
         flash(f"{rejection.display}: {rejection.reason}", "error")
     return redirect(url_for("pages.index"))

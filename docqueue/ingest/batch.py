@@ -85,7 +85,9 @@ def store_batch(
     """Add the files the owner does not have yet, queue them, and record the batch; commits (or, dry, rolls back)."""
     result = BatchResult(rejections=list(rejections))
     try:
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('docqueue.ingest'), CAST(:owner AS int))"), {"owner": owner_id})
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('docqueue.ingest'), CAST(:owner AS int))"), {"owner": owner_id}
+        )
         existing = set(
             session.execute(
                 text("SELECT sha256 FROM documents WHERE owner_id = :owner AND sha256 = ANY(CAST(:hashes AS text[]))"),
@@ -141,10 +143,19 @@ def store_batch(
 def _insert_documents(session: Session, owner_id: int, documents: list[tuple[int, ReadFile]]) -> None:
     """The documents rows, with the ids drawn for them, in one COPY."""
     columns = "id, owner_id, filename, content_type, size_bytes, sha256"
-    with copy_rows(session, f"COPY documents ({columns}) FROM STDIN (FORMAT BINARY)",
-                   ["int8", "int8", "varchar", "varchar", "int8", "varchar"]) as copy:
+    with copy_rows(
+        session,
+        f"COPY documents ({columns}) FROM STDIN (FORMAT BINARY)",
+        ["int8", "int8", "varchar", "varchar", "int8", "varchar"],
+    ) as copy:
         for document_id, read in documents:
-            copy.write_row((
-                document_id, owner_id, clean_filename(read.candidate.display),
-                CONTENT_TYPE_FOR[read.detected_type], read.size, read.sha256,
-            ))
+            copy.write_row(
+                (
+                    document_id,
+                    owner_id,
+                    clean_filename(read.candidate.display),
+                    CONTENT_TYPE_FOR[read.detected_type],
+                    read.size,
+                    read.sha256,
+                )
+            )

@@ -109,8 +109,14 @@ def ingest_paths(
 
     def commit_batch() -> None:
         result = store_batch(
-            session, owner_id, files, rejections, run_id=run_id, priority=options.priority,
-            lane=QueueLane.BULK, dry_run=options.dry_run,
+            session,
+            owner_id,
+            files,
+            rejections,
+            run_id=run_id,
+            priority=options.priority,
+            lane=QueueLane.BULK,
+            dry_run=options.dry_run,
         )
         progress.files_done += len(files) + len(rejections)
         progress.bytes_done += sum(read.candidate.size for read in files) + sum(r.size for r in rejections)

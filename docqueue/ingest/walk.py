@@ -79,16 +79,18 @@ def walk_paths(
     result = WalkResult()
 
     def consider(path: str, display: str, relative: str, entry_stat: os.stat_result) -> None:
-        if include and not _matches(relative, include):
-            result.filtered += 1
-        elif exclude and _matches(relative, exclude):
+        if (include and not _matches(relative, include)) or (exclude and _matches(relative, exclude)):
             result.filtered += 1
         elif stat.S_ISLNK(entry_stat.st_mode):
             target = os.path.realpath(path)
             if _inside(target, roots):
-                result.rejections.append(Rejection(display, "symbolic link: not followed (its target is ingested under its own path)"))
+                result.rejections.append(
+                    Rejection(display, "symbolic link: not followed (its target is ingested under its own path)")
+                )
             else:
-                result.rejections.append(Rejection(display, f"symbolic link to {target}, outside the ingested paths: not followed"))
+                result.rejections.append(
+                    Rejection(display, f"symbolic link to {target}, outside the ingested paths: not followed")
+                )
         elif not stat.S_ISREG(entry_stat.st_mode):
             result.rejections.append(Rejection(display, "not a regular file"))
         elif max_bytes is not None and entry_stat.st_size > max_bytes:

@@ -8,15 +8,14 @@ document row and queue item.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from docqueue.db import copy_rows
-
 from docqueue.models import BlobChunk
 
 CHUNK_BYTES = 1024 * 1024
