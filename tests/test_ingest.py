@@ -184,14 +184,14 @@ def test_an_interrupted_run_resumes_without_duplicates(stop, tmp_path, session, 
         message="some batches to commit",
     )
     process.send_signal(stop)
-    out, _ = process.communicate(timeout=60)
+    out, err = process.communicate(timeout=60)
     first = scalar(session, "SELECT count(*) FROM documents WHERE owner_id = :o", o=owner)
     assert 0 < first < 3000, "the kill must land mid-run for this test to mean anything"
     run = session.execute(sa.text("SELECT status, files_added FROM ingest_runs")).one()
     assert run.files_added == first, "the run record counts exactly what committed"
     if stop == signal.SIGINT:
         assert process.returncode == 1
-        assert run.status == "interrupted"
+        assert run.status == "interrupted", err
         assert f"added {first:,} documents" in out and "run the same command again" in out
     else:
         assert run.status == "running"  # killed outright: it never got to say so

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import signal
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import datetime, timezone, UTC
 from pathlib import Path
 
 import click
@@ -46,8 +47,21 @@ class FilesColumn(ProgressColumn):
         return Text(f"{done:,}/{total:,} files {rate:,.0f} files/s", style="progress.data.speed")
 
 
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+class StopRequest:
+    """Ctrl-C or SIGTERM: the first asks the import to stop after the batch in hand; a second stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def install(self) -> StopRequest:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self)
+        return self
 
 
 def _owner_id(email: str) -> int:
@@ -62,8 +76,8 @@ def run_ingest(paths: tuple[str, ...], email: str, monitor: bool, **overrides) -
     """The whole command: ingest with a progress bar, report, write the CSV, then optionally monitor."""
     owner_id = _owner_id(email)
     options = IngestOptions.from_settings(**overrides)
-    # A `kill` stops as cleanly as Ctrl-C: the batch in hand rolls back, the committed ones stay.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    # A `kill` stops as cleanly as Ctrl-C: between batches, keeping every committed one.
+    stop = StopRequest().install()
     console = Console(stderr=True)
     columns = (
         TextColumn("[bold]ingest"),
@@ -86,10 +100,12 @@ def run_ingest(paths: tuple[str, ...], email: str, monitor: bool, **overrides) -
             )
 
         with session_scope() as session:
-            report = ingest_paths(session, owner_id, paths, options, on_progress=show)
+            report = ingest_paths(
+                session, owner_id, paths, options, on_progress=show, should_stop=lambda: stop.requested
+            )
     _summarise(report, options.dry_run)
     if monitor and not options.dry_run and report.status == "completed":
-        follow_backlog(owner_id, console)
+        follow_backlog(owner_id, console, lambda: stop.requested)
     return 1 if report.status == "interrupted" else 0
 
 
@@ -105,15 +121,15 @@ def _summarise(report: IngestReport, dry_run: bool) -> None:
     if report.status == "interrupted":
         click.echo("interrupted: every batch counted above is committed; run the same command again to add the rest")
     if report.rejections:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = Path.cwd() / f"ingest-{report.run_id or 'dry-run'}-{stamp}-rejected.csv"
         with open(path, "w", newline="", encoding="utf-8") as target:
             write_rejections_csv(((r.display, r.reason) for r in report.rejections), target)
         click.echo(f"rejected files: {path}")
 
 
-def follow_backlog(owner_id: int, console: Console) -> None:
-    """Show the owner's bulk backlog draining, with its ETA, until it is empty or Ctrl-C."""
+def follow_backlog(owner_id: int, console: Console, should_stop: Callable[[], bool]) -> None:
+    """Show the owner's bulk backlog draining, with its ETA, until it is empty or `should_stop()` (Ctrl-C)."""
     with session_scope() as session:
         remaining = start_remaining = bulk_backlog(session, owner_id)
     started = time.monotonic()
@@ -127,7 +143,7 @@ def follow_backlog(owner_id: int, console: Console) -> None:
     try:
         with Progress(*columns, console=console) as bar:
             task = bar.add_task("processing", total=start_remaining, rate="", eta="?")
-            while remaining:
+            while remaining and not should_stop():
                 time.sleep(MONITOR_INTERVAL_SECONDS)
                 with session_scope() as session:
                     remaining = bulk_backlog(session, owner_id)
@@ -136,6 +152,8 @@ def follow_backlog(owner_id: int, console: Console) -> None:
                 eta = f"{remaining / rate:,.0f} s" if rate > 0 else "?"
                 bar.update(task, completed=done, rate=f"{rate:,.1f} docs/s", eta=eta)
     except KeyboardInterrupt:
+        pass
+    if remaining:
         click.echo(f"stopped watching: {remaining:,} documents of the import still waiting or running")
-        return
-    click.echo("the import is drained: every document has been processed")
+    else:
+        click.echo("the import is drained: every document has been processed")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from psycopg.errors import QueryCanceled
 from sqlalchemy.orm import Session
 
 from docqueue.ingest.batch import store_batch
@@ -80,13 +81,16 @@ def ingest_paths(
     options: IngestOptions,
     on_progress: Callable[[IngestProgress], None] | None = None,
     display_paths: Iterable[str] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> IngestReport:
     """Import every supported file under `paths` for `owner_id`; commits batch by batch.
 
     `display_paths` names the paths in the run record and the rejected files
-    when they differ from `paths` (a folder upload's temporary directory). A KeyboardInterrupt ends
-    the run as `interrupted` and is not re-raised: the report says what
-    committed. Any other error marks it `failed` and propagates.
+    when they differ from `paths` (a folder upload's temporary directory).
+    When `should_stop()` turns true (the CLI's Ctrl-C) the run stops between
+    batches as `interrupted`; a KeyboardInterrupt does the same wherever it
+    lands, rolling back the batch in hand. The report then says what
+    committed. Any other error marks the run `failed` and propagates.
     """
     paths = list(paths)
     display_paths = list(display_paths) if display_paths is not None else None
@@ -134,25 +138,35 @@ def ingest_paths(
 
     try:
         for item in read_files(walked.candidates, options.max_concurrent_io, options.max_bytes):
+            if should_stop():
+                report.status = IngestRunStatus.INTERRUPTED
+                break
             if isinstance(item, Rejection):
                 rejections.append(item)
             else:
                 files.append(item)
             if len(files) >= options.batch_size:
                 commit_batch()
-        if files or rejections:
+        if (files or rejections) and report.status is IngestRunStatus.COMPLETED:
             commit_batch()
-    except KeyboardInterrupt:
+    except BaseException as error:
+        if not _is_interrupt(error):
+            session.rollback()
+            if run_id is not None:
+                finish_run(session, run_id, IngestRunStatus.FAILED)
+            raise
         report.status = IngestRunStatus.INTERRUPTED
-    except BaseException:
-        session.rollback()
-        if run_id is not None:
-            finish_run(session, run_id, IngestRunStatus.FAILED)
-        raise
+        # Interrupted mid-statement, the connection's protocol state is unknown: never reuse it.
+        session.invalidate()
     session.rollback()
     if run_id is not None:
         _report_what_committed(report, finish_run(session, run_id, report.status), session)
     return report
+
+
+def _is_interrupt(error: BaseException) -> bool:
+    """Ctrl-C, or the statement psycopg cancelled on the server because of it."""
+    return isinstance(error, KeyboardInterrupt) or isinstance(getattr(error, "orig", None), QueryCanceled)
 
 
 def _report_what_committed(report: IngestReport, run: IngestRun, session: Session) -> None:
