@@ -41,6 +41,18 @@ from docqueue.storage import blob_store, original_file_key
 CONTENT_TYPE_FOR = {name: mime for mime, name in SUPPORTED_TYPES.items()}
 
 
+# Which of the batch's hashes the owner already has: one index probe per hash. A plain
+# `sha256 = ANY(...)` lets the planner, on a table that grew since it was last analysed
+# (the first big import), scan all of the owner's documents instead: each batch then
+# cost more than the one before (measured: 0.15 s growing to 2 s a batch by 30,000 files).
+_ALREADY_THERE = """
+    SELECT h.sha256 FROM unnest(CAST(:hashes AS text[])) AS h (sha256)
+    CROSS JOIN LATERAL (
+        SELECT 1 FROM documents d WHERE d.owner_id = :owner AND d.sha256 = h.sha256 LIMIT 1
+    ) found
+"""
+
+
 @dataclass
 class BatchResult:
     added: int = 0
@@ -90,7 +102,7 @@ def store_batch(
         )
         existing = set(
             session.execute(
-                text("SELECT sha256 FROM documents WHERE owner_id = :owner AND sha256 = ANY(CAST(:hashes AS text[]))"),
+                text(_ALREADY_THERE),
                 {"owner": owner_id, "hashes": sorted({read.sha256 for read in files})},
             ).scalars()
         )
