@@ -68,3 +68,11 @@ def test_a_folder_upload_is_an_ingest_run_and_admins_see_it(app, make_user, sess
 def test_logged_out_visitors_are_sent_to_log_in(client, test_env):
     assert client.get("/admin/ingests/").headers["Location"].startswith("/login")
     assert client.post("/upload/folder").status_code in (302, 400)
+
+
+def test_a_folder_over_the_upload_limit_is_refused_with_a_message(app, make_user, session):
+    client = logged_in(app, make_user, "big@example.com")
+    app.config.update(MAX_CONTENT_LENGTH=2048)
+    page = upload_folder(client, {"big/a.pdf": b"%PDF-" + b"x" * 5000})
+    assert b"the upload is larger than the 2048 byte limit (MAX_UPLOAD_MB); nothing was stored" in page.data
+    assert session.execute(sa.text("SELECT count(*) FROM ingest_runs")).scalar() == 0
