@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
 import signal
 import subprocess
 import sys
@@ -123,8 +125,6 @@ def test_ingest_takes_supported_files_once_and_says_why_it_left_the_rest(tree, t
         {"o": owner},
     ).one()
     png = (tree / "2024" / "scans" / "page.png").read_bytes()
-    import hashlib
-
     assert tuple(ingested) == ("pending", "image/png", hashlib.sha256(png).hexdigest(), len(png))
     stored = session.execute(
         sa.text(
@@ -248,3 +248,38 @@ def test_statements_per_batch_do_not_grow_with_the_batch(tmp_path, session, make
     assert many == few, statements
     assert many == 7, statements  # lock, dedupe, ids, COPY bytes, COPY documents, queue rows, run record
     assert sum(statement.startswith("COPY") for statement in statements) == 2
+
+
+def test_large_files_are_streamed_in_chunks_and_priority_follows_size_or_the_option(tmp_path, session, make_user):
+    make_user("big@example.com")
+    big = tmp_path / "big"
+    big.mkdir()
+    data = b"%PDF-1.4\n" + os.urandom(3 * 1024 * 1024)
+    (big / "scan.pdf").write_bytes(data)
+    run_cli(big, "--user", "big@example.com", cwd=tmp_path)
+    row = session.execute(
+        sa.text(
+            "SELECT d.id, d.size_bytes, d.sha256, q.priority FROM documents d JOIN document_queue q ON q.document_id = d.id"
+        )
+    ).one()
+    assert (row.size_bytes, row.sha256, row.priority) == (len(data), hashlib.sha256(data).hexdigest(), 8)
+    chunks = session.execute(
+        sa.text("SELECT length(data) FROM blob_chunks WHERE blob_key = :k ORDER BY seq"),
+        {"k": f"documents/{row.id}/original"},
+    ).scalars()
+    assert list(chunks) == [1024 * 1024] * 3 + [9]
+
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "memo.pdf").write_bytes(make_pdf(["memo"]))
+    run_cli(small, "--user", "big@example.com", "--priority", "55", "--batch-size", "1", cwd=tmp_path)
+    assert (
+        scalar(
+            session,
+            "SELECT priority FROM document_queue q JOIN documents d ON d.id = q.document_id "
+            "WHERE d.filename = 'memo.pdf'",
+        )
+        == 55
+    )
+    refused = run_cli(small, "--user", "big@example.com", "--priority", "500", cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "500 is not in the range 0<=x<=100" in refused.stderr
