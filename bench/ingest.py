@@ -82,15 +82,16 @@ def free_port() -> int:
 
 
 def start(name: str, env: dict, log_dir: Path) -> subprocess.Popen:
-    log = open(log_dir / f"{name}.log", "ab")
-    return subprocess.Popen(
-        ["bash", "-c", f"exec {procfile_commands()[name]}"],
-        cwd=REPO_ROOT,
-        env=with_local_scripts(env),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    # The child keeps its own copy of the log's descriptor.
+    with open(log_dir / f"{name}.log", "ab") as log:
+        return subprocess.Popen(
+            ["bash", "-c", f"exec {procfile_commands()[name]}"],
+            cwd=REPO_ROOT,
+            env=with_local_scripts(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -66,7 +66,11 @@ def test_monitor_follows_the_import_until_it_is_processed(procfile, make_user, t
     procfile("clock")
     result = subprocess.run(
         [DOCQUEUE, "ingest", str(root), "--user", "watcher@example.com", "--monitor"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "added 30 documents" in result.stdout
