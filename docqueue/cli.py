@@ -239,3 +239,30 @@ def dispatch() -> None:
     build_broker()
     with session_scope() as session:
         click.echo(process_document_queue(session).as_dict())
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=True, dir_okay=True))
+@click.option("--user", "email", required=True, help="Email of the user who will own the documents.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Files per transaction (default QUEUE_BATCH_SIZE).")
+@click.option("--monitor", is_flag=True, help="Then follow the queue until the import is processed.")
+@click.option("--dry-run", is_flag=True, help="Walk, sniff, hash and dedupe, but store nothing.")
+@click.option("--priority", type=click.IntRange(0, 100), help="Priority for every file (default: by size).")
+@click.option("--include", multiple=True, help="Only files matching this glob (name or path below PATH); repeatable.")
+@click.option("--exclude", multiple=True, help="Skip files matching this glob; repeatable.")
+def ingest(paths, email, batch_size, monitor, dry_run, priority, include, exclude) -> None:
+    """Import every PDF, PNG, JPEG and TIFF under PATHS for a user, in batches, skipping what they already have.
+
+    Interrupted (Ctrl-C, kill), it keeps what it committed: run it again to add the rest.
+    Rejected files are listed in a CSV written to the current directory.
+    """
+    from docqueue.broker import build_broker
+    from docqueue.ingest.console import run_ingest
+
+    build_broker()
+    sys.exit(
+        run_ingest(
+            paths, email, monitor, batch_size=batch_size, dry_run=dry_run, priority=priority,
+            include=tuple(include), exclude=tuple(exclude),
+        )
+    )

@@ -10,6 +10,7 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
+import psycopg
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +44,22 @@ def get_engine() -> Engine:
     if key not in _engines:
         _engines[key] = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args())
     return _engines[key]
+
+
+@contextmanager
+def copy_rows(session: Session, statement: str, types: list[str]) -> Iterator[psycopg.Copy]:
+    """A binary `COPY ... FROM STDIN` in the session's transaction: many rows, one statement.
+
+    For bulk writes, where a multi-row INSERT would spend its time turning
+    Python values into text. `types` are the Postgres types of the columns.
+    """
+    cursor = session.connection().connection.driver_connection.cursor()
+    try:
+        with cursor.copy(statement) as copy:
+            copy.set_types(types)
+            yield copy
+    finally:
+        cursor.close()
 
 
 @contextmanager

@@ -38,7 +38,9 @@ from docqueue.statuses import (
     ROLES,
     DocumentStatus,
     FailureKind,
+    IngestRunStatus,
     OcrStatus,
+    QueueLane,
     QueueStatus,
     StageStatus,
     sql_values,
@@ -134,6 +136,8 @@ class Document(Base):
         CheckConstraint(_in("ocr_status", OcrStatus), name="documents_ocr_status_valid"),
         CheckConstraint("progress BETWEEN 0 AND 100", name="documents_progress_percent"),
         Index("documents_owner_created_idx", "owner_id", text("created_at DESC"), text("id DESC")),
+        # Ingest dedupes each batch against the owner's documents by content.
+        Index("documents_owner_sha256_idx", "owner_id", "sha256"),
     )
 
 
@@ -222,11 +226,14 @@ class QueueItem(Base):
     #: A crash's traceback (operators see it on the job page; never shown on the document).
     error_traceback: Mapped[str | None] = mapped_column(Text)
     processing_time_ms: Mapped[int | None] = mapped_column(BigInteger)
+    #: QueueLane: interactive work is admitted before bulk imports (see `admit_pending`).
+    lane: Mapped[str] = mapped_column(String(16), server_default=text("'interactive'"))
 
     __table_args__ = (
         CheckConstraint(_in("status", QueueStatus), name="document_queue_status_valid"),
         CheckConstraint(_in("operation", OPERATIONS), name="document_queue_operation_valid"),
         CheckConstraint(_in("failure_kind", FailureKind), name="document_queue_failure_kind_valid"),
+        CheckConstraint(_in("lane", QueueLane), name="document_queue_lane_valid"),
         CheckConstraint("attempts >= 0 AND max_attempts >= 1", name="document_queue_attempts_valid"),
         # At most one live job per document: reprocessing waits for the current run.
         Index(
@@ -235,10 +242,11 @@ class QueueItem(Base):
             unique=True,
             postgresql_where=text(_in("status", ACTIVE_QUEUE_STATUSES)),
         ),
-        # Admission: per owner, best priority first, oldest first.
+        # Admission: per owner and lane, best priority first, oldest first.
         Index(
-            "document_queue_pending_admission_idx",
+            "document_queue_pending_lane_idx",
             "owner_id",
+            "lane",
             text("priority DESC"),
             "created_at",
             "id",
@@ -482,6 +490,7 @@ class CallbackDelivery(Base):
         Index("callback_deliveries_document_idx", "document_id", text("id DESC")),
     )
 
+
 class QueueMinuteStats(Base):
     """Completions per minute, kept by the same trigger as `QueueDailyStats`: the dashboard's charts and ETA."""
 
@@ -502,3 +511,43 @@ class WorkerHeartbeat(Base):
     worker_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     running: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class IngestRun(Base):
+    """One bulk import (`docqueue ingest` or a folder upload): what it saw, added and refused."""
+
+    __tablename__ = "ingest_runs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    #: "cli" or "browser".
+    source: Mapped[str] = mapped_column(String(16))
+    #: The paths given, one a line.
+    paths: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'running'"))
+    files_seen: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    files_added: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    bytes_added: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    duplicates: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rejected: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    #: Moves with each committed batch: a run killed outright shows when it last made progress.
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("source IN ('cli', 'browser')", name="ingest_runs_source_valid"),
+        CheckConstraint(_in("status", IngestRunStatus), name="ingest_runs_status_valid"),
+        Index("ingest_runs_started_idx", text("started_at DESC"), text("id DESC")),
+    )
+
+
+class IngestRejection(Base):
+    """A file an ingest run did not take, and why."""
+
+    __tablename__ = "ingest_rejections"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("ingest_runs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)

@@ -60,6 +60,7 @@ class Settings:
     secret_key: str
     sentry_dsn: str
     ocr_concurrent_jobs: int
+    bulk_reserved_slots: int
     ocr_timeout_seconds: int
     queue_batch_size: int
     max_concurrent_io: int
@@ -132,6 +133,7 @@ def load_settings() -> Settings:
         secret_key=os.environ.get("SECRET_KEY", ""),
         sentry_dsn=os.environ.get("SENTRY_DSN", ""),
         ocr_concurrent_jobs=_int("OCR_CONCURRENT_JOBS", 4, minimum=1),
+        bulk_reserved_slots=_int("BULK_RESERVED_SLOTS", 1, minimum=0),
         ocr_timeout_seconds=_int("OCR_TIMEOUT_SECONDS", 300, minimum=1),
         queue_batch_size=_int("QUEUE_BATCH_SIZE", 1000, minimum=1),
         max_concurrent_io=_int("MAX_CONCURRENT_IO", 50, minimum=1),

@@ -42,6 +42,23 @@ class FailureKind(StrEnum):
     TRANSIENT = "transient"
 
 
+class QueueLane(StrEnum):
+    """Which admission lane a queue item waits in (see `DocumentQueueService.admit_pending`)."""
+
+    #: Something a person is waiting for: an upload in the browser or over the API.
+    INTERACTIVE = "interactive"
+    #: An import (`docqueue ingest`, a folder upload): admitted after interactive work, never starved.
+    BULK = "bulk"
+
+
+class IngestRunStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    #: Stopped by Ctrl-C or a kill; a new run of the same paths adds what it did not.
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+
+
 class OcrStatus(StrEnum):
     UNKNOWN = "unknown"
     NOT_NEEDED = "not_needed"

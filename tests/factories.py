@@ -186,3 +186,17 @@ def make_endless_pdf(depth: int = 8, fanout: int = 10) -> bytes:
     document.xref_set_key(page.xref, "Resources", f"<< /XObject << /Top {inner} 0 R >> >>")
     document.xref_set_key(page.xref, "Contents", f"{contents} 0 R")
     return document.tobytes()
+
+
+def add_bulk_documents(session, owner_id: int, count: int, *, priority=None) -> list[int]:
+    """`count` imported documents waiting in the bulk lane, queued as an ingest batch queues them; their ids."""
+    from docqueue.documents import create_document
+    from docqueue.pipeline import first_stage
+    from docqueue.queue import DocumentQueueService
+    from docqueue.statuses import QueueLane
+
+    pdf = make_pdf(["imported"])
+    ids = [create_document(session, owner_id, f"import-{n}.pdf", "application/pdf", io.BytesIO(pdf)).id for n in range(count)]
+    DocumentQueueService(session).enqueue_many(ids, first_stage().name, QueueLane.BULK, priority)
+    session.commit()
+    return ids

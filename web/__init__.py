@@ -64,7 +64,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["dashboard_snapshot"] = SnapshotCache(max_age=2.0)
     build_broker()
 
-    from web import api, auth, callbacks_api, document_images, document_pages, health, metrics, pages, results_api
+    from web import (
+        api,
+        auth,
+        callbacks_api,
+        document_images,
+        document_pages,
+        folder_upload,
+        health,
+        ingest_admin,
+        metrics,
+        pages,
+        results_api,
+    )
     from web.admin import bp as admin_bp
     from web.errors import register_error_handlers
 
@@ -78,6 +90,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(callbacks_api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(folder_upload.bp)
+    app.register_blueprint(ingest_admin.bp)
     csrf.exempt(api.bp)
     register_error_handlers(app)
     csrf.exempt(results_api.bp)

@@ -13,3 +13,9 @@ def priority_for_size(size_bytes: int) -> int:
         if size_bytes <= upper_bound:
             return priority
     return LOWEST_PRIORITY
+
+
+def priority_for_size_sql(size_column: str) -> str:
+    """`priority_for_size` as an SQL expression over `size_column`, from the same table."""
+    cases = " ".join(f"WHEN {size_column} <= {bound} THEN {priority}" for bound, priority in _SIZE_PRIORITIES)
+    return f"CASE {cases} ELSE {LOWEST_PRIORITY} END"

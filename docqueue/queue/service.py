@@ -33,9 +33,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from docqueue.queue import stage_records
-from docqueue.queue.priority import priority_for_size
+from docqueue.queue.priority import priority_for_size_sql
 from docqueue.settings import Settings, get_settings
-from docqueue.statuses import DOCUMENT_STATUS_FOR, FailureKind
+from docqueue.statuses import DOCUMENT_STATUS_FOR, FailureKind, QueueLane
 
 
 class AlreadyQueued(Exception):
@@ -143,6 +143,31 @@ def _stages_from(stage: str) -> list[str]:
     return names[names.index(stage) :]
 
 
+# The one definition of a new queue row, for one upload (`enqueue`) or a whole ingest batch
+# (`enqueue_many`): pending at `:stage`, the given priority or one by size, fresh attempts, no
+# failure; the document follows, and the run's stage records are made (`:record_stages`).
+# `:priorities` pairs with `:document_ids` (NULL: by size).
+_NEW_JOBS = f"""
+    WITH queued AS (
+        INSERT INTO document_queue
+            (document_id, owner_id, operation, status, stage, priority, attempts, max_attempts, file_size, lane)
+        SELECT d.id, d.owner_id, :operation, 'pending', :stage,
+               COALESCE(new.priority, {priority_for_size_sql("d.size_bytes")}), 0, :max_attempts, d.size_bytes, :lane
+        FROM unnest(CAST(:document_ids AS bigint[]), CAST(:priorities AS int[])) AS new (document_id, priority)
+        JOIN documents d ON d.id = new.document_id
+        ON CONFLICT (document_id) WHERE status IN ('pending', 'queued', 'processing') DO NOTHING
+        RETURNING id, document_id, status
+    ), document AS (
+        -- A new document already reads pending, 0 %, no error: only a reprocessed one needs the write.
+        {_documents_follow("queued", progress="0", error="NULL")}
+          AND (d.status <> 'pending' OR d.progress <> 0 OR d.error IS NOT NULL)
+    ), records AS (
+        {stage_records.created("queued")}
+    )
+    SELECT id FROM queued
+"""
+
+
 def _claim_params(claim: Claim) -> dict:
     return {"job_id": claim.job_id, "lease_token": claim.lease_token}
 
@@ -166,39 +191,32 @@ class DocumentQueueService:
         AlreadyQueued if the document already has a live job.
         """
         row = self._execute(
-            f"""
-            WITH queued AS (
-                INSERT INTO document_queue
-                    (document_id, owner_id, operation, status, stage, priority, attempts, max_attempts, file_size)
-                SELECT d.id, d.owner_id, :operation, 'pending', :stage, COALESCE(:priority, :size_priority),
-                       0, :max_attempts, d.size_bytes
-                FROM documents d WHERE d.id = :document_id
-                ON CONFLICT (document_id) WHERE status IN ('pending', 'queued', 'processing') DO NOTHING
-                RETURNING id, document_id, status
-            ), document AS (
-                {_documents_follow("queued", progress="0", error="NULL")}
-            ), records AS (
-                {stage_records.created("queued")}
-            )
-            SELECT id FROM queued
-            """,
-            document_id=document_id,
-            operation=operation,
-            stage=stage,
+            _NEW_JOBS, document_ids=[document_id], priorities=[priority], stage=stage, operation=operation,
+            lane=QueueLane.INTERACTIVE.value, max_attempts=self.settings.max_attempts,
             record_stages=_stages_from(stage),
-            priority=priority,
-            size_priority=priority_for_size(self._document_size(document_id)),
-            max_attempts=self.settings.max_attempts,
         ).first()
         if row is None:
+            if self._execute("SELECT 1 FROM documents WHERE id = :id", id=document_id).first() is None:
+                raise LookupError(f"document {document_id} does not exist")
             raise AlreadyQueued(f"document {document_id} is already queued or being processed")
         return row.id
 
-    def _document_size(self, document_id: int) -> int:
-        size = self._execute("SELECT size_bytes FROM documents WHERE id = :id", id=document_id).scalar()
-        if size is None:
-            raise LookupError(f"document {document_id} does not exist")
-        return size
+    def enqueue_many(
+        self, document_ids: list[int], stage: str, lane: QueueLane, priority: int | None = None
+    ) -> int:
+        """`enqueue` for many documents in one statement (bulk ingest); return how many were queued.
+
+        Documents that already have a live job are left as they are.
+        """
+        if not document_ids:
+            return 0
+        return len(
+            self._execute(
+                _NEW_JOBS, document_ids=list(document_ids), priorities=[priority] * len(document_ids), stage=stage,
+                operation="process", lane=lane.value, max_attempts=self.settings.max_attempts,
+                record_stages=_stages_from(stage),
+            ).all()
+        )
 
     def get_pending_items(self, limit: int) -> list[PendingItem]:
         """Due pending items in admission order: best priority, then oldest."""
@@ -466,35 +484,85 @@ class DocumentQueueService:
     def admit_pending(self) -> list[Dispatch]:
         """Move due pending jobs to `queued` within capacity; send the returned dispatches after commit.
 
-        Capacity is OCR_CONCURRENT_JOBS in flight overall and each user's
-        `concurrent_ocr_jobs`. Order: priority, then age. Nothing while admission is paused.
+        The admission rule, in one statement (README, "Fairness"):
+
+        - At most OCR_CONCURRENT_JOBS jobs are in flight (queued or processing).
+        - Interactive before bulk: a job someone uploaded (browser, API) is
+          admitted before any imported one (`docqueue ingest`, a folder upload)
+          that waits, the importer's own uploads included.
+        - Bulk is never starved: while bulk work waits, BULK_RESERVED_SLOTS of
+          the capacity (at most all but one slot) go to it first.
+        - Per-user caps bind only when others wait: a user's first
+          `concurrent_ocr_jobs` in flight are their fair share and go before
+          anyone's jobs beyond their share; capacity no one else claims goes
+          to whoever has work, so a lone importer uses all of it. A slot it
+          holds beyond its share goes to the others as soon as it frees.
+        - Within those: higher priority first, then older.
+        - Nothing while an operator has paused admission.
+
+        Cost stays flat at any table size: per user and lane it reads at most
+        the free slots' worth of rows from the pending (owner, lane, priority,
+        age) index, and counts only the in-flight rows.
         """
+        capacity = self.settings.ocr_concurrent_jobs
         rows = self._execute(
             f"""
             WITH in_flight AS (
-                SELECT owner_id, count(*) AS n FROM document_queue
-                WHERE status IN ('queued', 'processing') GROUP BY owner_id
+                SELECT owner_id, lane FROM document_queue WHERE status IN ('queued', 'processing')
+            ), per_user AS (
+                SELECT owner_id, count(*) AS n FROM in_flight GROUP BY owner_id
+            ), free AS (
+                SELECT GREATEST(:capacity - count(*), 0) AS slots,
+                       GREATEST(:bulk_reserved - count(*) FILTER (WHERE lane = 'bulk'), 0) AS bulk_owed
+                FROM in_flight
             ), candidates AS (
-                SELECT pick.id, pick.priority, pick.created_at
-                FROM users u
-                LEFT JOIN in_flight f ON f.owner_id = u.id
+                -- Each user's best jobs, interactive first, at most the free slots' worth per lane (no more
+                -- can be admitted); those past the user's own share of the slots are `over_share`.
+                SELECT pick.id, pick.bulk, pick.priority, pick.created_at,
+                       pick.rank > u.concurrent_ocr_jobs - COALESCE(f.n, 0) AS over_share
+                FROM free
+                CROSS JOIN users u
+                LEFT JOIN per_user f ON f.owner_id = u.id
                 CROSS JOIN LATERAL (
-                    SELECT q.id, q.priority, q.created_at FROM document_queue q
-                    WHERE q.owner_id = u.id AND q.status = 'pending' AND q.run_after <= now()
-                    ORDER BY q.priority DESC, q.created_at, q.id
-                    LIMIT GREATEST(u.concurrent_ocr_jobs - COALESCE(f.n, 0), 0)
+                    SELECT mine.*, row_number() OVER (ORDER BY mine.bulk, mine.priority DESC, mine.created_at, mine.id)
+                               AS rank
+                    FROM (
+                        (SELECT q.id, false AS bulk, q.priority, q.created_at FROM document_queue q
+                         WHERE q.owner_id = u.id AND q.lane = 'interactive' AND q.status = 'pending'
+                           AND q.run_after <= now()
+                         ORDER BY q.priority DESC, q.created_at, q.id LIMIT free.slots)
+                        UNION ALL
+                        (SELECT q.id, true, q.priority, q.created_at FROM document_queue q
+                         WHERE q.owner_id = u.id AND q.lane = 'bulk' AND q.status = 'pending' AND q.run_after <= now()
+                         ORDER BY q.priority DESC, q.created_at, q.id LIMIT free.slots)
+                    ) mine
                 ) pick
+            ), owed AS (
+                -- The bulk jobs the reservation owes a slot to: the first few bulk ones in admission order.
+                SELECT id FROM candidates WHERE bulk
+                ORDER BY over_share, priority DESC, created_at, id
+                LIMIT (SELECT bulk_owed FROM free)
             ), admitted AS (
-                SELECT id FROM candidates
-                ORDER BY priority DESC, created_at, id
-                LIMIT LEAST(:batch, GREATEST(:capacity - (SELECT COALESCE(sum(n), 0) FROM in_flight), 0))
+                -- Top-N sorts only, and a constant limit: the planner then expects a few rows and
+                -- updates them by primary key instead of hashing every pending row.
+                SELECT id, row_number() OVER (ORDER BY owed DESC, bulk, over_share, priority DESC, created_at, id)
+                           AS place
+                FROM (
+                    SELECT id, id IN (SELECT id FROM owed) AS owed, bulk, over_share, priority, created_at
+                    FROM candidates
+                    ORDER BY owed DESC, bulk, over_share, priority DESC, created_at, id
+                    LIMIT :most
+                ) top
             )
             UPDATE document_queue q SET status = 'queued', dispatched_at = now()
-            FROM admitted WHERE q.id = admitted.id AND q.status = 'pending' AND {_ADMISSION_OPEN}
+            FROM admitted, free
+            WHERE q.id = admitted.id AND admitted.place <= free.slots AND q.status = 'pending' AND {_ADMISSION_OPEN}
             RETURNING q.id, q.stage
             """,
-            capacity=self.settings.ocr_concurrent_jobs,
-            batch=self.settings.queue_batch_size,
+            capacity=capacity,
+            # Interactive work always keeps at least one slot.
+            bulk_reserved=min(self.settings.bulk_reserved_slots, capacity - 1),
+            most=min(self.settings.queue_batch_size, capacity),
         )
         return [Dispatch(job_id=row.id, stage=row.stage) for row in rows]
 

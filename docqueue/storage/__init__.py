@@ -7,6 +7,7 @@ follow without touching them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import BinaryIO, Protocol
 
 from sqlalchemy.orm import Session
@@ -21,6 +22,8 @@ class StoredBlob(Protocol):
 
 class BlobStore(Protocol):
     def put(self, key: str, stream: BinaryIO) -> StoredBlob: ...
+
+    def put_many(self, blobs: Iterable[tuple[str, BinaryIO]]) -> list[StoredBlob]: ...
 
     def download_to(self, key: str, target: BinaryIO) -> int: ...
 

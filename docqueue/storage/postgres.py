@@ -8,12 +8,14 @@ document row and queue item.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from docqueue.db import copy_rows
 from docqueue.models import BlobChunk
 
 CHUNK_BYTES = 1024 * 1024
@@ -49,6 +51,26 @@ class PostgresBlobStore:
         if batch:
             self.session.execute(insert(BlobChunk), batch)
         return PostgresBlob(size=size, sha256=digest.hexdigest())
+
+    def put_many(self, blobs: Iterable[tuple[str, BinaryIO]]) -> list[PostgresBlob]:
+        """Store many new blobs (keys nobody used yet) with one COPY, streamed, not one INSERT per file.
+
+        For bulk ingest: a thousand small files are one statement; large ones
+        pass through in 1 MiB chunks without being held whole.
+        """
+        stored = []
+        with copy_rows(self.session, "COPY blob_chunks (blob_key, seq, data) FROM STDIN (FORMAT BINARY)",
+                       ["varchar", "int4", "bytea"]) as copy:
+            for key, stream in blobs:
+                digest = hashlib.sha256()
+                size = seq = 0
+                while chunk := stream.read(CHUNK_BYTES):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    copy.write_row((key, seq, chunk))
+                    seq += 1
+                stored.append(PostgresBlob(size=size, sha256=digest.hexdigest()))
+        return stored
 
     def download_to(self, key: str, target: BinaryIO) -> int:
         """Write the blob's bytes to `target` chunk by chunk; return how many."""

@@ -1,0 +1,24 @@
+"""Reading the bulk lane: how much of an import still waits or runs.
+
+The admission rule between lanes is `DocumentQueueService.admit_pending`'s;
+this module only watches the result (`docqueue ingest --monitor`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+
+def bulk_backlog(session: Session, owner_id: int) -> int:
+    """The owner's bulk queue items not finished yet (pending, queued or processing).
+
+    The pending ones are an index-only count on the admission index.
+    """
+    return session.execute(
+        text(
+            "SELECT count(*) FROM document_queue "
+            "WHERE owner_id = :owner AND lane = 'bulk' AND status IN ('pending', 'queued', 'processing')"
+        ),
+        {"owner": owner_id},
+    ).scalar_one()
