@@ -166,8 +166,8 @@ def _failure_message(stage: Stage, claim: Claim, error: Exception) -> str:
 
 
 def crash_traceback(error: BaseException) -> str:
-    """A crash's traceback for the job page; an error from the PDF process carries the remote one as its cause."""
-    return "".join(traceback.format_exception(error))
+    """A crash's traceback for the job page; an error from the PDF process carries the remote one as its `detail`."""
+    return getattr(error, "detail", None) or "".join(traceback.format_exception(error))
 
 
 def run_stage(stage_name: str, job_id: int) -> str:
@@ -203,7 +203,7 @@ def run_stage(stage_name: str, job_id: int) -> str:
         return "deferred"
     except Exception as error:
         _report(stage, claim, error)
-        crash = None if isinstance(error, StageError) else crash_traceback(error)
+        crash = crash_traceback(error) if getattr(error, "detail", None) or not isinstance(error, StageError) else None
         _fail(claim, _failure_message(stage, claim, error), failure_kind(error), crash)
     return "failed"
 

@@ -204,7 +204,7 @@ def _warnings(session: Session, dashboard: Dashboard, settings, redis_client) ->
 
 def _lost_messages(session: Session, settings, redis_client) -> list[str]:
     """Jobs Postgres says were sent to a worker, more than Redis holds messages for: Postgres and Redis drifted."""
-    from docqueue.pipeline import STAGE_QUEUE
+    from docqueue.stages.stage import LANE_QUEUES
 
     queued = session.execute(
         text(
@@ -215,14 +215,14 @@ def _lost_messages(session: Session, settings, redis_client) -> list[str]:
         return []
     try:
         # Every message not yet acknowledged stays in this hash, whether waiting or being handled.
-        messages = redis_client.hlen(f"{settings.redis_namespace}:{STAGE_QUEUE}.msgs")
+        messages = sum(redis_client.hlen(f"{settings.redis_namespace}:{queue}.msgs") for queue in LANE_QUEUES.values())
     except redis.RedisError as error:
         return [f"could not read the Redis queue: {type(error).__name__}"]
     if queued > messages:
         return [
             (
                 f"{queued - messages} queued job(s) have no message in Redis (Postgres and Redis drifted); "
-                f"the dispatcher re-sends them after {settings.redispatch_after_seconds} s"
+                f"the dispatcher re-sends them after {settings.lost_message_after_seconds} s"
             )
         ]
     return []
