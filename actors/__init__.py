@@ -4,6 +4,7 @@ The broker and its middleware are set up here, before any actor module is
 imported, so the actors see every option the middleware declares.
 """
 
+from actors.middleware.graceful_handback import GracefulHandback
 from actors.middleware.lease_heartbeat import LeaseHeartbeat
 from actors.middleware.pdf_pool_lifecycle import PdfPoolLifecycle
 from actors.middleware.sigterm_once import SigtermOnce
@@ -11,7 +12,7 @@ from docqueue.broker import build_broker
 from docqueue.observability import configure_logging
 
 configure_logging()
-broker = build_broker([SigtermOnce(), LeaseHeartbeat(), PdfPoolLifecycle()])
+broker = build_broker([SigtermOnce(), LeaseHeartbeat(), GracefulHandback(), PdfPoolLifecycle()])
 
 from actors.stages import STAGE_ACTORS  # noqa: E402  (after the middleware, on purpose)
 

@@ -191,6 +191,8 @@ class QueueItem(Base):
         Index("document_queue_lease_idx", "lease_expires_at", postgresql_where=text("status = 'processing'")),
         Index("document_queue_dispatched_idx", "dispatched_at", postgresql_where=text("status = 'queued'")),
         Index("document_queue_status_created_idx", "status", "created_at"),
+        # The daily cleanup of old completed rows.
+        Index("document_queue_completed_idx", "completed_at", postgresql_where=text("status = 'completed'")),
         # get_pending_items: the global admission order.
         Index(
             "document_queue_pending_order_idx",
@@ -218,3 +220,47 @@ class QueueDailyStats(Base):
     slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     completed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     wait_seconds: Mapped[float] = mapped_column(Double, server_default=text("0"))
+
+
+class StageAttempt(Base):
+    """One attempt at one stage of a queue item: who ran it, when, how long, and how it ended.
+
+    Written in the transaction of the transition it records (`docqueue/queue/attempts.py`).
+    """
+
+    __tablename__ = "stage_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("document_queue.id", ondelete="CASCADE"))
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int] = mapped_column(SmallInteger)
+    worker_id: Mapped[str] = mapped_column(String(255))
+    # The claim's fencing token: names the attempt uniquely.
+    lease_token: Mapped[str] = mapped_column(UUID(as_uuid=False), unique=True)
+    outcome: Mapped[str] = mapped_column(String(16), server_default=text("'running'"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    error_class: Mapped[str | None] = mapped_column(String(255))
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(
+            "outcome IN ('running', 'succeeded', 'retrying', 'failed', 'lost', 'handed_back')",
+            name="stage_attempts_outcome_valid",
+        ),
+        Index("stage_attempts_document_idx", "document_id", "id"),
+        Index("stage_attempts_job_idx", "job_id"),
+    )
+
+
+class WorkerHeartbeat(Base):
+    """A live worker process, as its last heartbeat saw it: lets the clock notice work with no worker."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    running: Mapped[int] = mapped_column(Integer, server_default=text("0"))

@@ -24,6 +24,7 @@ import pebble
 
 from docqueue.errors import StageError, TransientError
 from docqueue.settings import get_settings
+from docqueue.worker_shutdown import wait_unless_stopping
 
 T = TypeVar("T")
 
@@ -76,10 +77,13 @@ def warm_pdf_pool() -> None:
 
 
 def run_in_pdf_process(function: Callable[..., T], *args, timeout: float) -> T:
-    """Run `function(*args)` in a pool process and wait; kill it after `timeout` seconds."""
+    """Run `function(*args)` in a pool process and wait; kill it after `timeout` seconds.
+
+    Raises WorkerStopping (and kills the task) if the worker starts shutting down meanwhile.
+    """
     future = _get_pool().schedule(function, args=args, timeout=timeout)
     try:
-        return future.result()
+        return wait_unless_stopping(future)
     except FutureTimeout:
         raise StageTimeout(f"stopped after the {timeout:g} s time limit") from None
     except pebble.ProcessExpired as error:

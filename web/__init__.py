@@ -43,10 +43,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     build_broker()
 
     from web import api, auth, health, pages
+    from web.unavailable import register_unavailable_handler
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     csrf.exempt(api.bp)
+    register_unavailable_handler(app)
     return app

@@ -16,6 +16,7 @@ from docqueue.documents import (
     validate_priority,
 )
 from docqueue.queue import AlreadyQueued, DocumentQueueService
+from docqueue.queue.attempts import attempt_history
 from docqueue.queue.dispatcher import process_document_queue
 from web.auth import admin_required, api_error, token_required
 from web.extensions import db
@@ -66,7 +67,8 @@ def not_found(error):
 @bp.get("/documents/<int:document_id>")
 @token_required
 def document_detail(document_id: int):
-    return jsonify(document_as_dict(owned_document(document_id)))
+    document = owned_document(document_id)
+    return jsonify(document_as_dict(document), attempts=attempt_history(db.session, document.id))
 
 
 @bp.get("/documents/<int:document_id>/pages")

@@ -1,10 +1,11 @@
-"""LeaseHeartbeat: keep the Postgres leases of running stages alive.
+"""LeaseHeartbeat: keep the Postgres claims of running stages alive, and say the worker is alive.
 
-A claim's lease lasts LEASE_SECONDS. While a message of an actor with
-`heartbeat_lease=True` runs, one thread per worker process extends the
-leases of all of them in a single UPDATE every third of that. When the
-process dies the heartbeats stop, the leases lapse, and the dispatcher
-takes the jobs back.
+Every HEARTBEAT_INTERVAL_SECONDS one thread per worker process sends one
+statement (`docqueue.queue.heartbeats.beat`) that renews every item of an
+actor with `heartbeat_lease=True` this process is running, and records the
+process in `worker_heartbeats`. When the process dies or freezes the beats
+stop; after HEARTBEAT_TIMEOUT_SECONDS the clock takes its items back, and
+their fencing tokens keep it from publishing if it ever comes back.
 """
 
 from __future__ import annotations
@@ -15,21 +16,21 @@ from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
 
 from docqueue.db import session_scope
-from docqueue.queue import DocumentQueueService
+from docqueue.queue.heartbeats import beat, forget_worker
 from docqueue.settings import get_settings
 from docqueue.stage_runner import current_worker_id
 
 
 class LeaseHeartbeat(Middleware):
-    """Middleware that extends the leases of the jobs this process is running.
+    """Middleware that renews the claims of the jobs this process is running.
 
     Parameters:
-      interval(float): Seconds between heartbeats. Defaults to a third of LEASE_SECONDS.
+      interval(float): Seconds between heartbeats. Defaults to HEARTBEAT_INTERVAL_SECONDS.
     """
 
     def __init__(self, *, interval: float | None = None) -> None:
         self.logger = get_logger(__name__, type(self))
-        self.interval = interval or get_settings().lease_seconds / 3
+        self.interval = interval or get_settings().heartbeat_interval_seconds
         self.running_jobs: dict[str, int] = {}
         self.lock = threading.Lock()
         self.stopped = threading.Event()
@@ -41,11 +42,17 @@ class LeaseHeartbeat(Middleware):
 
     def after_worker_boot(self, broker, worker):
         self.stopped.clear()
-        self.thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+        self.thread = threading.Thread(target=self._beat_until_stopped, name="lease-heartbeat", daemon=True)
         self.thread.start()
 
-    def before_worker_shutdown(self, broker, worker):
+    def after_worker_shutdown(self, broker, worker):
+        # Beats go on until every running stage has published or been handed back.
         self.stopped.set()
+        try:
+            with session_scope() as session:
+                forget_worker(session, current_worker_id())
+        except Exception:
+            self.logger.warning("Could not remove this worker's presence record.", exc_info=True)
 
     def before_process_message(self, broker, message):
         if broker.get_actor(message.actor_name).options.get("heartbeat_lease"):
@@ -58,15 +65,17 @@ class LeaseHeartbeat(Middleware):
 
     after_skip_message = after_process_message
 
-    def _beat(self):
+    def _beat_until_stopped(self):
+        self._beat()
         while not self.stopped.wait(self.interval):
-            with self.lock:
-                job_ids = list(self.running_jobs.values())
-            if not job_ids:
-                continue
-            try:
-                with session_scope() as session:
-                    DocumentQueueService(session).extend_leases(job_ids, current_worker_id())
-            except Exception:
-                # A missed beat is not fatal: the lease is three beats long.
-                self.logger.exception("Could not extend leases for jobs %s.", job_ids)
+            self._beat()
+
+    def _beat(self):
+        with self.lock:
+            job_ids = list(self.running_jobs.values())
+        try:
+            with session_scope() as session:
+                beat(session, current_worker_id(), job_ids)
+        except Exception:
+            # A missed beat is not fatal: the timeout spans several beats.
+            self.logger.exception("Could not send the heartbeat for jobs %s.", job_ids)

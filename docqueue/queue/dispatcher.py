@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
+import sentry_sdk
 from sqlalchemy.orm import Session
 
 from docqueue.queue.messages import send_stage_messages
@@ -45,6 +46,12 @@ def process_document_queue(session: Session) -> DispatchReport:
     redispatched = queue.redispatch_lost_messages()
     admitted = queue.admit_pending()
     session.commit()
+    if recovered.requeued or recovered.failed:
+        # A worker died or froze mid-stage: worth an operator's look even though the work resumes.
+        sentry_sdk.capture_message(
+            f"Recovered stale jobs: {recovered.requeued} back to pending, {recovered.failed} failed out of attempts",
+            level="warning",
+        )
     sent = send_stage_messages(redispatched + admitted)
     return DispatchReport(
         ran=True,

@@ -28,6 +28,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from docqueue.queue.attempts import closed_by_recovery
 from docqueue.queue.priority import priority_for_size
 from docqueue.settings import Settings, get_settings
 from docqueue.statuses import DOCUMENT_STATUS_FOR, FailureKind
@@ -247,7 +248,7 @@ class DocumentQueueService:
                 UPDATE document_queue SET
                     status = 'processing', attempts = attempts + 1,
                     started_at = COALESCE(started_at, now()), heartbeat_at = now(),
-                    lease_expires_at = now() + make_interval(secs => :lease_seconds),
+                    lease_expires_at = now() + make_interval(secs => :heartbeat_timeout),
                     lease_token = gen_random_uuid(), worker_id = :worker_id
                 WHERE id = :job_id AND status = 'queued' AND stage = :stage AND attempts < max_attempts
                 RETURNING {_CLAIM_COLUMNS}, status
@@ -259,7 +260,7 @@ class DocumentQueueService:
             job_id=job_id,
             stage=stage,
             worker_id=worker_id,
-            lease_seconds=self.settings.lease_seconds,
+            heartbeat_timeout=self.settings.heartbeat_timeout_seconds,
         ).first()
         return Claim(*row) if row else None
 
@@ -272,22 +273,6 @@ class DocumentQueueService:
         row = self._execute(f"SELECT 1 FROM document_queue WHERE {_HOLDS_LEASE} FOR SHARE", **_claim_params(claim))
         if row.first() is None:
             raise LeaseLost(f"job {claim.job_id} stage {claim.stage} attempt {claim.attempt} lost its lease")
-
-    def extend_leases(self, job_ids: list[int], worker_id: str) -> int:
-        """Heartbeat: push out the leases this worker holds on `job_ids`; return how many held."""
-        if not job_ids:
-            return 0
-        result = self._execute(
-            """
-            UPDATE document_queue SET heartbeat_at = now(),
-                   lease_expires_at = now() + make_interval(secs => :lease_seconds)
-            WHERE id = ANY(:job_ids) AND worker_id = :worker_id AND status = 'processing'
-            """,
-            job_ids=list(job_ids),
-            worker_id=worker_id,
-            lease_seconds=self.settings.lease_seconds,
-        )
-        return result.rowcount
 
     def advance(self, claim: Claim, next_stage: str, progress: int) -> Dispatch:
         """Hand the job from the claimed stage to `next_stage`; send the returned dispatch after commit.
@@ -374,11 +359,15 @@ class DocumentQueueService:
         return bool(self._execute("SELECT pg_try_advisory_xact_lock(hashtext('docqueue.dispatcher'))").scalar())
 
     def recover_stale_jobs(self) -> RecoveryCounts:
-        """Take back jobs whose worker stopped heartbeating: retry them, or fail them when out of attempts."""
+        """Take back jobs whose worker stopped heartbeating: retry them, or fail them when out of attempts.
+
+        A lease lapses HEARTBEAT_TIMEOUT_SECONDS after the last heartbeat; the
+        attempt stays counted and is closed as lost in the attempt history.
+        """
         rows = self._execute(
             f"""
             WITH stale AS (
-                SELECT id FROM document_queue
+                SELECT id, lease_token AS old_token FROM document_queue
                 WHERE status = 'processing' AND lease_expires_at < now()
                 ORDER BY lease_expires_at LIMIT :batch
                 FOR UPDATE SKIP LOCKED
@@ -391,9 +380,11 @@ class DocumentQueueService:
                                            q.worker_id, q.stage, q.attempts, q.max_attempts),
                     failure_kind = 'transient', dispatched_at = NULL, {_RELEASE_LEASE}
                 FROM stale WHERE q.id = stale.id
-                RETURNING q.document_id, q.status, q.error_message, q.attempts, q.max_attempts
+                RETURNING q.document_id, q.status, q.error_message, q.attempts, q.max_attempts, stale.old_token
             ), documents_updated AS (
                 {_documents_follow("recovered", error=_FAILURE_SHOWN.format(source="recovered"))}
+            ), attempts_closed AS (
+                {closed_by_recovery("recovered")}
             )
             SELECT status, count(*) FROM recovered GROUP BY status
             """,

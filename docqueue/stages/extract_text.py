@@ -69,5 +69,6 @@ STAGE = Stage(
     description="store every page's text layer, page by page",
     run=run,
     record=record,
+    time_limit_setting="discovery_time_limit_seconds",
     weight=9,
 )

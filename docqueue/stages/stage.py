@@ -48,8 +48,11 @@ class Stage:
     lane: Lane = Lane.CPU
     #: This stage's share of a document's progress, relative to the other stages' weights.
     weight: int = 1
-    #: Seconds one attempt may run; None takes the owner's `ocr_timeout_seconds`.
+    #: Seconds one attempt may run at the smallest size, fixed; None reads `time_limit_setting`.
     time_limit_seconds: int | None = None
+    #: The Settings field with this stage's base time limit (e.g. "discovery_time_limit_seconds");
+    #: None (with no fixed limit) takes the owner's `ocr_timeout_seconds`. Scaled by `time_limits.time_limit_for`.
+    time_limit_setting: str | None = None
 
     @property
     def actor_name(self) -> str:
