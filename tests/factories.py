@@ -59,3 +59,19 @@ def make_tiff(pages: int, width: int = 64, height: int = 48) -> bytes:
         previous_link = len(out)
         out += struct.pack("<I", 0)
     return bytes(out)
+
+
+def make_long_pdf(pages: int, text_operations: int) -> bytes:
+    """A `pages`-page PDF, each page like `make_slow_pdf(text_operations)` but saying its number.
+
+    Long to extract page after page with little memory per page: the stage to interrupt mid-way.
+    """
+    document = pymupdf.open()
+    for number in range(1, pages + 1):
+        page = document.new_page()
+        page.insert_text((72, 72), "x")
+        font = page.get_fonts()[0][4]
+        stream = (b"BT /" + font.encode() + b" 11 Tf 72 720 Td (page %d ) Tj " % number
+                  + b"(slow ) Tj 0.01 0 Td " * text_operations + b"ET")
+        document.update_stream(page.get_contents()[0], stream)
+    return document.tobytes(deflate=True)
