@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -175,12 +178,14 @@ def test_redis_unreachable_while_uploads_arrive_then_restarted_empty(procfile, e
 
 
 @pytest.fixture
-def private_postgres(tmp_path, monkeypatch, test_env):
+def private_postgres(monkeypatch, test_env):
     """A private, migrated Postgres the test may stop and start; this test process uses it too."""
     from docqueue.scratch import migrate
     from docqueue.settings import get_settings
 
-    server = PrivatePostgres(tmp_path).init()
+    # Not under pytest's tmp_path: other pytest runs on the machine prune old base temp dirs.
+    directory = Path(tempfile.mkdtemp(prefix="docqueue-chaos-postgres-"))
+    server = PrivatePostgres(directory).init()
     monkeypatch.setenv("DATABASE_URL", server.url)
     get_settings.cache_clear()
     migrate({**os.environ})
@@ -189,6 +194,7 @@ def private_postgres(tmp_path, monkeypatch, test_env):
 
     get_engine().dispose()
     server.stop("immediate")
+    shutil.rmtree(directory, ignore_errors=True)
     monkeypatch.undo()
     get_settings.cache_clear()
 

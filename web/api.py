@@ -68,7 +68,7 @@ def not_found(error):
 @token_required
 def document_detail(document_id: int):
     document = owned_document(document_id)
-    return jsonify(document_as_dict(document), attempts=attempt_history(db.session, document.id))
+    return jsonify({**document_as_dict(document), "attempts": attempt_history(db.session, document.id)})
 
 
 @bp.get("/documents/<int:document_id>/pages")

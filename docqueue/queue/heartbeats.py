@@ -24,12 +24,12 @@ from docqueue.settings import get_settings
 # Presence and renewal in one round trip: the beat costs the same however many items run.
 _BEAT = """
     WITH presence AS (
-        INSERT INTO worker_heartbeats AS w (worker_id, running) VALUES (:worker_id, cardinality(:job_ids))
+        INSERT INTO worker_heartbeats AS w (worker_id, running) VALUES (:worker_id, cardinality(CAST(:job_ids AS bigint[])))
         ON CONFLICT (worker_id) DO UPDATE SET last_seen_at = now(), running = EXCLUDED.running
     ), renewed AS (
         UPDATE document_queue SET heartbeat_at = now(),
                lease_expires_at = now() + make_interval(secs => :timeout)
-        WHERE id = ANY(:job_ids) AND worker_id = :worker_id AND status = 'processing'
+        WHERE id = ANY(CAST(:job_ids AS bigint[])) AND worker_id = :worker_id AND status = 'processing'
         RETURNING id
     )
     SELECT count(*) FROM renewed
