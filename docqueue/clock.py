@@ -32,17 +32,19 @@ class _NoWorkerAlarm:
 
     def __init__(self) -> None:
         self.raised = False
+        self.started = time.monotonic()
 
     def check(self) -> None:
         with session_scope() as session:
             state = liveness(session)
-        if state.unattended and not self.raised:
+        unattended = state.unattended(watched_for=time.monotonic() - self.started)
+        if unattended and not self.raised:
             silence = "no worker has ever sent a heartbeat" if state.seconds_since_last_worker is None else (
                 f"no worker heartbeat for {state.seconds_since_last_worker:.0f} s")
             message = f"{state.waiting_jobs} queue items wait and {silence}"
             logger.error("%s: start a worker process", message)
             sentry_sdk.capture_message(f"Pending work with no live worker: {message}", level="error")
-        self.raised = state.unattended
+        self.raised = unattended
 
 
 def _tick(alarm: _NoWorkerAlarm) -> None:

@@ -18,6 +18,7 @@ import os
 import signal
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, TypeVar
 
 import pebble
@@ -88,6 +89,9 @@ def run_in_pdf_process(function: Callable[..., T], *args, timeout: float) -> T:
         raise StageTimeout(f"stopped after the {timeout:g} s time limit") from None
     except pebble.ProcessExpired as error:
         raise StageProcessDied(f"the processing subprocess died (exit code {error.exitcode})") from None
+    except BrokenProcessPool:
+        # pebble gives up the whole pool when a process dies before its task started; the next call starts a new one.
+        raise StageProcessDied("the processing subprocess died before it started the stage") from None
 
 
 def shutdown_pdf_pool(timeout: float = 10) -> None:

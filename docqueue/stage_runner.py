@@ -11,8 +11,8 @@ import logging
 import os
 import socket
 import tempfile
+import threading
 import uuid
-from functools import lru_cache
 
 import sentry_sdk
 
@@ -34,14 +34,19 @@ from docqueue.worker_shutdown import WorkerStopping
 logger = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=None)
-def _worker_id_for(pid: int) -> str:
-    return f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}"
+_worker_ids: dict[int, str] = {}
+# Made under a lock: a worker thread's claim and the heartbeat thread may ask at the same moment, and two
+# different random ids for one process would leave its claims unrenewed.
+_worker_id_lock = threading.Lock()
 
 
 def current_worker_id() -> str:
     """This process's identity on the leases it holds (new after a fork)."""
-    return _worker_id_for(os.getpid())
+    pid = os.getpid()
+    with _worker_id_lock:
+        if pid not in _worker_ids:
+            _worker_ids[pid] = f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}"
+        return _worker_ids[pid]
 
 
 def _fetch_original(claim: Claim, directory: str) -> str:

@@ -50,11 +50,14 @@ class Liveness:
     #: Seconds since any worker's last heartbeat; None if no worker ever beat.
     seconds_since_last_worker: float | None
 
-    @property
-    def unattended(self) -> bool:
-        limit = get_settings().no_worker_alert_seconds
-        silent = self.seconds_since_last_worker is None or self.seconds_since_last_worker > limit
-        return self.waiting_jobs > 0 and silent
+    def unattended(self, watched_for: float) -> bool:
+        """Whether work waits and no worker was heard from for NO_WORKER_ALERT_SECONDS.
+
+        `watched_for` is how long the caller has been watching: with no
+        heartbeat on record at all, workers get that long to start.
+        """
+        silence = watched_for if self.seconds_since_last_worker is None else self.seconds_since_last_worker
+        return self.waiting_jobs > 0 and silence > get_settings().no_worker_alert_seconds
 
 
 def beat(session: Session, worker_id: str, job_ids: list[int]) -> int:
