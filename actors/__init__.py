@@ -6,13 +6,17 @@ imported, so the actors see every option the middleware declares.
 
 from actors.middleware.graceful_handback import GracefulHandback
 from actors.middleware.lease_heartbeat import LeaseHeartbeat
+from actors.middleware.memory_guard import MemoryGuard
 from actors.middleware.pdf_pool_lifecycle import PdfPoolLifecycle
 from actors.middleware.sigterm_once import SigtermOnce
+from actors.middleware.worker_recycle import WorkerRecycle
 from docqueue.broker import build_broker
 from docqueue.observability import configure_logging
 
 configure_logging()
-broker = build_broker([SigtermOnce(), LeaseHeartbeat(), GracefulHandback(), PdfPoolLifecycle()])
+broker = build_broker(
+    [SigtermOnce(), MemoryGuard(), LeaseHeartbeat(), GracefulHandback(), PdfPoolLifecycle(), WorkerRecycle()]
+)
 
 from actors.stages import STAGE_ACTORS  # noqa: E402  (after the middleware, on purpose)
 

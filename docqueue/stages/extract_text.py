@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from docqueue.db import session_scope
 from docqueue.documents import record_text_summary, save_page_texts
 from docqueue.errors import DocumentRejected
+from docqueue.memory import batch_size
 from docqueue.queue import Claim, DocumentQueueService
 from docqueue.stages.inspect import open_document, sniff_type
 from docqueue.stages.stage import Stage
@@ -52,7 +53,7 @@ def run(path: str, claim: Claim) -> TextSummary:
             pages_without_text += not page_text
             text_chars += len(page_text)
             batch.append((index + 1, page_text))
-            if len(batch) == PAGES_PER_WRITE:
+            if len(batch) >= batch_size(PAGES_PER_WRITE):
                 _write_pages(claim, batch)
                 batch = []
         if batch:
