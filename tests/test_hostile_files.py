@@ -54,9 +54,9 @@ def test_a_10000_page_pdf_completes_with_every_page(session, owner):
 
 def with_broken_xref(data: bytes) -> bytes:
     """The same PDF with every xref offset pointing nowhere and a wrong startxref."""
-    head, _, tail = data.rpartition(b"startxref")
-    broken = head.replace(b" 00000 n", b" 00000 n").replace(b"0000000", b"9999999")
-    return broken + b"startxref\n123456789\n%%EOF\n" if tail else broken
+    head, found, _ = data.rpartition(b"startxref")
+    assert found and b"\nxref\n" in head, "a classic xref table to break"
+    return head.replace(b"0000000", b"9999999") + b"startxref\n123456789\n%%EOF\n"
 
 
 def test_a_broken_xref_table_is_repaired_or_refused_clearly(session, owner):
