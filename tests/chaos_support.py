@@ -100,7 +100,9 @@ def all_finished(engine, ids) -> bool:
 
 def wait_all_finished(engine, ids, started: float, what: str, timeout: float = 240) -> float:
     """Wait until every document has finished; print and return the seconds since `started`."""
-    wait_until(lambda: all_finished(engine, ids), timeout=timeout, interval=0.5, message=f"every document to finish ({what})")
+    wait_until(
+        lambda: all_finished(engine, ids), timeout=timeout, interval=0.5, message=f"every document to finish ({what})"
+    )
     took = time.monotonic() - started
     print(f"\n[chaos] {what}: every document finished {took:.1f} s after the fault")
     return took
@@ -126,18 +128,28 @@ def assert_processed_once(engine, uploaded: dict[int, ChaosDocument]) -> None:
     """Every document completed exactly once, its pages those of a clean run, nothing left stuck."""
     ids = list(uploaded)
     with engine.connect() as connection:
-        documents = {row.id: row for row in connection.execute(
-            sa.text("SELECT id, status, error, page_count FROM documents WHERE id = ANY(:ids)"), {"ids": ids})}
+        documents = {
+            row.id: row
+            for row in connection.execute(
+                sa.text("SELECT id, status, error, page_count FROM documents WHERE id = ANY(:ids)"), {"ids": ids}
+            )
+        }
         jobs = connection.execute(
             sa.text("SELECT document_id, status FROM document_queue WHERE document_id = ANY(:ids)"), {"ids": ids}
         ).all()
         pages = connection.execute(
-            sa.text("SELECT document_id, page_number, text FROM document_pages WHERE document_id = ANY(:ids) "
-                    "ORDER BY document_id, page_number"), {"ids": ids}
+            sa.text(
+                "SELECT document_id, page_number, text FROM document_pages WHERE document_id = ANY(:ids) "
+                "ORDER BY document_id, page_number"
+            ),
+            {"ids": ids},
         ).all()
         successes = connection.execute(
-            sa.text("SELECT document_id, stage, count(*) FROM stage_attempts WHERE document_id = ANY(:ids) "
-                    "AND outcome = 'succeeded' GROUP BY document_id, stage"), {"ids": ids}
+            sa.text(
+                "SELECT document_id, stage, count(*) FROM stage_attempts WHERE document_id = ANY(:ids) "
+                "AND outcome = 'succeeded' GROUP BY document_id, stage"
+            ),
+            {"ids": ids},
         ).all()
         stuck = connection.execute(
             sa.text("SELECT count(*) FROM document_queue WHERE status IN ('pending', 'queued', 'processing')")
@@ -177,11 +189,23 @@ class PrivateRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "PrivateRedis":
+    def start(self) -> PrivateRedis:
         self.process = subprocess.Popen(
-            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.executable,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         import redis
 
@@ -224,7 +248,7 @@ class PrivatePostgres:
             command = ["runuser", "-u", self.user, "--", *command]
         subprocess.run(command, check=True, capture_output=True, timeout=timeout)
 
-    def init(self) -> "PrivatePostgres":
+    def init(self) -> PrivatePostgres:
         if self.user:
             from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
 
@@ -235,7 +259,7 @@ class PrivatePostgres:
         self._run("initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=trust", "--encoding=utf8")
         return self.start()
 
-    def start(self) -> "PrivatePostgres":
+    def start(self) -> PrivatePostgres:
         options = f"-h 127.0.0.1 -p {self.port} -k {self.pgdata}"
         self._run("pg_ctl", "-D", str(self.pgdata), "-o", options, "-l", str(self.pgdata / "log"), "-w", "start")
         return self

@@ -6,6 +6,7 @@ import gzip
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 
 class SentryReceiver:
@@ -62,7 +63,7 @@ class SentryReceiver:
                 texts.append(f"{exception.get('type')}: {exception.get('value')}")
         return texts
 
-    def __enter__(self) -> "SentryReceiver":
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

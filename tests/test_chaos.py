@@ -56,7 +56,7 @@ def start(procfile, name: str, **extra):
 
 
 def worker_children(worker) -> list[int]:
-    result = subprocess.run(["pgrep", "-P", str(worker.process.pid)], capture_output=True, text=True)
+    result = subprocess.run(["pgrep", "-P", str(worker.process.pid)], check=False, capture_output=True, text=True)
     return [int(pid) for pid in result.stdout.split()]
 
 
@@ -91,8 +91,11 @@ def test_sigterm_during_a_long_stage_hands_the_item_back(procfile, engine, owner
     worker = start(procfile, "worker")
     start(procfile, "clock")
     uploaded = submit_all(owner, chaos_documents())
-    job_id, _ = wait_until(lambda: in_flight_job(engine, "extract_text", long_only=True), timeout=120,
-                           message="a long extraction to be running")
+    job_id, _ = wait_until(
+        lambda: in_flight_job(engine, "extract_text", long_only=True),
+        timeout=120,
+        message="a long extraction to be running",
+    )
     paas_sigterm(worker)
     assert worker.process.wait(timeout=30) == 0, worker.log()
     stopped_at = time.monotonic()
@@ -100,10 +103,17 @@ def test_sigterm_during_a_long_stage_hands_the_item_back(procfile, engine, owner
     assert "handed back: the worker is shutting down" in log
     assert "Killing worker process" not in log
     with engine.connect() as connection:
-        attempts = connection.execute(
-            sa.text("SELECT outcome FROM stage_attempts WHERE job_id = :id AND stage = 'extract_text'"), {"id": job_id}
-        ).scalars().all()
-        job = connection.execute(sa.text("SELECT status, attempts FROM document_queue WHERE id = :id"), {"id": job_id}).one()
+        attempts = (
+            connection.execute(
+                sa.text("SELECT outcome FROM stage_attempts WHERE job_id = :id AND stage = 'extract_text'"),
+                {"id": job_id},
+            )
+            .scalars()
+            .all()
+        )
+        job = connection.execute(
+            sa.text("SELECT status, attempts FROM document_queue WHERE id = :id"), {"id": job_id}
+        ).one()
     assert attempts == ["handed_back"]
     assert tuple(job) == ("queued", 0), "handed back at once, its attempt not counted"
     start(procfile, "worker")
@@ -234,33 +244,44 @@ def test_worker_frozen_past_its_lease_publishes_nothing(procfile, engine, owner,
     workers = [start(procfile, "worker"), start(procfile, "worker")]
     start(procfile, "clock")
     uploaded = submit_all(owner, chaos_documents())
-    job_id, worker_id = wait_until(lambda: in_flight_job(engine, "extract_text", long_only=True), timeout=120,
-                                   message="a long extraction")
+    job_id, worker_id = wait_until(
+        lambda: in_flight_job(engine, "extract_text", long_only=True), timeout=120, message="a long extraction"
+    )
     frozen = next(w for w in workers if int(worker_id.split(":")[1]) in worker_children(w))
     frozen.signal_group(signal.SIGSTOP)
     frozen_at = time.monotonic()
 
     def taken_over():
         with engine.connect() as connection:
-            row = connection.execute(sa.text("SELECT worker_id FROM document_queue WHERE id = :id"), {"id": job_id}).one()
+            row = connection.execute(
+                sa.text("SELECT worker_id FROM document_queue WHERE id = :id"), {"id": job_id}
+            ).one()
         return row.worker_id not in (None, worker_id) or all_done_by_others()
 
     def all_done_by_others():
         with engine.connect() as connection:
             return connection.execute(
-                sa.text("SELECT count(*) FROM stage_attempts WHERE job_id = :id AND outcome = 'succeeded' "
-                        "AND stage = 'extract_text'"), {"id": job_id}
+                sa.text(
+                    "SELECT count(*) FROM stage_attempts WHERE job_id = :id AND outcome = 'succeeded' "
+                    "AND stage = 'extract_text'"
+                ),
+                {"id": job_id},
             ).scalar()
 
     wait_until(taken_over, timeout=120, message="another worker to take the frozen worker's item")
     frozen.signal_group(signal.SIGCONT)
-    wait_until(lambda: "lost its lease" in frozen.log(), timeout=120, message="the frozen worker to find its lease lost")
+    wait_until(
+        lambda: "lost its lease" in frozen.log(), timeout=120, message="the frozen worker to find its lease lost"
+    )
     wait_all_finished(engine, uploaded, frozen_at, "worker frozen past its lease")
     assert_processed_once(engine, uploaded)
     with engine.connect() as connection:
         outcomes = connection.execute(
-            sa.text("SELECT worker_id = :frozen, outcome FROM stage_attempts WHERE job_id = :id AND stage = 'extract_text' "
-                    "ORDER BY id"), {"id": job_id, "frozen": worker_id}
+            sa.text(
+                "SELECT worker_id = :frozen, outcome FROM stage_attempts WHERE job_id = :id AND stage = 'extract_text' "
+                "ORDER BY id"
+            ),
+            {"id": job_id, "frozen": worker_id},
         ).all()
     assert [tuple(row) for row in outcomes] == [(True, "lost"), (False, "succeeded")]
 
@@ -272,8 +293,14 @@ def test_web_killed_mid_upload_stores_nothing_half(procfile, engine, make_user):
     wait_for_web(f"http://127.0.0.1:{port}")
     data = chaos_documents()[0].data
     boundary = "chaosboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"half.pdf\"\r\n"
-            f"Content-Type: application/pdf\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="half.pdf"\r\n'
+            f"Content-Type: application/pdf\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         connection.sendall(
             f"POST /api/documents HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
@@ -284,12 +311,18 @@ def test_web_killed_mid_upload_stores_nothing_half(procfile, engine, make_user):
         web.kill()
     with engine.connect() as connection:
         counts = connection.execute(
-            sa.text("SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM document_queue), "
-                    "(SELECT count(*) FROM blob_chunks)")
+            sa.text(
+                "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM document_queue), "
+                "(SELECT count(*) FROM blob_chunks)"
+            )
         ).one()
     assert tuple(counts) == (0, 0, 0), "no half-stored document, queue item or bytes"
     restarted = procfile("web", PORT=port, WEB_CONCURRENCY=1)
     wait_for_web(f"http://127.0.0.1:{port}")
-    response = requests.post(f"http://127.0.0.1:{port}/api/documents", files={"file": ("whole.pdf", data)},
-                             headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    response = requests.post(
+        f"http://127.0.0.1:{port}/api/documents",
+        files={"file": ("whole.pdf", data)},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
     assert response.status_code == 202, restarted.log()

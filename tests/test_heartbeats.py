@@ -33,6 +33,7 @@ def test_a_stage_longer_than_the_timeout_completes_once(procfile, session, make_
     extraction = detail["attempts"][1]
     assert extraction["duration_ms"] > 3000, "the premise: the stage outlived the heartbeat timeout"
     assert extraction["worker"] and extraction["finished_at"] and extraction["error_class"] is None
-    job = session.execute(sa.text("SELECT status, attempts FROM document_queue WHERE document_id = :d"),
-                          {"d": document_id}).one()
+    job = session.execute(
+        sa.text("SELECT status, attempts FROM document_queue WHERE document_id = :d"), {"d": document_id}
+    ).one()
     assert tuple(job) == ("completed", 1)

@@ -45,10 +45,18 @@ def test_a_10000_page_pdf_completes_with_every_page(session, owner):
     assert (document.status, document.page_count, document.ocr_status) == ("completed", 10_000, "needed")
     stored = page_texts(session, document_id)
     assert len(stored) == 10_000
-    assert [text for _, text in stored if text] == ["milestone 1000", "milestone 2000", "milestone 3000",
-                                                    "milestone 4000", "milestone 5000", "milestone 6000",
-                                                    "milestone 7000", "milestone 8000", "milestone 9000",
-                                                    "milestone 10000"]
+    assert [text for _, text in stored if text] == [
+        "milestone 1000",
+        "milestone 2000",
+        "milestone 3000",
+        "milestone 4000",
+        "milestone 5000",
+        "milestone 6000",
+        "milestone 7000",
+        "milestone 8000",
+        "milestone 9000",
+        "milestone 10000",
+    ]
     assert_others_unaffected(session, owner)
 
 
@@ -129,8 +137,11 @@ def pdf_with_cyclic_page_tree() -> bytes:
 # Today MuPDF's own error (FzErrorFormat) cannot be pickled out of the PDF process and ends as an
 # "internal error"; the hardening work (issue 12) converts it. Strict: once fixed, drop the mark.
 @pytest.mark.xfail(strict=True, reason="MuPDF's FzError* cannot be pickled out of the pool (hardening, issue 12)")
-@pytest.mark.parametrize("make", [pdf_with_nested_and_cyclic_objects, pdf_with_cyclic_page_tree],
-                         ids=["nested-and-cyclic-objects", "cyclic-page-tree"])
+@pytest.mark.parametrize(
+    "make",
+    [pdf_with_nested_and_cyclic_objects, pdf_with_cyclic_page_tree],
+    ids=["nested-and-cyclic-objects", "cyclic-page-tree"],
+)
 def test_deeply_nested_and_cyclic_objects_end_clearly(session, owner, make):
     document_id = add_document(session, owner, make())
     document = process(session, document_id)
@@ -142,9 +153,14 @@ def test_a_file_over_the_upload_limit_is_refused_with_413_and_nothing_stored(app
     _, token = make_user()
     app.config["MAX_CONTENT_LENGTH"] = 4096
     response = app.test_client().post(
-        "/api/documents", data={"file": (io.BytesIO(b"%PDF-1.7\n" + b"0" * 10_000), "big.pdf")},
-        headers={"Authorization": f"Bearer {token}"}, content_type="multipart/form-data",
+        "/api/documents",
+        data={"file": (io.BytesIO(b"%PDF-1.7\n" + b"0" * 10_000), "big.pdf")},
+        headers={"Authorization": f"Bearer {token}"},
+        content_type="multipart/form-data",
     )
     assert response.status_code == 413
-    assert response.get_json()["error"] == "the upload is larger than the 4096 byte limit (MAX_UPLOAD_MB); nothing was stored"
+    assert (
+        response.get_json()["error"]
+        == "the upload is larger than the 4096 byte limit (MAX_UPLOAD_MB); nothing was stored"
+    )
     assert session.execute(sa.text("SELECT count(*) FROM documents")).scalar() == 0

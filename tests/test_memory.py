@@ -49,9 +49,13 @@ def test_worker_processes_are_recycled_after_n_messages_and_lose_nothing(procfil
 
     wait_until(all_completed, timeout=180, message="every document to complete across recycles")
     assert "Recycling the worker processes: 2 messages handled" in worker.log()
-    wait_until(lambda: worker.log().count("is booting up") >= 2, timeout=60,
-               message="the master to start fresh worker processes")
+    wait_until(
+        lambda: worker.log().count("is booting up") >= 2,
+        timeout=60,
+        message="the master to start fresh worker processes",
+    )
     assert worker.process.poll() is None, "the worker as a whole keeps running"
-    jobs = session.execute(sa.text("SELECT status, attempts FROM document_queue WHERE document_id = ANY(:ids)"),
-                           {"ids": ids}).all()
+    jobs = session.execute(
+        sa.text("SELECT status, attempts FROM document_queue WHERE document_id = ANY(:ids)"), {"ids": ids}
+    ).all()
     assert [tuple(job) for job in jobs] == [("completed", 1)] * 3

@@ -18,7 +18,9 @@ def claimed(session, owner, worker="w1"):
     document_id = add_document(session, owner)
     queue = DocumentQueueService(session)
     queue.admit_pending()
-    job_id = session.execute(sa.text("SELECT id FROM document_queue WHERE document_id = :d"), {"d": document_id}).scalar()
+    job_id = session.execute(
+        sa.text("SELECT id FROM document_queue WHERE document_id = :d"), {"d": document_id}
+    ).scalar()
     claim = queue.mark_in_progress(job_id, "inspect", worker)
     open_attempt(session, claim, worker)
     session.commit()
@@ -31,7 +33,12 @@ def test_the_clock_closes_a_dead_workers_attempt_as_lost(session, make_user):
     DocumentQueueService(session).recover_stale_jobs()
     session.commit()
     [attempt] = attempt_history(session, document_id)
-    assert (attempt["stage"], attempt["attempt"], attempt["worker"], attempt["outcome"]) == ("inspect", 1, "dead", "lost")
+    assert (attempt["stage"], attempt["attempt"], attempt["worker"], attempt["outcome"]) == (
+        "inspect",
+        1,
+        "dead",
+        "lost",
+    )
     assert attempt["error_class"] == "WorkerLost"
     assert attempt["error_message"] == "worker dead stopped responding during stage inspect (attempt 1 of 3)"
     assert attempt["finished_at"] and attempt["duration_ms"] >= 0

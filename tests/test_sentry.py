@@ -37,11 +37,15 @@ def kill_pdf_processes(worker) -> None:
 def test_final_failures_recoveries_and_unattended_work_each_send_one_event(procfile, session, make_user):
     owner, _ = make_user()
     with SentryReceiver() as sentry:
-        env = {"SENTRY_DSN": sentry.dsn, "HEARTBEAT_TIMEOUT_SECONDS": "4",
-               "NO_WORKER_ALERT_SECONDS": "3", "RETRY_BACKOFF_SECONDS": "1",
-               # One PDF process, so the one killed is the one running the stage (pebble breaks the whole
-               # pool when a process dies while no task runs).
-               "PDF_WORKER_PROCESSES": "1"}
+        env = {
+            "SENTRY_DSN": sentry.dsn,
+            "HEARTBEAT_TIMEOUT_SECONDS": "4",
+            "NO_WORKER_ALERT_SECONDS": "3",
+            "RETRY_BACKOFF_SECONDS": "1",
+            # One PDF process, so the one killed is the one running the stage (pebble breaks the whole
+            # pool when a process dies while no task runs).
+            "PDF_WORKER_PROCESSES": "1",
+        }
         worker = procfile("worker", **env)
         procfile("clock", **env)
 
@@ -50,23 +54,39 @@ def test_final_failures_recoveries_and_unattended_work_each_send_one_event(procf
         session.execute(sa.text("UPDATE document_queue SET max_attempts = 2 WHERE document_id = :d"), {"d": doomed})
         session.commit()
         for attempt in (1, 2):
-            wait_until(lambda: job_state(session, doomed) == ("processing", "extract_text", attempt), timeout=90,
-                       message=f"extraction attempt {attempt}")
+            expected = ("processing", "extract_text", attempt)
+            wait_until(
+                lambda expected=expected: job_state(session, doomed) == expected,
+                timeout=90,
+                message=f"extraction attempt {attempt}",
+            )
             time.sleep(1)
             kill_pdf_processes(worker)
         wait_until(lambda: job_state(session, doomed)[0] == "failed", timeout=60, message="the final failure")
-        wait_until(lambda: any("StageProcessDied" in text for text in sentry.texts()), timeout=30,
-                   message="the final failure's event")
+        wait_until(
+            lambda: any("StageProcessDied" in text for text in sentry.texts()),
+            timeout=30,
+            message="the final failure's event",
+        )
 
         # A worker dies mid-stage: the clock takes its item back, then finds no live worker for the work.
         orphan = add_document(session, owner, make_slow_pdf(2_000_000), filename="orphan.pdf")
-        wait_until(lambda: job_state(session, orphan)[:2] == ("processing", "extract_text"), timeout=90,
-                   message="the orphan's extraction")
+        wait_until(
+            lambda: job_state(session, orphan)[:2] == ("processing", "extract_text"),
+            timeout=90,
+            message="the orphan's extraction",
+        )
         worker.kill()
-        wait_until(lambda: any(t.startswith("Recovered stale jobs") for t in sentry.texts()), timeout=60,
-                   message="the recovery event")
-        wait_until(lambda: any(t.startswith("Pending work with no live worker") for t in sentry.texts()),
-                   timeout=60, message="the no-worker event")
+        wait_until(
+            lambda: any(t.startswith("Recovered stale jobs") for t in sentry.texts()),
+            timeout=60,
+            message="the recovery event",
+        )
+        wait_until(
+            lambda: any(t.startswith("Pending work with no live worker") for t in sentry.texts()),
+            timeout=60,
+            message="the no-worker event",
+        )
         time.sleep(3)  # several more clock ticks of the same outage
         texts = sentry.texts()
 

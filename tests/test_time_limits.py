@@ -14,8 +14,12 @@ MB = 1024 * 1024
 
 @pytest.fixture
 def limits(monkeypatch):
-    for name, value in {"DISCOVERY_TIME_LIMIT_SECONDS": "300", "TIME_LIMIT_PAGES_PER_STEP": "200",
-                        "TIME_LIMIT_MB_PER_STEP": "50", "TIME_LIMIT_MAX_FACTOR": "10"}.items():
+    for name, value in {
+        "DISCOVERY_TIME_LIMIT_SECONDS": "300",
+        "TIME_LIMIT_PAGES_PER_STEP": "200",
+        "TIME_LIMIT_MB_PER_STEP": "50",
+        "TIME_LIMIT_MAX_FACTOR": "10",
+    }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     yield
@@ -29,8 +33,15 @@ def claim(timeout_seconds: int = 45) -> Claim:
 
 @pytest.mark.parametrize(
     "size, pages, factor",
-    [(1 * MB, None, 1), (1 * MB, 199, 1), (1 * MB, 200, 2), (1 * MB, 1000, 6), (120 * MB, 10, 3),
-     (120 * MB, 1000, 6), (1 * MB, 10_000, 10)],
+    [
+        (1 * MB, None, 1),
+        (1 * MB, 199, 1),
+        (1 * MB, 200, 2),
+        (1 * MB, 1000, 6),
+        (120 * MB, 10, 3),
+        (120 * MB, 1000, 6),
+        (1 * MB, 10_000, 10),
+    ],
 )
 def test_bigger_documents_get_proportionally_longer_up_to_a_cap(limits, size, pages, factor):
     assert size_factor(size, pages) == factor

@@ -69,12 +69,20 @@ def open_attempt(session: Session, claim: Claim, worker_id: str) -> None:
     )
 
 
-def close_attempt(session: Session, claim: Claim, outcome: str, error: BaseException | None = None,
-                  message: str | None = None) -> None:
+def close_attempt(
+    session: Session, claim: Claim, outcome: str, error: BaseException | None = None, message: str | None = None
+) -> None:
     """Record how the claim's attempt ended; call in the transaction of the transition that ends it."""
     session.execute(
-        text(_CLOSE.format(outcome=":outcome", error_class=":error_class", error_message=":error_message", source="",
-                           match="a.lease_token = CAST(:lease_token AS uuid)")),
+        text(
+            _CLOSE.format(
+                outcome=":outcome",
+                error_class=":error_class",
+                error_message=":error_message",
+                source="",
+                match="a.lease_token = CAST(:lease_token AS uuid)",
+            )
+        ),
         {
             "outcome": outcome,
             "error_class": type(error).__name__ if error is not None else None,
