@@ -39,8 +39,11 @@ class _NoWorkerAlarm:
             state = liveness(session)
         unattended = state.unattended(watched_for=time.monotonic() - self.started)
         if unattended and not self.raised:
-            silence = "no worker has ever sent a heartbeat" if state.seconds_since_last_worker is None else (
-                f"no worker heartbeat for {state.seconds_since_last_worker:.0f} s")
+            silence = (
+                "no worker has ever sent a heartbeat"
+                if state.seconds_since_last_worker is None
+                else (f"no worker heartbeat for {state.seconds_since_last_worker:.0f} s")
+            )
             message = f"{state.waiting_jobs} queue items wait and {silence}"
             logger.error("%s: start a worker process", message)
             sentry_sdk.capture_message(f"Pending work with no live worker: {message}", level="error")

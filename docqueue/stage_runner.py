@@ -116,7 +116,7 @@ def _hand_back(claim: Claim) -> None:
         with session_scope() as session:
             dispatch = hand_back(session, claim)
     except LeaseLost:
-        logger.warning("job %s (document %s) lost its lease before it could be handed back", claim.job_id, claim.document_id)
+        logger.warning("job %s (document %s) lost its lease before it was handed back", claim.job_id, claim.document_id)
         return
     send_stage_messages([dispatch])
     logger.info("job %s (document %s) stage %s handed back: the worker is shutting down",
