@@ -169,18 +169,31 @@ def private_redis(tmp_path, monkeypatch):
     get_settings.cache_clear()
 
 
-def test_redis_unreachable_while_uploads_arrive_then_restarted_empty(procfile, engine, owner, private_redis):
+def test_redis_unreachable_while_uploads_arrive_then_restarted_empty(procfile, engine, make_user, private_redis):
+    owner, token = make_user(concurrent_ocr_jobs=6)
     redis_env = {"REDIS_URL": private_redis.url}
     start(procfile, "worker", **redis_env)
     start(procfile, "clock", **redis_env)
+    port = free_port()
+    procfile("web", PORT=port, WEB_CONCURRENCY=1, **redis_env)
+    base_url = f"http://127.0.0.1:{port}"
+    wait_for_web(base_url)
     documents = chaos_documents()
     half = len(documents) // 2
     uploaded = submit_all(owner, documents[:half])
     wait_until(lambda: in_flight_job(engine, "extract_text", long_only=True), timeout=120, message="a long extraction")
     private_redis.kill()
-    # Uploads keep being accepted: Postgres holds them; their messages wait for Redis.
-    uploaded.update(submit_all(owner, documents[half:]))
-    time.sleep(3)  # stages finish and retries fall due with nowhere to send their messages
+    # Uploads over HTTP keep being accepted: Postgres holds them; their messages wait for Redis.
+    for document in documents[half:]:
+        response = requests.post(
+            f"{base_url}/api/documents",
+            files={"file": (document.name, document.data)},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+        assert response.status_code == 202, response.text
+        uploaded[response.json()["id"]] = document
+    time.sleep(5)  # stages finish and re-sends fall due with nowhere to send their messages
     private_redis.start()
     back_at = time.monotonic()
     wait_all_finished(engine, uploaded, back_at, "Redis unreachable, then restarted empty")
