@@ -4,15 +4,28 @@ The broker and its middleware are set up here, before any actor module is
 imported, so the actors see every option the middleware declares.
 """
 
+from actors.middleware.graceful_handback import GracefulHandback
 from actors.middleware.io_lane_cap import IoLaneCap
 from actors.middleware.lease_heartbeat import LeaseHeartbeat
+from actors.middleware.memory_guard import MemoryGuard
 from actors.middleware.pdf_pool_lifecycle import PdfPoolLifecycle
 from actors.middleware.sigterm_once import SigtermOnce
+from actors.middleware.worker_recycle import WorkerRecycle
 from docqueue.broker import build_broker
 from docqueue.observability import configure_logging
 
 configure_logging()
-broker = build_broker([SigtermOnce(), IoLaneCap(), LeaseHeartbeat(), PdfPoolLifecycle()])
+broker = build_broker(
+    [
+        SigtermOnce(),
+        MemoryGuard(),
+        IoLaneCap(),
+        LeaseHeartbeat(),
+        GracefulHandback(),
+        PdfPoolLifecycle(),
+        WorkerRecycle(),
+    ]
+)
 
 from actors.callbacks import deliver_callbacks  # noqa: E402
 from actors.stages import STAGE_ACTORS  # noqa: E402  (after the middleware, on purpose)

@@ -3,9 +3,12 @@
 It runs the dispatcher, which takes back jobs from dead workers, re-sends
 lost messages and admits pending work, whenever a dispatcher run asks it to
 (a Postgres notification: see `queue/dispatch_requests.py`) and at least
-every DISPATCH_INTERVAL_SECONDS. After each run it asks a worker to send
-the result callbacks that are due (first tries and retries after backoff)
-and drops Idempotency-Key answers past their 24 hours.
+every DISPATCH_INTERVAL_SECONDS. Each tick also asks a worker to send the
+result callbacks that are due, drops Idempotency-Key answers past their 24
+hours, and checks that some worker is alive while work waits (a Sentry event
+when none has been heard from for NO_WORKER_ALERT_SECONDS). Every
+CLEANUP_INTERVAL_SECONDS (daily) it deletes completed queue rows older than
+COMPLETED_RETENTION_DAYS, in small batches.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ import signal
 import threading
 import time
 
+import sentry_sdk
+
 from docqueue.broker import build_broker
 from docqueue.callbacks.deliveries import any_due, schedule_missed
 from docqueue.callbacks.sender import request_delivery
 from docqueue.db import get_engine, session_scope
 from docqueue.queue import dispatch_requests
+from docqueue.queue.cleanup import delete_old_completed
 from docqueue.queue.dispatcher import DispatchReport, process_document_queue
+from docqueue.queue.heartbeats import liveness
 from docqueue.queue.idempotency import prune_expired_keys
 from docqueue.settings import get_settings
 
@@ -70,24 +77,55 @@ def _tick() -> DispatchReport | None:
     return report
 
 
+def _guarded(what: str, step) -> bool:
+    """Run one maintenance step; a failure is logged and the next tick tries again. True if it ran."""
+    try:
+        step()
+    except Exception:
+        logger.exception("%s failed; retrying next tick", what)
+        return False
+    return True
+
+
 def _prune_idempotency_keys() -> None:
-    try:
-        with session_scope() as session:
-            prune_expired_keys(session, get_settings().queue_batch_size)
-    except Exception:
-        logger.exception("could not drop expired idempotency keys; retrying next tick")
+    with session_scope() as session:
+        prune_expired_keys(session, get_settings().queue_batch_size)
 
 
-def _callbacks_tick() -> None:
-    try:
-        with session_scope() as session:
-            schedule_missed(session)
-            due = any_due(session)
-    except Exception:
-        logger.exception("could not look for due callbacks; retrying next tick")
-        return
+def _send_due_callbacks() -> None:
+    with session_scope() as session:
+        schedule_missed(session)
+        due = any_due(session)
     if due:
         request_delivery()
+
+
+class _NoWorkerAlarm:
+    """Reports work left with no live worker once per outage, not on every tick."""
+
+    def __init__(self) -> None:
+        self.raised = False
+        self.started = time.monotonic()
+
+    def check(self) -> None:
+        with session_scope() as session:
+            state = liveness(session)
+        unattended = state.unattended(watched_for=time.monotonic() - self.started)
+        if unattended and not self.raised:
+            silence = (
+                "no worker has ever sent a heartbeat"
+                if state.seconds_since_last_worker is None
+                else (f"no worker heartbeat for {state.seconds_since_last_worker:.0f} s")
+            )
+            message = f"{state.waiting_jobs} queue items wait and {silence}"
+            logger.error("%s: start a worker process", message)
+            sentry_sdk.capture_message(f"Pending work with no live worker: {message}", level="error")
+        self.raised = unattended
+
+
+def _cleanup() -> None:
+    deleted = delete_old_completed(session_scope)
+    logger.info("cleanup: deleted %s completed queue rows past their retention", deleted)
 
 
 def run_clock(stop: threading.Event | None = None) -> None:
@@ -96,13 +134,19 @@ def run_clock(stop: threading.Event | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     build_broker()
-    interval = get_settings().dispatch_interval_seconds
+    settings = get_settings()
+    interval = settings.dispatch_interval_seconds
     listener = _Listener()
+    alarm = _NoWorkerAlarm()
+    next_cleanup = time.monotonic()
     logger.info("clock started: dispatching on request and every %s s", interval)
     while not stop.is_set():
         report = _tick()
-        _callbacks_tick()
-        _prune_idempotency_keys()
+        _guarded("looking for due callbacks", _send_due_callbacks)
+        _guarded("dropping expired idempotency keys", _prune_idempotency_keys)
+        _guarded("the no-worker check", alarm.check)
+        if time.monotonic() >= next_cleanup and _guarded("cleanup", _cleanup):
+            next_cleanup = time.monotonic() + settings.cleanup_interval_seconds
         if report is not None and report.more_requested:
             continue  # asked again while it ran: run again now
         listener.wait(interval, stop)

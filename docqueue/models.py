@@ -271,6 +271,7 @@ class QueueItem(Base):
         ),
         Index("document_queue_document_idx", "document_id", text("id DESC")),
         Index("document_queue_owner_id_idx", "owner_id", text("id DESC")),
+        # Recent completions for the charts, and old ones for the daily cleanup.
         Index("document_queue_completed_at_idx", "completed_at", postgresql_where=text("status = 'completed'")),
     )
 
@@ -503,13 +504,47 @@ class QueueMinuteStats(Base):
     processing_ms: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
+class StageAttempt(Base):
+    """One attempt at one stage of a queue item: who ran it, when, how long, and how it ended.
+
+    Written in the transaction of the transition it records (`docqueue/queue/attempts.py`).
+    """
+
+    __tablename__ = "stage_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("document_queue.id", ondelete="CASCADE"))
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int] = mapped_column(SmallInteger)
+    worker_id: Mapped[str] = mapped_column(String(255))
+    # The claim's fencing token: names the attempt uniquely.
+    lease_token: Mapped[str] = mapped_column(UUID(as_uuid=False), unique=True)
+    outcome: Mapped[str] = mapped_column(String(16), server_default=text("'running'"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    error_class: Mapped[str | None] = mapped_column(String(255))
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(
+            "outcome IN ('running', 'succeeded', 'retrying', 'failed', 'lost', 'handed_back')",
+            name="stage_attempts_outcome_valid",
+        ),
+        Index("stage_attempts_document_idx", "document_id", "id"),
+        Index("stage_attempts_job_idx", "job_id"),
+    )
+
+
 class WorkerHeartbeat(Base):
-    """A worker process's last beat (docqueue/queue/workers.py)."""
+    """A live worker process, as its last heartbeat saw it: lets the clock notice work with no worker."""
 
     __tablename__ = "worker_heartbeats"
 
     worker_id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     running: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
 

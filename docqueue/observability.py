@@ -6,6 +6,8 @@ import logging
 
 import sentry_sdk
 from sentry_sdk.integrations.dramatiq import DramatiqIntegration
+from sentry_sdk.integrations.flask import FlaskIntegration
+from sentry_sdk.integrations.logging import LoggingIntegration
 
 from docqueue.settings import get_settings
 
@@ -14,11 +16,20 @@ _initialised = False
 
 def init_sentry() -> None:
     """Start Sentry if SENTRY_DSN is set. Call before the broker is built:
-    the Dramatiq integration patches the broker class when it is created."""
+    the Dramatiq integration patches the broker class when it is created.
+
+    Events are sent on purpose, never from log lines: a failed attempt that
+    will be retried is logged but is not an event (one event per final
+    failure, see `stage_runner`), so logging only leaves breadcrumbs.
+    """
     global _initialised
     dsn = get_settings().sentry_dsn
     if dsn and not _initialised:
-        sentry_sdk.init(dsn=dsn, integrations=[DramatiqIntegration()], traces_sample_rate=0.0)
+        sentry_sdk.init(
+            dsn=dsn,
+            integrations=[DramatiqIntegration(), FlaskIntegration(), LoggingIntegration(event_level=None)],
+            traces_sample_rate=0.0,
+        )
         _initialised = True
 
 

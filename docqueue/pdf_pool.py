@@ -16,6 +16,7 @@ errors, in plain words, come back from it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import multiprocessing
 import os
 import signal
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
 from contextlib import ExitStack, contextmanager
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 import pebble
@@ -32,8 +34,13 @@ import pebble
 from docqueue import pool_guard
 from docqueue.errors import StageError, TransientError
 from docqueue.settings import get_settings
+from docqueue import worker_shutdown
+from docqueue.worker_shutdown import WorkerStopping
 
 T = TypeVar("T")
+
+#: How often a waiting stage looks at whether it must stop (worker shutdown, lost lease).
+STOP_POLL_SECONDS = 0.2
 
 
 class StageTimeout(StageError):
@@ -108,6 +115,9 @@ class _GuardedTask:
             if reported is not None:
                 raise reported from None
             raise StageProcessDied(f"the processing subprocess died (exit code {error.exitcode})") from None
+        except BrokenProcessPool:
+            # pebble gives up the whole pool when a process dies before its task started; the next call starts a new one.
+            raise StageProcessDied("the processing subprocess died before it started the stage") from None
 
 
 @contextmanager
@@ -131,19 +141,21 @@ def run_in_pdf_process(
     """Run `function(*args)` in a pool process and wait; kill it after `timeout` seconds.
 
     Whatever it raises arrives as one of our own errors (see `pool_guard`).
-    Also kill it, raising StageStopped, once `stop` is set and `confirm_stop()`
-    agrees; if it does not, the event is cleared and the wait goes on.
+    The task is also killed, and the wait ends, when the worker begins
+    shutting down (WorkerStopping: its item is handed back), or once `stop`
+    is set and `confirm_stop()` agrees (StageStopped: the lease is gone); if
+    it does not agree, `stop` is cleared and the wait goes on.
     """
     with _guarded(function, args, timeout) as task:
-        if stop is not None:
-            task.future.add_done_callback(lambda _: stop.set())
-            while stop.wait() and not task.future.done():
+        while not concurrent.futures.wait([task.future], timeout=STOP_POLL_SECONDS).done:
+            if worker_shutdown.is_stopping():
+                task.future.cancel()  # pebble kills the process running a cancelled task
+                raise WorkerStopping("the worker is shutting down")
+            if stop is not None and stop.is_set():
                 if confirm_stop():
-                    task.future.cancel()  # pebble kills the process running a cancelled task
+                    task.future.cancel()
                     raise StageStopped("stopped: the job's lease was lost (cancelled or taken over)")
                 stop.clear()
-                if task.future.done():  # finished while we checked: its callback's set was just cleared
-                    break
         return task.result()
 
 

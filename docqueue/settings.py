@@ -66,7 +66,9 @@ class Settings:
     max_concurrent_io: int
     max_upload_bytes: int
     max_attempts: int
-    lease_seconds: int
+    heartbeat_interval_seconds: int
+    heartbeat_timeout_seconds: int
+    no_worker_alert_seconds: int
     redispatch_after_seconds: int
     dispatch_interval_seconds: int
     retry_backoff_seconds: int
@@ -111,6 +113,18 @@ class Settings:
     proxy_hops: int
     login_failures_per_minute: int
     metrics_token: str
+    completed_retention_days: int
+    cleanup_interval_seconds: int
+    discovery_time_limit_seconds: int
+    chunking_time_limit_seconds: int
+    image_time_limit_seconds: int
+    embedding_time_limit_seconds: int
+    time_limit_pages_per_step: int
+    time_limit_mb_per_step: int
+    time_limit_max_factor: int
+    memory_pause_percent: int
+    worker_max_messages: int
+    worker_max_rss_mb: int
 
     def require_database_url(self) -> str:
         if not self.database_url:
@@ -139,7 +153,9 @@ def load_settings() -> Settings:
         max_concurrent_io=_int("MAX_CONCURRENT_IO", 50, minimum=1),
         max_upload_bytes=_int("MAX_UPLOAD_MB", 200, minimum=1) * 1024 * 1024,
         max_attempts=_int("MAX_ATTEMPTS", 3, minimum=1),
-        lease_seconds=_int("LEASE_SECONDS", 60, minimum=2),
+        heartbeat_interval_seconds=_int("HEARTBEAT_INTERVAL_SECONDS", 30, minimum=1),
+        heartbeat_timeout_seconds=_int("HEARTBEAT_TIMEOUT_SECONDS", 120, minimum=2),
+        no_worker_alert_seconds=_int("NO_WORKER_ALERT_SECONDS", 300, minimum=1),
         redispatch_after_seconds=_int("REDISPATCH_AFTER_SECONDS", 120, minimum=1),
         dispatch_interval_seconds=_int("DISPATCH_INTERVAL_SECONDS", 5, minimum=1),
         retry_backoff_seconds=_int("RETRY_BACKOFF_SECONDS", 15, minimum=0),
@@ -185,6 +201,18 @@ def load_settings() -> Settings:
         proxy_hops=_int("PROXY_HOPS", 0),
         login_failures_per_minute=_int("LOGIN_FAILURES_PER_MINUTE", 10, minimum=1),
         metrics_token=os.environ.get("METRICS_TOKEN", ""),
+        completed_retention_days=_int("COMPLETED_RETENTION_DAYS", 7, minimum=1),
+        cleanup_interval_seconds=_int("CLEANUP_INTERVAL_SECONDS", 24 * 60 * 60, minimum=1),
+        discovery_time_limit_seconds=_int("DISCOVERY_TIME_LIMIT_SECONDS", 300, minimum=1),
+        chunking_time_limit_seconds=_int("CHUNKING_TIME_LIMIT_SECONDS", 180, minimum=1),
+        image_time_limit_seconds=_int("IMAGE_TIME_LIMIT_SECONDS", 600, minimum=1),
+        embedding_time_limit_seconds=_int("EMBEDDING_TIME_LIMIT_SECONDS", 1200, minimum=1),
+        time_limit_pages_per_step=_int("TIME_LIMIT_PAGES_PER_STEP", 200, minimum=1),
+        time_limit_mb_per_step=_int("TIME_LIMIT_MB_PER_STEP", 50, minimum=1),
+        time_limit_max_factor=_int("TIME_LIMIT_MAX_FACTOR", 10, minimum=1),
+        memory_pause_percent=_int("MEMORY_PAUSE_PERCENT", 80, minimum=1),
+        worker_max_messages=_int("WORKER_MAX_MESSAGES", 0),
+        worker_max_rss_mb=_int("WORKER_MAX_RSS_MB", 0),
     )
 
 

@@ -27,11 +27,15 @@ from docqueue.pdf_pool import StageStopped, StageTimeout, run_in_pdf_process
 from docqueue.pipeline import next_stage, progress_after, stage_named
 from docqueue.queue import Claim, DocumentQueueService, LeaseLost, run_outputs, stage_records
 from docqueue.queue.deferral import defer_claim
+from docqueue.queue.attempts import FAILED, RETRYING, SUCCEEDED, close_attempt, open_attempt
 from docqueue.queue.dispatcher import nudge_dispatcher
+from docqueue.queue.handback import hand_back
 from docqueue.queue.messages import send_stage_messages
 from docqueue.stages.stage import Lane, Skipped, Stage
+from docqueue.stages.time_limits import time_limit_for
 from docqueue.statuses import FailureKind
 from docqueue.storage import blob_store, original_file_key
+from docqueue.worker_shutdown import WorkerStopping
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +65,7 @@ def _fetch_original(claim: Claim, directory: str) -> str:
     return path
 
 
-def _work(stage: Stage, claim: Claim):
+def _work(stage: Stage, claim: Claim, timeout: int):
     """Do the stage's work in its lane and return its result (or `Skipped`)."""
     if stage.skip_if is not None:
         with session_scope() as session:
@@ -70,7 +74,6 @@ def _work(stage: Stage, claim: Claim):
             return Skipped(reason)
     if stage.lane is Lane.IO:
         return stage.run(None, claim)
-    timeout = stage.time_limit_seconds or claim.timeout_seconds
     with (
         tempfile.TemporaryDirectory(prefix=f"docqueue-{claim.job_id}-") as directory,
         lease_watch.watching(claim.job_id) as lease_lost,
@@ -97,6 +100,7 @@ def _publish(stage: Stage, claim: Claim, result) -> None:
             stage_records.skip(session, claim, result.reason)
         else:
             stage.record(session, claim, result)
+        close_attempt(session, claim, SUCCEEDED)
         callback = None
         if following is None:
             queue.mark_completed(claim)
@@ -126,14 +130,25 @@ def _lease_gone(claim: Claim) -> bool:
     return False
 
 
-def _fail(claim: Claim, message: str, kind: FailureKind, traceback: str | None = None) -> None:
+def _fail(claim: Claim, error: Exception, message: str, kind: FailureKind, traceback: str | None = None) -> None:
     try:
         with session_scope() as session:
             status = DocumentQueueService(session).mark_failed(claim, message, kind, traceback)
+            close_attempt(session, claim, FAILED if status == "failed" else RETRYING, error, message)
             callback = deliveries.schedule(session, claim.job_id) if status == "failed" else None
     except LeaseLost:
         logger.warning("job %s (document %s) lost its lease before its failure was recorded", claim.job_id, claim.document_id)
         return
+    if status == "failed":
+        # One event per final failure: retries that may still pass are not news.
+        with sentry_sdk.new_scope() as scope:
+            scope.set_tag("stage", claim.stage)
+            scope.set_tag("job_id", claim.job_id)
+            scope.set_tag("document_id", claim.document_id)
+            scope.set_extra("message", message)
+            if getattr(error, "detail", None):
+                scope.set_extra("detail", error.detail)
+            sentry_sdk.capture_exception(error)
     logger.info(
         "job %s (document %s) stage %s attempt %s failed, %s (%s): %s",
         claim.job_id, claim.document_id, claim.stage, claim.attempt, kind.value, status, message,
@@ -152,6 +167,19 @@ def _defer(claim: Claim, waiting: ServiceUnavailable) -> None:
         logger.warning("job %s (document %s) lost its lease before it could be deferred", claim.job_id, claim.document_id)
         return
     logger.info("job %s (document %s) stage %s deferred: %s", claim.job_id, claim.document_id, claim.stage, waiting)
+
+
+def _hand_back(claim: Claim) -> None:
+    """The worker is shutting down: give the item back so another worker resumes it now."""
+    try:
+        with session_scope() as session:
+            dispatch = hand_back(session, claim)
+    except LeaseLost:
+        logger.warning("job %s (document %s) lost its lease before it was handed back", claim.job_id, claim.document_id)
+        return
+    send_stage_messages([dispatch])
+    logger.info("job %s (document %s) stage %s handed back: the worker is shutting down",
+                claim.job_id, claim.document_id, claim.stage)
 
 
 def _failure_message(stage: Stage, claim: Claim, error: Exception) -> str:
@@ -174,17 +202,20 @@ def run_stage(stage_name: str, job_id: int) -> str:
     """Run stage `stage_name` for queue item `job_id` if this message wins the claim.
 
     Returns what happened: "dropped" (stale or duplicate message),
-    "done", "deferred" (an outside service's breaker is open), "failed"
-    or "lease_lost".
+    "done", "deferred" (an outside service's breaker is open), "failed",
+    "handed_back" (the worker is shutting down) or "lease_lost".
     """
     stage = stage_named(stage_name)
     with session_scope() as session:
         claim = DocumentQueueService(session).mark_in_progress(job_id, stage.name, current_worker_id())
+        if claim is not None:
+            open_attempt(session, claim, current_worker_id())
+            time_limit = time_limit_for(session, stage, claim)
     if claim is None:
         logger.info("dropping message for job %s stage %s: not queued at that stage", job_id, stage.name)
         return "dropped"
     try:
-        _publish(stage, claim, _work(stage, claim))
+        _publish(stage, claim, _work(stage, claim, time_limit))
         return "done"
     except StageStopped:
         logger.warning(
@@ -192,6 +223,9 @@ def run_stage(stage_name: str, job_id: int) -> str:
             job_id, claim.document_id, stage.name, claim.attempt,
         )
         return "lease_lost"
+    except WorkerStopping:
+        _hand_back(claim)
+        return "handed_back"
     except LeaseLost:
         logger.warning(
             "job %s (document %s) stage %s attempt %s lost its lease; result discarded",
@@ -202,31 +236,26 @@ def run_stage(stage_name: str, job_id: int) -> str:
         _defer(claim, waiting)
         return "deferred"
     except Exception as error:
-        _report(stage, claim, error)
+        _log_failure(stage, claim, error)
         crash = crash_traceback(error) if getattr(error, "detail", None) or not isinstance(error, StageError) else None
-        _fail(claim, _failure_message(stage, claim, error), failure_kind(error), crash)
+        _fail(claim, error, _failure_message(stage, claim, error), failure_kind(error), crash)
     return "failed"
 
 
-def _report(stage: Stage, claim: Claim, error: Exception) -> None:
-    """Send what the user is not shown (the library's error, paths, traceback) to the log and Sentry."""
+def _log_failure(stage: Stage, claim: Claim, error: Exception) -> None:
+    """Log what the user is not shown (the library's error, paths, traceback), keyed by job and document.
+
+    Every attempt is logged; Sentry hears once, of the final failure (`_fail`).
+    """
     detail = getattr(error, "detail", None)
     if isinstance(error, StageError) and not detail:
         return  # an expected failure, fully said by its message
-    with sentry_sdk.new_scope() as scope:
-        scope.set_tag("job_id", claim.job_id)
-        scope.set_tag("document_id", claim.document_id)
-        scope.set_tag("stage", stage.name)
-        if detail:
-            scope.set_extra("detail", detail)
-            sentry_sdk.capture_message(f"stage {stage.name} failed: {error}", level="warning")
-            logger.warning(
-                "job %s (document %s) stage %s attempt %s failed: %s\n%s",
-                claim.job_id, claim.document_id, stage.name, claim.attempt, error, detail,
-            )
-        else:
-            sentry_sdk.capture_exception(error)
-            logger.exception(
-                "job %s (document %s) stage %s attempt %s crashed",
-                claim.job_id, claim.document_id, stage.name, claim.attempt,
-            )
+    if detail:
+        logger.warning(
+            "job %s (document %s) stage %s attempt %s failed: %s\n%s",
+            claim.job_id, claim.document_id, stage.name, claim.attempt, error, detail,
+        )
+    else:
+        logger.exception(
+            "job %s (document %s) stage %s attempt %s crashed", claim.job_id, claim.document_id, stage.name, claim.attempt
+        )

@@ -53,8 +53,9 @@ def test_env(tmp_path_factory) -> dict:
             "REDIS_URL": redis_url,
             "REDIS_NAMESPACE": namespace,
             "SECRET_KEY": secrets.token_hex(16),
-            # Short leases and ticks so crash recovery happens within a test's patience.
-            "LEASE_SECONDS": "6",
+            # Short heartbeats and ticks so crash recovery happens within a test's patience.
+            "HEARTBEAT_INTERVAL_SECONDS": "1",
+            "HEARTBEAT_TIMEOUT_SECONDS": "6",
             "DISPATCH_INTERVAL_SECONDS": "1",
             "REDISPATCH_AFTER_SECONDS": "10",
             "RETRY_BACKOFF_SECONDS": "1",

@@ -200,3 +200,19 @@ def add_bulk_documents(session, owner_id: int, count: int, *, priority=None) -> 
     DocumentQueueService(session).enqueue_many(ids, first_stage().name, QueueLane.BULK, priority)
     session.commit()
     return ids
+
+
+def make_long_pdf(pages: int, text_operations: int) -> bytes:
+    """A `pages`-page PDF, each page like `make_slow_pdf(text_operations)` but saying its number.
+
+    Long to extract page after page with little memory per page: the stage to interrupt mid-way.
+    """
+    document = pymupdf.open()
+    for number in range(1, pages + 1):
+        page = document.new_page()
+        page.insert_text((72, 72), "x")
+        font = page.get_fonts()[0][4]
+        stream = (b"BT /" + font.encode() + b" 11 Tf 72 720 Td (page %d ) Tj " % number
+                  + b"(slow ) Tj 0.01 0 Td " * text_operations + b"ET")
+        document.update_stream(page.get_contents()[0], stream)
+    return document.tobytes(deflate=True)

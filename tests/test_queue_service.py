@@ -8,6 +8,7 @@ from sqlalchemy.exc import DBAPIError
 
 from docqueue.queue import AlreadyQueued, DocumentQueueService, LeaseLost, priority_for_size
 from docqueue.queue.dispatcher import process_document_queue
+from docqueue.queue.heartbeats import beat
 from docqueue.statuses import FailureKind
 from tests.factories import add_bulk_documents, add_document
 
@@ -255,11 +256,12 @@ def test_heartbeat_extends_only_this_workers_leases(session, make_user):
     _, job_id = admitted_job(session, make_user)
     claim(session, job_id, worker="w1")
     before = job_row(session, job_id).lease_expires_at
-    queue = DocumentQueueService(session)
-    assert queue.extend_leases([job_id], "someone-else") == set()
-    assert queue.extend_leases([job_id], "w1") == {job_id}
+    assert beat(session, "someone-else", [job_id]) == set()
+    assert beat(session, "w1", [job_id]) == {job_id}
     session.commit()
     assert job_row(session, job_id).lease_expires_at >= before
+    seen = session.execute(sa.text("SELECT worker_id FROM worker_heartbeats ORDER BY worker_id")).scalars().all()
+    assert seen == ["someone-else", "w1"], "every beat records its worker as alive"
 
 
 def test_lost_messages_are_sent_again(session, make_user, broker):

@@ -117,12 +117,17 @@ def test_huge_document_streams_through(session, owner):
     assert page_texts(session, document_id)[2999] == (3000, "page 3000 of a very long report")
 
 
-def test_stage_over_its_time_limit_is_killed_and_not_retried(session, make_user):
-    owner, _ = make_user(ocr_timeout_seconds=1)
+def test_stage_over_its_time_limit_is_killed_and_not_retried(session, owner, monkeypatch):
+    from docqueue.settings import get_settings
+
+    monkeypatch.setenv("DISCOVERY_TIME_LIMIT_SECONDS", "1")
+    get_settings.cache_clear()
     slow = add_document(session, owner, make_slow_pdf(3_000_000))
     document = process(session, slow)
+    monkeypatch.undo()
+    get_settings.cache_clear()
     assert document.status == "failed"
-    assert "stopped after the 1 s time limit" in document.error
+    assert document.error == "extract_text stopped after the 1 s time limit", "the error names the stage and the time"
     # The pool replaced the killed process: the next document still processes.
     assert process(session, add_document(session, owner)).status == "completed"
 

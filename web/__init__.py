@@ -79,6 +79,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     from web.admin import bp as admin_bp
     from web.errors import register_error_handlers
+    from web.unavailable import register_unavailable_handler
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
@@ -97,4 +98,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(results_api.bp)
     csrf.exempt(callbacks_api.bp)
     csrf.exempt(metrics.bp)
+    register_unavailable_handler(app)
     return app

@@ -20,6 +20,7 @@ from docqueue.documents import (
 )
 from docqueue.queue import AlreadyQueued, idempotency, run_outputs, stage_records
 from docqueue.queue.dashboard import read_dashboard
+from docqueue.queue.attempts import attempt_history
 from docqueue.queue.dispatcher import process_document_queue
 from web.auth import api_error, api_role_required, token_required
 from web.downloads import send_searchable_pdf
@@ -108,10 +109,18 @@ def results_of(document_id: int) -> dict:
 @bp.get("/documents/<int:document_id>")
 @token_required
 def document_detail(document_id: int):
-    """The document, its newest run's stage records (the timeline) and which run its results come from."""
+    """The document, its newest run's stage records (the timeline), its attempt history and which run its
+    results come from."""
     document = owned_document(document_id)
     stages = [record.as_dict() for record in stage_records.latest_run_records(db.session, document.id)]
-    return jsonify({**document_as_dict(document), "stages": stages, "results": results_of(document.id)})
+    return jsonify(
+        {
+            **document_as_dict(document),
+            "stages": stages,
+            "attempts": attempt_history(db.session, document.id),
+            "results": results_of(document.id),
+        }
+    )
 
 
 @bp.get("/documents/<int:document_id>/pages")

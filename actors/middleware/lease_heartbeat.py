@@ -1,14 +1,17 @@
-"""LeaseHeartbeat: keep the Postgres leases of running stages alive, and say the worker is.
+"""LeaseHeartbeat: keep the Postgres claims of running stages alive, and say the worker is alive.
 
-A claim's lease lasts LEASE_SECONDS. While a message of an actor with
-`heartbeat_lease=True` runs, one thread per worker process extends the
-leases of all of them in a single UPDATE every third of that. When the
-process dies the heartbeats stop, the leases lapse, and the dispatcher
-takes the jobs back. A lease that could not be renewed was taken away
-(an operator cancelled the job, or recovery gave it to another attempt):
-its stage is told to stop (`docqueue.lease_watch`). Each beat, busy or
-idle, also records the process as alive for the dashboard
-(`docqueue.queue.workers`).
+Every HEARTBEAT_INTERVAL_SECONDS one thread per worker process sends one
+statement (`docqueue.queue.heartbeats.beat`) that renews every item of an
+actor with `heartbeat_lease=True` this process is running, and records the
+process in `worker_heartbeats`. When the process dies or freezes the beats
+stop; after HEARTBEAT_TIMEOUT_SECONDS the clock takes its items back, and
+their fencing tokens keep it from publishing if it ever comes back.
+
+A claim that could not be renewed was taken away (an operator cancelled the
+job, or recovery gave it to another attempt): its stage is told to stop
+(`docqueue.lease_watch`). So that a cancel takes effect within seconds, the
+thread also asks which claims still hold every LEASE_CHECK_SECONDS between
+beats, with a read that renews nothing.
 """
 
 from __future__ import annotations
@@ -21,22 +24,24 @@ from dramatiq.middleware import Middleware
 
 from docqueue import lease_watch
 from docqueue.db import session_scope
-from docqueue.queue import DocumentQueueService
-from docqueue.queue.workers import forget_worker, heartbeat_interval, record_worker_beat
+from docqueue.queue.heartbeats import beat, forget_worker, held_claims
+from docqueue.settings import get_settings
 from docqueue.stage_runner import current_worker_id
+
+#: Most seconds between two looks at whether this process's claims still hold.
+LEASE_CHECK_SECONDS = 5.0
 
 
 class LeaseHeartbeat(Middleware):
-    """Middleware that extends the leases of the jobs this process is running.
+    """Middleware that renews the claims of the jobs this process is running.
 
     Parameters:
-      interval(float): Seconds between heartbeats. Defaults to a third of LEASE_SECONDS, at most 5 s,
-        so a cancelled stage stops within seconds.
+      interval(float): Seconds between heartbeats. Defaults to HEARTBEAT_INTERVAL_SECONDS.
     """
 
     def __init__(self, *, interval: float | None = None) -> None:
         self.logger = get_logger(__name__, type(self))
-        self.interval = interval or heartbeat_interval()
+        self.interval = interval or get_settings().heartbeat_interval_seconds
         self.running_jobs: dict[str, int] = {}
         self.lock = threading.Lock()
         self.stopped = threading.Event()
@@ -48,16 +53,17 @@ class LeaseHeartbeat(Middleware):
 
     def after_worker_boot(self, broker, worker):
         self.stopped.clear()
-        self.thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+        self.thread = threading.Thread(target=self._beat_until_stopped, name="lease-heartbeat", daemon=True)
         self.thread.start()
 
-    def before_worker_shutdown(self, broker, worker):
+    def after_worker_shutdown(self, broker, worker):
+        # Beats go on until every running stage has published or been handed back.
         self.stopped.set()
         try:
             with session_scope() as session:
                 forget_worker(session, current_worker_id())
         except Exception:
-            self.logger.exception("Could not remove this worker from the live list.")
+            self.logger.warning("Could not remove this worker's presence record.", exc_info=True)
 
     def before_process_message(self, broker, message):
         if broker.get_actor(message.actor_name).options.get("heartbeat_lease"):
@@ -70,18 +76,32 @@ class LeaseHeartbeat(Middleware):
 
     after_skip_message = after_process_message
 
-    def _beat(self):
+    def _beat_until_stopped(self):
         # Beat at once on boot, so the dashboard lists a new worker without waiting an interval.
-        while not self.stopped.is_set():
-            with self.lock:
-                job_ids = list(self.running_jobs.values())
-            try:
-                renewal_started = time.monotonic()
-                with session_scope() as session:
-                    renewed = DocumentQueueService(session).extend_leases(job_ids, current_worker_id())
-                    record_worker_beat(session, current_worker_id(), len(job_ids))
-                lease_watch.signal_lost(set(job_ids) - renewed, renewal_started)
-            except Exception:
-                # A missed beat is not fatal: the lease is at least three beats long.
-                self.logger.exception("Could not extend leases for jobs %s.", job_ids)
-            self.stopped.wait(self.interval)
+        next_beat = time.monotonic()
+        while True:
+            if time.monotonic() >= next_beat:
+                self._check(renew=True)
+                next_beat = time.monotonic() + self.interval
+            else:
+                self._check(renew=False)
+            if self.stopped.wait(min(LEASE_CHECK_SECONDS, self.interval, max(next_beat - time.monotonic(), 0.1))):
+                return
+
+    def _check(self, *, renew: bool):
+        with self.lock:
+            job_ids = list(self.running_jobs.values())
+        if not job_ids and not renew:
+            return
+        started = time.monotonic()
+        try:
+            with session_scope() as session:
+                if renew:
+                    held = beat(session, current_worker_id(), job_ids)
+                else:
+                    held = held_claims(session, current_worker_id(), job_ids)
+        except Exception:
+            # A missed beat is not fatal: the timeout spans several beats.
+            self.logger.exception("Could not send the heartbeat for jobs %s.", job_ids)
+            return
+        lease_watch.signal_lost(set(job_ids) - held, started)

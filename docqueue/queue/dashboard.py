@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from docqueue.statuses import QueueStatus
 from docqueue.pipeline import PIPELINE
 from docqueue.queue.service import DocumentQueueService
-from docqueue.queue.workers import WorkerBeat, heartbeat_interval, recent_workers
+from docqueue.queue.heartbeats import WorkerBeat, recent_workers
 from docqueue.settings import get_settings
 
 #: Past this many rows of one status, a count is the planner's estimate instead of a scan.
@@ -184,13 +184,13 @@ def _completion_rate(session: Session, owner_id: int | None) -> float:
 def _warnings(session: Session, dashboard: Dashboard, settings, redis_client) -> list[str]:
     warnings = []
     # Three missed beats: the worker is stuck or dead; recovery takes its jobs back when their leases lapse.
-    stale_after = 3 * heartbeat_interval()
+    stale_after = 3 * settings.heartbeat_interval_seconds
     live = [worker for worker in dashboard.workers if worker.age_seconds <= stale_after]
     for worker in dashboard.workers:
         if worker.age_seconds > stale_after:
             warnings.append(
                 f"worker {worker.worker_id} last beat {worker.age_seconds:.0f} s ago "
-                f"(it beats every {heartbeat_interval():g} s): it is stuck or has stopped"
+                f"(it beats every {settings.heartbeat_interval_seconds} s): it is stuck or has stopped"
             )
     waiting = sum(dashboard.statuses[status].value for status in ACTIVE)
     if waiting and not live:

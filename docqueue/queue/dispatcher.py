@@ -13,6 +13,7 @@ import logging
 from dataclasses import asdict, dataclass
 
 import redis.exceptions
+import sentry_sdk
 from sqlalchemy.orm import Session
 
 from docqueue.queue import dispatch_requests
@@ -62,6 +63,12 @@ def process_document_queue(session: Session) -> DispatchReport:
     resent = _resend_lost(session, queue)
     admitted = queue.admit_pending()
     session.commit()
+    if recovered.requeued or recovered.failed:
+        # A worker died or froze mid-stage: worth an operator's look even though the work resumes.
+        sentry_sdk.capture_message(
+            f"Recovered stale jobs: {recovered.requeued} back to pending, {recovered.failed} failed out of attempts",
+            level="warning",
+        )
     sent = send_stage_messages(redispatched + resent + admitted)
     more_requested = dispatch_requests.latest_request(session) != seen
     if more_requested:

@@ -33,6 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from docqueue.queue import stage_records
+from docqueue.queue.attempts import closed_by_recovery
 from docqueue.queue.priority import priority_for_size_sql
 from docqueue.settings import Settings, get_settings
 from docqueue.statuses import DOCUMENT_STATUS_FOR, FailureKind, QueueLane
@@ -286,7 +287,7 @@ class DocumentQueueService:
                 UPDATE document_queue SET
                     status = 'processing', attempts = attempts + 1,
                     started_at = COALESCE(started_at, now()), heartbeat_at = now(),
-                    lease_expires_at = now() + make_interval(secs => :lease_seconds),
+                    lease_expires_at = now() + make_interval(secs => :heartbeat_timeout),
                     lease_token = gen_random_uuid(), worker_id = :worker_id
                 WHERE id = :job_id AND status = 'queued' AND stage = :stage AND attempts < max_attempts
                 RETURNING {_CLAIM_COLUMNS}, status
@@ -300,7 +301,7 @@ class DocumentQueueService:
             job_id=job_id,
             stage=stage,
             worker_id=worker_id,
-            lease_seconds=self.settings.lease_seconds,
+            heartbeat_timeout=self.settings.heartbeat_timeout_seconds,
         ).first()
         return Claim(*row) if row else None
 
@@ -313,23 +314,6 @@ class DocumentQueueService:
         row = self._execute(f"SELECT 1 FROM document_queue WHERE {_HOLDS_LEASE} FOR SHARE", **_claim_params(claim))
         if row.first() is None:
             raise LeaseLost(f"job {claim.job_id} stage {claim.stage} attempt {claim.attempt} lost its lease")
-
-    def extend_leases(self, job_ids: list[int], worker_id: str) -> set[int]:
-        """Heartbeat: push out the leases this worker holds on `job_ids`; return the ids whose lease still held."""
-        if not job_ids:
-            return set()
-        rows = self._execute(
-            """
-            UPDATE document_queue SET heartbeat_at = now(),
-                   lease_expires_at = now() + make_interval(secs => :lease_seconds)
-            WHERE id = ANY(:job_ids) AND worker_id = :worker_id AND status = 'processing'
-            RETURNING id
-            """,
-            job_ids=list(job_ids),
-            worker_id=worker_id,
-            lease_seconds=self.settings.lease_seconds,
-        )
-        return {row.id for row in rows}
 
     def advance(self, claim: Claim, next_stage: str, progress: int) -> Dispatch:
         """Hand the job from the claimed stage to `next_stage`; send the returned dispatch after commit.
@@ -429,13 +413,17 @@ class DocumentQueueService:
         return bool(self._execute("SELECT pg_try_advisory_xact_lock(hashtext('docqueue.dispatcher'))").scalar())
 
     def recover_stale_jobs(self) -> RecoveryCounts:
-        """Take back jobs whose worker stopped heartbeating: retry them, or fail them when out of attempts."""
+        """Take back jobs whose worker stopped heartbeating: retry them, or fail them when out of attempts.
+
+        A lease lapses HEARTBEAT_TIMEOUT_SECONDS after the last heartbeat; the
+        attempt stays counted and is closed as lost in the attempt history.
+        """
         rows = self._execute(
             f"""
             WITH stale AS (
                 -- Skip, never wait for, rows a frozen process still locks: the queue row and the document
                 -- row this statement updates alike, so one stopped worker cannot stall the clock.
-                SELECT q.id FROM document_queue q JOIN documents d ON d.id = q.document_id
+                SELECT q.id, q.lease_token AS old_token FROM document_queue q JOIN documents d ON d.id = q.document_id
                 WHERE q.status = 'processing' AND q.lease_expires_at < now()
                 ORDER BY q.lease_expires_at LIMIT :batch
                 FOR UPDATE OF q, d SKIP LOCKED
@@ -448,11 +436,14 @@ class DocumentQueueService:
                                            q.worker_id, q.stage, q.attempts, q.max_attempts),
                     failure_kind = 'transient', error_traceback = NULL, dispatched_at = NULL, {_RELEASE_LEASE}
                 FROM stale WHERE q.id = stale.id
-                RETURNING q.id, q.document_id, q.status, q.stage, q.error_message, q.attempts, q.max_attempts
+                RETURNING q.id, q.document_id, q.status, q.stage, q.error_message, q.attempts, q.max_attempts,
+                          stale.old_token
             ), documents_updated AS (
                 {_documents_follow("recovered", error=_FAILURE_SHOWN.format(source="recovered"))}
             ), records AS (
                 {stage_records.attempt_failed("recovered")}
+            ), attempts_closed AS (
+                {closed_by_recovery("recovered")}
             )
             SELECT status, count(*) FROM recovered GROUP BY status
             """,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from docqueue.documents import record_text_summary, save_page_texts
+from docqueue.memory import batch_size
 from docqueue.pool_guard import reading
 from docqueue.queue import Claim
 from docqueue.settings import get_settings
@@ -39,7 +40,7 @@ def run(path: str, claim: Claim) -> int:
             with reading(f"page {index + 1}"):
                 page_text = storable_text(document.load_page(index).get_text()).strip()[:max_chars]
             batch.append((index + 1, page_text))
-            if len(batch) == PAGES_PER_WRITE:
+            if len(batch) >= batch_size(PAGES_PER_WRITE):
                 _write_pages(claim, batch, document.page_count)
                 batch = []
         if batch:
@@ -56,5 +57,6 @@ STAGE = Stage(
     description="store every page's text layer, page by page",
     run=run,
     record=record,
+    time_limit_setting="discovery_time_limit_seconds",
     weight=9,
 )

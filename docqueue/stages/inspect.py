@@ -90,5 +90,6 @@ STAGE = Stage(
     description="sniff the file's type from its bytes, open it and count its pages",
     run=run,
     record=record,
+    time_limit_setting="discovery_time_limit_seconds",
     weight=1,
 )

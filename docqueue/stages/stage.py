@@ -61,10 +61,13 @@ class Stage:
     lane: Lane = Lane.CPU
     #: This stage's share of a document's progress, relative to the other stages' weights.
     weight: int = 1
-    #: Seconds one attempt may run; None takes the owner's `ocr_timeout_seconds`.
+    #: Seconds one attempt may run at the smallest size, fixed; None reads `time_limit_setting`.
     time_limit_seconds: int | None = None
     skip_if: Callable[["Session", "Claim"], str | None] | None = None
     fans_out: bool = False
+    #: The Settings field with this stage's base time limit (e.g. "discovery_time_limit_seconds");
+    #: None (with no fixed limit) takes the owner's `ocr_timeout_seconds`. Scaled by `time_limits.time_limit_for`.
+    time_limit_setting: str | None = None
 
     @property
     def actor_name(self) -> str:

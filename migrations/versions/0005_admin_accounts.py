@@ -170,14 +170,6 @@ def upgrade():
     sa.PrimaryKeyConstraint('id')
     )
 
-    # Every worker process beats here, busy or idle: the dashboard's live workers.
-    op.create_table('worker_heartbeats',
-    sa.Column('worker_id', sa.String(length=255), nullable=False),
-    sa.Column('seen_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('running', sa.Integer(), server_default=sa.text('0'), nullable=False),
-    sa.PrimaryKeyConstraint('worker_id')
-    )
-
     # One row: switches an operator flips for the whole queue.
     op.create_table('queue_control',
     sa.Column('id', sa.SmallInteger(), server_default=sa.text('1'), nullable=False),
@@ -202,7 +194,6 @@ def upgrade():
 def downgrade():
     op.drop_table('frozen_selections')
     op.drop_table('queue_control')
-    op.drop_table('worker_heartbeats')
     op.drop_table('audit_log')
     op.execute("DROP TRIGGER document_queue_record_event ON document_queue")
     op.execute("DROP FUNCTION document_queue_record_event()")

@@ -1,0 +1,121 @@
+"""The attempt history: one row per claim of a stage, closed with how it ended.
+
+Rules:
+
+- A row is opened in the transaction that claims the stage and closed in the
+  transaction of the transition that ends the attempt (published, failed,
+  taken back by the clock, handed back on shutdown), so the history never
+  disagrees with the queue.
+- An attempt is named by its claim's fencing token, which is unique.
+- Only a `running` row is closed: whoever ends the attempt first writes its
+  outcome, and a worker that lost its lease cannot overwrite it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from docqueue.queue.service import Claim
+
+#: How an attempt ended.
+SUCCEEDED, RETRYING, FAILED, LOST, HANDED_BACK = "succeeded", "retrying", "failed", "lost", "handed_back"
+
+# Opened with the claim: the database's clock times it, as it does the lease.
+_OPEN = """
+    INSERT INTO stage_attempts (job_id, document_id, stage, attempt, worker_id, lease_token)
+    VALUES (:job_id, :document_id, :stage, :attempt, :worker_id, CAST(:lease_token AS uuid))
+"""
+
+# Closes running attempts; `{match}` says which (`{source}`: a table or CTE it joins, if any).
+_CLOSE = """
+    UPDATE stage_attempts a SET outcome = {outcome}, finished_at = now(),
+           duration_ms = (extract(epoch FROM now() - a.started_at) * 1000)::bigint,
+           error_class = {error_class}, error_message = {error_message}
+    {source}
+    WHERE a.outcome = 'running' AND {match}
+"""
+
+
+def closed_by_recovery(source: str) -> str:
+    """An UPDATE closing, as lost, the attempts of the jobs in CTE `source` (which returns `old_token`).
+
+    The clock's recovery runs it as a CTE of the statement that takes the jobs back.
+    """
+    return _CLOSE.format(
+        outcome=f"'{LOST}'",
+        error_class="'WorkerLost'",
+        error_message=f"{source}.error_message",
+        source=f"FROM {source}",
+        match=f"a.lease_token = {source}.old_token",
+    )
+
+
+def open_attempt(session: Session, claim: Claim, worker_id: str) -> None:
+    """Record the start of the claim's attempt; call in the claim's transaction."""
+    session.execute(
+        text(_OPEN),
+        {
+            "job_id": claim.job_id,
+            "document_id": claim.document_id,
+            "stage": claim.stage,
+            "attempt": claim.attempt,
+            "worker_id": worker_id,
+            "lease_token": claim.lease_token,
+        },
+    )
+
+
+def close_attempt(
+    session: Session, claim: Claim, outcome: str, error: BaseException | None = None, message: str | None = None
+) -> None:
+    """Record how the claim's attempt ended; call in the transaction of the transition that ends it."""
+    session.execute(
+        text(
+            _CLOSE.format(
+                outcome=":outcome",
+                error_class=":error_class",
+                error_message=":error_message",
+                source="",
+                match="a.lease_token = CAST(:lease_token AS uuid)",
+            )
+        ),
+        {
+            "outcome": outcome,
+            "error_class": type(error).__name__ if error is not None else None,
+            "error_message": message if message is not None else (str(error) if error is not None else None),
+            "lease_token": claim.lease_token,
+        },
+    )
+
+
+def attempt_history(session: Session, document_id: int) -> list[dict]:
+    """Every attempt at every stage of the document, oldest first, as the API shows them."""
+    rows = session.execute(
+        text(
+            """
+            SELECT job_id, stage, attempt, worker_id, outcome, started_at, finished_at, duration_ms,
+                   error_class, error_message
+            FROM stage_attempts WHERE document_id = :document_id ORDER BY id
+            """
+        ),
+        {"document_id": document_id},
+    )
+    return [
+        {
+            "job_id": row.job_id,
+            "stage": row.stage,
+            "attempt": row.attempt,
+            "worker": row.worker_id,
+            "outcome": row.outcome,
+            "started_at": row.started_at.isoformat(),
+            "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+            "duration_ms": row.duration_ms,
+            "error_class": row.error_class,
+            "error_message": row.error_message,
+        }
+        for row in rows
+    ]

@@ -1,0 +1,35 @@
+"""Handing a claimed item back on shutdown, so another worker resumes it at once.
+
+Rules:
+
+- Only the holder of the lease can hand back (`_HOLDS_LEASE`), in one
+  conditional UPDATE: `processing` -> `queued` at the same stage, with a
+  fresh `dispatched_at`; the caller sends the returned dispatch after commit.
+- The attempt is not burned: a deploy is not the document's fault, so
+  `attempts` goes back down by the one the claim took.
+- The attempt history records it as `handed_back` in the same transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from docqueue.queue.attempts import HANDED_BACK, close_attempt
+from docqueue.queue.service import _HOLDS_LEASE, _RELEASE_LEASE, Claim, Dispatch, LeaseLost
+
+_HAND_BACK = f"""
+    UPDATE document_queue SET status = 'queued', attempts = greatest(attempts - 1, 0), dispatched_at = now(),
+           {_RELEASE_LEASE}
+    WHERE {_HOLDS_LEASE}
+    RETURNING id, stage
+"""
+
+
+def hand_back(session: Session, claim: Claim) -> Dispatch:
+    """Return the claimed item to `queued`; raises LeaseLost if the claim no longer holds."""
+    close_attempt(session, claim, HANDED_BACK, message="the worker was shutting down (deploy or restart)")
+    row = session.execute(text(_HAND_BACK), {"job_id": claim.job_id, "lease_token": claim.lease_token}).first()
+    if row is None:
+        raise LeaseLost(f"job {claim.job_id} lost its lease before it could be handed back")
+    return Dispatch(job_id=row.id, stage=row.stage)

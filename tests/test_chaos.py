@@ -1,0 +1,341 @@
+"""The chaos suite: real worker, clock and web processes, real Redis and Postgres, broken on purpose.
+
+Each scenario uploads N documents (two of them long multi-page ones, so
+faults land mid-stage), breaks something, and asserts that every document
+ends completed exactly once, with the pages a clean run stores, and nothing
+left stuck; each prints how long recovery took. CI runs N=12 and the short
+variants; `python bench/chaos.py N` runs a larger N and the long variants.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from tests.chaos_support import (
+    CHAOS_ENV,
+    LONG_VARIANTS,
+    PrivatePostgres,
+    PrivateRedis,
+    assert_processed_once,
+    chaos_documents,
+    in_flight_job,
+    submit_all,
+    wait_all_finished,
+)
+from tests.conftest import free_port, wait_for_web, wait_until
+
+long_variant = pytest.mark.skipif(not LONG_VARIANTS, reason="long variant: run `python bench/chaos.py N`")
+
+
+@pytest.fixture
+def engine(test_env):
+    from docqueue.db import get_engine
+
+    return get_engine()
+
+
+@pytest.fixture
+def owner(make_user):
+    return make_user(concurrent_ocr_jobs=6)[0]
+
+
+def start(procfile, name: str, **extra):
+    return procfile(name, **CHAOS_ENV, **extra)
+
+
+def worker_children(worker) -> list[int]:
+    result = subprocess.run(["pgrep", "-P", str(worker.process.pid)], check=False, capture_output=True, text=True)
+    return [int(pid) for pid in result.stdout.split()]
+
+
+def paas_sigterm(worker) -> None:
+    """What a PaaS does on deploy: SIGTERM to every process of the group, the master forwarding one more."""
+    children = worker_children(worker)
+    worker.signal_group(signal.SIGTERM)
+    time.sleep(0.5)
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def test_sigkill_of_the_worker_group_at_random_points_repeated(procfile, engine, owner, broker):
+    rng = random.Random(os.environ.get("CHAOS_SEED", "docqueue"))
+    worker = start(procfile, "worker")
+    start(procfile, "clock")
+    uploaded = submit_all(owner, chaos_documents())
+    for _ in range(4 if LONG_VARIANTS else 2):
+        wait_until(lambda: in_flight_job(engine), timeout=120, message="a stage to be running")
+        time.sleep(rng.uniform(0, 1.5))
+        worker.kill()
+        killed_at = time.monotonic()
+        worker = start(procfile, "worker")
+    wait_all_finished(engine, uploaded, killed_at, "SIGKILL at random points, repeated")
+    assert_processed_once(engine, uploaded)
+
+
+def test_sigterm_during_a_long_stage_hands_the_item_back(procfile, engine, owner, broker):
+    worker = start(procfile, "worker")
+    start(procfile, "clock")
+    uploaded = submit_all(owner, chaos_documents())
+    job_id, _ = wait_until(
+        lambda: in_flight_job(engine, "extract_text", long_only=True),
+        timeout=120,
+        message="a long extraction to be running",
+    )
+    paas_sigterm(worker)
+    assert worker.process.wait(timeout=30) == 0, worker.log()
+    stopped_at = time.monotonic()
+    log = worker.log()
+    assert "handed back: the worker is shutting down" in log
+    assert "Killing worker process" not in log
+    with engine.connect() as connection:
+        attempts = (
+            connection.execute(
+                sa.text("SELECT outcome FROM stage_attempts WHERE job_id = :id AND stage = 'extract_text'"),
+                {"id": job_id},
+            )
+            .scalars()
+            .all()
+        )
+        job = connection.execute(
+            sa.text("SELECT status, attempts FROM document_queue WHERE id = :id"), {"id": job_id}
+        ).one()
+    assert attempts == ["handed_back"]
+    assert tuple(job) == ("queued", 0), "handed back at once, its attempt not counted"
+    start(procfile, "worker")
+    wait_all_finished(engine, uploaded, stopped_at, "SIGTERM during a long stage")
+    assert_processed_once(engine, uploaded)
+
+
+@long_variant
+def test_sigterm_then_sigkill_after_30_seconds(procfile, engine, owner, broker):
+    worker = start(procfile, "worker")
+    start(procfile, "clock")
+    uploaded = submit_all(owner, chaos_documents())
+    wait_until(lambda: in_flight_job(engine, "extract_text", long_only=True), timeout=120, message="a long extraction")
+    paas_sigterm(worker)
+    time.sleep(30)
+    worker.signal_group(signal.SIGKILL)
+    killed_at = time.monotonic()
+    start(procfile, "worker")
+    wait_all_finished(engine, uploaded, killed_at, "SIGTERM then SIGKILL after 30 s")
+    assert_processed_once(engine, uploaded)
+
+
+def test_redis_flushed_mid_run(procfile, engine, owner, broker, test_env):
+    import redis
+
+    start(procfile, "worker")
+    start(procfile, "clock")
+    uploaded = submit_all(owner, chaos_documents())
+    wait_until(lambda: in_flight_job(engine, "extract_text", long_only=True), timeout=120, message="a long extraction")
+    # The shared Redis holds other runs' keys: flush everything of this run's namespace, as FLUSHDB would.
+    client = redis.Redis.from_url(test_env["REDIS_URL"])
+    keys = list(client.scan_iter(match=f"{test_env['REDIS_NAMESPACE']}*"))
+    assert keys, "queued messages were in Redis"
+    client.delete(*keys)
+    flushed_at = time.monotonic()
+    wait_all_finished(engine, uploaded, flushed_at, "Redis flushed")
+    assert_processed_once(engine, uploaded)
+
+
+@pytest.fixture
+def private_redis(tmp_path, monkeypatch):
+    """A private Redis the test may kill and restart; this test process's broker uses it too."""
+    from docqueue.broker import build_broker
+    from docqueue.settings import get_settings
+
+    server = PrivateRedis(tmp_path).start()
+    monkeypatch.setenv("REDIS_URL", server.url)
+    get_settings.cache_clear()
+    build_broker()
+    yield server
+    server.kill()
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def test_redis_unreachable_while_uploads_arrive_then_restarted_empty(procfile, engine, make_user, private_redis):
+    owner, token = make_user(concurrent_ocr_jobs=6)
+    redis_env = {"REDIS_URL": private_redis.url}
+    start(procfile, "worker", **redis_env)
+    start(procfile, "clock", **redis_env)
+    port = free_port()
+    procfile("web", PORT=port, WEB_CONCURRENCY=1, **redis_env)
+    base_url = f"http://127.0.0.1:{port}"
+    wait_for_web(base_url)
+    documents = chaos_documents()
+    half = len(documents) // 2
+    uploaded = submit_all(owner, documents[:half])
+    wait_until(lambda: in_flight_job(engine, "extract_text", long_only=True), timeout=120, message="a long extraction")
+    private_redis.kill()
+    # Uploads over HTTP keep being accepted: Postgres holds them; their messages wait for Redis.
+    for document in documents[half:]:
+        response = requests.post(
+            f"{base_url}/api/documents",
+            files={"file": (document.name, document.data)},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+        assert response.status_code == 202, response.text
+        uploaded[response.json()["id"]] = document
+    time.sleep(5)  # stages finish and re-sends fall due with nowhere to send their messages
+    private_redis.start()
+    back_at = time.monotonic()
+    wait_all_finished(engine, uploaded, back_at, "Redis unreachable, then restarted empty")
+    assert_processed_once(engine, uploaded)
+
+
+@pytest.fixture
+def private_postgres(monkeypatch, test_env):
+    """A private, migrated Postgres the test may stop and start; this test process uses it too."""
+    from docqueue.scratch import migrate
+    from docqueue.settings import get_settings
+
+    # Not under pytest's tmp_path: other pytest runs on the machine prune old base temp dirs.
+    directory = Path(tempfile.mkdtemp(prefix="docqueue-chaos-postgres-"))
+    server = PrivatePostgres(directory).init()
+    monkeypatch.setenv("DATABASE_URL", server.url)
+    get_settings.cache_clear()
+    migrate({**os.environ})
+    yield server
+    from docqueue.db import get_engine
+
+    get_engine().dispose()
+    server.stop("immediate")
+    shutil.rmtree(directory, ignore_errors=True)
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def test_postgres_restarted_mid_run_web_answers_503_meanwhile(procfile, private_postgres, broker):
+    from docqueue.db import get_engine, session_scope
+    from docqueue.users import create_user
+
+    engine = get_engine()
+    with session_scope() as session:
+        user, token = create_user(session, "chaos@example.com")
+        user.concurrent_ocr_jobs = 6
+        owner = user.id
+    database_env = {"DATABASE_URL": private_postgres.url}
+    start(procfile, "worker", **database_env)
+    start(procfile, "clock", **database_env)
+    port = free_port()
+    procfile("web", PORT=port, WEB_CONCURRENCY=1, **database_env)
+    base_url = f"http://127.0.0.1:{port}"
+    wait_for_web(base_url)
+    uploaded = submit_all(owner, chaos_documents())
+    wait_until(lambda: in_flight_job(engine, "extract_text", long_only=True), timeout=120, message="a long extraction")
+    private_postgres.stop("immediate")
+    engine.dispose()
+    response = requests.get(f"{base_url}/api/documents", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"].isdigit()
+    assert "database is unavailable" in response.json()["error"]
+    time.sleep(3)
+    private_postgres.start()
+    back_at = time.monotonic()
+    wait_all_finished(engine, uploaded, back_at, "Postgres restarted")
+    assert_processed_once(engine, uploaded)
+
+
+def test_worker_frozen_past_its_lease_publishes_nothing(procfile, engine, owner, broker):
+    workers = [start(procfile, "worker"), start(procfile, "worker")]
+    start(procfile, "clock")
+    uploaded = submit_all(owner, chaos_documents())
+    job_id, worker_id = wait_until(
+        lambda: in_flight_job(engine, "extract_text", long_only=True), timeout=120, message="a long extraction"
+    )
+    frozen = next(w for w in workers if int(worker_id.split(":")[1]) in worker_children(w))
+    frozen.signal_group(signal.SIGSTOP)
+    frozen_at = time.monotonic()
+
+    def taken_over():
+        with engine.connect() as connection:
+            row = connection.execute(
+                sa.text("SELECT worker_id FROM document_queue WHERE id = :id"), {"id": job_id}
+            ).one()
+        return row.worker_id not in (None, worker_id) or all_done_by_others()
+
+    def all_done_by_others():
+        with engine.connect() as connection:
+            return connection.execute(
+                sa.text(
+                    "SELECT count(*) FROM stage_attempts WHERE job_id = :id AND outcome = 'succeeded' "
+                    "AND stage = 'extract_text'"
+                ),
+                {"id": job_id},
+            ).scalar()
+
+    wait_until(taken_over, timeout=120, message="another worker to take the frozen worker's item")
+    frozen.signal_group(signal.SIGCONT)
+    wait_until(
+        lambda: "lost its lease" in frozen.log(), timeout=120, message="the frozen worker to find its lease lost"
+    )
+    wait_all_finished(engine, uploaded, frozen_at, "worker frozen past its lease")
+    assert_processed_once(engine, uploaded)
+    with engine.connect() as connection:
+        outcomes = connection.execute(
+            sa.text(
+                "SELECT worker_id = :frozen, outcome FROM stage_attempts WHERE job_id = :id AND stage = 'extract_text' "
+                "ORDER BY id"
+            ),
+            {"id": job_id, "frozen": worker_id},
+        ).all()
+    assert [tuple(row) for row in outcomes] == [(True, "lost"), (False, "succeeded")]
+
+
+def test_web_killed_mid_upload_stores_nothing_half(procfile, engine, make_user):
+    _, token = make_user()
+    port = free_port()
+    web = procfile("web", PORT=port, WEB_CONCURRENCY=1)
+    wait_for_web(f"http://127.0.0.1:{port}")
+    data = chaos_documents()[0].data
+    boundary = "chaosboundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="half.pdf"\r\n'
+            f"Content-Type: application/pdf\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(
+            f"POST /api/documents HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        )
+        connection.sendall(body[: len(body) // 2])
+        time.sleep(1)
+        web.kill()
+    with engine.connect() as connection:
+        counts = connection.execute(
+            sa.text(
+                "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM document_queue), "
+                "(SELECT count(*) FROM blob_chunks)"
+            )
+        ).one()
+    assert tuple(counts) == (0, 0, 0), "no half-stored document, queue item or bytes"
+    restarted = procfile("web", PORT=port, WEB_CONCURRENCY=1)
+    wait_for_web(f"http://127.0.0.1:{port}")
+    response = requests.post(
+        f"http://127.0.0.1:{port}/api/documents",
+        files={"file": ("whole.pdf", data)},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert response.status_code == 202, restarted.log()

@@ -1,0 +1,61 @@
+"""Memory: pressure read from the kernel, smaller batches under it, and worker processes recycled."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import sqlalchemy as sa
+
+from docqueue.memory import batch_size, family_rss_bytes, memory_used_percent, under_pressure
+from docqueue.settings import get_settings
+from tests.conftest import wait_until
+from tests.factories import add_document, make_pdf
+
+
+@pytest.fixture
+def pause_at(monkeypatch):
+    def set_threshold(percent: int) -> None:
+        monkeypatch.setenv("MEMORY_PAUSE_PERCENT", str(percent))
+        get_settings.cache_clear()
+
+    yield set_threshold
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def test_batches_shrink_only_under_memory_pressure(pause_at):
+    assert 0 < memory_used_percent() < 100
+    pause_at(100)
+    assert not under_pressure() and batch_size(50) == 50
+    pause_at(1)
+    assert under_pressure() and batch_size(50) == 12 and batch_size(2) == 1
+
+
+def test_resident_memory_counts_the_process_itself():
+    assert family_rss_bytes(os.getpid()) > 10 * 1024 * 1024
+
+
+def test_worker_processes_are_recycled_after_n_messages_and_lose_nothing(procfile, session, make_user):
+    owner, _ = make_user(concurrent_ocr_jobs=1)
+    ids = [add_document(session, owner, make_pdf([f"document {n}"])) for n in range(3)]
+    worker = procfile("worker", WORKER_MAX_MESSAGES=2)
+    procfile("clock")
+
+    def all_completed():
+        statuses = session.execute(sa.text("SELECT status FROM documents WHERE id = ANY(:ids)"), {"ids": ids}).scalars()
+        session.commit()
+        return set(statuses) == {"completed"}
+
+    wait_until(all_completed, timeout=180, message="every document to complete across recycles")
+    assert "Recycling the worker processes: 2 messages handled" in worker.log()
+    wait_until(
+        lambda: worker.log().count("is booting up") >= 2,
+        timeout=60,
+        message="the master to start fresh worker processes",
+    )
+    assert worker.process.poll() is None, "the worker as a whole keeps running"
+    jobs = session.execute(
+        sa.text("SELECT status, attempts FROM document_queue WHERE document_id = ANY(:ids)"), {"ids": ids}
+    ).all()
+    assert [tuple(job) for job in jobs] == [("completed", 1)] * 3

@@ -1,0 +1,97 @@
+"""Sentry events from real worker and clock processes, received by a local stand-in for Sentry.
+
+One event per final failure (not per attempt), one for jobs the clock took
+back from a dead worker, and one when work waits with no live worker.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import psutil
+import sqlalchemy as sa
+
+from tests.conftest import wait_until
+from tests.factories import add_document, make_slow_pdf
+from tests.sentry_receiver import SentryReceiver
+
+
+def job_state(session, document_id):
+    row = session.execute(
+        sa.text("SELECT status, stage, attempts FROM document_queue WHERE document_id = :d"), {"d": document_id}
+    ).one()
+    session.commit()
+    return tuple(row)
+
+
+def kill_pdf_processes(worker) -> None:
+    """SIGKILL the worker's PDF pool processes (the grandchildren of the dramatiq master), as the OOM killer would."""
+    master = psutil.Process(worker.process.pid)
+    for child in master.children():
+        for pool_process in child.children():
+            if "spawn_main" in " ".join(pool_process.cmdline()):  # not multiprocessing's resource tracker
+                pool_process.send_signal(signal.SIGKILL)
+
+
+def test_final_failures_recoveries_and_unattended_work_each_send_one_event(procfile, session, make_user):
+    owner, _ = make_user()
+    with SentryReceiver() as sentry:
+        env = {
+            "SENTRY_DSN": sentry.dsn,
+            "HEARTBEAT_TIMEOUT_SECONDS": "4",
+            "NO_WORKER_ALERT_SECONDS": "3",
+            "RETRY_BACKOFF_SECONDS": "1",
+            # One PDF process, so the one killed is the one running the stage (pebble breaks the whole
+            # pool when a process dies while no task runs).
+            "PDF_WORKER_PROCESSES": "1",
+        }
+        worker = procfile("worker", **env)
+        procfile("clock", **env)
+
+        # A transient failure twice: retried once, then final. Only the final one is an event.
+        doomed = add_document(session, owner, make_slow_pdf(2_000_000), filename="doomed.pdf")
+        session.execute(sa.text("UPDATE document_queue SET max_attempts = 2 WHERE document_id = :d"), {"d": doomed})
+        session.commit()
+        for attempt in (1, 2):
+            expected = ("processing", "extract_text", attempt)
+            wait_until(
+                lambda expected=expected: job_state(session, doomed) == expected,
+                timeout=90,
+                message=f"extraction attempt {attempt}",
+            )
+            time.sleep(1)
+            kill_pdf_processes(worker)
+        wait_until(lambda: job_state(session, doomed)[0] == "failed", timeout=60, message="the final failure")
+        wait_until(
+            lambda: any("StageProcessDied" in text for text in sentry.texts()),
+            timeout=30,
+            message="the final failure's event",
+        )
+
+        # A worker dies mid-stage: the clock takes its item back, then finds no live worker for the work.
+        orphan = add_document(session, owner, make_slow_pdf(2_000_000), filename="orphan.pdf")
+        wait_until(
+            lambda: job_state(session, orphan)[:2] == ("processing", "extract_text"),
+            timeout=90,
+            message="the orphan's extraction",
+        )
+        worker.kill()
+        wait_until(
+            lambda: any(t.startswith("Recovered stale jobs") for t in sentry.texts()),
+            timeout=60,
+            message="the recovery event",
+        )
+        wait_until(
+            lambda: any(t.startswith("Pending work with no live worker") for t in sentry.texts()),
+            timeout=60,
+            message="the no-worker event",
+        )
+        time.sleep(3)  # several more clock ticks of the same outage
+        texts = sentry.texts()
+
+    final_failures = [t for t in texts if "StageProcessDied" in t]
+    assert len(final_failures) == 1, texts
+    assert final_failures[0].startswith("StageProcessDied: the processing subprocess died"), texts
+    assert sum(t.startswith("Recovered stale jobs: 1 back to pending") for t in texts) == 1, texts
+    assert sum(t.startswith("Pending work with no live worker") for t in texts) == 1, "once per outage"
