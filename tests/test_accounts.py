@@ -317,3 +317,20 @@ def test_user_commands_manage_roles_accounts_and_settings(test_env, session):
         row[0] for row in session.execute(__import__("sqlalchemy").text("SELECT action FROM audit_log ORDER BY id"))
     ]
     assert actions == ["user.role", "user.disable", "user.settings", "user.enable"]
+
+
+def test_an_open_breaker_shows_on_the_dashboard_and_in_metrics(no_csrf_app, make_user):
+    from docqueue.ai.breakers import breaker
+
+    _, token = make_user("watcher@example.com", password=PASSWORD, role="operator")
+    client = no_csrf_app.test_client()
+    log_in(client, "watcher@example.com")
+    breaker("embeddings").open()
+    try:
+        page = client.get("/admin").get_data(as_text=True)
+        metrics = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).get_data(as_text=True)
+    finally:
+        breaker("embeddings").close()
+    assert re.search(r'data-breaker="embeddings">[^<]*: open, deferring its work until', page)
+    assert re.search(r'data-breaker="chat">[^<]*: closed', page)
+    assert 'docqueue_breaker_open{breaker="embeddings",state="open"} 1.0' in metrics

@@ -172,7 +172,7 @@ def test_cancelling_a_running_job_stops_its_stage_and_frees_the_worker(procfile,
         base_url, owner_token, "minimal-document.pdf", (CORPUS / "pdf" / "minimal-document.pdf").read_bytes()
     )
     wait_until(lambda: job_of(following).status == "completed", timeout=60, message="the next document to complete")
-    assert f"job {job_id} stage extract_text attempt 1 stopped: its lease was taken away" in worker.log()
+    assert f"job {job_id} (document {endless}) stage extract_text attempt 1 stopped: its lease was taken away" in worker.log()
     assert job_of(endless).status == "cancelled"
     from docqueue.db import get_engine
 

@@ -14,6 +14,7 @@ from docqueue import lease_watch
 from docqueue.models import User
 from docqueue.queue import DocumentQueueService, LeaseLost
 from docqueue.queue.dashboard import SnapshotCache, read_dashboard
+from docqueue.queue.heartbeats import beat
 from docqueue.queue.history import completion_series
 from docqueue.queue.job_listing import FilterError, JobFilter, job_detail, list_jobs
 from docqueue.queue.operator import OperatorActions, admission_paused, failure_groups
@@ -68,7 +69,7 @@ def test_cancel_takes_the_lease_so_a_running_stage_cannot_publish(session, make_
     with pytest.raises(LeaseLost):
         queue.hold_lease(held)
     session.rollback()
-    assert queue.extend_leases([job_id], "w1") == set()
+    assert beat(session, "w1", [job_id]) == set()
     status = session.execute(sa.text("SELECT status FROM documents WHERE id = :d"), {"d": document_id}).scalar()
     assert status == "cancelled"
     # A cancelled job can be retried, and then runs again from the stage it stopped at.
@@ -225,14 +226,16 @@ def test_a_stopped_stage_has_its_pdf_process_killed(test_env):
 
 
 def test_the_dashboard_lists_live_workers_and_warns_when_beats_stop(session, make_user):
-    from docqueue.queue.workers import forget_worker, record_worker_beat
+    from docqueue.queue.heartbeats import forget_worker
 
     owner, _ = make_user()
     add_document(session, owner)
     assert any("no worker is alive" in warning for warning in read_dashboard(session).warnings)
-    record_worker_beat(session, "host:1:live", 2)
-    record_worker_beat(session, "host:2:frozen", 1)
-    session.execute(sa.text("UPDATE worker_heartbeats SET seen_at = now() - interval '2 minutes' WHERE running = 1"))
+    beat(session, "host:1:live", [101, 102])  # running two jobs (ids of no queue item: nothing to renew)
+    beat(session, "host:2:frozen", [103])
+    session.execute(
+        sa.text("UPDATE worker_heartbeats SET last_seen_at = now() - interval '2 minutes' WHERE running = 1")
+    )
     session.commit()
     dashboard = read_dashboard(session)
     assert [(w.worker_id, w.running) for w in dashboard.workers] == [("host:1:live", 2), ("host:2:frozen", 1)]

@@ -15,6 +15,8 @@ from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from docqueue.ai.breakers import breaker_states
+
 from docqueue.queue.dashboard import read_dashboard
 from docqueue.queue.history import stage_timings
 from docqueue.settings import get_settings
@@ -36,8 +38,8 @@ def _authorised() -> bool:
 class _QueueCollector:
     """Builds every family from one dashboard reading and the recent stage timings."""
 
-    def __init__(self, dashboard, timings) -> None:
-        self.dashboard, self.timings = dashboard, timings
+    def __init__(self, dashboard, timings, breakers) -> None:
+        self.dashboard, self.timings, self.breakers = dashboard, timings, breakers
 
     def collect(self):
         d = self.dashboard
@@ -87,6 +89,12 @@ class _QueueCollector:
             attempts.add_metric([timing.stage, "ok"], timing.attempts - timing.failed)
             attempts.add_metric([timing.stage, "failed"], timing.failed)
         yield from (duration, attempts)
+        breaker = GaugeMetricFamily(
+            "docqueue_breaker_open", "1 while an outside service's circuit breaker is open", labels=["breaker", "state"]
+        )
+        for name, state in self.breakers.items():
+            breaker.add_metric([name, state.state], int(state.state == "open"))
+        yield breaker
 
 
 @bp.get("/metrics")
@@ -96,5 +104,5 @@ def metrics():
     cache = current_app.extensions["dashboard_snapshot"]
     dashboard = cache.get(lambda: read_dashboard(db.session, None, dramatiq.get_broker().client))
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_QueueCollector(dashboard, stage_timings(db.session)))
+    registry.register(_QueueCollector(dashboard, stage_timings(db.session), breaker_states()))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

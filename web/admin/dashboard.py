@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_login import current_user
 
+from docqueue.ai.breakers import breaker_states
 from docqueue.audit import recent_audit
 from docqueue.queue.dashboard import EXACT_COUNT_LIMIT
 from docqueue.queue.dispatcher import nudge_dispatcher
@@ -30,6 +31,7 @@ def dashboard():
         audit=recent_audit(db.session) if sees_everything() else [],
         can_act=current_user.has_role("operator"),
         exact_limit=EXACT_COUNT_LIMIT,
+        breakers=breaker_states(),
     )
 
 
