@@ -158,7 +158,10 @@ def main() -> None:
     files = [(path.name, path.read_bytes()) for path in chosen]
     paths = [str(path) for path in chosen]
     namespace = f"bench-{secrets.token_hex(4)}"
-    with scratch_database(os.environ["DATABASE_URL"], "docqueue_bench") as database_url, tempfile.TemporaryDirectory() as tmp:
+    with (
+        scratch_database(os.environ["DATABASE_URL"], "docqueue_bench") as database_url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         os.environ.update(
             {
                 "DATABASE_URL": database_url,
@@ -192,7 +195,10 @@ def main() -> None:
     for name, samples in results.items():
         median = statistics.median(samples)
         print(f"{name:34} {median:8.2f} {count / median:8.1f} {median / baseline:15.1f}")
-    print("settings:", shlex.join(f"{k}={os.environ.get(k, '(default)')}" for k in ("OCR_CONCURRENT_JOBS", "PDF_WORKER_PROCESSES")))
+    print(
+        "settings:",
+        shlex.join(f"{k}={os.environ.get(k, '(default)')}" for k in ("OCR_CONCURRENT_JOBS", "PDF_WORKER_PROCESSES")),
+    )
 
 
 if __name__ == "__main__":

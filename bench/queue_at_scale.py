@@ -141,10 +141,12 @@ def main() -> None:
             # Admission with every slot free: the most it has to choose.
             admission = timed(session, lambda s: DocumentQueueService(s).admit_pending(), runs)
             # Its old per-owner index is gone; an equal one for the old statement, dropped after.
-            session.execute(sa.text(
-                "CREATE INDEX bench_old_admission_idx ON document_queue (owner_id, priority DESC, created_at, id) "
-                "WHERE status = 'pending'"
-            ))
+            session.execute(
+                sa.text(
+                    "CREATE INDEX bench_old_admission_idx ON document_queue (owner_id, priority DESC, created_at, id) "
+                    "WHERE status = 'pending'"
+                )
+            )
             session.commit()
             before_lanes = timed(
                 session, lambda s: s.execute(sa.text(ADMIT_BEFORE_LANES), {"batch": 1000, "capacity": 4}).all(), runs
@@ -157,7 +159,9 @@ def main() -> None:
             session.commit()
             # As after a completion: the dispatcher runs with one slot to fill.
             one_more_slot = replace(get_settings(), ocr_concurrent_jobs=get_settings().ocr_concurrent_jobs + 1)
-            queued_id = session.execute(sa.text("SELECT id FROM document_queue WHERE status = 'queued' LIMIT 1")).scalar()
+            queued_id = session.execute(
+                sa.text("SELECT id FROM document_queue WHERE status = 'queued' LIMIT 1")
+            ).scalar()
 
             results = {
                 "SELECT 1 (baseline round trip)": timed(session, lambda s: s.execute(sa.text("SELECT 1")), runs),

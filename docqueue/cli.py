@@ -7,9 +7,9 @@ import sys
 import click
 
 from docqueue.db import session_scope
-from docqueue.statuses import ROLES
 from docqueue.observability import configure_logging
 from docqueue.settings import SettingsError
+from docqueue.statuses import ROLES
 from docqueue.users import UserExists, create_user
 
 #: Commands that manage `docqueue up` itself rather than use the servers it started.
@@ -262,7 +262,13 @@ def ingest(paths, email, batch_size, monitor, dry_run, priority, include, exclud
     build_broker()
     sys.exit(
         run_ingest(
-            paths, email, monitor, batch_size=batch_size, dry_run=dry_run, priority=priority,
-            include=tuple(include), exclude=tuple(exclude),
+            paths,
+            email,
+            monitor,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            priority=priority,
+            include=tuple(include),
+            exclude=tuple(exclude),
         )
     )

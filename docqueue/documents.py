@@ -159,9 +159,7 @@ def page_texts(session: Session, document_id: int) -> list[tuple[int, str]]:
     return [(page.page_number, page.text) for page in result_pages(session, document_id)]
 
 
-def result_pages(
-    session: Session, document_id: int, after: int = 0, limit: int | None = None
-) -> list[DocumentPage]:
+def result_pages(session: Session, document_id: int, after: int = 0, limit: int | None = None) -> list[DocumentPage]:
     """The pages a reader sees, numbered after `after`, at most `limit`: those of the run `results_run` names."""
     run = results_run(session, document_id)
     query = (

@@ -319,8 +319,9 @@ Document.current_stage = column_property(
     .scalar_subquery()
 )
 
+
 class JobEvent(Base):
-    """One status or stage change of a queue item, written by a trigger (migration 0005)."""
+    """One status or stage change of a queue item, written by a trigger (migration 0007)."""
 
     __tablename__ = "job_events"
 
@@ -393,7 +394,7 @@ class QueueDailyStats(Base):
     wait_seconds: Mapped[float] = mapped_column(Double, server_default=text("0"))
 
 
-# -- results of the later stages (migration 0007), keyed by run like `document_pages` -----------
+# -- results of the later stages (migration 0006), keyed by run like `document_pages` -----------
 # `embedding` columns are pgvector's `vector` where the extension exists, else
 # `real[]`; they are not mapped here and only `docqueue/results/vectors.py` touches them.
 

@@ -24,17 +24,16 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
-from contextlib import ExitStack, contextmanager
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack, contextmanager
 from typing import TypeVar
 
 import pebble
 
-from docqueue import pool_guard
+from docqueue import pool_guard, worker_shutdown
 from docqueue.errors import StageError, TransientError
 from docqueue.settings import get_settings
-from docqueue import worker_shutdown
 from docqueue.worker_shutdown import WorkerStopping
 
 T = TypeVar("T")

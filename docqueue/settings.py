@@ -48,7 +48,7 @@ def normalize_database_url(url: str) -> str:
     """Point SQLAlchemy at psycopg 3 whatever scheme the PaaS hands us."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

@@ -17,8 +17,8 @@ import uuid
 
 import sentry_sdk
 
-from docqueue.ai.breakers import ServiceUnavailable
 from docqueue import lease_watch
+from docqueue.ai.breakers import ServiceUnavailable
 from docqueue.callbacks import deliveries
 from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
@@ -26,8 +26,8 @@ from docqueue.errors import StageError, failure_kind
 from docqueue.pdf_pool import StageStopped, StageTimeout, run_in_pdf_process
 from docqueue.pipeline import next_stage, progress_after, stage_named
 from docqueue.queue import Claim, DocumentQueueService, LeaseLost, run_outputs, stage_records
-from docqueue.queue.deferral import defer_claim
 from docqueue.queue.attempts import FAILED, RETRYING, SUCCEEDED, close_attempt, open_attempt
+from docqueue.queue.deferral import defer_claim
 from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.handback import hand_back
 from docqueue.queue.messages import send_stage_messages
@@ -137,7 +137,9 @@ def _fail(claim: Claim, error: Exception, message: str, kind: FailureKind, trace
             close_attempt(session, claim, FAILED if status == "failed" else RETRYING, error, message)
             callback = deliveries.schedule(session, claim.job_id) if status == "failed" else None
     except LeaseLost:
-        logger.warning("job %s (document %s) lost its lease before its failure was recorded", claim.job_id, claim.document_id)
+        logger.warning(
+            "job %s (document %s) lost its lease before its failure was recorded", claim.job_id, claim.document_id
+        )
         return
     if status == "failed":
         # One event per final failure: retries that may still pass are not news.
@@ -151,7 +153,13 @@ def _fail(claim: Claim, error: Exception, message: str, kind: FailureKind, trace
             sentry_sdk.capture_exception(error)
     logger.info(
         "job %s (document %s) stage %s attempt %s failed, %s (%s): %s",
-        claim.job_id, claim.document_id, claim.stage, claim.attempt, kind.value, status, message,
+        claim.job_id,
+        claim.document_id,
+        claim.stage,
+        claim.attempt,
+        kind.value,
+        status,
+        message,
     )
     if callback is not None:
         request_delivery()
@@ -164,7 +172,9 @@ def _defer(claim: Claim, waiting: ServiceUnavailable) -> None:
         with session_scope() as session:
             defer_claim(session, claim, waiting.until, str(waiting))
     except LeaseLost:
-        logger.warning("job %s (document %s) lost its lease before it could be deferred", claim.job_id, claim.document_id)
+        logger.warning(
+            "job %s (document %s) lost its lease before it could be deferred", claim.job_id, claim.document_id
+        )
         return
     logger.info("job %s (document %s) stage %s deferred: %s", claim.job_id, claim.document_id, claim.stage, waiting)
 
@@ -178,8 +188,12 @@ def _hand_back(claim: Claim) -> None:
         logger.warning("job %s (document %s) lost its lease before it was handed back", claim.job_id, claim.document_id)
         return
     send_stage_messages([dispatch])
-    logger.info("job %s (document %s) stage %s handed back: the worker is shutting down",
-                claim.job_id, claim.document_id, claim.stage)
+    logger.info(
+        "job %s (document %s) stage %s handed back: the worker is shutting down",
+        claim.job_id,
+        claim.document_id,
+        claim.stage,
+    )
 
 
 def _failure_message(stage: Stage, claim: Claim, error: Exception) -> str:
@@ -220,7 +234,10 @@ def run_stage(stage_name: str, job_id: int) -> str:
     except StageStopped:
         logger.warning(
             "job %s (document %s) stage %s attempt %s stopped: its lease was taken away",
-            job_id, claim.document_id, stage.name, claim.attempt,
+            job_id,
+            claim.document_id,
+            stage.name,
+            claim.attempt,
         )
         return "lease_lost"
     except WorkerStopping:
@@ -229,7 +246,10 @@ def run_stage(stage_name: str, job_id: int) -> str:
     except LeaseLost:
         logger.warning(
             "job %s (document %s) stage %s attempt %s lost its lease; result discarded",
-            job_id, claim.document_id, stage.name, claim.attempt,
+            job_id,
+            claim.document_id,
+            stage.name,
+            claim.attempt,
         )
         return "lease_lost"
     except ServiceUnavailable as waiting:
@@ -253,9 +273,18 @@ def _log_failure(stage: Stage, claim: Claim, error: Exception) -> None:
     if detail:
         logger.warning(
             "job %s (document %s) stage %s attempt %s failed: %s\n%s",
-            claim.job_id, claim.document_id, stage.name, claim.attempt, error, detail,
+            claim.job_id,
+            claim.document_id,
+            stage.name,
+            claim.attempt,
+            error,
+            detail,
         )
     else:
         logger.exception(
-            "job %s (document %s) stage %s attempt %s crashed", claim.job_id, claim.document_id, stage.name, claim.attempt
+            "job %s (document %s) stage %s attempt %s crashed",
+            claim.job_id,
+            claim.document_id,
+            stage.name,
+            claim.attempt,
         )

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from docqueue.models import User
-from docqueue.statuses import ROLES
 from docqueue.settings import get_settings
+from docqueue.statuses import ROLES
 
 #: A hash of a password nobody has, in the same method as real ones: a login for an
 #: unknown email verifies against it, so it costs what a wrong password for a known one does.
@@ -92,9 +92,7 @@ def user_for_session(session: Session, session_user_id: str) -> User | None:
     if not (user_id.isdigit() and version.isdigit() and len(user_id) < 19 and len(version) < 10):
         return None
     return session.scalar(
-        select(User).where(
-            User.id == int(user_id), User.session_version == int(version), User.disabled_at.is_(None)
-        )
+        select(User).where(User.id == int(user_id), User.session_version == int(version), User.disabled_at.is_(None))
     )
 
 

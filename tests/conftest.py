@@ -242,4 +242,3 @@ def corpus_truth() -> dict:
     import json
 
     return json.loads((CORPUS / "truth.json").read_text())
-

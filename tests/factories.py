@@ -23,7 +23,9 @@ def make_pdf(pages: list[str]) -> bytes:
 
 def add_document(session, owner_id: int, data: bytes = b"", *, filename: str = "doc.pdf", priority=None) -> int:
     """Store `data` as an uploaded document (queued as pending); return its id."""
-    document = queue_upload(session, owner_id, filename, "application/pdf", io.BytesIO(data or make_pdf(["hello"])), priority)
+    document = queue_upload(
+        session, owner_id, filename, "application/pdf", io.BytesIO(data or make_pdf(["hello"])), priority
+    )
     session.commit()
     return document.id
 
@@ -52,8 +54,17 @@ def make_tiff(pages: int, width: int = 64, height: int = 48) -> bytes:
         ifd_at = len(out)
         struct.pack_into("<I", out, previous_link, ifd_at)
         # (tag, type: 3 SHORT / 4 LONG, value)
-        entries = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 1),
-                   (273, 4, pixels_at), (277, 3, 1), (278, 4, height), (279, 4, width * height)]
+        entries = [
+            (256, 4, width),
+            (257, 4, height),
+            (258, 3, 8),
+            (259, 3, 1),
+            (262, 3, 1),
+            (273, 4, pixels_at),
+            (277, 3, 1),
+            (278, 4, height),
+            (279, 4, width * height),
+        ]
         out += struct.pack("<H", len(entries))
         for tag, kind, value in entries:
             out += struct.pack("<HHII", tag, kind, 1, value)
@@ -177,7 +188,9 @@ def make_endless_pdf(depth: int = 8, fanout: int = 10) -> bytes:
     for _ in range(depth + 1):
         xref = document.get_new_xref()
         resources = f"/XObject << /X {inner} 0 R >>" if inner else ""
-        document.update_object(xref, f"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << {resources} >> >>")
+        document.update_object(
+            xref, f"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << {resources} >> >>"
+        )
         document.update_stream(xref, b"0 0 m 10 10 l S" if inner is None else b"/X Do " * fanout)
         inner = xref
     contents = document.get_new_xref()
@@ -196,7 +209,10 @@ def add_bulk_documents(session, owner_id: int, count: int, *, priority=None) -> 
     from docqueue.statuses import QueueLane
 
     pdf = make_pdf(["imported"])
-    ids = [create_document(session, owner_id, f"import-{n}.pdf", "application/pdf", io.BytesIO(pdf)).id for n in range(count)]
+    ids = [
+        create_document(session, owner_id, f"import-{n}.pdf", "application/pdf", io.BytesIO(pdf)).id
+        for n in range(count)
+    ]
     DocumentQueueService(session).enqueue_many(ids, first_stage().name, QueueLane.BULK, priority)
     session.commit()
     return ids
@@ -212,7 +228,12 @@ def make_long_pdf(pages: int, text_operations: int) -> bytes:
         page = document.new_page()
         page.insert_text((72, 72), "x")
         font = page.get_fonts()[0][4]
-        stream = (b"BT /" + font.encode() + b" 11 Tf 72 720 Td (page %d ) Tj " % number
-                  + b"(slow ) Tj 0.01 0 Td " * text_operations + b"ET")
+        stream = (
+            b"BT /"
+            + font.encode()
+            + b" 11 Tf 72 720 Td (page %d ) Tj " % number
+            + b"(slow ) Tj 0.01 0 Td " * text_operations
+            + b"ET"
+        )
         document.update_stream(page.get_contents()[0], stream)
     return document.tobytes(deflate=True)

@@ -12,8 +12,8 @@ import requests
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from docqueue.statuses import FailureKind
 from docqueue.procfile import REPO_ROOT
+from docqueue.statuses import FailureKind
 from tests.conftest import CORPUS, start_web, wait_until
 from tests.factories import add_document, make_endless_pdf
 from tests.test_browser import PASSWORD, browser  # noqa: F401  (the fixture)
@@ -172,7 +172,10 @@ def test_cancelling_a_running_job_stops_its_stage_and_frees_the_worker(procfile,
         base_url, owner_token, "minimal-document.pdf", (CORPUS / "pdf" / "minimal-document.pdf").read_bytes()
     )
     wait_until(lambda: job_of(following).status == "completed", timeout=60, message="the next document to complete")
-    assert f"job {job_id} (document {endless}) stage extract_text attempt 1 stopped: its lease was taken away" in worker.log()
+    assert (
+        f"job {job_id} (document {endless}) stage extract_text attempt 1 stopped: its lease was taken away"
+        in worker.log()
+    )
     assert job_of(endless).status == "cancelled"
     from docqueue.db import get_engine
 

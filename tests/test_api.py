@@ -38,7 +38,11 @@ def test_upload_answers_pending_at_once_and_queues_a_message(client, make_user, 
 def test_api_needs_a_valid_token(client, make_user):
     assert client.get("/api/queue/stats").status_code == 401
     assert client.get("/api/queue/stats", headers=auth("not-a-token")).status_code == 401
-    assert client.get("/api/queue/stats", headers={"Authorization": "Basic abc"}).json["error"].startswith("missing API token")
+    assert (
+        client.get("/api/queue/stats", headers={"Authorization": "Basic abc"})
+        .json["error"]
+        .startswith("missing API token")
+    )
 
 
 def test_users_see_only_their_own_documents(client, make_user):
@@ -66,7 +70,9 @@ def test_bad_uploads_get_clear_errors_and_store_nothing(client, make_user, sessi
     assert upload(client, token, priority="101").status_code == 400
     nameless = upload(client, token, filename="")
     assert nameless.status_code == 400
-    counts = session.execute(sa.text("SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM blob_chunks)")).one()
+    counts = session.execute(
+        sa.text("SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM blob_chunks)")
+    ).one()
     assert tuple(counts) == (0, 0)
 
 
@@ -96,7 +102,14 @@ def test_queue_stats_has_the_specified_fields(client, make_user):
     _, token = make_user()
     upload(client, token)
     stats = client.get("/api/queue/stats", headers=auth(token)).json
-    for field in ("pending", "processing", "failed", "completed_today", "avg_wait_time_minutes", "oldest_pending_minutes"):
+    for field in (
+        "pending",
+        "processing",
+        "failed",
+        "completed_today",
+        "avg_wait_time_minutes",
+        "oldest_pending_minutes",
+    ):
         assert field in stats
     assert stats["pending"] == 1
 

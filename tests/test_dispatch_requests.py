@@ -60,16 +60,24 @@ def _dispatch_once():
 
 def _dispatcher_lock_held(session) -> bool:
     session.rollback()
-    return session.execute(
-        sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext('docqueue.dispatcher')::oid")
-    ).scalar() > 0
+    return (
+        session.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext('docqueue.dispatcher')::oid"
+            )
+        ).scalar()
+        > 0
+    )
 
 
 def _clock_listening(session) -> bool:
     session.rollback()
-    return session.execute(
-        sa.text(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND query LIKE 'LISTEN docqueue_dispatch%'"
-        )
-    ).scalar() > 0
+    return (
+        session.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND query LIKE 'LISTEN docqueue_dispatch%'"
+            )
+        ).scalar()
+        > 0
+    )

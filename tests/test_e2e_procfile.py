@@ -23,6 +23,7 @@ from tests.factories import make_slow_pdf
 # process (PDF_PROCESS_MEMORY_MB), which would fail them as text bombs. These tests are about slowness.
 SLOW_PDF_MEMORY = {"PDF_PROCESS_MEMORY_MB": 4096}
 
+
 def create_admin_with_cli(test_env: dict) -> str:
     """`docqueue user create` as an operator would run it; the token is alone on the last line."""
     result = subprocess.run(
@@ -143,9 +144,12 @@ def test_worker_sigkill_and_web_restart_lose_and_repeat_nothing(procfile, test_e
         document_id: [("completed", PIPELINE[-1].name)] for document_id in uploaded
     }
     with engine.connect() as connection:
-        assert connection.execute(
-            sa.text("SELECT status FROM document_queue WHERE id = :id"), {"id": in_flight_job}
-        ).scalar() == "completed"
+        assert (
+            connection.execute(
+                sa.text("SELECT status FROM document_queue WHERE id = :id"), {"id": in_flight_job}
+            ).scalar()
+            == "completed"
+        )
 
 
 def test_paas_sigterm_hands_the_running_stage_back_for_the_next_worker(procfile, test_env):
@@ -190,5 +194,7 @@ def test_paas_sigterm_hands_the_running_stage_back_for_the_next_worker(procfile,
     assert document["status"] == "completed"
     attempts = api.get(f"/api/documents/{document_id}")["attempts"]
     assert [(a["stage"], a["attempt"], a["outcome"]) for a in attempts] == [
-        ("inspect", 1, "succeeded"), ("extract_text", 1, "handed_back"), ("extract_text", 1, "succeeded")
+        ("inspect", 1, "succeeded"),
+        ("extract_text", 1, "handed_back"),
+        ("extract_text", 1, "succeeded"),
     ] + [(stage.name, 1, "succeeded") for stage in PIPELINE[2:]]

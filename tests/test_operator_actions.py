@@ -8,9 +8,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from docqueue.errors import StageError
-from docqueue.statuses import FailureKind
 from docqueue import lease_watch
+from docqueue.errors import StageError
 from docqueue.models import User
 from docqueue.queue import DocumentQueueService, LeaseLost
 from docqueue.queue.dashboard import SnapshotCache, read_dashboard
@@ -18,6 +17,7 @@ from docqueue.queue.heartbeats import beat
 from docqueue.queue.history import completion_series
 from docqueue.queue.job_listing import FilterError, JobFilter, job_detail, list_jobs
 from docqueue.queue.operator import OperatorActions, admission_paused, failure_groups
+from docqueue.statuses import FailureKind
 from tests.factories import add_document
 from tests.test_queue_service import admit, claim, job_row, only_job_id
 
@@ -253,7 +253,10 @@ def test_a_crash_keeps_its_traceback_for_the_job_page_only(session, make_user):
     admit(session)
     held = claim(session, job_id)
     DocumentQueueService(session).mark_failed(
-        held, "inspect failed: ValueError: boom", FailureKind.TRANSIENT, traceback="Traceback (most recent call last):\n  boom"
+        held,
+        "inspect failed: ValueError: boom",
+        FailureKind.TRANSIENT,
+        traceback="Traceback (most recent call last):\n  boom",
     )
     session.commit()
     event = job_detail(session, job_id).events[-1]

@@ -53,7 +53,16 @@ def claim(session, job_id, stage="inspect", worker="w1"):
 
 @pytest.mark.parametrize(
     "size, priority",
-    [(0, 10), (1 * MB, 10), (1 * MB + 1, 8), (5 * MB, 8), (5 * MB + 1, 6), (10 * MB, 6), (50 * MB, 4), (50 * MB + 1, 2)],
+    [
+        (0, 10),
+        (1 * MB, 10),
+        (1 * MB + 1, 8),
+        (5 * MB, 8),
+        (5 * MB + 1, 6),
+        (10 * MB, 6),
+        (50 * MB, 4),
+        (50 * MB + 1, 2),
+    ],
 )
 def test_priority_follows_file_size(size, priority):
     assert priority_for_size(size) == priority
@@ -157,7 +166,9 @@ def test_retryable_failure_backs_off_then_fails_for_good(session, make_user):
 
 def test_permanent_failure_is_not_retried(session, make_user):
     document_id, job_id = admitted_job(session, make_user)
-    status = DocumentQueueService(session).mark_failed(claim(session, job_id), "the PDF is encrypted", FailureKind.PERMANENT)
+    status = DocumentQueueService(session).mark_failed(
+        claim(session, job_id), "the PDF is encrypted", FailureKind.PERMANENT
+    )
     session.commit()
     assert status == "failed"
     assert admit(session) == []
@@ -184,8 +195,10 @@ def test_each_users_share_goes_first_then_priority_then_age(session, make_user, 
 
 def in_flight(session, owner=None) -> int:
     return session.execute(
-        sa.text("SELECT count(*) FROM document_queue WHERE status IN ('queued', 'processing') "
-                "AND (CAST(:owner AS bigint) IS NULL OR owner_id = :owner)"),
+        sa.text(
+            "SELECT count(*) FROM document_queue WHERE status IN ('queued', 'processing') "
+            "AND (CAST(:owner AS bigint) IS NULL OR owner_id = :owner)"
+        ),
         {"owner": owner},
     ).scalar()
 
@@ -292,9 +305,7 @@ def test_requeue_failed_retries_transient_failures_and_reports_permanent_ones(se
     admit(session)
     queue = DocumentQueueService(session)
     queue.mark_failed(claim(session, only_job_id(session, rejected)), "unsupported file type", FailureKind.PERMANENT)
-    session.execute(
-        sa.text("UPDATE document_queue SET max_attempts = 1 WHERE document_id = :id"), {"id": exhausted}
-    )
+    session.execute(sa.text("UPDATE document_queue SET max_attempts = 1 WHERE document_id = :id"), {"id": exhausted})
     queue.mark_failed(claim(session, only_job_id(session, exhausted)), "service unavailable", FailureKind.TRANSIENT)
     session.commit()
     result = queue.requeue_failed()
@@ -329,7 +340,14 @@ def test_queue_stats_fields(session, make_user):
     DocumentQueueService(session).mark_completed(claim(session, done))
     session.commit()
     stats = DocumentQueueService(session).get_queue_stats()
-    assert {"pending", "processing", "failed", "completed_today", "avg_wait_time_minutes", "oldest_pending_minutes"} <= set(stats)
+    assert {
+        "pending",
+        "processing",
+        "failed",
+        "completed_today",
+        "avg_wait_time_minutes",
+        "oldest_pending_minutes",
+    } <= set(stats)
     assert (stats["pending"], stats["processing"], stats["failed"], stats["completed_today"]) == (1, 0, 0, 1)
     # JSON numbers, not Decimals that the API would render as strings.
     assert all(type(stats[name]) is int for name in ("pending", "processing", "failed", "completed_today"))

@@ -151,13 +151,16 @@ def test_duplicate_message_has_no_second_effect(session, owner):
     process(session, document_id)
     job = job_for(session, document_id)
     # Redis redelivers an old message: the claim fails, nothing changes.
-    before = session.execute(sa.text("SELECT updated_at, completed_at FROM documents WHERE id = :d"), {"d": document_id}).one()
+    before = session.execute(
+        sa.text("SELECT updated_at, completed_at FROM documents WHERE id = :d"), {"d": document_id}
+    ).one()
     assert run_stage("inspect", job.id) == "dropped"
     assert run_stage("extract_text", job.id) == "dropped"
-    after = session.execute(sa.text("SELECT updated_at, completed_at FROM documents WHERE id = :d"), {"d": document_id}).one()
+    after = session.execute(
+        sa.text("SELECT updated_at, completed_at FROM documents WHERE id = :d"), {"d": document_id}
+    ).one()
     assert before == after
     assert job_for(session, document_id).status == "completed"
-
 
 
 def test_text_with_nul_bytes_is_stored_without_them_in_one_attempt(session, owner):

@@ -10,7 +10,9 @@ from docqueue.users import user_for_login, user_for_token
 
 def test_set_password_prompts_twice_and_replaces_the_old_one(test_env, make_user, session):
     make_user("forgetful@example.com", password="old password")
-    result = CliRunner().invoke(main, ["user", "set-password", "Forgetful@Example.com"], input="new password\nnew password\n")
+    result = CliRunner().invoke(
+        main, ["user", "set-password", "Forgetful@Example.com"], input="new password\nnew password\n"
+    )
     assert result.exit_code == 0, result.output
     assert "set a new password for forgetful@example.com; their sessions have ended" in result.output
     assert user_for_login(session, "forgetful@example.com", "old password") is None

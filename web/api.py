@@ -6,9 +6,9 @@ from flask import Blueprint, abort, current_app, g, jsonify, request
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
 from docqueue import commands
-from docqueue.commands import Upload
 from docqueue.ai.breakers import breaker_states
 from docqueue.callbacks.urls import CallbackUrlRejected, validate_callback_url
+from docqueue.commands import Upload
 from docqueue.documents import (
     UploadRejected,
     document_as_dict,
@@ -19,14 +19,14 @@ from docqueue.documents import (
     validate_priority,
 )
 from docqueue.queue import AlreadyQueued, idempotency, run_outputs, stage_records
-from docqueue.queue.dashboard import read_dashboard
 from docqueue.queue.attempts import attempt_history
+from docqueue.queue.dashboard import read_dashboard
 from docqueue.queue.dispatcher import process_document_queue
 from web.auth import api_error, api_role_required, token_required
 from web.downloads import send_searchable_pdf
 from web.extensions import db
-from web.params import BadParameter, query_int
 from web.pagination import BadListRequest, ListWindow
+from web.params import BadParameter, query_int
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -49,9 +49,7 @@ def upload_document():
     if not files:
         return api_error(400, "no file: send the document as multipart form field 'file'")
     if len(files) > 1:
-        return api_error(
-            400, f"send one file per request: this one has {len(files)} 'file' fields; nothing was stored"
-        )
+        return api_error(400, f"send one file per request: this one has {len(files)} 'file' fields; nothing was stored")
     upload = Upload(files[0].filename, files[0].mimetype, files[0].stream)
     raw_priority, raw_key = request.form.get("priority"), request.headers.get("Idempotency-Key")
     try:

@@ -16,7 +16,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 
 from docqueue.ai.breakers import breaker_states
-
 from docqueue.queue.dashboard import read_dashboard
 from docqueue.queue.history import stage_timings
 from docqueue.settings import get_settings

@@ -18,11 +18,11 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from docqueue.statuses import QueueStatus
 from docqueue.pipeline import PIPELINE
-from docqueue.queue.service import DocumentQueueService
 from docqueue.queue.heartbeats import WorkerBeat, recent_workers
+from docqueue.queue.service import DocumentQueueService
 from docqueue.settings import get_settings
+from docqueue.statuses import QueueStatus
 
 #: Past this many rows of one status, a count is the planner's estimate instead of a scan.
 EXACT_COUNT_LIMIT = 100_000

@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from docqueue.statuses import OPERATIONS, QueueStatus
 from docqueue.pipeline import PIPELINE
+from docqueue.statuses import OPERATIONS, QueueStatus
 
 #: Time windows the list offers, in hours.
 WINDOWS = {"1h": 1, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}

@@ -37,7 +37,9 @@ def send_stage_messages(dispatches: list[Dispatch]) -> int:
             broker.enqueue(message)
             sent += 1
         except Exception:
-            logger.exception("could not send job %s stage %s; the dispatcher will retry", dispatch.job_id, dispatch.stage)
+            logger.exception(
+                "could not send job %s stage %s; the dispatcher will retry", dispatch.job_id, dispatch.stage
+            )
     return sent
 
 

@@ -192,8 +192,13 @@ class DocumentQueueService:
         AlreadyQueued if the document already has a live job.
         """
         row = self._execute(
-            _NEW_JOBS, document_ids=[document_id], priorities=[priority], stage=stage, operation=operation,
-            lane=QueueLane.INTERACTIVE.value, max_attempts=self.settings.max_attempts,
+            _NEW_JOBS,
+            document_ids=[document_id],
+            priorities=[priority],
+            stage=stage,
+            operation=operation,
+            lane=QueueLane.INTERACTIVE.value,
+            max_attempts=self.settings.max_attempts,
             record_stages=_stages_from(stage),
         ).first()
         if row is None:
@@ -202,9 +207,7 @@ class DocumentQueueService:
             raise AlreadyQueued(f"document {document_id} is already queued or being processed")
         return row.id
 
-    def enqueue_many(
-        self, document_ids: list[int], stage: str, lane: QueueLane, priority: int | None = None
-    ) -> int:
+    def enqueue_many(self, document_ids: list[int], stage: str, lane: QueueLane, priority: int | None = None) -> int:
         """`enqueue` for many documents in one statement (bulk ingest); return how many were queued.
 
         Documents that already have a live job are left as they are.
@@ -213,8 +216,13 @@ class DocumentQueueService:
             return 0
         return len(
             self._execute(
-                _NEW_JOBS, document_ids=list(document_ids), priorities=[priority] * len(document_ids), stage=stage,
-                operation="process", lane=lane.value, max_attempts=self.settings.max_attempts,
+                _NEW_JOBS,
+                document_ids=list(document_ids),
+                priorities=[priority] * len(document_ids),
+                stage=stage,
+                operation="process",
+                lane=lane.value,
+                max_attempts=self.settings.max_attempts,
                 record_stages=_stages_from(stage),
             ).all()
         )
@@ -240,7 +248,7 @@ class DocumentQueueService:
         by reason: they would fail the same way again. `owner_id` limits it to
         one user's documents.
         """
-        newest_failed = f"""
+        newest_failed = """
             SELECT q.id FROM document_queue q
             WHERE q.status = 'failed' AND (CAST(:owner_id AS bigint) IS NULL OR q.owner_id = :owner_id)
               AND NOT EXISTS (SELECT 1 FROM document_queue newer
@@ -355,8 +363,11 @@ class DocumentQueueService:
                 WHERE {_HOLDS_LEASE}
                 RETURNING id, document_id, status
             ), document AS (
-                {_documents_follow("completed", progress="100", error="NULL", completed_at="now()",
-                                   results_job_id="completed.id")}
+                {
+                _documents_follow(
+                    "completed", progress="100", error="NULL", completed_at="now()", results_job_id="completed.id"
+                )
+            }
             ), record AS (
                 {stage_records.finished("completed")}
             )

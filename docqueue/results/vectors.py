@@ -1,6 +1,6 @@
 """Embedding vectors in Postgres: pgvector's `vector` where the extension exists, else `real[]`.
 
-Migration 0007 picks the column type once; this module is the only code that
+Migration 0006 picks the column type once; this module is the only code that
 reads or writes `embedding` columns, and it asks the database which type it
 got, so the same code runs on either.
 """

@@ -70,7 +70,9 @@ def open_document(path: str, detected_type: str) -> pymupdf.Document:
         raise DocumentRejected("the PDF is protected by a password: upload a copy without one")
     if document.page_count == 0:
         document.close()
-        raise DocumentRejected(f"the {detected_type.upper()} file has no readable pages: it may be damaged or truncated")
+        raise DocumentRejected(
+            f"the {detected_type.upper()} file has no readable pages: it may be damaged or truncated"
+        )
     return document
 
 

@@ -59,8 +59,11 @@ class PostgresBlobStore:
         pass through in 1 MiB chunks without being held whole.
         """
         stored = []
-        with copy_rows(self.session, "COPY blob_chunks (blob_key, seq, data) FROM STDIN (FORMAT BINARY)",
-                       ["varchar", "int4", "bytea"]) as copy:
+        with copy_rows(
+            self.session,
+            "COPY blob_chunks (blob_key, seq, data) FROM STDIN (FORMAT BINARY)",
+            ["varchar", "int4", "bytea"],
+        ) as copy:
             for key, stream in blobs:
                 digest = hashlib.sha256()
                 size = seq = 0

@@ -1,16 +1,16 @@
 """initial schema: users, documents, pages, blob chunks, the queue and its transition guard
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22 21:00:30.139484
 
 """
-from alembic import op
-import sqlalchemy as sa
 
+import sqlalchemy as sa
+from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0001'
+revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -54,110 +54,157 @@ $$
 
 
 def upgrade():
-    op.create_table('blob_chunks',
-    sa.Column('blob_key', sa.String(length=255), nullable=False),
-    sa.Column('seq', sa.Integer(), nullable=False),
-    sa.Column('data', sa.LargeBinary(), nullable=False),
-    sa.PrimaryKeyConstraint('blob_key', 'seq')
+    op.create_table(
+        "blob_chunks",
+        sa.Column("blob_key", sa.String(length=255), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("blob_key", "seq"),
     )
-    op.create_table('users',
-    sa.Column('id', sa.BigInteger(), nullable=False),
-    sa.Column('email', sa.String(length=320), nullable=False),
-    sa.Column('password_hash', sa.String(length=255), nullable=False),
-    sa.Column('is_admin', sa.Boolean(), server_default=sa.text('false'), nullable=False),
-    sa.Column('api_token_hash', sa.String(length=64), nullable=False),
-    sa.Column('concurrent_ocr_jobs', sa.Integer(), server_default=sa.text('2'), nullable=False),
-    sa.Column('ocr_timeout_seconds', sa.Integer(), server_default=sa.text('300'), nullable=False),
-    sa.Column('enable_background_ocr', sa.Boolean(), server_default=sa.text('true'), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint('concurrent_ocr_jobs >= 0', name='users_concurrent_ocr_jobs_nonnegative'),
-    sa.CheckConstraint('ocr_timeout_seconds > 0', name='users_ocr_timeout_positive'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('api_token_hash'),
-    sa.UniqueConstraint('email')
+    op.create_table(
+        "users",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("password_hash", sa.String(length=255), nullable=False),
+        sa.Column("is_admin", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+        sa.Column("api_token_hash", sa.String(length=64), nullable=False),
+        sa.Column("concurrent_ocr_jobs", sa.Integer(), server_default=sa.text("2"), nullable=False),
+        sa.Column("ocr_timeout_seconds", sa.Integer(), server_default=sa.text("300"), nullable=False),
+        sa.Column("enable_background_ocr", sa.Boolean(), server_default=sa.text("true"), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.CheckConstraint("concurrent_ocr_jobs >= 0", name="users_concurrent_ocr_jobs_nonnegative"),
+        sa.CheckConstraint("ocr_timeout_seconds > 0", name="users_ocr_timeout_positive"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("api_token_hash"),
+        sa.UniqueConstraint("email"),
     )
-    op.create_table('documents',
-    sa.Column('id', sa.BigInteger(), nullable=False),
-    sa.Column('owner_id', sa.BigInteger(), nullable=False),
-    sa.Column('filename', sa.String(length=1024), nullable=False),
-    sa.Column('content_type', sa.String(length=255), nullable=False),
-    sa.Column('detected_type', sa.String(length=64), nullable=True),
-    sa.Column('size_bytes', sa.BigInteger(), nullable=False),
-    sa.Column('sha256', sa.String(length=64), nullable=False),
-    sa.Column('page_count', sa.Integer(), nullable=True),
-    sa.Column('status', sa.String(length=16), server_default=sa.text("'pending'"), nullable=False),
-    sa.Column('progress', sa.SmallInteger(), server_default=sa.text('0'), nullable=False),
-    sa.Column('error', sa.Text(), nullable=True),
-    sa.Column('ocr_status', sa.String(length=16), server_default=sa.text("'unknown'"), nullable=False),
-    sa.Column('ocr_error', sa.Text(), nullable=True),
-    sa.Column('ocr_completed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.CheckConstraint("ocr_status IN ('unknown', 'not_needed', 'needed', 'processing', 'completed', 'failed')", name='documents_ocr_status_valid'),
-    sa.CheckConstraint("status IN ('pending', 'processing', 'completed', 'failed')", name='documents_status_valid'),
-    sa.CheckConstraint('progress BETWEEN 0 AND 100', name='documents_progress_percent'),
-    sa.ForeignKeyConstraint(['owner_id'], ['users.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    op.create_table(
+        "documents",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("owner_id", sa.BigInteger(), nullable=False),
+        sa.Column("filename", sa.String(length=1024), nullable=False),
+        sa.Column("content_type", sa.String(length=255), nullable=False),
+        sa.Column("detected_type", sa.String(length=64), nullable=True),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("page_count", sa.Integer(), nullable=True),
+        sa.Column("status", sa.String(length=16), server_default=sa.text("'pending'"), nullable=False),
+        sa.Column("progress", sa.SmallInteger(), server_default=sa.text("0"), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("ocr_status", sa.String(length=16), server_default=sa.text("'unknown'"), nullable=False),
+        sa.Column("ocr_error", sa.Text(), nullable=True),
+        sa.Column("ocr_completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "ocr_status IN ('unknown', 'not_needed', 'needed', 'processing', 'completed', 'failed')",
+            name="documents_ocr_status_valid",
+        ),
+        sa.CheckConstraint("status IN ('pending', 'processing', 'completed', 'failed')", name="documents_status_valid"),
+        sa.CheckConstraint("progress BETWEEN 0 AND 100", name="documents_progress_percent"),
+        sa.ForeignKeyConstraint(["owner_id"], ["users.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table('documents', schema=None) as batch_op:
-        batch_op.create_index('documents_owner_created_idx', ['owner_id', sa.literal_column('created_at DESC'), sa.literal_column('id DESC')], unique=False)
+    with op.batch_alter_table("documents", schema=None) as batch_op:
+        batch_op.create_index(
+            "documents_owner_created_idx",
+            ["owner_id", sa.literal_column("created_at DESC"), sa.literal_column("id DESC")],
+            unique=False,
+        )
 
-    op.create_table('document_pages',
-    sa.Column('document_id', sa.BigInteger(), nullable=False),
-    sa.Column('page_number', sa.Integer(), nullable=False),
-    sa.Column('text', sa.Text(), nullable=False),
-    sa.Column('char_count', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['document_id'], ['documents.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('document_id', 'page_number')
+    op.create_table(
+        "document_pages",
+        sa.Column("document_id", sa.BigInteger(), nullable=False),
+        sa.Column("page_number", sa.Integer(), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("char_count", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["document_id"], ["documents.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("document_id", "page_number"),
     )
-    op.create_table('document_queue',
-    sa.Column('id', sa.BigInteger(), nullable=False),
-    sa.Column('document_id', sa.BigInteger(), nullable=False),
-    sa.Column('owner_id', sa.BigInteger(), nullable=False),
-    sa.Column('operation', sa.String(length=16), nullable=False),
-    sa.Column('status', sa.String(length=16), server_default=sa.text("'pending'"), nullable=False),
-    sa.Column('stage', sa.String(length=32), nullable=False),
-    sa.Column('priority', sa.SmallInteger(), nullable=False),
-    sa.Column('attempts', sa.SmallInteger(), server_default=sa.text('0'), nullable=False),
-    sa.Column('max_attempts', sa.SmallInteger(), nullable=False),
-    sa.Column('file_size', sa.BigInteger(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('run_after', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('dispatched_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('heartbeat_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('lease_expires_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('lease_token', sa.UUID(as_uuid=False), nullable=True),
-    sa.Column('worker_id', sa.String(length=255), nullable=True),
-    sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('error_message', sa.Text(), nullable=True),
-    sa.Column('processing_time_ms', sa.BigInteger(), nullable=True),
-    sa.CheckConstraint("operation IN ('process', 'reprocess')", name='document_queue_operation_valid'),
-    sa.CheckConstraint("status IN ('pending', 'queued', 'processing', 'completed', 'failed')", name='document_queue_status_valid'),
-    sa.CheckConstraint('attempts >= 0 AND max_attempts >= 1', name='document_queue_attempts_valid'),
-    sa.ForeignKeyConstraint(['document_id'], ['documents.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['owner_id'], ['users.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    op.create_table(
+        "document_queue",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("document_id", sa.BigInteger(), nullable=False),
+        sa.Column("owner_id", sa.BigInteger(), nullable=False),
+        sa.Column("operation", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default=sa.text("'pending'"), nullable=False),
+        sa.Column("stage", sa.String(length=32), nullable=False),
+        sa.Column("priority", sa.SmallInteger(), nullable=False),
+        sa.Column("attempts", sa.SmallInteger(), server_default=sa.text("0"), nullable=False),
+        sa.Column("max_attempts", sa.SmallInteger(), nullable=False),
+        sa.Column("file_size", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("run_after", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("lease_token", sa.UUID(as_uuid=False), nullable=True),
+        sa.Column("worker_id", sa.String(length=255), nullable=True),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("error_message", sa.Text(), nullable=True),
+        sa.Column("processing_time_ms", sa.BigInteger(), nullable=True),
+        sa.CheckConstraint("operation IN ('process', 'reprocess')", name="document_queue_operation_valid"),
+        sa.CheckConstraint(
+            "status IN ('pending', 'queued', 'processing', 'completed', 'failed')", name="document_queue_status_valid"
+        ),
+        sa.CheckConstraint("attempts >= 0 AND max_attempts >= 1", name="document_queue_attempts_valid"),
+        sa.ForeignKeyConstraint(["document_id"], ["documents.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["owner_id"], ["users.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table('document_queue', schema=None) as batch_op:
-        batch_op.create_index('document_queue_pending_order_idx', [sa.literal_column('priority DESC'), 'created_at', 'id'], unique=False, postgresql_where=sa.text("status = 'pending'"))
-        batch_op.create_index('document_queue_dispatched_idx', ['dispatched_at'], unique=False, postgresql_where=sa.text("status = 'queued'"))
-        batch_op.create_index('document_queue_document_idx', ['document_id', sa.literal_column('id DESC')], unique=False)
-        batch_op.create_index('document_queue_in_flight_idx', ['owner_id', 'status'], unique=False, postgresql_where=sa.text("status IN ('queued', 'processing')"))
-        batch_op.create_index('document_queue_lease_idx', ['lease_expires_at'], unique=False, postgresql_where=sa.text("status = 'processing'"))
-        batch_op.create_index('document_queue_one_active_per_document', ['document_id'], unique=True, postgresql_where=sa.text("status IN ('pending', 'queued', 'processing')"))
-        batch_op.create_index('document_queue_pending_admission_idx', ['owner_id', sa.literal_column('priority DESC'), 'created_at', 'id'], unique=False, postgresql_where=sa.text("status = 'pending'"))
-        batch_op.create_index('document_queue_status_created_idx', ['status', 'created_at'], unique=False)
+    with op.batch_alter_table("document_queue", schema=None) as batch_op:
+        batch_op.create_index(
+            "document_queue_pending_order_idx",
+            [sa.literal_column("priority DESC"), "created_at", "id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'pending'"),
+        )
+        batch_op.create_index(
+            "document_queue_dispatched_idx",
+            ["dispatched_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'queued'"),
+        )
+        batch_op.create_index(
+            "document_queue_document_idx", ["document_id", sa.literal_column("id DESC")], unique=False
+        )
+        batch_op.create_index(
+            "document_queue_in_flight_idx",
+            ["owner_id", "status"],
+            unique=False,
+            postgresql_where=sa.text("status IN ('queued', 'processing')"),
+        )
+        batch_op.create_index(
+            "document_queue_lease_idx",
+            ["lease_expires_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'processing'"),
+        )
+        batch_op.create_index(
+            "document_queue_one_active_per_document",
+            ["document_id"],
+            unique=True,
+            postgresql_where=sa.text("status IN ('pending', 'queued', 'processing')"),
+        )
+        batch_op.create_index(
+            "document_queue_pending_admission_idx",
+            ["owner_id", sa.literal_column("priority DESC"), "created_at", "id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'pending'"),
+        )
+        batch_op.create_index("document_queue_status_created_idx", ["status", "created_at"], unique=False)
 
     # The queue's state machine, enforced by the database itself: a buggy or
     # hand-written UPDATE cannot move a job along an edge that does not exist.
-    op.create_table('queue_daily_stats',
-    sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('slot', sa.SmallInteger(), nullable=False),
-    sa.Column('completed', sa.BigInteger(), server_default=sa.text('0'), nullable=False),
-    sa.Column('wait_seconds', sa.Double(), server_default=sa.text('0'), nullable=False),
-    sa.PrimaryKeyConstraint('day', 'slot')
+    op.create_table(
+        "queue_daily_stats",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("slot", sa.SmallInteger(), nullable=False),
+        sa.Column("completed", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+        sa.Column("wait_seconds", sa.Double(), server_default=sa.text("0"), nullable=False),
+        sa.PrimaryKeyConstraint("day", "slot"),
     )
     op.execute(COUNT_COMPLETION_FUNCTION)
     op.execute(
@@ -176,22 +223,27 @@ def downgrade():
     op.execute("DROP FUNCTION document_queue_guard_transition()")
     op.execute("DROP TRIGGER document_queue_count_completion ON document_queue")
     op.execute("DROP FUNCTION document_queue_count_completion()")
-    op.drop_table('queue_daily_stats')
-    with op.batch_alter_table('document_queue', schema=None) as batch_op:
-        batch_op.drop_index('document_queue_status_created_idx')
-        batch_op.drop_index('document_queue_pending_admission_idx', postgresql_where=sa.text("status = 'pending'"))
-        batch_op.drop_index('document_queue_one_active_per_document', postgresql_where=sa.text("status IN ('pending', 'queued', 'processing')"))
-        batch_op.drop_index('document_queue_lease_idx', postgresql_where=sa.text("status = 'processing'"))
-        batch_op.drop_index('document_queue_in_flight_idx', postgresql_where=sa.text("status IN ('queued', 'processing')"))
-        batch_op.drop_index('document_queue_document_idx')
-        batch_op.drop_index('document_queue_dispatched_idx', postgresql_where=sa.text("status = 'queued'"))
-        batch_op.drop_index('document_queue_pending_order_idx', postgresql_where=sa.text("status = 'pending'"))
+    op.drop_table("queue_daily_stats")
+    with op.batch_alter_table("document_queue", schema=None) as batch_op:
+        batch_op.drop_index("document_queue_status_created_idx")
+        batch_op.drop_index("document_queue_pending_admission_idx", postgresql_where=sa.text("status = 'pending'"))
+        batch_op.drop_index(
+            "document_queue_one_active_per_document",
+            postgresql_where=sa.text("status IN ('pending', 'queued', 'processing')"),
+        )
+        batch_op.drop_index("document_queue_lease_idx", postgresql_where=sa.text("status = 'processing'"))
+        batch_op.drop_index(
+            "document_queue_in_flight_idx", postgresql_where=sa.text("status IN ('queued', 'processing')")
+        )
+        batch_op.drop_index("document_queue_document_idx")
+        batch_op.drop_index("document_queue_dispatched_idx", postgresql_where=sa.text("status = 'queued'"))
+        batch_op.drop_index("document_queue_pending_order_idx", postgresql_where=sa.text("status = 'pending'"))
 
-    op.drop_table('document_queue')
-    op.drop_table('document_pages')
-    with op.batch_alter_table('documents', schema=None) as batch_op:
-        batch_op.drop_index('documents_owner_created_idx')
+    op.drop_table("document_queue")
+    op.drop_table("document_pages")
+    with op.batch_alter_table("documents", schema=None) as batch_op:
+        batch_op.drop_index("documents_owner_created_idx")
 
-    op.drop_table('documents')
-    op.drop_table('users')
-    op.drop_table('blob_chunks')
+    op.drop_table("documents")
+    op.drop_table("users")
+    op.drop_table("blob_chunks")

@@ -1,7 +1,7 @@
 """bulk ingest: queue lanes, dedupe index, run records
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-11-26 02:30:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = '0005'
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

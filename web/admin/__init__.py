@@ -32,4 +32,4 @@ def refused(error: HTTPException):
     return render_template("error.html", title=titles[error.code], message=error.description), error.code
 
 
-from web.admin import dashboard, jobs, users  # noqa: F401  (routes register on bp)
+from web.admin import dashboard, jobs, users  # noqa: E402, F401  (after bp: their routes register on it)

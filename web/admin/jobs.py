@@ -7,7 +7,6 @@ from flask_login import current_user
 
 from docqueue.documents import get_document
 from docqueue.models import Document
-from docqueue.statuses import OPERATIONS, QueueStatus
 from docqueue.pipeline import PIPELINE
 from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.job_listing import (
@@ -20,6 +19,7 @@ from docqueue.queue.job_listing import (
     list_jobs,
 )
 from docqueue.queue.operator import OperatorActions, failure_groups
+from docqueue.statuses import OPERATIONS, QueueStatus
 from web.admin import bp
 from web.admin.common import form_int, page_or_partial, scope_owner_id, selected_job_ids
 from web.auth import role_required

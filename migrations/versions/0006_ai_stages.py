@@ -1,7 +1,7 @@
 """images, chunks, embeddings, enrichment answers and result callbacks
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-26 02:40:00
 
 """
@@ -9,8 +9,8 @@ Create Date: 2026-11-26 02:40:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

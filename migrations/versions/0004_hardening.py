@@ -1,18 +1,17 @@
 """hardening: pages cut at MAX_PAGE_TEXT_CHARS, and Idempotency-Key answers of the upload API
 
-Revision ID: 0003
-Revises: 0010
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-26 02:45:00
 
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
-
-revision = "0003"
-down_revision = "0010"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

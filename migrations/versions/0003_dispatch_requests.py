@@ -1,15 +1,15 @@
 """dispatch requests: a sequence callers bump so a busy dispatcher knows to run again
 
-Revision ID: 0010
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-26 03:00:00
 
 """
+
 from alembic import op
 
-
-revision = '0010'
-down_revision = '0002'
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
