@@ -205,8 +205,10 @@ def test_api_lists_stage_records_and_pages_pages(client, make_user, session):
     assert seen == [{"page": n, "text": f"page {n}", "ocr": False} for n in range(1, 8)]
     bad = client.get(f"/api/documents/{document_id}/pages?limit=lots", headers=auth(token))
     assert bad.status_code == 400 and bad.json["error"].startswith("limit must be a whole number")
-    capped = client.get(f"/api/documents/{document_id}/pages?limit=5000", headers=auth(token)).json
-    assert len(capped["pages"]) == 7 and capped["next"] is None
+    too_many = client.get(f"/api/documents/{document_id}/pages?limit=5000", headers=auth(token))
+    assert too_many.status_code == 400 and "from 1 to 1000, got 5000" in too_many.json["error"]
+    whole = client.get(f"/api/documents/{document_id}/pages?limit=1000", headers=auth(token)).json
+    assert len(whole["pages"]) == 7 and whole["next"] is None
 
 
 def test_a_run_that_failed_part_way_shows_its_pages_marked_incomplete(app, make_user, session):

@@ -19,23 +19,18 @@ from typing import TypeVar
 from flask import request, url_for
 from werkzeug.exceptions import BadRequest
 
+from web.params import BadParameter, query_int
+
 T = TypeVar("T")
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+#: Keys are bigint ids and page numbers.
+MAX_KEY = 2**63 - 1
 
 
 class BadListRequest(BadRequest):
     """`limit` or `after` is malformed; the description says which and why."""
-
-
-def _whole_number(name: str, default: int, minimum: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or int(raw) < minimum:
-        raise BadListRequest(f"{name} must be a whole number of at least {minimum}, got {raw[:40]!r}")
-    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -47,8 +42,11 @@ class ListWindow:
 
     @classmethod
     def from_request(cls, default_limit: int = DEFAULT_LIMIT) -> ListWindow:
-        """Read `?limit=` (1 to 1000; larger is cut to 1000) and `?after=`; BadListRequest if malformed."""
-        return cls(min(_whole_number("limit", default_limit, 1), MAX_LIMIT), _whole_number("after", 0, 0))
+        """Read `?limit=` (1 to 1000) and `?after=`; BadListRequest for anything else."""
+        try:
+            return cls(query_int("limit", default_limit, 1, MAX_LIMIT), query_int("after", 0, 0, MAX_KEY))
+        except BadParameter as bad:
+            raise BadListRequest(str(bad)) from None
 
     @property
     def fetch_limit(self) -> int:
