@@ -2,13 +2,8 @@
 
 from docqueue.queue import run_outputs, stage_records
 from docqueue.queue.priority import priority_for_size
-from docqueue.queue.service import (
-    AlreadyQueued,
-    Claim,
-    DocumentQueueService,
-    LeaseLost,
-    RequeueResult,
-)
+from docqueue.queue.service import DocumentQueueService
+from docqueue.queue.values import AlreadyQueued, Claim, LeaseLost, RequeueResult
 
 __all__ = [
     "AlreadyQueued",

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
-    from docqueue.queue.service import Claim
+    from docqueue.queue.values import Claim
 
 #: How an attempt ended.
 SUCCEEDED, RETRYING, FAILED, LOST, HANDED_BACK = "succeeded", "retrying", "failed", "lost", "handed_back"

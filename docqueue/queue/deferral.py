@@ -2,7 +2,7 @@
 
 Rules (beside `service.py`'s, which still hold):
 
-- Only the holder of the current lease may defer (`_HOLDS_LEASE`), in one
+- Only the holder of the current lease may defer (`HOLDS_LEASE`), in one
   conditional UPDATE, like every other transition.
 - Deferral is processing -> pending with `run_after` = when the service's
   breaker lets a call through again; the dispatcher admits it then.
@@ -21,7 +21,8 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from docqueue.queue.service import _HOLDS_LEASE, _RELEASE_LEASE, Claim, LeaseLost, _documents_follow
+from docqueue.queue.fragments import HOLDS_LEASE, RELEASE_LEASE, documents_follow
+from docqueue.queue.values import Claim, LeaseLost
 
 # The claimed stage's record waits with its job: pending again, its attempt taken back, the reason shown.
 _RECORD_WAITS = """
@@ -39,11 +40,11 @@ def defer_claim(session: Session, claim: Claim, until: datetime, reason: str) ->
                 UPDATE document_queue SET status = 'pending', run_after = GREATEST(:until, now()),
                        -- Take back the claim's increment: waiting for a service is not an attempt.
                        attempts = GREATEST(attempts - 1, 0),
-                       error_message = :reason, failure_kind = 'transient', dispatched_at = NULL, {_RELEASE_LEASE}
-                WHERE {_HOLDS_LEASE}
+                       error_message = :reason, failure_kind = 'transient', dispatched_at = NULL, {RELEASE_LEASE}
+                WHERE {HOLDS_LEASE}
                 RETURNING id, document_id, stage, status, error_message
             ), document AS (
-                {_documents_follow("deferred", error="deferred.error_message")}
+                {documents_follow("deferred", error="deferred.error_message")}
             ), record AS ({_RECORD_WAITS}
             )
             SELECT id FROM deferred

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from docqueue.queue import dispatch_requests
 from docqueue.queue.messages import held_messages, send_stage_messages
 from docqueue.queue.recovery import resend_lost_messages
-from docqueue.queue.service import Dispatch, DocumentQueueService
+from docqueue.queue.service import DocumentQueueService
+from docqueue.queue.values import Dispatch
 
 logger = logging.getLogger(__name__)
 

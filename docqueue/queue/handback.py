@@ -2,7 +2,7 @@
 
 Rules:
 
-- Only the holder of the lease can hand back (`_HOLDS_LEASE`), in one
+- Only the holder of the lease can hand back (`HOLDS_LEASE`), in one
   conditional UPDATE: `processing` -> `queued` at the same stage, with a
   fresh `dispatched_at`; the caller sends the returned dispatch after commit.
 - The attempt is not burned: a deploy is not the document's fault, so
@@ -16,12 +16,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from docqueue.queue.attempts import HANDED_BACK, close_attempt
-from docqueue.queue.service import _HOLDS_LEASE, _RELEASE_LEASE, Claim, Dispatch, LeaseLost
+from docqueue.queue.fragments import HOLDS_LEASE, RELEASE_LEASE
+from docqueue.queue.values import Claim, Dispatch, LeaseLost
 
 _HAND_BACK = f"""
     UPDATE document_queue SET status = 'queued', attempts = greatest(attempts - 1, 0), dispatched_at = now(),
-           {_RELEASE_LEASE}
-    WHERE {_HOLDS_LEASE}
+           {RELEASE_LEASE}
+    WHERE {HOLDS_LEASE}
     RETURNING id, stage
 """
 

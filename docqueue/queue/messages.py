@@ -11,7 +11,7 @@ import logging
 import dramatiq
 
 from docqueue.pipeline import PIPELINE, stage_named
-from docqueue.queue.service import Dispatch
+from docqueue.queue.values import Dispatch
 
 logger = logging.getLogger(__name__)
 

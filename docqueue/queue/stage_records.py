@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
     # The queue service builds its statements from this module's fragments, so it cannot be imported here.
-    from docqueue.queue.service import Claim
+    from docqueue.queue.values import Claim
 
 # -- fragments for the queue service's transitions ---------------------------------
 # Each takes the name of a CTE of the transition's statement; parameters are named in the docstrings.
@@ -151,7 +151,7 @@ def skip(session: Session, claim: Claim, reason: str) -> None:
         {"job_id": claim.job_id, "stage": claim.stage, "reason": reason},
     ).first()
     if row is None:
-        from docqueue.queue.service import LeaseLost
+        from docqueue.queue.values import LeaseLost
 
         raise LeaseLost(f"job {claim.job_id} stage {claim.stage} is no longer running")
 

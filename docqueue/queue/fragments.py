@@ -1,0 +1,90 @@
+"""Named SQL fragments the queue's transitions share, each with why it reads as it does.
+
+Every statement that changes a queue item's state is built from these, in
+`service.py` and its sibling modules, so a rule (who may publish, how a
+document follows its queue item) is written once.
+"""
+
+from __future__ import annotations
+
+from docqueue.queue import stage_records
+from docqueue.queue.priority import priority_for_size_sql
+from docqueue.queue.values import Claim
+from docqueue.statuses import DOCUMENT_STATUS_FOR
+
+CLAIM_COLUMNS = "id, document_id, owner_id, operation, stage, attempts, max_attempts, lease_token::text"
+CLAIM_FIELDS = ", ".join(f"claimed.{column.split('::')[0]}" for column in CLAIM_COLUMNS.split(", "))
+
+# Only the holder of the current lease may publish or give up a job.
+HOLDS_LEASE = "id = :job_id AND lease_token = CAST(:lease_token AS uuid) AND status = 'processing'"
+
+# An operator can pause admission (docqueue/queue/operator.py); running work carries on.
+ADMISSION_OPEN = "NOT EXISTS (SELECT 1 FROM queue_control WHERE admission_paused)"
+
+# Clears the lease columns when a job leaves `processing`.
+RELEASE_LEASE = "lease_token = NULL, lease_expires_at = NULL, heartbeat_at = NULL, worker_id = NULL"
+
+
+# The document's status for the queue status a CTE returns, from the one mapping in `statuses`.
+_DOCUMENT_STATUS_CASE = (
+    "CASE {source}.status "
+    + " ".join(f"WHEN '{queue}' THEN '{document}'" for queue, document in DOCUMENT_STATUS_FOR.items())
+    + " END"
+)
+
+
+def documents_follow(source: str, **assignments: str) -> str:
+    """An UPDATE making the documents of the queue rows in CTE `source` show their state.
+
+    `source` must return `document_id` and the queue row's new `status`;
+    `assignments` are further columns to set, as SQL expressions.
+    """
+    columns = {"status": _DOCUMENT_STATUS_CASE.format(source=source), "updated_at": "now()", **assignments}
+    sets = ", ".join(f"{column} = {value}" for column, value in columns.items())
+    return f"UPDATE documents d SET {sets} FROM {source} WHERE d.id = {source}.document_id"
+
+
+# What the document says about a failed attempt: the reason, and whether it will be tried again.
+FAILURE_SHOWN = (
+    "CASE {source}.status WHEN 'failed' THEN {source}.error_message "
+    "ELSE format('attempt %s of %s failed, retrying: %s', {source}.attempts, {source}.max_attempts, "
+    "{source}.error_message) END"
+)
+
+
+def stages_from(stage: str) -> list[str]:
+    """The names of `stage` and the stages after it: a run's stage records."""
+    from docqueue.pipeline import PIPELINE  # the stages import this package, so not at module level
+
+    names = [each.name for each in PIPELINE]
+    return names[names.index(stage) :]
+
+
+# The one definition of a new queue row, for one upload (`enqueue`) or a whole ingest batch
+# (`enqueue_many`): pending at `:stage`, the given priority or one by size, fresh attempts, no
+# failure; the document follows, and the run's stage records are made (`:record_stages`).
+# `:priorities` pairs with `:document_ids` (NULL: by size).
+NEW_JOBS = f"""
+    WITH queued AS (
+        INSERT INTO document_queue
+            (document_id, owner_id, operation, status, stage, priority, attempts, max_attempts, file_size, lane)
+        SELECT d.id, d.owner_id, :operation, 'pending', :stage,
+               COALESCE(new.priority, {priority_for_size_sql("d.size_bytes")}), 0, :max_attempts, d.size_bytes, :lane
+        FROM unnest(CAST(:document_ids AS bigint[]), CAST(:priorities AS int[])) AS new (document_id, priority)
+        JOIN documents d ON d.id = new.document_id
+        ON CONFLICT (document_id) WHERE status IN ('pending', 'queued', 'processing') DO NOTHING
+        RETURNING id, document_id, status
+    ), document AS (
+        -- A new document already reads pending, 0 %, no error: only a reprocessed one needs the write.
+        {documents_follow("queued", progress="0", error="NULL")}
+          AND (d.status <> 'pending' OR d.progress <> 0 OR d.error IS NOT NULL)
+    ), records AS (
+        {stage_records.created("queued")}
+    )
+    SELECT id FROM queued
+"""
+
+
+def claim_params(claim: Claim) -> dict:
+    """The parameters `HOLDS_LEASE` names."""
+    return {"job_id": claim.job_id, "lease_token": claim.lease_token}

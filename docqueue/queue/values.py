@@ -1,0 +1,63 @@
+"""What the queue's statements take and return, and the two errors its transitions raise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class AlreadyQueued(Exception):
+    """The document already has a job that is pending or running."""
+
+
+class LeaseLost(Exception):
+    """The worker's claim no longer holds: another attempt owns the job now."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a worker holds while it runs one stage of one job."""
+
+    job_id: int
+    document_id: int
+    owner_id: int
+    operation: str
+    stage: str
+    attempt: int
+    max_attempts: int
+    lease_token: str
+    #: The owner's per-stage time limit.
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    id: int
+    document_id: int
+    owner_id: int
+    operation: str
+    priority: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """A queue item whose stage message must be sent after commit."""
+
+    job_id: int
+    stage: str
+
+
+@dataclass(frozen=True)
+class RecoveryCounts:
+    requeued: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class RequeueResult:
+    """What `requeue_failed` did: how many went back, and what it left and why."""
+
+    requeued: int
+    #: (reason, number of documents) for failures that would only fail again.
+    skipped: list[tuple[str, int]]
