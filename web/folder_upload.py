@@ -12,13 +12,14 @@ import os
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from docqueue.documents import MAX_FILENAME_CHARS, UploadRejected, upload_too_large_message, validate_priority
+from docqueue.documents import MAX_FILENAME_CHARS, UploadRejected, validate_priority
 from docqueue.ingest import IngestOptions, ingest_paths
 from web.extensions import db
+from web.pages import upload_too_large
 
 bp = Blueprint("folder_upload", __name__)
 
@@ -46,11 +47,8 @@ def _save_tree(files, target: Path) -> list[str]:
     return tops
 
 
-@bp.errorhandler(RequestEntityTooLarge)
-def folder_too_large(error):
-    """A folder over MAX_UPLOAD_MB in all: say so on the page; nothing of it was stored."""
-    flash(upload_too_large_message(current_app.config["MAX_CONTENT_LENGTH"]), "error")
-    return redirect(url_for("pages.index"))
+# A folder over MAX_UPLOAD_MB in all is told on the page, as a too-large upload is.
+bp.register_error_handler(RequestEntityTooLarge, upload_too_large)
 
 
 @bp.post("/upload/folder")
