@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -283,8 +284,11 @@ def test_worker_frozen_past_its_lease_publishes_nothing(procfile, engine, owner,
 
     wait_until(taken_over, timeout=120, message="another worker to take the frozen worker's item")
     frozen.signal_group(signal.SIGCONT)
+    # It finds out either when it tries to publish (LeaseLost) or, first, from its heartbeat (its stage stopped).
     wait_until(
-        lambda: "lost its lease" in frozen.log(), timeout=120, message="the frozen worker to find its lease lost"
+        lambda: re.search(r"lost its lease|stopped: its lease was taken away", frozen.log()),
+        timeout=120,
+        message="the frozen worker to find its lease lost",
     )
     wait_all_finished(engine, uploaded, frozen_at, "worker frozen past its lease")
     assert_processed_once(engine, uploaded)
