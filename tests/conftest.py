@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -205,15 +206,18 @@ def procfile(test_env, tmp_path):
         process.stop()
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.2, message: str = "condition"):
-    """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds."""
+def wait_until(predicate, timeout: float, interval: float = 0.2, message: str | Callable[[], str] = "condition"):
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds.
+
+    `message` may be a function, called on failure to describe the state then.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    pytest.fail(f"timed out after {timeout} s waiting for {message}")
+    pytest.fail(f"timed out after {timeout} s waiting for {message() if callable(message) else message}")
 
 
 def wait_for_web(base_url: str) -> None:

@@ -14,8 +14,10 @@ import os
 import re
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -58,6 +60,21 @@ def api(base_url: str, token: str, path: str) -> requests.Response:
 
 def nothing_left(cwd: Path) -> bool:
     return started_processes(cwd) == []
+
+
+def still_running(cwd: Path, up: UpProcess) -> Callable[[], str]:
+    """A failure message naming what is left running, with `up`'s output (the guardian's lines are in it)."""
+
+    def describe() -> str:
+        left = []
+        for process in started_processes(cwd):
+            try:
+                left.append(f"{process.pid} {' '.join(process.cmdline())[:160]}")
+            except psutil.Error:
+                continue
+        return "everything up started to stop; still running:\n" + "\n".join(left) + "\n" + up.output()
+
+    return describe
 
 
 @pytest.fixture
@@ -113,7 +130,7 @@ def test_commands_beside_up_and_nothing_left_after_kill_9(tmp_path, no_runtime_d
         # kill -9: no chance to clean up, yet nothing it started survives.
         os.kill(first.process.pid, signal.SIGKILL)
         first.process.wait(timeout=10)
-        wait_until(lambda: nothing_left(tmp_path), timeout=90, interval=0.5, message="everything up started to stop")
+        wait_until(lambda: nothing_left(tmp_path), timeout=90, interval=0.5, message=still_running(tmp_path, first))
         first.wait_for_eof()
         assert "ended without stopping what it started" in first.output()
     finally:
@@ -157,7 +174,7 @@ def test_commands_beside_up_and_nothing_left_after_kill_9(tmp_path, no_runtime_d
         down = succeeds(tmp_path, "down")
         assert f"stopping docqueue up (pid {third.process.pid})" in down.stdout and "stopped" in down.stdout
         assert third.process.wait(timeout=60) == 0, third.output()
-        wait_until(lambda: nothing_left(tmp_path), timeout=30, interval=0.5, message="the guardian to exit")
+        wait_until(lambda: nothing_left(tmp_path), timeout=30, interval=0.5, message=still_running(tmp_path, third))
         assert "no docqueue up is running" in succeeds(tmp_path, "down").stdout
         assert not (home / "up.json").exists()
         stopped = docqueue(tmp_path, "status")
