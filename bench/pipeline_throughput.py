@@ -107,8 +107,8 @@ def bare_dramatiq(paths: list[str], processes: int, workdir: Path) -> float:
 
 def docqueue_pipeline(files: list[tuple[str, bytes]], workdir: Path) -> float:
     from docqueue.broker import build_broker
+    from docqueue.commands import queue_upload
     from docqueue.db import get_engine, session_scope
-    from docqueue.documents import create_document
     from docqueue.queue.dispatcher import process_document_queue
     from docqueue.users import create_user
 
@@ -128,7 +128,7 @@ def docqueue_pipeline(files: list[tuple[str, bytes]], workdir: Path) -> float:
         start = time.perf_counter()
         with session_scope() as session:
             for name, data in files:
-                create_document(session, owner_id, name, "application/pdf", io.BytesIO(data))
+                queue_upload(session, owner_id, name, "application/pdf", io.BytesIO(data))
         with session_scope() as session:
             process_document_queue(session)
 

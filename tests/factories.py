@@ -44,6 +44,21 @@ def make_slow_pdf(text_operations: int) -> bytes:
     return document.tobytes(deflate=True)
 
 
+def make_busy_pdf(path_operations: int) -> bytes:
+    """A one-page PDF that is slow to read but holds little in memory: `path_operations` line drawings,
+    which text extraction interprets and throws away (4,000,000 took about 2 s on the 2-core dev machine).
+
+    Slow text (`make_slow_pdf`) grows MuPDF's memory with the time it takes, so
+    on a fast machine it can reach the PDF process's memory cap before a short
+    time limit; this one reaches only the time limit.
+    """
+    document = pymupdf.open()
+    page = document.new_page()
+    page.insert_text((72, 72), "x")
+    document.update_stream(page.get_contents()[0], b"q 0 0 m 100 100 l 200 50 l h S Q " * path_operations)
+    return document.tobytes(deflate=True)
+
+
 def make_tiff(pages: int, width: int = 64, height: int = 48) -> bytes:
     """A multi-page grayscale TIFF written by hand (PyMuPDF cannot write TIFF, and we need no imaging library)."""
     out = bytearray(b"II" + struct.pack("<HI", 42, 0))

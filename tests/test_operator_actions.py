@@ -268,7 +268,7 @@ def test_a_crash_keeps_its_traceback_for_the_job_page_only(session, make_user):
 
 def test_a_crash_traceback_shows_where_the_pdf_process_raised(test_env):
     from docqueue.pdf_pool import run_in_pdf_process, shutdown_pdf_pool
-    from docqueue.stage_runner import crash_traceback
+    from docqueue.stage_outcomes import crash_traceback
 
     try:
         with pytest.raises(StageError) as raised:

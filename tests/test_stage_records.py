@@ -7,6 +7,7 @@ import io
 import pytest
 import sqlalchemy as sa
 
+from docqueue import stage_runner
 from docqueue.documents import page_texts, result_pages
 from docqueue.pipeline import PIPELINE
 from docqueue.queue import DocumentQueueService, run_outputs
@@ -52,6 +53,15 @@ def job_for_newest(session, document_id: int) -> sa.Row:
     ).one()
 
 
+def inspect_alone(session, document_id: int, monkeypatch) -> None:
+    """Run only the inspect stage of the document's admitted job, as a worker that is shutting down does:
+    it hands the job on to `extract_text` by message instead of going on with it."""
+    with monkeypatch.context() as patch:
+        patch.setattr(stage_runner, "is_stopping", lambda: True)
+        assert run_stage("inspect", admit(session, document_id)) == "done"
+    assert job_for_newest(session, document_id).stage == "extract_text"
+
+
 def page_versions(session, job_id: int) -> dict[int, str]:
     """Each page row's xmin: it changes whenever the row is rewritten."""
     rows = session.execute(
@@ -73,6 +83,41 @@ def test_every_stage_of_a_run_has_a_record_with_units(session, owner):
     assert recorded["inspect"].status == "completed"
 
 
+def test_one_message_carries_a_document_through_every_stage_of_its_lane(session, owner):
+    document_id = add_document(session, owner, make_pdf(["first page words", "second page words"]))
+    job_id = admit(session, document_id)
+    # The inspect message's worker goes on with each stage itself to the end, skipping those with nothing
+    # to do (the AI stages are not configured here).
+    assert run_stage("inspect", job_id) == "done"
+    job = job_for_newest(session, document_id)
+    assert (job.status, job.stage, job.lease_token) == ("completed", "chunk", None)
+    recorded = records(session, job_id)
+    assert {stage: record.status for stage, record in recorded.items()} == {
+        "inspect": "completed",
+        "extract_text": "completed",
+        "ocr": "skipped",
+        "searchable_pdf": "skipped",
+        "extract_images": "completed",
+        "chunk": "completed",
+        "embed": "skipped",
+        "enrich": "skipped",
+    }
+    assert recorded["ocr"].error == "every page has a text layer: nothing for OCR to read"
+    attempts = session.execute(
+        sa.text(
+            "SELECT stage, attempt, worker_id, lease_token, outcome FROM stage_attempts WHERE job_id = :j ORDER BY id"
+        ),
+        {"j": job_id},
+    ).all()
+    assert [(a.stage, a.attempt, a.outcome) for a in attempts] == [
+        (stage, 1, "succeeded") for stage in ("inspect", "extract_text", "extract_images", "chunk")
+    ]
+    assert {a.worker_id for a in attempts} == {current_worker_id()}
+    assert len({a.lease_token for a in attempts}) == 4, "each stage is claimed with its own fencing token"
+    # A message for a stage the worker went on with (a duplicate, a re-send) finds nothing to claim.
+    assert run_stage("extract_text", job_id) == "dropped"
+
+
 def test_a_failed_stage_is_recorded_with_its_error_and_later_stages_stay_pending(session, owner):
     document_id = add_document(session, owner, b"just some notes\n" * 10)
     process(session, document_id)
@@ -82,10 +127,10 @@ def test_a_failed_stage_is_recorded_with_its_error_and_later_stages_stay_pending
     assert recorded["extract_text"].status == "pending"
 
 
-def test_a_retried_stage_resumes_after_its_last_committed_batch(session, owner):
+def test_a_retried_stage_resumes_after_its_last_committed_batch(session, owner, monkeypatch):
     pages = [f"page {n}" for n in range(1, 121)]
     document_id = add_document(session, owner, make_pdf(pages))
-    run_stage("inspect", admit(session, document_id))
+    inspect_alone(session, document_id, monkeypatch)
     # The first attempt at extract_text commits one batch, then its worker is lost (a transient failure).
     claim = claim_next(session, document_id)
     assert claim.stage == "extract_text"
@@ -107,13 +152,13 @@ def test_a_retried_stage_resumes_after_its_last_committed_batch(session, owner):
     assert page_texts(session, document_id) == [(n, f"page {n}") for n in range(1, 121)]
 
 
-def test_reprocess_replaces_outputs_only_when_the_new_run_completes(session, owner):
+def test_reprocess_replaces_outputs_only_when_the_new_run_completes(session, owner, monkeypatch):
     document_id = add_document(session, owner, make_pdf(["one", "two"]))
     process(session, document_id)
     first_run = job_for(session, document_id).id
     DocumentQueueService(session).enqueue(document_id, "inspect", "reprocess")
     session.commit()
-    run_stage("inspect", admit(session, document_id))
+    inspect_alone(session, document_id, monkeypatch)
     claim = claim_next(session, document_id)
     extract_text._write_pages(claim, [(1, "one")], 2)
     # Mid-run, and after the new run fails: readers see the old run's pages, all of them, as complete.
@@ -140,9 +185,9 @@ def test_reprocess_replaces_outputs_only_when_the_new_run_completes(session, own
     assert stored_runs == [last_run], "the older runs' pages must be gone"
 
 
-def test_progress_moves_forward_with_committed_pages(session, owner):
+def test_progress_moves_forward_with_committed_pages(session, owner, monkeypatch):
     document_id = add_document(session, owner, make_pdf([f"p{n}" for n in range(1, 101)]))
-    run_stage("inspect", admit(session, document_id))
+    inspect_alone(session, document_id, monkeypatch)
     after_inspect = session.execute(
         sa.text("SELECT progress FROM documents WHERE id = :d"), {"d": document_id}
     ).scalar()
@@ -211,10 +256,10 @@ def test_api_lists_stage_records_and_pages_pages(client, make_user, session):
     assert len(whole["pages"]) == 7 and whole["next"] is None
 
 
-def test_a_run_that_failed_part_way_shows_its_pages_marked_incomplete(app, make_user, session):
+def test_a_run_that_failed_part_way_shows_its_pages_marked_incomplete(app, make_user, session, monkeypatch):
     owner, token = make_user("partial@example.com", password="pw")
     document_id = add_document(session, owner, make_pdf([f"page {n}" for n in range(1, 121)]))
-    run_stage("inspect", admit(session, document_id))
+    inspect_alone(session, document_id, monkeypatch)
     claim = claim_next(session, document_id)
     extract_text._write_pages(claim, [(n, f"page {n}") for n in range(1, 51)], 120)
     DocumentQueueService(session).mark_failed(claim, "page 51 is damaged and cannot be read", FailureKind.PERMANENT)

@@ -12,7 +12,7 @@ from docqueue.documents import page_texts, result_pages
 from docqueue.queue import DocumentQueueService
 from docqueue.stage_runner import run_stage
 from tests.conftest import CORPUS
-from tests.factories import add_document, make_pdf, make_slow_pdf, make_tiff
+from tests.factories import add_document, make_busy_pdf, make_pdf, make_tiff
 
 
 def process(session, document_id: int) -> sa.Row:
@@ -122,7 +122,7 @@ def test_stage_over_its_time_limit_is_killed_and_not_retried(session, owner, mon
 
     monkeypatch.setenv("DISCOVERY_TIME_LIMIT_SECONDS", "1")
     get_settings.cache_clear()
-    slow = add_document(session, owner, make_slow_pdf(3_000_000))
+    slow = add_document(session, owner, make_busy_pdf(4_000_000))
     document = process(session, slow)
     monkeypatch.undo()
     get_settings.cache_clear()

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from docqueue.pipeline import PIPELINE
 from docqueue.queue.heartbeats import WorkerBeat, recent_workers
-from docqueue.queue.service import DocumentQueueService
+from docqueue.queue.stats import queue_stats
 from docqueue.settings import get_settings
 from docqueue.statuses import QueueStatus
 
@@ -76,7 +76,7 @@ def read_dashboard(session: Session, owner_id: int | None = None, redis_client=N
     statuses = {status: _count(session, status, owner_id) for status in QueueStatus}
     stages, sampled = _stage_counts(session, owner_id)
     if owner_id is None:
-        stats = DocumentQueueService(session).get_queue_stats()
+        stats = queue_stats(session)
         completed_today, avg_wait, oldest = (
             stats["completed_today"],
             stats["avg_wait_time_minutes"],

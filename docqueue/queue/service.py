@@ -20,7 +20,8 @@ Rules this module keeps (README, "How it works"):
   completing a run points the document at it (`results_job_id`): readers see
   that run's outputs from then on.
 
-The dispatcher's steps live in `admission.py`, the shared SQL fragments in
+A worker's transitions (claim, hand on, complete, fail) live in
+`worker_steps.py`, the dispatcher's steps in `admission.py`, the shared SQL fragments in
 `fragments.py`, the values and errors in `values.py`. Methods run inside
 the caller's transaction and never commit, so a
 document row, its blob and its queue item land together or not at all.
@@ -34,13 +35,7 @@ from sqlalchemy.orm import Session
 from docqueue.queue import stage_records
 from docqueue.queue.admission import DispatcherSteps
 from docqueue.queue.fragments import (
-    CLAIM_COLUMNS,
-    CLAIM_FIELDS,
-    FAILURE_SHOWN,
-    HOLDS_LEASE,
     NEW_JOBS,
-    RELEASE_LEASE,
-    claim_params,
     documents_follow,
     stages_from,
 )
@@ -52,13 +47,14 @@ from docqueue.queue.values import (
     PendingItem,
     RequeueResult,
 )
+from docqueue.queue.worker_steps import WorkerSteps
 from docqueue.settings import Settings, get_settings
-from docqueue.statuses import FailureKind, QueueLane
+from docqueue.statuses import QueueLane
 
 __all__ = ["AlreadyQueued", "Claim", "Dispatch", "DocumentQueueService", "LeaseLost", "PendingItem", "RequeueResult"]
 
 
-class DocumentQueueService(DispatcherSteps):
+class DocumentQueueService(WorkerSteps, DispatcherSteps):
     """The queue's state machine over one SQLAlchemy session."""
 
     def __init__(self, session: Session, settings: Settings | None = None) -> None:
@@ -164,184 +160,3 @@ class DocumentQueueService(DispatcherSteps):
             owner_id=owner_id,
         )
         return RequeueResult(requeued=requeued, skipped=[(reason, count) for reason, count in skipped])
-
-    # -- workers ---------------------------------------------------------
-
-    def mark_in_progress(self, job_id: int, stage: str, worker_id: str) -> Claim | None:
-        """Claim a queued job's stage for this worker, or None if the message was stale.
-
-        One conditional UPDATE: it matches only a job that is `queued` at
-        exactly this stage with attempts left, increments `attempts`, and
-        starts a lease with a fresh fencing token.
-        """
-        row = self._execute(
-            f"""
-            WITH claimed AS (
-                UPDATE document_queue SET
-                    status = 'processing', attempts = attempts + 1,
-                    started_at = COALESCE(started_at, now()), heartbeat_at = now(),
-                    lease_expires_at = now() + make_interval(secs => :heartbeat_timeout),
-                    lease_token = gen_random_uuid(), worker_id = :worker_id
-                WHERE id = :job_id AND status = 'queued' AND stage = :stage AND attempts < max_attempts
-                RETURNING {CLAIM_COLUMNS}, status
-            ), document AS (
-                {documents_follow("claimed")}
-            ), record AS (
-                {stage_records.started("claimed")}
-            )
-            SELECT {CLAIM_FIELDS}, u.ocr_timeout_seconds FROM claimed JOIN users u ON u.id = claimed.owner_id
-            """,
-            job_id=job_id,
-            stage=stage,
-            worker_id=worker_id,
-            heartbeat_timeout=self.settings.heartbeat_timeout_seconds,
-        ).first()
-        return Claim(*row) if row else None
-
-    def hold_lease(self, claim: Claim) -> None:
-        """Lock the job row for this transaction if the claim still holds, else raise LeaseLost.
-
-        Call it before writing a stage's results in the same transaction:
-        recovery cannot take the job away until that transaction ends.
-        """
-        row = self._execute(f"SELECT 1 FROM document_queue WHERE {HOLDS_LEASE} FOR SHARE", **claim_params(claim))
-        if row.first() is None:
-            raise LeaseLost(f"job {claim.job_id} stage {claim.stage} attempt {claim.attempt} lost its lease")
-
-    def advance(self, claim: Claim, next_stage: str, progress: int) -> Dispatch:
-        """Hand the job from the claimed stage to `next_stage`; send the returned dispatch after commit.
-
-        The document stays `processing` between its stages: only its progress moves.
-        """
-        row = self._execute(
-            f"""
-            WITH advanced AS (
-                UPDATE document_queue SET status = 'queued', stage = :next_stage, attempts = 0,
-                       dispatched_at = now(), error_message = NULL, {RELEASE_LEASE}
-                WHERE {HOLDS_LEASE}
-                RETURNING id, document_id
-            ), document AS (
-                UPDATE documents d SET progress = GREATEST(d.progress, :progress), updated_at = now()
-                FROM advanced WHERE d.id = advanced.document_id
-            ), record AS (
-                {stage_records.finished("advanced")}
-            )
-            SELECT id FROM advanced
-            """,
-            next_stage=next_stage,
-            progress=progress,
-            stage=claim.stage,
-            **claim_params(claim),
-        ).first()
-        if row is None:
-            raise LeaseLost(f"job {claim.job_id} lost its lease before leaving stage {claim.stage}")
-        return Dispatch(job_id=claim.job_id, stage=next_stage)
-
-    def mark_completed(self, claim: Claim) -> None:
-        """Finish the job and its document; raises LeaseLost if the claim no longer holds."""
-        row = self._execute(
-            f"""
-            WITH completed AS (
-                UPDATE document_queue SET status = 'completed', completed_at = now(), error_message = NULL,
-                       processing_time_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint,
-                       {RELEASE_LEASE}
-                WHERE {HOLDS_LEASE}
-                RETURNING id, document_id, status
-            ), document AS (
-                {
-                documents_follow(
-                    "completed", progress="100", error="NULL", completed_at="now()", results_job_id="completed.id"
-                )
-            }
-            ), record AS (
-                {stage_records.finished("completed")}
-            )
-            SELECT id FROM completed
-            """,
-            stage=claim.stage,
-            **claim_params(claim),
-        ).first()
-        if row is None:
-            raise LeaseLost(f"job {claim.job_id} lost its lease before completing")
-
-    def mark_failed(self, claim: Claim, error_message: str, kind: FailureKind, traceback: str | None = None) -> str:
-        """Record a failed attempt; return the job's new status.
-
-        A transient failure with attempts left goes back to `pending` after
-        an exponential backoff; a permanent one, or the last attempt, fails
-        the job and its document. A crash's `traceback` is kept on the job
-        for operators (the job page's attempt history), never shown on the
-        document.
-        """
-        retry = "(:kind = 'transient' AND attempts < max_attempts)"
-        row = self._execute(
-            f"""
-            WITH failed AS (
-                UPDATE document_queue SET
-                    status = CASE WHEN {retry} THEN 'pending' ELSE 'failed' END,
-                    run_after = now() + make_interval(secs => :backoff * power(2, attempts - 1)),
-                    completed_at = CASE WHEN {retry} THEN NULL ELSE now() END,
-                    error_message = :error_message, failure_kind = :kind, error_traceback = :traceback,
-                    dispatched_at = NULL, {RELEASE_LEASE}
-                WHERE {HOLDS_LEASE}
-                RETURNING id, document_id, status, stage, attempts, max_attempts, error_message
-            ), document AS (
-                {documents_follow("failed", error=FAILURE_SHOWN.format(source="failed"))}
-            ), record AS (
-                {stage_records.attempt_failed("failed")}
-            )
-            SELECT status FROM failed
-            """,
-            error_message=error_message,
-            kind=kind.value,
-            traceback=traceback,
-            backoff=self.settings.retry_backoff_seconds,
-            **claim_params(claim),
-        ).first()
-        if row is None:
-            raise LeaseLost(f"job {claim.job_id} lost its lease before recording its failure")
-        return row.status
-
-    # -- reporting ---------------------------------------------------------
-
-    def get_queue_stats(self) -> dict:
-        """Counts and wait times for the API and the admin page.
-
-        Counts of live states are index-only scans of those states' rows;
-        today's completions and waits come from the counters a trigger keeps
-        in `queue_daily_stats`, so neither grows with the table's history
-        nor with a busy day. The wait is from upload to first claim, over
-        the jobs completed today (UTC days of the database's `current_date`).
-        """
-        row = self._execute(
-            """
-            WITH today AS (
-                SELECT COALESCE(sum(completed), 0)::bigint AS completed,
-                       sum(wait_seconds) / NULLIF(sum(completed), 0) / 60 AS avg_wait
-                FROM queue_daily_stats WHERE day = current_date
-            )
-            SELECT
-                (SELECT count(*) FROM document_queue WHERE status = 'pending') AS waiting,
-                (SELECT count(*) FROM document_queue WHERE status = 'queued') AS queued,
-                (SELECT count(*) FROM document_queue WHERE status = 'processing') AS processing,
-                (SELECT count(*) FROM document_queue WHERE status = 'failed') AS failed,
-                today.completed AS completed_today,
-                today.avg_wait AS avg_wait_minutes,
-                -- Two single-status minimums: each is the first entry of the (status, created_at) index.
-                extract(epoch FROM now() - LEAST(
-                    (SELECT min(created_at) FROM document_queue WHERE status = 'pending'),
-                    (SELECT min(created_at) FROM document_queue WHERE status = 'queued'))) / 60
-                    AS oldest_pending_minutes
-            FROM today
-            """
-        ).one()
-        return {
-            "pending": row.waiting + row.queued,
-            "processing": row.processing,
-            "failed": row.failed,
-            "completed_today": row.completed_today,
-            "avg_wait_time_minutes": round(float(row.avg_wait_minutes or 0), 2),
-            "oldest_pending_minutes": round(float(row.oldest_pending_minutes or 0), 2),
-            "queued": row.queued,
-            "capacity": self.settings.ocr_concurrent_jobs,
-        }

@@ -139,21 +139,33 @@ def report_units(
     )
 
 
-def skip(session: Session, claim: Claim, reason: str) -> None:
-    """Mark the claimed stage skipped, saying why; raises LeaseLost if its record is no longer running."""
+def skip(session: Session, claim: Claim, reason: str, stage: str | None = None) -> None:
+    """Mark a stage of the claim's run skipped, saying why; call after `hold_lease`.
+
+    Without `stage`, the claimed stage, whose record must be running (else
+    LeaseLost). With `stage`, a later stage the claim's worker skips on its
+    way past it (it has nothing to do): its record must still be pending.
+    """
     row = session.execute(
         text(
-            f"""
+            """
             UPDATE document_stage_records r SET status = 'skipped', finished_at = now(), error = :reason
-            WHERE {_RUNNING_RECORD} RETURNING 1
+            WHERE r.job_id = :job_id AND r.stage = :stage AND r.status = :was RETURNING 1
             """
         ),
-        {"job_id": claim.job_id, "stage": claim.stage, "reason": reason},
+        {
+            "job_id": claim.job_id,
+            "stage": stage or claim.stage,
+            "reason": reason,
+            "was": "pending" if stage else "running",
+        },
     ).first()
     if row is None:
         from docqueue.queue.values import LeaseLost
 
-        raise LeaseLost(f"job {claim.job_id} stage {claim.stage} is no longer running")
+        raise LeaseLost(
+            f"job {claim.job_id} stage {stage or claim.stage} is no longer {'pending' if stage else 'running'}"
+        )
 
 
 def checkpoint(session: Session, claim: Claim) -> int:

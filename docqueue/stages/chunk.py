@@ -1,8 +1,10 @@
 """Stage `chunk`: the run's text in overlapping chunks that remember their pages.
 
 It reads page texts from Postgres and writes chunks back, with no file and no
-PyMuPDF, so it runs in the worker thread (IO lane) rather than taking a PDF
-process. Chunks are written ROWS_PER_STATEMENT at a time as they are made;
+PyMuPDF, so it runs in the worker thread rather than taking a PDF process. It
+is on the CPU lane all the same: it calls no outside service, and so the
+worker that extracted a document's text goes on to chunk it without a
+message. Chunks are written ROWS_PER_STATEMENT at a time as they are made;
 splitting is deterministic, so a retry skips the chunks committed before
 its checkpoint instead of writing them again.
 """
@@ -18,7 +20,7 @@ from docqueue.queue import Claim
 from docqueue.results.chunks import Chunk, save_chunks, split_into_chunks, stream_page_texts, text_length
 from docqueue.settings import get_settings
 from docqueue.stages.checkpoints import committing_batch, resume_after
-from docqueue.stages.stage import Lane, Stage
+from docqueue.stages.stage import Stage
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,6 @@ STAGE = Stage(
     description="split the text into overlapping chunks that remember their pages",
     run=run,
     record=record,
-    lane=Lane.IO,
+    in_worker_thread=True,
     weight=1,
 )

@@ -92,5 +92,5 @@ STAGE = Stage(
     record=record,
     weight=40,
     skip_if=skip_if,
-    fans_out=True,
+    in_worker_thread=True,
 )

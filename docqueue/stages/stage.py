@@ -49,9 +49,11 @@ class Stage:
     instead; `skip_if(session, claim)`, when given, is asked first and a
     reason it returns skips the stage without running it.
 
-    With `fans_out`, `run` is called in the worker thread (CPU lane: with the
-    original file fetched) and spreads its own work over the PDF pool
-    (`pdf_pool.run_in_pdf_processes`); its time limit is its own business.
+    With `in_worker_thread`, a CPU-lane stage's `run` is called in the worker
+    thread (with the original file fetched) rather than in a PDF process: for
+    a stage that spreads its own work over the PDF pool
+    (`pdf_pool.run_in_pdf_processes`, OCR) or does no PDF work at all
+    (chunking the stored text). Its time limit is its own business.
     """
 
     name: str
@@ -64,7 +66,7 @@ class Stage:
     #: Seconds one attempt may run at the smallest size, fixed; None reads `time_limit_setting`.
     time_limit_seconds: int | None = None
     skip_if: Callable[["Session", "Claim"], str | None] | None = None
-    fans_out: bool = False
+    in_worker_thread: bool = False
     #: The Settings field with this stage's base time limit (e.g. "discovery_time_limit_seconds");
     #: None (with no fixed limit) takes the owner's `ocr_timeout_seconds`. Scaled by `time_limits.time_limit_for`.
     time_limit_setting: str | None = None

@@ -1,0 +1,198 @@
+"""A worker's transitions: claim a stage, hold the lease, hand on, go on, complete, fail.
+
+A mixin of `DocumentQueueService` (same rules, same session: see its
+docstring). Each transition is one statement whose WHERE clause names the
+lease it needs (`HOLDS_LEASE`), and moves the document and the stage
+record with it.
+"""
+
+from __future__ import annotations
+
+from docqueue.queue import stage_records
+from docqueue.queue.fragments import (
+    CLAIM_COLUMNS,
+    CLAIM_FIELDS,
+    FAILURE_SHOWN,
+    HOLDS_LEASE,
+    RELEASE_LEASE,
+    claim_params,
+    documents_follow,
+)
+from docqueue.queue.values import Claim, Dispatch, LeaseLost
+from docqueue.statuses import FailureKind
+
+
+class WorkerSteps:
+    """The transitions a worker makes; `DocumentQueueService` provides `_execute` and `settings`."""
+
+    def mark_in_progress(self, job_id: int, stage: str, worker_id: str) -> Claim | None:
+        """Claim a queued job's stage for this worker, or None if the message was stale.
+
+        One conditional UPDATE: it matches only a job that is `queued` at
+        exactly this stage with attempts left, increments `attempts`, and
+        starts a lease with a fresh fencing token.
+        """
+        row = self._execute(
+            f"""
+            WITH claimed AS (
+                UPDATE document_queue SET
+                    status = 'processing', attempts = attempts + 1,
+                    started_at = COALESCE(started_at, now()), heartbeat_at = now(),
+                    lease_expires_at = now() + make_interval(secs => :heartbeat_timeout),
+                    lease_token = gen_random_uuid(), worker_id = :worker_id
+                WHERE id = :job_id AND status = 'queued' AND stage = :stage AND attempts < max_attempts
+                RETURNING {CLAIM_COLUMNS}, status
+            ), document AS (
+                {documents_follow("claimed")}
+            ), record AS (
+                {stage_records.started("claimed")}
+            )
+            SELECT {CLAIM_FIELDS}, u.ocr_timeout_seconds FROM claimed JOIN users u ON u.id = claimed.owner_id
+            """,
+            job_id=job_id,
+            stage=stage,
+            worker_id=worker_id,
+            heartbeat_timeout=self.settings.heartbeat_timeout_seconds,
+        ).first()
+        return Claim(*row) if row else None
+
+    def hold_lease(self, claim: Claim) -> None:
+        """Lock the job row for this transaction if the claim still holds, else raise LeaseLost.
+
+        Call it before writing a stage's results in the same transaction:
+        recovery cannot take the job away until that transaction ends.
+        """
+        row = self._execute(f"SELECT 1 FROM document_queue WHERE {HOLDS_LEASE} FOR SHARE", **claim_params(claim))
+        if row.first() is None:
+            raise LeaseLost(f"job {claim.job_id} stage {claim.stage} attempt {claim.attempt} lost its lease")
+
+    def advance(self, claim: Claim, next_stage: str, progress: int) -> Dispatch:
+        """Hand the job from the claimed stage to `next_stage`; send the returned dispatch after commit.
+
+        The document stays `processing` between its stages: only its progress moves.
+        """
+        row = self._execute(
+            f"""
+            WITH advanced AS (
+                UPDATE document_queue SET status = 'queued', stage = :next_stage, attempts = 0,
+                       dispatched_at = now(), error_message = NULL, {RELEASE_LEASE}
+                WHERE {HOLDS_LEASE}
+                RETURNING id, document_id
+            ), document AS (
+                UPDATE documents d SET progress = GREATEST(d.progress, :progress), updated_at = now()
+                FROM advanced WHERE d.id = advanced.document_id
+            ), record AS (
+                {stage_records.finished("advanced")}
+            )
+            SELECT id FROM advanced
+            """,
+            next_stage=next_stage,
+            progress=progress,
+            stage=claim.stage,
+            **claim_params(claim),
+        ).first()
+        if row is None:
+            raise LeaseLost(f"job {claim.job_id} lost its lease before leaving stage {claim.stage}")
+        return Dispatch(job_id=claim.job_id, stage=next_stage)
+
+    def continue_with(self, claim: Claim, next_stage: str, progress: int, worker_id: str) -> Claim:
+        """Hand the job from the claimed stage to `next_stage` and claim that at once for the same worker.
+
+        `advance` and `mark_in_progress` in one statement, for a worker that
+        goes on with the next stage itself instead of sending a message for
+        it: no message exists that a second worker could claim, and the new
+        claim has its own fencing token and lease like any other.
+        """
+        row = self._execute(
+            f"""
+            WITH claimed AS (
+                UPDATE document_queue SET stage = :next_stage, attempts = 1, error_message = NULL,
+                       heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => :heartbeat_timeout),
+                       lease_token = gen_random_uuid(), worker_id = :worker_id
+                WHERE {HOLDS_LEASE}
+                RETURNING {CLAIM_COLUMNS}
+            ), document AS (
+                UPDATE documents d SET progress = GREATEST(d.progress, :progress), updated_at = now()
+                FROM claimed WHERE d.id = claimed.document_id
+            ), record AS (
+                {stage_records.finished("claimed")}
+            ), next_record AS (
+                {stage_records.started("claimed")}
+            )
+            SELECT {CLAIM_FIELDS}, u.ocr_timeout_seconds FROM claimed JOIN users u ON u.id = claimed.owner_id
+            """,
+            next_stage=next_stage,
+            progress=progress,
+            stage=claim.stage,
+            worker_id=worker_id,
+            heartbeat_timeout=self.settings.heartbeat_timeout_seconds,
+            **claim_params(claim),
+        ).first()
+        if row is None:
+            raise LeaseLost(f"job {claim.job_id} lost its lease before leaving stage {claim.stage}")
+        return Claim(*row)
+
+    def mark_completed(self, claim: Claim) -> None:
+        """Finish the job and its document; raises LeaseLost if the claim no longer holds."""
+        row = self._execute(
+            f"""
+            WITH completed AS (
+                UPDATE document_queue SET status = 'completed', completed_at = now(), error_message = NULL,
+                       processing_time_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint,
+                       {RELEASE_LEASE}
+                WHERE {HOLDS_LEASE}
+                RETURNING id, document_id, status
+            ), document AS (
+                {
+                documents_follow(
+                    "completed", progress="100", error="NULL", completed_at="now()", results_job_id="completed.id"
+                )
+            }
+            ), record AS (
+                {stage_records.finished("completed")}
+            )
+            SELECT id FROM completed
+            """,
+            stage=claim.stage,
+            **claim_params(claim),
+        ).first()
+        if row is None:
+            raise LeaseLost(f"job {claim.job_id} lost its lease before completing")
+
+    def mark_failed(self, claim: Claim, error_message: str, kind: FailureKind, traceback: str | None = None) -> str:
+        """Record a failed attempt; return the job's new status.
+
+        A transient failure with attempts left goes back to `pending` after
+        an exponential backoff; a permanent one, or the last attempt, fails
+        the job and its document. A crash's `traceback` is kept on the job
+        for operators (the job page's attempt history), never shown on the
+        document.
+        """
+        retry = "(:kind = 'transient' AND attempts < max_attempts)"
+        row = self._execute(
+            f"""
+            WITH failed AS (
+                UPDATE document_queue SET
+                    status = CASE WHEN {retry} THEN 'pending' ELSE 'failed' END,
+                    run_after = now() + make_interval(secs => :backoff * power(2, attempts - 1)),
+                    completed_at = CASE WHEN {retry} THEN NULL ELSE now() END,
+                    error_message = :error_message, failure_kind = :kind, error_traceback = :traceback,
+                    dispatched_at = NULL, {RELEASE_LEASE}
+                WHERE {HOLDS_LEASE}
+                RETURNING id, document_id, status, stage, attempts, max_attempts, error_message
+            ), document AS (
+                {documents_follow("failed", error=FAILURE_SHOWN.format(source="failed"))}
+            ), record AS (
+                {stage_records.attempt_failed("failed")}
+            )
+            SELECT status FROM failed
+            """,
+            error_message=error_message,
+            kind=kind.value,
+            traceback=traceback,
+            backoff=self.settings.retry_backoff_seconds,
+            **claim_params(claim),
+        ).first()
+        if row is None:
+            raise LeaseLost(f"job {claim.job_id} lost its lease before recording its failure")
+        return row.status
