@@ -182,6 +182,37 @@ def worker_booted(since: float) -> bool:
     return bool(query("SELECT count(*) FROM worker_heartbeats WHERE last_seen_at > to_timestamp(:t)", t=since))
 
 
+#: Text for generated scans: varied, as real pages are, so Tesseract does real work on each.
+PARAGRAPHS = (
+    "Quarterly revenue grew across every region, driven by strong demand for renewable energy storage systems. "
+    "The board approved a new research budget and asked management to report on supply chain risks.",
+    "Municipal water treatment plants must monitor turbidity, chlorine residual and bacterial counts daily. "
+    "Inspectors visited seven facilities in March and found minor documentation problems at two of them.",
+    "The library will extend its opening hours during the examination period. Students may reserve study rooms "
+    "online, borrow laptops at the front desk and request interlibrary loans without any charge.",
+    "Mountain weather changes quickly, so hikers should carry waterproof clothing, a detailed map, enough water "
+    "and a charged phone. Tell someone your planned route and the time you expect to return.",
+)
+
+
+def scanned_pdf(pages: int, dpi: int = 300, seed: int = 0) -> bytes:
+    """An image-only PDF of `pages` letter pages of text rendered at `dpi` in grey, as a scanner makes them.
+
+    Like `tests/scans.py`: no text layer, so every page goes to OCR. `seed` varies the text between documents.
+    """
+    import pymupdf
+
+    scan = pymupdf.open()
+    for number in range(pages):
+        source = pymupdf.open()
+        page = source.new_page(width=612, height=792)
+        text = " ".join(PARAGRAPHS[(seed + number + k) % len(PARAGRAPHS)] for k in range(3))
+        page.insert_textbox(pymupdf.Rect(54, 54, 558, 738), f"Page {number + 1}. {text}", fontsize=12)
+        pixmap = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY)
+        scan.new_page(width=612, height=792).insert_image(pymupdf.Rect(0, 0, 612, 792), pixmap=pixmap)
+    return scan.tobytes(garbage=3, deflate=True)
+
+
 class PeakRss:
     """Samples the summed RSS of a process and all its descendants every `interval` s; `.peak` in bytes."""
 
