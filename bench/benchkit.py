@@ -12,6 +12,7 @@ import os
 import secrets
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -211,6 +212,24 @@ def scanned_pdf(pages: int, dpi: int = 300, seed: int = 0) -> bytes:
         pixmap = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY)
         scan.new_page(width=612, height=792).insert_image(pymupdf.Rect(0, 0, 612, 792), pixmap=pixmap)
     return scan.tobytes(garbage=3, deflate=True)
+
+
+#: A folder whose `sitecustomize` counts the statements of the processes that have it on PYTHONPATH.
+STATEMENT_COUNTER = Path(__file__).resolve().parent / "statement_counter"
+
+
+def read_statement_counts(folder: str) -> tuple[int, ...]:
+    """(statements, COMMITs, BEGINs, other commands) summed over the processes counting into `folder`.
+
+    Each counting process has a file `<pid>.count` of four little-endian 64-bit counters
+    (see `statement_counter/sitecustomize.py`).
+    """
+    totals = [0, 0, 0, 0]
+    for path in Path(folder).glob("*.count"):
+        data = path.read_bytes()[:32]
+        if len(data) == 32:
+            totals = [total + value for total, value in zip(totals, struct.unpack("<4q", data))]
+    return tuple(totals)
 
 
 class PeakRss:
