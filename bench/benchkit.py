@@ -7,7 +7,6 @@ script's own folder first on `sys.path`), so each stays runnable as
 
 from __future__ import annotations
 
-import io
 import os
 import secrets
 import signal
@@ -149,15 +148,6 @@ def make_user(email: str, **columns) -> tuple[int, str]:
         for column, value in columns.items():
             setattr(user, column, value)
         return user.id, token
-
-
-def store_document(owner_id: int, name: str, data: bytes) -> int:
-    """Store a document's row and bytes without queueing it; its id."""
-    from docqueue.db import session_scope
-    from docqueue.documents import create_document
-
-    with session_scope() as session:
-        return create_document(session, owner_id, name, "application/pdf", io.BytesIO(data)).id
 
 
 def free_port() -> int:

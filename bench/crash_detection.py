@@ -84,7 +84,7 @@ def one_run(run: int, scan: bytes, owner_id: int, interval: float, workers: list
     time.sleep(0.3 + random.uniform(0, interval))
     state = job_state(job_id)
     victim = owner_of(state.worker_id, workers)
-    if state.status != "processing" or victim is None:
+    if (state.status, state.stage) != ("processing", "ocr") or victim is None:
         raise RuntimeError(f"the ocr stage ended before the kill ({state}): use more PAGES")
     # Every process of the group, to check afterwards that none outlived the kill.
     family = psutil.Process(victim.pid).children(recursive=True)
@@ -157,10 +157,10 @@ def main() -> None:
         f"\n{runs} SIGKILLs mid-OCR ({pages}-page scans); heartbeat every {interval} s, timeout {timeout} s, "
         f"clock tick {dispatch} s"
     )
-    print(f"{'kill ->':24} {'median s':>9} {'max s':>7} {'bound s':>8} {'max / bound':>12}")
-    for name, samples in (("taken back (pending)", back), ("claimed by the other", claimed)):
+    print(f"{'kill ->':26} {'median s':>9} {'max s':>7} {'bound s':>8} {'max / bound':>12}")
+    for name, samples in (("taken back (queued again)", back), ("claimed by the other", claimed)):
         print(
-            f"{name:24} {statistics.median(samples):9.2f} {max(samples):7.2f} {bound:8.2f} {max(samples) / bound:12.2f}"
+            f"{name:26} {statistics.median(samples):9.2f} {max(samples):7.2f} {bound:8.2f} {max(samples) / bound:12.2f}"
         )
     print(
         f"bound = 2 x heartbeat interval + dispatch interval; processes of a killed group left running: {sum(survivors)}"

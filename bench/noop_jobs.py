@@ -24,12 +24,13 @@ and each side's ratio to the baseline's time.
 
 from __future__ import annotations
 
+import io
 import re
 import statistics
 import sys
 import time
 
-from benchkit import make_user, query, running, scratch_environment, start, store_document, wait_for, worker_booted
+from benchkit import make_user, query, running, scratch_environment, start, wait_for, worker_booted
 
 from docqueue.procfile import procfile_commands
 from docqueue.settings import get_settings
@@ -39,6 +40,15 @@ TINY_PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
     b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 )
+
+
+def store_document(owner_id: int, name: str, data: bytes) -> int:
+    """Store a document's row and bytes without queueing it; its id."""
+    from docqueue.db import session_scope
+    from docqueue.documents import create_document
+
+    with session_scope() as session:
+        return create_document(session, owner_id, name, "application/pdf", io.BytesIO(data)).id
 
 
 def worker_command(module: str) -> str:
