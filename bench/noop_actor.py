@@ -1,0 +1,72 @@
+"""The durable side of bench/noop_jobs.py: a docqueue stage that does no work. Run with `dramatiq bench.noop_actor`.
+
+The broker is docqueue's (`build_broker`, REDIS_NAMESPACE) with the same
+middleware as `actors/` except the PDF pool's (there is no PDF work), so
+LeaseHeartbeat renews the claims and records the worker, and IoLaneCap,
+MemoryGuard, SigtermOnce, GracefulHandback and WorkerRecycle see every
+message as they do in the real worker.
+
+The actor is registered under the first pipeline stage's actor and queue
+names (`inspect` on `documents`): the dispatcher sends a job's message to
+the actor named after its `stage` and only knows the pipeline's stages
+(`docqueue.queue.messages`), so jobs are enqueued at that stage and this
+worker, in its own namespace, answers them instead of the real one. Each
+message takes the path `docqueue.stage_runner.run_stage` takes for a last
+stage whose work returned at once: the claim (`mark_in_progress` and the
+attempt row) in one transaction; then, fenced, `hold_lease`, the attempt
+closed, `mark_completed`, the older runs' outputs retired and the callback
+scheduled in another; then a dispatcher nudge to admit the next job.
+"""
+
+from actors.middleware.graceful_handback import GracefulHandback
+from actors.middleware.io_lane_cap import IoLaneCap
+from actors.middleware.lease_heartbeat import LeaseHeartbeat
+from actors.middleware.memory_guard import MemoryGuard
+from actors.middleware.sigterm_once import SigtermOnce
+from actors.middleware.worker_recycle import WorkerRecycle
+from docqueue.broker import build_broker
+from docqueue.observability import configure_logging
+
+configure_logging()
+broker = build_broker(
+    [SigtermOnce(), MemoryGuard(), IoLaneCap(), LeaseHeartbeat(), GracefulHandback(), WorkerRecycle()]
+)
+
+# After the middleware, as in `actors/`: the actor's options must be declared by then.
+import dramatiq  # noqa: E402
+
+from docqueue.callbacks import deliveries  # noqa: E402
+from docqueue.db import session_scope  # noqa: E402
+from docqueue.pipeline import first_stage  # noqa: E402
+from docqueue.queue import DocumentQueueService, run_outputs  # noqa: E402
+from docqueue.queue.attempts import SUCCEEDED, close_attempt, open_attempt  # noqa: E402
+from docqueue.queue.dispatcher import nudge_dispatcher  # noqa: E402
+from docqueue.stage_runner import current_worker_id  # noqa: E402
+
+STAGE = first_stage()
+
+
+@dramatiq.actor(
+    actor_name=STAGE.actor_name,
+    queue_name=STAGE.queue_name,
+    max_retries=0,
+    time_limit=60 * 60 * 1000,
+    heartbeat_lease=True,
+    io_lane=False,
+)
+def noop_stage(job_id: int) -> None:
+    """Claim job `job_id`, complete it under its lease, and nudge the dispatcher; drop a stale message."""
+    with session_scope() as session:
+        claim = DocumentQueueService(session).mark_in_progress(job_id, STAGE.name, current_worker_id())
+        if claim is None:
+            return
+        open_attempt(session, claim, current_worker_id())
+    with session_scope() as session:
+        queue = DocumentQueueService(session)
+        queue.hold_lease(claim)
+        close_attempt(session, claim, SUCCEEDED)
+        queue.mark_completed(claim)
+        run_outputs.retire_older_runs(session, claim.document_id, claim.job_id)
+        deliveries.schedule(session, claim.job_id)
+    with session_scope() as session:
+        nudge_dispatcher(session)
