@@ -2,11 +2,20 @@
 
 The same N documents (the corpus PDFs, cycled) go through:
 
-1. bare PyMuPDF in one process, and in a pool of as many processes as docqueue's PDF pool;
-2. bare Dramatiq: one actor per file that does the same PyMuPDF work (bench/bare_dramatiq_actor.py);
+1. bare PyMuPDF in one process, and in a pool of as many processes as docqueue's PDF pool:
+   the PyMuPDF work of docqueue's pipeline (`bench/pdf_work.py`: every page's text, every
+   distinct image extracted and hashed);
+2. bare Dramatiq: one actor per file that does the same PyMuPDF work (bench/bare_dramatiq_actor.py),
+   on as many processes (one thread each) as docqueue's PDF pool;
 3. docqueue: stored in Postgres and queued in one transaction, then the Procfile's
-   worker (already booted) runs both stages for each, with claims, leases,
-   fenced writes of every page, and the dispatcher admitting work.
+   worker (already booted) and clock run every stage for each (inspect, extract_text,
+   extract_images, chunk; OCR and the searchable PDF find nothing to do, the AI stages
+   are not configured), with claims, leases, fenced writes of every page, image and
+   chunk, and the dispatcher admitting work. Users' defaults apply (one user's
+   `concurrent_ocr_jobs`, OCR_CONCURRENT_JOBS in flight).
+
+For the scaling curve, run it with WORKER_PROCESSES=1, 2, 4 (the Procfile's worker
+processes) and OCR_CONCURRENT_JOBS raised to match (4 per process).
 
 Each is timed from the first byte of work to the last document done; the
 median of RUNS runs is reported with its ratio to bare PyMuPDF (1 process).
@@ -30,9 +39,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import pymupdf
 import redis
 import sqlalchemy as sa
+from pdf_work import pdf_work  # bench/ is this script's directory: spawned pool processes find it too
 
 from docqueue.procfile import REPO_ROOT, procfile_commands
 from docqueue.scratch import empty_all_tables, migrate, scratch_database
@@ -41,24 +50,16 @@ from docqueue.settings import get_settings
 CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "pdf"
 
 
-def extract(path: str) -> int:
-    """The work itself: open, then every page's text."""
-    with pymupdf.open(path) as document:
-        for page in document:
-            page.get_text()
-        return document.page_count
-
-
 def bare_pymupdf(paths: list[str], processes: int) -> float:
     if processes == 1:
         start = time.perf_counter()
         for path in paths:
-            extract(path)
+            pdf_work(path)
         return time.perf_counter() - start
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        pool.map(extract, paths[:processes])  # warm: spawn and import PyMuPDF before timing
+        pool.map(pdf_work, paths[:processes])  # warm: spawn and import PyMuPDF before timing
         start = time.perf_counter()
-        pool.map(extract, paths, chunksize=4)
+        pool.map(pdf_work, paths, chunksize=4)
         return time.perf_counter() - start
 
 
@@ -115,9 +116,8 @@ def docqueue_pipeline(files: list[tuple[str, bytes]], workdir: Path) -> float:
     engine = get_engine()
     empty_all_tables(engine)
     with session_scope() as session:
+        # The whole batch is one user's, with a new user's defaults: a lone user may use all the capacity.
         owner, _ = create_user(session, f"bench{secrets.token_hex(3)}@example.com")
-        # The whole batch is one user's: let the global capacity be the only limit.
-        owner.concurrent_ocr_jobs = get_settings().ocr_concurrent_jobs
         owner_id = owner.id
     build_broker()
     commands = procfile_commands()

@@ -20,7 +20,7 @@ from docqueue.queue import dispatch_requests
 from docqueue.queue.messages import held_messages, send_stage_messages
 from docqueue.queue.recovery import resend_lost_messages
 from docqueue.queue.service import DocumentQueueService
-from docqueue.queue.values import Dispatch
+from docqueue.queue.values import Dispatch, RecoveryCounts
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +42,14 @@ class DispatchReport:
         return asdict(self)
 
 
-def process_document_queue(session: Session) -> DispatchReport:
+def process_document_queue(session: Session, maintenance: bool = True) -> DispatchReport:
     """Recover stale leases, re-send lost messages, admit pending jobs; commit, then send.
 
     Messages are re-sent when Redis no longer holds them, after
     LOST_MESSAGE_AFTER_SECONDS; any message unclaimed after
     REDISPATCH_AFTER_SECONDS is re-sent blindly. If Redis cannot be read,
-    only the blind re-send runs.
+    only the blind re-send runs. Without `maintenance` it only admits: what
+    a nudge needs, leaving recovery and re-sends to the clock's runs.
 
     Commits `session`. Returns `ran=False` when another dispatcher held the
     lock: that one sees this call's request and makes sure a run follows.
@@ -59,9 +60,12 @@ def process_document_queue(session: Session) -> DispatchReport:
         session.rollback()
         return DispatchReport(ran=False)
     seen = dispatch_requests.latest_request(session)
-    recovered = queue.recover_stale_jobs()
-    redispatched = queue.redispatch_lost_messages()
-    resent = _resend_lost(session, queue)
+    if maintenance:
+        recovered = queue.recover_stale_jobs()
+        redispatched = queue.redispatch_lost_messages()
+        resent = _resend_lost(session, queue)
+    else:
+        recovered, redispatched, resent = RecoveryCounts(requeued=0, failed=0), [], []
     admitted = queue.admit_pending()
     session.commit()
     if recovered.requeued or recovered.failed:
@@ -100,14 +104,16 @@ def _resend_lost(session: Session, queue: DocumentQueueService) -> list[Dispatch
 
 
 def nudge_dispatcher(session: Session) -> None:
-    """Run the dispatcher now for lower latency, never failing the caller.
+    """Admit pending work now for lower latency, never failing the caller.
 
     Used right after an upload or a finished job has committed: an error here
     must not turn that success into a failure (a client would retry and
-    upload twice). The clock's next tick does whatever this run could not.
+    upload twice). It only admits: recovery and re-sends do not depend on
+    what just happened, and are the clock's. The clock's next tick does
+    whatever this run could not.
     """
     try:
-        process_document_queue(session)
+        process_document_queue(session, maintenance=False)
     except Exception:
         session.rollback()
         logger.exception("dispatcher nudge failed; the clock will dispatch instead")
