@@ -28,6 +28,7 @@ broker = build_broker(
 )
 
 from actors.callbacks import deliver_callbacks  # noqa: E402
+from actors.ocr_ranges import ocr_range  # noqa: E402
 from actors.stages import STAGE_ACTORS  # noqa: E402  (after the middleware, on purpose)
 
-__all__ = ["STAGE_ACTORS", "broker", "deliver_callbacks"]
+__all__ = ["STAGE_ACTORS", "broker", "deliver_callbacks", "ocr_range"]

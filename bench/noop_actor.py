@@ -41,7 +41,7 @@ from docqueue.pipeline import first_stage  # noqa: E402
 from docqueue.queue import DocumentQueueService, run_outputs  # noqa: E402
 from docqueue.queue.attempts import SUCCEEDED, close_attempt, open_attempt  # noqa: E402
 from docqueue.queue.dispatcher import nudge_dispatcher  # noqa: E402
-from docqueue.stage_runner import current_worker_id  # noqa: E402
+from docqueue.worker_identity import current_worker_id  # noqa: E402
 
 STAGE = first_stage()
 

@@ -39,6 +39,7 @@ from docqueue.statuses import (
     DocumentStatus,
     FailureKind,
     IngestRunStatus,
+    OcrRangeStatus,
     OcrStatus,
     QueueLane,
     QueueStatus,
@@ -535,6 +536,28 @@ class StageAttempt(Base):
         ),
         Index("stage_attempts_document_idx", "document_id", "id"),
         Index("stage_attempts_job_idx", "job_id"),
+    )
+
+
+class OcrRange(Base):
+    """Some pages of a scan's OCR that any worker may claim and read (`docqueue/queue/ocr_ranges.py`)."""
+
+    __tablename__ = "ocr_ranges"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("document_queue.id", ondelete="CASCADE"))
+    # The OCR stage's claim the range belongs to: its pages are written under that lease only.
+    lease_token: Mapped[str] = mapped_column(UUID(as_uuid=False))
+    pages: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    worker_id: Mapped[str | None] = mapped_column(String(255))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(_in("status", OcrRangeStatus), name="ocr_ranges_status_valid"),
+        Index("ocr_ranges_job_idx", "job_id", "status"),
     )
 
 

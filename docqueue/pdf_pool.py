@@ -119,14 +119,29 @@ class _GuardedTask:
             raise StageProcessDied("the processing subprocess died before it started the stage") from None
 
 
+#: Tasks this process has handed to its pool and not yet seen end.
+_tasks_in_pool = 0
+
+
+def has_free_process() -> bool:
+    """Whether a task handed to the pool now would start at once rather than wait for a process."""
+    with _lock:
+        return _tasks_in_pool < get_settings().pdf_worker_processes
+
+
 @contextmanager
 def _guarded(function: Callable, args: tuple, timeout: float) -> Iterator[_GuardedTask]:
+    global _tasks_in_pool
     descriptor, report_path = tempfile.mkstemp(prefix="docqueue-pool-report-")
     os.close(descriptor)
+    with _lock:
+        _tasks_in_pool += 1
     try:
         future = _get_pool().schedule(pool_guard.run_guarded, args=(report_path, function, *args), timeout=timeout)
         yield _GuardedTask(future, report_path, timeout)
     finally:
+        with _lock:
+            _tasks_in_pool -= 1
         os.unlink(report_path)
 
 

@@ -16,11 +16,7 @@ lane, or when the worker is shutting down.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import tempfile
-import threading
-import uuid
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -39,28 +35,11 @@ from docqueue.queue.messages import send_stage_messages
 from docqueue.stage_outcomes import defer, fail, give_back
 from docqueue.stages.stage import Lane, Skipped, Stage
 from docqueue.stages.time_limits import time_limit_for
-from docqueue.storage import blob_store, original_file_key
+from docqueue.storage.originals import OriginalFile
+from docqueue.worker_identity import current_worker_id
 from docqueue.worker_shutdown import WorkerStopping, is_stopping
 
 logger = logging.getLogger(__name__)
-
-
-_worker_ids: dict[int, str] = {}
-_worker_ids_lock = threading.Lock()
-
-
-def current_worker_id() -> str:
-    """This process's identity on the leases it holds (new after a fork).
-
-    Made under a lock: the heartbeat thread and a stage thread asking at once
-    at boot must get the same id, or the heartbeat renews none of that
-    stage's lease (`functools.cache` does not lock, so each got its own id).
-    """
-    pid = os.getpid()
-    with _worker_ids_lock:
-        if pid not in _worker_ids:
-            _worker_ids[pid] = f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}"
-        return _worker_ids[pid]
 
 
 @dataclass(frozen=True)
@@ -74,31 +53,13 @@ class _Step:
     skip_checked: bool = False
 
 
-class _OriginalFile:
-    """The job's original file on local disk, fetched from the blob store on first use only.
-
-    One per message: the stages a worker runs one after another share it.
-    """
-
-    def __init__(self, directory: str) -> None:
-        self.path = os.path.join(directory, "original")
-        self.fetched = False
-
-    def fetch(self, claim: Claim) -> str:
-        if not self.fetched:
-            with open(self.path, "wb") as target, session_scope() as session:
-                blob_store(session).download_to(original_file_key(claim.document_id), target)
-            self.fetched = True
-        return self.path
-
-
 def _claimed(session: Session, stage: Stage, claim: Claim, skip_checked: bool = False) -> _Step:
     """Open the attempt of a claim just made, in its transaction, and size its time limit."""
     open_attempt(session, claim, current_worker_id())
     return _Step(stage, claim, time_limit_for(session, stage, claim), skip_checked)
 
 
-def _work(step: _Step, original: _OriginalFile):
+def _work(step: _Step, original: OriginalFile):
     """Do the stage's work in its lane and return its result (or `Skipped`)."""
     stage, claim = step.stage, step.claim
     if stage.skip_if is not None and not step.skip_checked:
@@ -109,7 +70,7 @@ def _work(step: _Step, original: _OriginalFile):
     if stage.lane is Lane.IO:
         return stage.run(None, claim)
     with lease_watch.watching(claim.job_id) as lease_lost:
-        path = original.fetch(claim)
+        path = original.fetch()
         if stage.in_worker_thread:
             return stage.run(path, claim)
         return run_in_pdf_process(
@@ -183,7 +144,7 @@ def _lease_gone(claim: Claim) -> bool:
     return False
 
 
-def _run_step(step: _Step, original: _OriginalFile) -> tuple[str, _Step | None]:
+def _run_step(step: _Step, original: OriginalFile) -> tuple[str, _Step | None]:
     """Run one claimed stage to its end; what happened, and the next step if this worker goes on."""
     stage, claim = step.stage, step.claim
     try:
@@ -233,7 +194,7 @@ def run_stage(stage_name: str, job_id: int) -> str:
         logger.info("dropping message for job %s stage %s: not queued at that stage", job_id, stage.name)
         return "dropped"
     with tempfile.TemporaryDirectory(prefix=f"docqueue-{job_id}-") as directory:
-        original = _OriginalFile(directory)
+        original = OriginalFile(step.claim.document_id, directory)
         while step is not None:
             outcome, step = _run_step(step, original)
     return outcome

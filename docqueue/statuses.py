@@ -68,6 +68,15 @@ class OcrStatus(StrEnum):
     FAILED = "failed"
 
 
+class OcrRangeStatus(StrEnum):
+    """States of one range of a scan's pages (`ocr_ranges`), claimed by any worker (`queue/ocr_ranges.py`)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class StageStatus(StrEnum):
     """States of one stage of one run (`document_stage_records`), written beside the queue transitions."""
 

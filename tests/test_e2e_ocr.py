@@ -67,3 +67,40 @@ def test_worker_killed_mid_ocr_resumes_after_its_last_committed_batch(procfile, 
     for page in pages:
         expected = words(PARAGRAPHS[(page["page"] - 1) % len(PARAGRAPHS)])
         assert page["ocr"] and coverage(words(page["text"]), expected) >= 0.9, page
+
+
+def test_a_scans_ranges_are_read_by_every_free_worker(procfile, test_env):
+    from docqueue.db import get_engine
+
+    engine = get_engine()
+    # Two workers with one PDF process each: alone, either would read the six pages one range at a time.
+    for _ in range(2):
+        procfile("worker", OCR_RANGE_PAGES=2, PDF_WORKER_PROCESSES=1)
+    procfile("clock")
+    api = Api(start_web(procfile), create_admin_with_cli(test_env))
+
+    def workers_alive() -> int:
+        with engine.connect() as connection:
+            return connection.execute(sa.text("SELECT count(*) FROM worker_heartbeats")).scalar() >= 2
+
+    wait_until(workers_alive, timeout=60, message="both workers to send their first heartbeat")
+    scans = [scan_page(text_image(PARAGRAPHS[n % len(PARAGRAPHS)])) for n in range(6)]
+    document_id = api.upload("shared-scan.pdf", joined_pdf(scans))
+    document = wait_until(
+        lambda: (d := api.documents()[document_id])["status"] in ("completed", "failed") and d,
+        timeout=300,
+        message="the scan to be read",
+    )
+    assert (document["status"], document["ocr_status"]) == ("completed", "completed"), document
+    with engine.connect() as connection:
+        ranges = connection.execute(
+            sa.text(
+                "SELECT pages, status, worker_id FROM ocr_ranges WHERE job_id = (SELECT max(id) FROM document_queue)"
+            )
+        ).all()
+    assert sorted(page for pages, _, _ in ranges for page in pages) == [1, 2, 3, 4, 5, 6]
+    assert {status for _, status, _ in ranges} == {"done"}
+    assert len({worker for _, _, worker in ranges}) == 2, f"one worker read every range: {ranges}"
+    for page in api.get(f"/api/documents/{document_id}/pages")["pages"]:
+        expected = words(PARAGRAPHS[(page["page"] - 1) % len(PARAGRAPHS)])
+        assert page["ocr"] and coverage(words(page["text"]), expected) >= 0.9, page

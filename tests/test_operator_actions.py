@@ -298,15 +298,15 @@ def test_a_stop_signal_that_is_not_confirmed_lets_the_stage_finish(test_env):
 
 
 def test_threads_asking_at_once_get_one_worker_id():
-    from docqueue import stage_runner
+    from docqueue import worker_identity
 
-    stage_runner._worker_ids.clear()
+    worker_identity._worker_ids.clear()
     start = threading.Barrier(8)
     seen = []
 
     def ask():
         start.wait()
-        seen.append(stage_runner.current_worker_id())
+        seen.append(worker_identity.current_worker_id())
 
     threads = [threading.Thread(target=ask) for _ in range(8)]
     for thread in threads:

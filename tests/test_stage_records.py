@@ -11,9 +11,10 @@ from docqueue import stage_runner
 from docqueue.documents import page_texts, result_pages
 from docqueue.pipeline import PIPELINE
 from docqueue.queue import DocumentQueueService, run_outputs
-from docqueue.stage_runner import current_worker_id, run_stage
+from docqueue.stage_runner import run_stage
 from docqueue.stages import extract_text
 from docqueue.statuses import FailureKind
+from docqueue.worker_identity import current_worker_id
 from tests.factories import add_document, make_pdf
 from tests.test_stages import job_for, process
 

@@ -26,7 +26,7 @@ from docqueue import lease_watch
 from docqueue.db import session_scope
 from docqueue.queue.heartbeats import beat, forget_worker, held_claims
 from docqueue.settings import get_settings
-from docqueue.stage_runner import current_worker_id
+from docqueue.worker_identity import current_worker_id
 
 #: Most seconds between two looks at whether this process's claims still hold.
 LEASE_CHECK_SECONDS = 5.0

@@ -10,8 +10,8 @@ import logging
 
 import dramatiq
 
-from docqueue.pipeline import PIPELINE, stage_named
 from docqueue.queue.values import Dispatch
+from docqueue.stages.stage import LANE_QUEUES, Lane
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,8 @@ def send_stage_messages(dispatches: list[Dispatch]) -> int:
     A send that fails is logged and left: the job stays `queued` and the
     dispatcher re-sends it after REDISPATCH_AFTER_SECONDS.
     """
+    from docqueue.pipeline import stage_named  # the stages send messages, so not at module level
+
     broker = dramatiq.get_broker()
     sent = 0
     for dispatch in dispatches:
@@ -43,6 +45,28 @@ def send_stage_messages(dispatches: list[Dispatch]) -> int:
     return sent
 
 
+#: The actor that reads one OCR range (`actors/ocr_ranges.py`), on the CPU lane's queue.
+OCR_RANGE_ACTOR = "ocr_range"
+
+
+def send_ocr_range_messages(job_id: int, range_ids: list[int], delay_ms: int | None = None) -> None:
+    """Offer each range of the job's OCR to any worker (after `delay_ms`); call after the ranges are committed.
+
+    A lost message costs only speed: the OCR stage's own worker reads every
+    range nobody took.
+    """
+    broker = dramatiq.get_broker()
+    queue_name = LANE_QUEUES[Lane.CPU]
+    for range_id in range_ids:
+        message = dramatiq.Message(
+            queue_name=queue_name, actor_name=OCR_RANGE_ACTOR, args=(job_id, range_id), kwargs={}, options={}
+        )
+        try:
+            broker.enqueue(message, delay=delay_ms)
+        except Exception:
+            logger.exception("could not offer OCR range %s of job %s; its own worker reads it", range_id, job_id)
+
+
 def held_messages() -> set[tuple[int, str]]:
     """(job id, stage) of every stage message Redis holds now, waiting or being worked on.
 
@@ -50,6 +74,8 @@ def held_messages() -> set[tuple[int, str]]:
     until a worker acknowledges it. The hashes hold about as many messages
     as jobs are in flight (OCR_CONCURRENT_JOBS), so reading them is cheap.
     """
+    from docqueue.pipeline import PIPELINE  # the stages send messages, so not at module level
+
     broker = dramatiq.get_broker()
     stages_by_actor = {stage.actor_name: stage.name for stage in PIPELINE}
     held = set()

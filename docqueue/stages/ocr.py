@@ -1,10 +1,11 @@
 """Stage `ocr`: read by Tesseract exactly the pages with no text layer (all pages of an uploaded image).
 
-The pages are split into ranges of OCR_RANGE_PAGES that run at once, one
-per PDF pool process, each page turned upright and read by a one-thread
-Tesseract with the owner's `ocr_timeout_seconds` per page. Batches commit
-as they are read; a retried attempt reads only the pages still without
-text. The document's `ocr_status`, `ocr_error` and `ocr_completed_at`
+The pages are split into ranges of at most OCR_RANGE_PAGES, offered to
+every worker (`docqueue/ocr/range_reading.py`): this worker reads them in
+its PDF pool, one range per process, while any other worker with a free
+thread takes one too. Each page is turned upright and read by a one-thread
+Tesseract with the owner's `ocr_timeout_seconds` per page. Batches commit as
+they are read; a retried attempt reads only the pages still without text. The document's `ocr_status`, `ocr_error` and `ocr_completed_at`
 follow. An owner with background OCR off gets the stage skipped, and can
 ask for it later (operation `ocr`).
 """
@@ -16,12 +17,12 @@ from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
 from docqueue.documents import pages_awaiting_ocr, record_ocr_status
-from docqueue.errors import StageError
-from docqueue.ocr.pages import OCR_BATCH_PAGES, read_page_range
-from docqueue.pdf_pool import run_in_pdf_processes
-from docqueue.queue import Claim, DocumentQueueService, LeaseLost
+from docqueue.ocr.range_reading import failure_reason, read_ranges, split_pages
+from docqueue.queue import Claim, DocumentQueueService, LeaseLost, ocr_ranges
+from docqueue.queue.messages import send_ocr_range_messages
 from docqueue.settings import get_settings
 from docqueue.stages.stage import Stage
+from docqueue.worker_shutdown import WorkerStopping
 
 NOTHING_TO_READ = "every page has a text layer: nothing for OCR to read"
 BACKGROUND_OCR_OFF = (
@@ -48,33 +49,28 @@ def _set_ocr_status(claim: Claim, status: str, error: str | None = None) -> None
         record_ocr_status(session, claim.document_id, status, error)
 
 
-def _ranges(pages: list[int], size: int) -> list[list[int]]:
-    # Whole batches per range, so a range's last commit is never a sliver.
-    size = max(OCR_BATCH_PAGES, size - size % OCR_BATCH_PAGES)
-    return [pages[start : start + size] for start in range(0, len(pages), size)]
-
-
 def run(path: str, claim: Claim) -> int:
-    """Read the pages awaiting OCR, ranges in parallel across the PDF pool; return how many were read."""
+    """Read the pages awaiting OCR, in ranges any worker may take; return how many were read."""
     with session_scope() as session:
         awaiting, needed = pages_awaiting_ocr(session, claim.job_id)
         detected_type = session.execute(
             text("SELECT detected_type FROM documents WHERE id = :id"), {"id": claim.document_id}
         ).scalar()
-    _set_ocr_status(claim, "processing")
-    ranges = _ranges(awaiting, get_settings().ocr_range_pages)
-    # Two Tesseract runs a page (orientation, then reading), each within the per-page limit; then a margin.
-    timeout = max(len(pages) for pages in ranges) * 2 * claim.timeout_seconds + 60 if ranges else 60
-    try:
-        run_in_pdf_processes(
-            read_page_range, [(path, detected_type, claim, pages, needed) for pages in ranges], timeout=timeout
+    settings = get_settings()
+    with session_scope() as session:
+        DocumentQueueService(session).hold_lease(claim)
+        record_ocr_status(session, claim.document_id, "processing")
+        range_ids = ocr_ranges.plan(
+            session, claim, split_pages(awaiting, settings.ocr_range_pages, settings.pdf_worker_processes)
         )
-    except LeaseLost:
+    send_ocr_range_messages(claim.job_id, range_ids)
+    try:
+        read_ranges(claim, path, detected_type, needed)
+    except (LeaseLost, WorkerStopping):
         raise
     except Exception as error:
-        reason = str(error) if isinstance(error, StageError) else "OCR failed because of an internal error"
         try:
-            _set_ocr_status(claim, "failed", reason)
+            _set_ocr_status(claim, "failed", failure_reason(error))
         except LeaseLost:
             pass  # another attempt owns the document now and keeps its status
         raise
@@ -87,7 +83,7 @@ def record(session: Session, claim: Claim, pages_read: int) -> None:
 
 STAGE = Stage(
     name="ocr",
-    description="read the pages with no text layer with Tesseract, page ranges in parallel, pages turned upright",
+    description="read the pages with no text layer with Tesseract, page ranges spread over every worker, pages turned upright",
     run=run,
     record=record,
     weight=40,

@@ -1,0 +1,164 @@
+"""Reading a scan's OCR ranges: by the OCR stage's own worker, and by any other worker that takes one.
+
+The stage's worker (the coordinator, `stages/ocr.py`) splits the pages
+into ranges, offers each to every worker by message, and reads ranges itself
+as many at a time as its PDF pool has processes, until none is left to take;
+then it waits for the ranges others are reading. A worker with a free
+thread takes an offered range (`read_offered_range`) and reads it in its own
+PDF pool. So a 300-page scan spreads over every idle worker process instead
+of one machine's pool. The rules of taking and fencing are in
+`docqueue/queue/ocr_ranges.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import time
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from docqueue.db import session_scope
+from docqueue.documents import pages_awaiting_ocr
+from docqueue.errors import StageError
+from docqueue.ocr.pages import read_page_range
+from docqueue.pdf_pool import has_free_process, run_in_pdf_process, run_in_pdf_processes
+from docqueue.queue import Claim, LeaseLost, ocr_ranges
+from docqueue.queue.messages import send_ocr_range_messages
+from docqueue.queue.ocr_ranges import TakenRange
+from docqueue.settings import get_settings
+from docqueue.storage.originals import OriginalFile
+from docqueue.worker_identity import current_worker_id
+from docqueue.worker_shutdown import WorkerStopping, is_stopping
+
+logger = logging.getLogger(__name__)
+
+#: How often the coordinator looks at the ranges others are reading.
+WAIT_POLL_SECONDS = 0.5
+#: How soon a range offered to a worker with no free PDF process is offered again (to any worker).
+REOFFER_DELAY_MS = 500
+#: What the uploader reads when OCR broke on something other than the file (logged in full).
+INTERNAL_ERROR = "OCR failed because of an internal error"
+
+
+def failure_reason(error: Exception) -> str:
+    """What the uploader is told of an OCR failure: our own errors as they are, nothing internal."""
+    return str(error) if isinstance(error, StageError) else INTERNAL_ERROR
+
+
+def split_pages(pages: list[int], most: int, processes: int) -> list[list[int]]:
+    """`pages` in contiguous ranges of at most `most`, and at least `processes` ranges when there are enough pages.
+
+    Sizes differ by one page at most, so no process is left with a sliver.
+    """
+    if not pages:
+        return []
+    count = min(len(pages), max(math.ceil(len(pages) / most), processes))
+    size, extra = divmod(len(pages), count)
+    ranges, start = [], 0
+    for index in range(count):
+        end = start + size + (1 if index < extra else 0)
+        ranges.append(pages[start:end])
+        start = end
+    return ranges
+
+
+def range_timeout(pages: int, claim: Claim) -> float:
+    """Seconds a range may take: two Tesseract runs a page (orientation, then reading) within the per-page limit."""
+    return pages * 2 * claim.timeout_seconds + 60
+
+
+def _detected_type(document_id: int) -> str:
+    with session_scope() as session:
+        return session.execute(text("SELECT detected_type FROM documents WHERE id = :id"), {"id": document_id}).scalar()
+
+
+def _unread(session: Session, job_id: int, taken: list[TakenRange]) -> list[list[int]]:
+    """Each taken range's pages that no batch has committed yet: an abandoned range was partly read."""
+    if not taken:
+        return []
+    awaiting = set(pages_awaiting_ocr(session, job_id)[0])
+    return [[page for page in each.pages if page in awaiting] for each in taken]
+
+
+def _end_ranges(ranges: list[TakenRange], end, *args) -> None:
+    with session_scope() as session:
+        for taken in ranges:
+            end(session, taken, current_worker_id(), *args)
+
+
+def read_ranges(claim: Claim, path: str, detected_type: str, total: int) -> None:
+    """The coordinator's part: read what nobody else took, then wait for the rest; StageError if a range failed."""
+    processes = get_settings().pdf_worker_processes
+    while True:
+        with session_scope() as session:
+            mine = ocr_ranges.take(session, claim.job_id, current_worker_id(), limit=processes)
+            unread = _unread(session, claim.job_id, mine)
+        if mine:
+            timeout = range_timeout(max(len(pages) for pages in unread), claim)
+            try:
+                run_in_pdf_processes(
+                    read_page_range, [(path, detected_type, claim, pages, total) for pages in unread], timeout=timeout
+                )
+            except LeaseLost:
+                raise
+            except Exception as error:
+                _end_ranges(mine, ocr_ranges.fail, failure_reason(error))
+                raise
+            _end_ranges(mine, ocr_ranges.finish)
+            continue
+        with session_scope() as session:
+            where = ocr_ranges.state(session, claim)
+        if where.failed_error:
+            raise StageError(where.failed_error)
+        if where.finished:
+            return
+        if is_stopping():
+            raise WorkerStopping("the worker is shutting down")
+        time.sleep(WAIT_POLL_SECONDS)
+
+
+def read_offered_range(job_id: int, range_id: int) -> str:
+    """Another worker's part: take the offered range if it is still to read, and read it in this worker's pool.
+
+    Returns what happened: "offered_again" (this worker's PDF processes are
+    all busy), "dropped" (taken, finished, or its claim is gone), "done",
+    "failed", "handed_back" or "lease_lost".
+    """
+    if not has_free_process():
+        # Read here, the range would wait for this worker's own PDF processes: offer it to the others again.
+        send_ocr_range_messages(job_id, [range_id], delay_ms=REOFFER_DELAY_MS)
+        return "offered_again"
+    with session_scope() as session:
+        taken = ocr_ranges.take(session, job_id, current_worker_id(), range_id=range_id)
+        if not taken:
+            return "dropped"
+        [pages] = _unread(session, job_id, taken)
+        total = pages_awaiting_ocr(session, job_id)[1]
+    claim = taken[0].claim
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"docqueue-{job_id}-ocr-") as directory:
+            path = OriginalFile(claim.document_id, directory).fetch()
+            run_in_pdf_process(
+                read_page_range,
+                path,
+                _detected_type(claim.document_id),
+                claim,
+                pages,
+                total,
+                timeout=range_timeout(len(pages), claim),
+            )
+    except WorkerStopping:
+        _end_ranges(taken, ocr_ranges.give_back)
+        return "handed_back"
+    except LeaseLost:
+        logger.info("OCR range %s of job %s: the job's OCR claim is gone; its pages were not kept", range_id, job_id)
+        return "lease_lost"
+    except Exception as error:
+        logger.warning("OCR range %s of job %s failed", range_id, job_id, exc_info=True)
+        _end_ranges(taken, ocr_ranges.fail, failure_reason(error))
+        return "failed"
+    _end_ranges(taken, ocr_ranges.finish)
+    return "done"
