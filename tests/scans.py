@@ -1,10 +1,11 @@
-"""Scans made on the spot: text rendered to image-only pages, turned, skewed, 1-bit CCITT, PNG and TIFF."""
+"""Scans made on the spot: text rendered to image-only pages, turned, skewed, 1-bit CCITT or JBIG2, PNG and TIFF."""
 
 from __future__ import annotations
 
 import io
 import os
 import re
+import struct
 import subprocess
 
 import pymupdf
@@ -58,17 +59,45 @@ def two_column_image(left: str, right: str, dpi: int = 300) -> Image.Image:
     return Image.frombytes("L", (pixmap.width, pixmap.height), pixmap.samples)
 
 
-def scan_page(image: Image.Image, *, turn: int = 0, skew: float = 0.0, ccitt: bool = False) -> bytes:
-    """A one-page image-only PDF of `image`: turned `turn` degrees anticlockwise, skewed, or 1-bit CCITT G4."""
+def scan_page(
+    image: Image.Image, *, turn: int = 0, skew: float = 0.0, ccitt: bool = False, jbig2: bool = False
+) -> bytes:
+    """A one-page image-only PDF of `image`: turned `turn` degrees anticlockwise, skewed, or 1-bit CCITT G4 or JBIG2."""
     if turn:
         image = image.rotate(turn, expand=True)
     if skew:
         image = image.rotate(skew, expand=True, fillcolor=255, resample=Image.Resampling.BICUBIC)
-    if ccitt:
+    if ccitt or jbig2:
         image = image.convert("1")  # Pillow writes 1-bit images into a PDF as CCITTFaxDecode (G4)
     out = io.BytesIO()
     image.save(out, "PDF", resolution=300)
-    return out.getvalue()
+    return as_jbig2(out.getvalue()) if jbig2 else out.getvalue()
+
+
+def _jbig2_segment(number: int, kind: int, data: bytes) -> bytes:
+    # Segment header (JBIG2, 7.2): number, flags (type; 1-byte page association), no referred-to
+    # segments, page 1, data length.
+    return struct.pack(">IBBBI", number, kind, 0, 1, len(data)) + data
+
+
+def as_jbig2(ccitt_pdf: bytes) -> bytes:
+    """The one-page CCITT G4 scan `ccitt_pdf` with its image re-encoded as JBIG2, as scanners' PDFs carry it.
+
+    No JBIG2 encoder is packaged here, but a JBIG2 generic region may be
+    MMR-coded, which is CCITT G4 coding: the G4 data goes unchanged into an
+    immediate generic region segment (MMR on) after a page information
+    segment, the embedded stream format PDF's JBIG2Decode reads.
+    """
+    source = pymupdf.open(stream=ccitt_pdf, filetype="pdf")
+    xref = source[0].get_images(full=True)[0][0]
+    width, height = (int(source.xref_get_key(xref, key)[1]) for key in ("Width", "Height"))
+    page_information = struct.pack(">IIIIBH", width, height, 0, 0, 0, 0)
+    region = struct.pack(">IIIIB", width, height, 0, 0, 0) + bytes([0x01]) + source.xref_stream_raw(xref)
+    source.update_stream(xref, _jbig2_segment(0, 48, page_information) + _jbig2_segment(1, 38, region), compress=False)
+    for key, value in (("DecodeParms", "null"), ("Filter", "/JBIG2Decode"), ("Decode", "[1 0]")):
+        # JBIG2 bitmaps have 1 for black; the G4 data came with BlackIs1, so black is kept by inverting.
+        source.xref_set_key(xref, key, value)
+    return source.tobytes()
 
 
 def joined_pdf(parts: list[bytes]) -> bytes:

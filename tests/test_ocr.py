@@ -50,12 +50,13 @@ def searchable_pdf(session, document_id: int) -> pymupdf.Document:
     return pymupdf.open(stream=out.getvalue(), filetype="pdf")
 
 
-def test_scans_turned_skewed_ccitt_and_two_column_come_back_upright_with_their_words(session, owner, tmp_path):
+def test_scans_turned_skewed_ccitt_jbig2_and_two_column_come_back_upright_with_their_words(session, owner, tmp_path):
     images = [text_image(paragraph) for paragraph in PARAGRAPHS[:4]] + [two_column_image(*PARAGRAPHS[4:6])]
-    variants = [{}, {"turn": 90}, {"skew": 3.0}, {"ccitt": True}, {}]
-    expected = [*PARAGRAPHS[:4], PARAGRAPHS[4] + " " + PARAGRAPHS[5]]
+    images.append(text_image(PARAGRAPHS[1]))
+    variants = [{}, {"turn": 90}, {"skew": 3.0}, {"ccitt": True}, {}, {"jbig2": True}]
+    expected = [*PARAGRAPHS[:4], PARAGRAPHS[4] + " " + PARAGRAPHS[5], PARAGRAPHS[1]]
     data = joined_pdf([scan_page(image, **variant) for image, variant in zip(images, variants)])
-    assert b"/CCITTFaxDecode" in data
+    assert b"/CCITTFaxDecode" in data and b"/JBIG2Decode" in data
     document_id = add_document(session, owner, data, filename="scan.pdf")
     document = process(session, document_id)
     assert document.status == "completed", document.error
@@ -63,9 +64,9 @@ def test_scans_turned_skewed_ccitt_and_two_column_come_back_upright_with_their_w
     assert document.ocr_completed_at is not None
 
     pages = stored_pages(session, document_id)
-    assert [page.ocr for page in pages] == [True] * 5
+    assert [page.ocr for page in pages] == [True] * 6
     # The turned page was found lying on its side and read upright.
-    assert [page.ocr_rotation for page in pages] == [0, 90, 0, 0, 0]
+    assert [page.ocr_rotation for page in pages] == [0, 90, 0, 0, 0, 0]
     scan = pymupdf.open(stream=data, filetype="pdf")
     for page, image, variant in zip(pages, images, variants):
         # Bare tesseract on the same page as it is (the turned one: as it was before turning).
@@ -78,11 +79,11 @@ def test_scans_turned_skewed_ccitt_and_two_column_come_back_upright_with_their_w
         assert coverage(words(page.text), words(expected[page.page_number - 1])) >= 0.9, (variant, page.text)
 
     record = records(session, job_for(session, document_id).id)["ocr"]
-    assert (record.status, record.unit, record.units_done, record.units_total) == ("completed", "pages", 5, 5)
+    assert (record.status, record.unit, record.units_done, record.units_total) == ("completed", "pages", 6, 6)
 
     # The searchable PDF: the scan with the words as text, the turned page shown upright.
     searchable = searchable_pdf(session, document_id)
-    assert searchable.page_count == 5
+    assert searchable.page_count == 6
     assert searchable.load_page(1).rotation == 90
     for page in pages:
         layer = searchable.load_page(page.page_number - 1).get_text()
