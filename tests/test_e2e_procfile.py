@@ -15,7 +15,6 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
-from docqueue.pipeline import PIPELINE
 from tests.conftest import CORPUS, REPO, free_port, start_web, wait_for_web, wait_until
 from tests.factories import make_slow_pdf
 
@@ -141,7 +140,9 @@ def test_worker_sigkill_and_web_restart_lose_and_repeat_nothing(procfile, test_e
     # Once: one job per document, completed; the killed job was taken back and finished.
     jobs = jobs_by_document(engine)
     assert {document_id: jobs[document_id] for document_id in uploaded} == {
-        document_id: [("completed", PIPELINE[-1].name)] for document_id in uploaded
+        # The last stage that ran: the AI stages after it are not configured here, and were skipped on the way.
+        document_id: [("completed", "chunk")]
+        for document_id in uploaded
     }
     with engine.connect() as connection:
         assert (
@@ -197,4 +198,6 @@ def test_paas_sigterm_hands_the_running_stage_back_for_the_next_worker(procfile,
         ("inspect", 1, "succeeded"),
         ("extract_text", 1, "handed_back"),
         ("extract_text", 1, "succeeded"),
-    ] + [(stage.name, 1, "succeeded") for stage in PIPELINE[2:]]
+        ("extract_images", 1, "succeeded"),
+        ("chunk", 1, "succeeded"),
+    ]
