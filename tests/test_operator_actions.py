@@ -174,6 +174,69 @@ def test_the_jobs_list_filters_and_pages_newest_first(session, make_user):
         JobFilter.from_args({"status": "exploded"})
 
 
+def test_the_error_filter_matches_its_text_literally_and_ignoring_case(session, make_user, operator):
+    owner, _ = make_user()
+    literal = failed_job(session, owner, r"inspect failed: 100%_done in C:\tmp")
+    # What the same text would match as a LIKE pattern, were %, _ and \ wildcards and escapes.
+    lookalike = failed_job(session, owner, "inspect failed: 100 percent xdone in C:tmp")
+    add_document(session, owner)  # no error at all
+
+    def found(text: str) -> list[int]:
+        return [row.id for row in list_jobs(session, JobFilter(error=text))]
+
+    for text in ("100%_D", "%", "_", "\\", r"C:\t", r"%_done in C:\T"):
+        assert found(text) == [literal], text
+    assert found("percent XDONE") == [lookalike]
+    assert found("INSPECT failed") == [lookalike, literal]
+    assert found("no such error") == []
+    # The bulk retry's preview selects with the same filter.
+    assert OperatorActions(session, operator).preview_retry(JobFilter(error="0%_d")).count == 1
+
+
+# Fills the queue with `rows` finished jobs, one in fifty failed with one of three errors, and one
+# more with an error no other row has.
+_QUEUE_FILL = """
+INSERT INTO documents (owner_id, filename, content_type, size_bytes, sha256, status)
+SELECT :owner, 'doc' || n || '.pdf', 'application/pdf', 1000, md5(n::text),
+       CASE WHEN n % 50 = 0 THEN 'failed' ELSE 'completed' END
+FROM generate_series(1, :rows) n;
+INSERT INTO document_queue (document_id, owner_id, operation, status, stage, priority, attempts, max_attempts,
+                            file_size, created_at, started_at, completed_at, run_after, error_message)
+SELECT d.id, d.owner_id, 'process', d.status, 'extract_text', 5, 1, 3, d.size_bytes, now(), now(), now(), now(),
+       CASE WHEN d.status = 'failed' THEN 'extract_text failed: '
+           || (ARRAY['OSError: disk full', 'ValueError: bad xref', 'KeyError: font'])[1 + d.id / 50 % 3] END
+FROM documents d WHERE d.owner_id = :owner;
+UPDATE document_queue SET error_message = 'extract_text failed: ZeroDivisionError: page 7 of 0'
+WHERE id = (SELECT max(id) FROM document_queue WHERE error_message IS NULL);
+"""
+
+
+def test_the_error_filter_is_served_by_the_trigram_index_where_pg_trgm_is_available(session, make_user):
+    available = session.execute(sa.text("SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_trgm'"))
+    if not available.scalar():
+        pytest.skip(
+            "this PostgreSQL server has no pg_trgm (the embedded pgserver has none): migration 0011 made no index"
+        )
+    (definition,) = session.execute(
+        sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'document_queue_error_trgm_idx'")
+    ).one()
+    assert "USING gin (lower(error_message) gin_trgm_ops) WHERE (error_message IS NOT NULL)" in definition
+    owner, _ = make_user()
+    for statement in _QUEUE_FILL.split(";\n"):
+        if statement.strip():
+            session.execute(sa.text(statement), {"owner": owner, "rows": 20_000})
+    session.execute(sa.text("ANALYZE document_queue"))
+    where, params = JobFilter(error="ZERODIVISIONERROR: page 7").where_clause()
+    query = (
+        f"SELECT q.id FROM document_queue q JOIN users u ON u.id = q.owner_id WHERE {where} ORDER BY q.id DESC LIMIT 50"
+    )
+    plan = "\n".join(session.execute(sa.text(f"EXPLAIN {query}"), params).scalars())
+    assert "Bitmap Index Scan on document_queue_error_trgm_idx" in plan, plan
+    assert len(session.execute(sa.text(query), params).all()) == 1
+    # A text under three characters has no trigram for the index to look up; it still matches (by a scan).
+    assert len(list_jobs(session, JobFilter(error="Ze"))) == 1
+
+
 def test_dashboard_counts_estimates_and_charts(session, make_user, monkeypatch):
     owner, _ = make_user()
     failed_job(session, owner)

@@ -85,13 +85,20 @@ class JobFilter:
             clauses.append("q.owner_id = (SELECT id FROM users WHERE email = :f_user)")
             params["f_user"] = self.user.lower()
         if self.error:
-            # Matched as plain text: the user's % and _ are not wildcards.
-            clauses.append("strpos(lower(q.error_message), lower(:f_error)) > 0")
-            params["f_error"] = self.error
+            # Matched as plain text, case-insensitively: the user's %, _ and \ are escaped, not wildcards.
+            # In this form the trigram index of migration 0011 serves it where pg_trgm is installed;
+            # elsewhere it is a scan.
+            clauses.append("lower(q.error_message) LIKE lower(:f_error) ESCAPE '\\'")
+            params["f_error"] = "%" + _like_escaped(self.error) + "%"
         if self.window:
             clauses.append("q.created_at >= now() - make_interval(hours => :f_hours)")
             params["f_hours"] = WINDOWS[self.window]
         return " AND ".join(clauses) or "TRUE", params
+
+
+def _like_escaped(value: str) -> str:
+    """`value` as a LIKE pattern that matches it literally, with backslash as the escape character."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @dataclass(frozen=True)
