@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from docqueue import stage_runner
 from docqueue.documents import page_texts, result_pages
 from docqueue.pipeline import PIPELINE
-from docqueue.queue import DocumentQueueService, run_outputs
+from docqueue.queue import DocumentQueueService, LeaseLost, run_outputs
 from docqueue.stage_runner import current_worker_id, run_stage
 from docqueue.stages import extract_text
 from docqueue.statuses import FailureKind
@@ -287,3 +287,19 @@ def test_a_run_that_failed_part_way_shows_its_pages_marked_incomplete(app, make_
     client.post("/logout")
     client.post("/login", data={"email": "nosy@example.com", "password": "pw2"})
     assert client.get(f"/documents/{document_id}").status_code == 404
+
+
+def test_a_batch_whose_lease_is_gone_writes_nothing(session, owner, monkeypatch):
+    document_id = add_document(session, owner, make_pdf(["one", "two"]))
+    inspect_alone(session, document_id, monkeypatch)
+    claim = claim_next(session, document_id)
+    # Another attempt took the job over (recovery gave it a new lease) while this one was reading.
+    session.execute(
+        sa.text("UPDATE document_queue SET lease_token = gen_random_uuid() WHERE id = :j"), {"j": claim.job_id}
+    )
+    session.commit()
+    with pytest.raises(LeaseLost):
+        extract_text._write_pages(claim, [(1, "one"), (2, "two")], 2)
+    assert page_versions(session, claim.job_id) == {}
+    record = records(session, claim.job_id)["extract_text"]
+    assert (record.units_done, record.checkpoint) == (0, 0)

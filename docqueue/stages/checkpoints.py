@@ -14,23 +14,22 @@ from contextlib import contextmanager
 from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
-from docqueue.queue import Claim, DocumentQueueService, stage_records
+from docqueue.queue import Claim, stage_records
 
 
 @contextmanager
 def committing_batch(claim: Claim, *, added: int, total: int, unit: str, checkpoint: int) -> Iterator[Session]:
     """A transaction for one batch of the claimed stage's outputs; raises LeaseLost if the claim is gone.
 
-    Write the batch's rows with the session yielded; on leaving, the stage
-    record counts `added` more of `total` `unit`s and its checkpoint moves to
-    `checkpoint`, and all of it commits together.
+    The stage record counts `added` more of `total` `unit`s and its
+    checkpoint moves to `checkpoint` as the transaction opens, in the one
+    statement that checks and locks the lease; write the batch's rows with
+    the session yielded, and all of it commits together on leaving.
     """
     from docqueue.pipeline import progress_span  # the pipeline imports the stages
 
     before, weight = progress_span(claim.stage)
     with session_scope() as session:
-        DocumentQueueService(session).hold_lease(claim)
-        yield session
         stage_records.report_units(
             session,
             claim,
@@ -41,6 +40,7 @@ def committing_batch(claim: Claim, *, added: int, total: int, unit: str, checkpo
             progress_before=before,
             progress_weight=weight,
         )
+        yield session
 
 
 def resume_after(claim: Claim) -> int:
