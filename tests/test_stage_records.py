@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import pytest
@@ -12,7 +13,7 @@ from docqueue.documents import page_texts, result_pages
 from docqueue.pipeline import PIPELINE
 from docqueue.queue import DocumentQueueService, LeaseLost, run_outputs
 from docqueue.stage_runner import current_worker_id, run_stage
-from docqueue.stages import extract_text
+from docqueue.stages import checkpoints, chunk, extract_text
 from docqueue.statuses import FailureKind
 from tests.factories import add_document, make_pdf
 from tests.test_stages import job_for, process
@@ -303,3 +304,48 @@ def test_a_batch_whose_lease_is_gone_writes_nothing(session, owner, monkeypatch)
     assert page_versions(session, claim.job_id) == {}
     record = records(session, claim.job_id)["extract_text"]
     assert (record.units_done, record.checkpoint) == (0, 0)
+
+
+def test_text_and_chunks_commit_batch_by_batch_when_a_batch_fills(session, owner, monkeypatch, tmp_path):
+    pages = [f"page {n} " + "words " * 40 for n in range(1, 13)]
+    data = make_pdf(pages)
+    document_id = add_document(session, owner, data)
+    inspect_alone(session, document_id, monkeypatch)
+    claim = claim_next(session, document_id)
+    (tmp_path / "doc.pdf").write_bytes(data)
+    # Each page, then each chunk, fills a batch: twelve commits of text, one per chunk after.
+    monkeypatch.setattr(extract_text, "TEXT_BATCH_CHARS", 1)
+    monkeypatch.setattr(chunk, "CHUNK_BATCH_CHARS", 1)
+    committed = []
+    real_batch = checkpoints.committing_batch
+
+    def counted_batch(claim, **kwargs):
+        committed.append((claim.stage, kwargs["checkpoint"]))
+        return real_batch(claim, **kwargs)
+
+    monkeypatch.setattr(extract_text, "committing_batch", counted_batch)
+    monkeypatch.setattr(chunk, "committing_batch", counted_batch)
+    assert extract_text.run(str(tmp_path / "doc.pdf"), claim) == 12
+    assert committed == [("extract_text", n) for n in range(1, 13)]
+    record = records(session, claim.job_id)["extract_text"]
+    assert (record.units_done, record.units_total, record.checkpoint) == (12, 12, 12)
+
+    session.execute(
+        sa.text("UPDATE document_stage_records SET status = 'running' WHERE job_id = :j AND stage = 'chunk'"),
+        {"j": claim.job_id},
+    )
+    session.commit()
+    chunk_claim = dataclasses.replace(claim, stage="chunk")
+    summary = chunk.run(None, chunk_claim)
+    chunk_commits = [checkpoint for stage, checkpoint in committed if stage == "chunk"]
+    assert chunk_commits == [*range(1, summary.chunks + 1), summary.chunks], "one per chunk, then the last count"
+    seqs = session.execute(
+        sa.text("SELECT seq FROM document_chunks WHERE job_id = :j ORDER BY seq"), {"j": claim.job_id}
+    )
+    assert seqs.scalars().all() == list(range(1, summary.chunks + 1))
+    record = records(session, claim.job_id)["chunk"]
+    assert (record.units_done, record.units_total, record.checkpoint) == (
+        summary.chunks,
+        summary.chunks,
+        summary.chunks,
+    )
