@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 
+import pymupdf
 import pytest
 import sqlalchemy as sa
 
@@ -13,7 +14,7 @@ from docqueue.documents import page_texts, result_pages
 from docqueue.pipeline import PIPELINE
 from docqueue.queue import DocumentQueueService, LeaseLost, run_outputs
 from docqueue.stage_runner import current_worker_id, run_stage
-from docqueue.stages import checkpoints, chunk, extract_text
+from docqueue.stages import checkpoints, chunk, extract_images, extract_text
 from docqueue.statuses import FailureKind
 from tests.factories import add_document, make_pdf
 from tests.test_stages import job_for, process
@@ -349,3 +350,74 @@ def test_text_and_chunks_commit_batch_by_batch_when_a_batch_fills(session, owner
         summary.chunks,
         summary.chunks,
     )
+
+
+def image_png(color: tuple[int, int, int]) -> bytes:
+    pixmap = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 16, 16), False)
+    pixmap.set_rect(pixmap.irect, color)
+    return pixmap.tobytes("png")
+
+
+def repeating_images_pdf() -> bytes:
+    """Five pages: images A, B, A again (the same object), B's bytes in an object of their own, C."""
+    where = pymupdf.Rect(72, 100, 172, 200)
+    document = pymupdf.open()
+    first = document.new_page().insert_image(where, stream=image_png((255, 0, 0)))
+    document.new_page().insert_image(where, stream=image_png((0, 255, 0)))
+    document.new_page().insert_image(where, xref=first)
+    other = pymupdf.open()
+    other.new_page().insert_image(where, stream=image_png((0, 255, 0)))
+    document.insert_pdf(other)
+    document.new_page().insert_image(where, stream=image_png((0, 0, 255)))
+    return document.tobytes()
+
+
+def test_a_retried_image_extraction_stores_no_object_or_bytes_twice(session, owner, monkeypatch, tmp_path):
+    data = repeating_images_pdf()
+    document_id = add_document(session, owner, data)
+    job_id = admit(session, document_id)
+    session.execute(sa.text("UPDATE document_queue SET stage = 'extract_images' WHERE id = :j"), {"j": job_id})
+    session.commit()
+    queue = DocumentQueueService(session)
+    claim = queue.mark_in_progress(job_id, "extract_images", current_worker_id())
+    session.commit()
+    path = tmp_path / "doc.pdf"
+    path.write_bytes(data)
+    # Every two pages fill a batch; the first attempt is lost before its second batch commits.
+    monkeypatch.setattr(extract_images, "IMAGE_BATCH_BYTES", 1)
+    real_batch = extract_images.committing_batch
+    batches = []
+
+    def lost_after_one_batch(claim, **kwargs):
+        if batches:
+            raise RuntimeError("worker lost")
+        batches.append(kwargs["checkpoint"])
+        return real_batch(claim, **kwargs)
+
+    monkeypatch.setattr(extract_images, "committing_batch", lost_after_one_batch)
+    with pytest.raises(RuntimeError):
+        extract_images.run(str(path), claim)
+    assert (batches, records(session, job_id)["extract_images"].checkpoint) == ([2], 2)
+    queue.mark_failed(claim, "worker lost", FailureKind.TRANSIENT)
+    session.execute(sa.text("UPDATE document_queue SET run_after = now() WHERE id = :j"), {"j": job_id})
+    session.commit()
+
+    # The retry goes on from page 3: page 3 shows page 1's object, page 4 the bytes page 2 stored.
+    monkeypatch.setattr(extract_images, "committing_batch", real_batch)
+    queue.admit_pending()
+    retry = queue.mark_in_progress(job_id, "extract_images", current_worker_id())
+    session.commit()
+    assert retry.attempt == 2
+    extract_images.run(str(path), retry)
+    images = session.execute(
+        sa.text("SELECT page_number, sha256 FROM document_images WHERE job_id = :j ORDER BY page_number"), {"j": job_id}
+    ).all()
+    assert [image.page_number for image in images] == [1, 2, 4, 5]
+    assert images[1].sha256 == images[2].sha256
+    blobs = session.execute(
+        sa.text("SELECT blob_key, count(*) FROM blob_chunks WHERE blob_key LIKE :k GROUP BY blob_key"),
+        {"k": f"{run_outputs.run_blob_prefix(document_id, job_id)}images/%"},
+    ).all()
+    assert sorted(key.rsplit("/", 1)[1] for key, _ in blobs) == sorted({image.sha256 for image in images})
+    record = records(session, job_id)["extract_images"]
+    assert (record.units_done, record.units_total, record.checkpoint) == (5, 5, 5)
