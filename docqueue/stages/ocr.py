@@ -1,15 +1,21 @@
 """Stage `ocr`: read by Tesseract exactly the pages with no text layer (all pages of an uploaded image).
 
-The pages are split into ranges of OCR_RANGE_PAGES that run at once, one
-per PDF pool process, each page turned upright and read by a one-thread
-Tesseract with the owner's `ocr_timeout_seconds` per page. Batches commit
-as they are read; a retried attempt reads only the pages still without
-text. The document's `ocr_status`, `ocr_error` and `ocr_completed_at`
-follow. An owner with background OCR off gets the stage skipped, and can
-ask for it later (operation `ocr`).
+The pages are split evenly into contiguous ranges that run at once, one
+per PDF pool process: as many ranges as the pool has processes (or a
+multiple of that), each of at most OCR_RANGE_PAGES pages, so a 6-page scan
+on two processes is read 3 + 3 and a 20-page one 5 + 5 + 5 + 5, never 8 + 8
++ 4 with a process idle at the end. Each page is turned upright and read by
+a one-thread Tesseract with the owner's `ocr_timeout_seconds` per page.
+Batches commit as they are read; a retried attempt reads only the pages
+still without text (whichever range they fell in before), split afresh.
+The document's `ocr_status`, `ocr_error` and `ocr_completed_at` follow. An
+owner with background OCR off gets the stage skipped, and can ask for it
+later (operation `ocr`).
 """
 
 from __future__ import annotations
+
+import math
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -17,7 +23,7 @@ from sqlalchemy.orm import Session
 from docqueue.db import session_scope
 from docqueue.documents import pages_awaiting_ocr, record_ocr_status
 from docqueue.errors import StageError
-from docqueue.ocr.pages import OCR_BATCH_PAGES, read_page_range
+from docqueue.ocr.pages import read_page_range
 from docqueue.pdf_pool import run_in_pdf_processes
 from docqueue.queue import Claim, DocumentQueueService, LeaseLost
 from docqueue.settings import get_settings
@@ -48,10 +54,19 @@ def _set_ocr_status(claim: Claim, status: str, error: str | None = None) -> None
         record_ocr_status(session, claim.document_id, status, error)
 
 
-def _ranges(pages: list[int], size: int) -> list[list[int]]:
-    # Whole batches per range, so a range's last commit is never a sliver.
-    size = max(OCR_BATCH_PAGES, size - size % OCR_BATCH_PAGES)
-    return [pages[start : start + size] for start in range(0, len(pages), size)]
+def _ranges(pages: list[int], most: int, processes: int) -> list[list[int]]:
+    """`pages` in contiguous ranges of even sizes (differing by one at most), none over `most` pages, as many as
+    `processes` or a multiple of it when there are pages enough: every process gets the same share of work."""
+    if not pages:
+        return []
+    count = min(len(pages), math.ceil(math.ceil(len(pages) / most) / processes) * processes)
+    size, larger = divmod(len(pages), count)
+    ranges, start = [], 0
+    for index in range(count):
+        end = start + size + (index < larger)
+        ranges.append(pages[start:end])
+        start = end
+    return ranges
 
 
 def run(path: str, claim: Claim) -> int:
@@ -62,7 +77,8 @@ def run(path: str, claim: Claim) -> int:
             text("SELECT detected_type FROM documents WHERE id = :id"), {"id": claim.document_id}
         ).scalar()
     _set_ocr_status(claim, "processing")
-    ranges = _ranges(awaiting, get_settings().ocr_range_pages)
+    settings = get_settings()
+    ranges = _ranges(awaiting, settings.ocr_range_pages, settings.pdf_worker_processes)
     # Two Tesseract runs a page (orientation, then reading), each within the per-page limit; then a margin.
     timeout = max(len(pages) for pages in ranges) * 2 * claim.timeout_seconds + 60 if ranges else 60
     try:
