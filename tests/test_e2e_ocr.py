@@ -33,7 +33,8 @@ def test_worker_killed_mid_ocr_resumes_after_its_last_committed_batch(procfile, 
     from docqueue.db import get_engine
 
     engine = get_engine()
-    # Ranges of four pages, one batch each: the two PDF processes commit four pages at a time.
+    # Ranges of at most four pages, one batch each: twelve pages over the two PDF processes are four ranges of
+    # three, each committed whole.
     worker = procfile("worker", OCR_RANGE_PAGES=4)
     procfile("clock")
     api = Api(start_web(procfile), create_admin_with_cli(test_env))

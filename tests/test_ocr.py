@@ -8,6 +8,7 @@ import pymupdf
 import pytest
 import sqlalchemy as sa
 
+from docqueue.ocr.range_reading import split_pages
 from docqueue.stages.ocr import BACKGROUND_OCR_OFF
 from docqueue.stages.searchable_pdf import NO_OCR_PAGES, searchable_pdf_key
 from docqueue.storage import blob_store
@@ -171,3 +172,23 @@ def test_a_page_over_the_per_page_limit_has_its_tesseract_killed(session, make_u
     assert "per-page limit and was stopped" in document.ocr_error
     assert document.error.startswith("page 1")
     assert records(session, job_for(session, document_id).id)["ocr"].status == "failed"
+
+
+@pytest.mark.parametrize(
+    ("pages", "most", "processes", "sizes"),
+    [
+        (6, 8, 2, [3, 3]),  # a short scan keeps both processes busy
+        (10, 8, 2, [5, 5]),  # not 8 + 2
+        (20, 8, 2, [5, 5, 5, 5]),  # not 8 + 8 + 4: a multiple of the processes, each none over 8
+        (17, 8, 2, [5, 4, 4, 4]),
+        (16, 8, 2, [8, 8]),
+        (1, 8, 2, [1]),
+        (3, 8, 4, [1, 1, 1]),
+        (0, 8, 2, []),
+    ],
+)
+def test_a_scans_pages_are_split_evenly_over_the_pdf_processes(pages, most, processes, sizes):
+    numbers = list(range(1, pages + 1))
+    ranges = split_pages(numbers, most, processes)
+    assert [len(pages) for pages in ranges] == sizes
+    assert [number for pages in ranges for number in pages] == numbers, "contiguous, in order, each page once"

@@ -10,7 +10,8 @@ Rules this module keeps:
   outputs marked incomplete (`ResultsRun.complete` is False).
 - When a run completes, `retire_older_runs` deletes every other run's
   outputs in the same transaction: a reader sees the old set or the new
-  one, never a mix.
+  one, never a mix. It is one statement, and a document's only run (the
+  usual case) costs it no more than a look at the document's queue rows.
 
 Functions run inside the caller's transaction and never commit.
 """
@@ -63,19 +64,37 @@ def results_run(session: Session, document_id: int) -> ResultsRun:
 
 
 def retire_older_runs(session: Session, document_id: int, job_id: int) -> None:
-    """Delete the outputs of the document's runs other than `job_id`; call in the transaction completing it."""
-    params = {"document_id": document_id, "job_id": job_id}
-    for table in RUN_OUTPUT_TABLES:
-        session.execute(text(f"DELETE FROM {table} WHERE document_id = :document_id AND job_id <> :job_id"), params)
+    """Delete the outputs of the document's runs other than `job_id`; call in the transaction completing it.
+
+    One statement. Output rows go with their run's queue row (ON DELETE
+    CASCADE), so when the document has no other queue row there are none to
+    delete, and each row DELETE is skipped whole (a one-time filter) rather
+    than run. Blobs are not tied to the queue row (a run's can outlive it),
+    so their DELETE always runs: a range scan of the document's run prefix.
+    """
+    others = "(SELECT found FROM others)"
+    deletes = ",\n".join(
+        f"{table} AS (DELETE FROM {table} WHERE document_id = :document_id AND job_id <> :job_id AND {others})"
+        for table in RUN_OUTPUT_TABLES
+    )
     # Blob keys of runs are `documents/<id>/runs/<job>/...`; keep the completing run's. The range lets the
     # key's index find them (LIKE alone uses it only under the C collation); LIKE keeps the match exact.
     runs = f"documents/{document_id}/runs/"
     session.execute(
         text(
-            "DELETE FROM blob_chunks WHERE blob_key >= :runs AND blob_key < :past_runs "
-            "AND blob_key LIKE :runs_pattern AND blob_key NOT LIKE :kept_pattern"
+            f"""
+            WITH others AS MATERIALIZED (
+                SELECT EXISTS (SELECT 1 FROM document_queue WHERE document_id = :document_id AND id <> :job_id)
+                       AS found
+            ),
+            {deletes}
+            DELETE FROM blob_chunks WHERE blob_key >= :runs AND blob_key < :past_runs
+                AND blob_key LIKE :runs_pattern AND blob_key NOT LIKE :kept_pattern
+            """
         ),
         {
+            "document_id": document_id,
+            "job_id": job_id,
             "runs": runs,
             "past_runs": runs[:-1] + "0",  # '0' is the character after '/'
             "runs_pattern": runs + "%",

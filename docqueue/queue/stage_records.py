@@ -11,8 +11,9 @@ Rules this module keeps:
   recovered attempt → `pending` again (retrying, with the error) or `failed`;
   requeue → `pending`.
 - A stage writes its own units and checkpoint only while its claim holds
-  (`report_units`, called after `hold_lease` in the transaction that commits
-  the batch), so a checkpoint never runs ahead of the rows it stands for.
+  (`report_units` locks the job row as `hold_lease` does, or raises
+  LeaseLost, in the transaction that commits the batch), so a checkpoint
+  never runs ahead of the rows it stands for.
 - A stage that has nothing to do, or is switched off, is `skipped` with the
   reason (`skip`); the hand-on that follows leaves it so.
 - The document's progress only moves forward within a run (`GREATEST`).
@@ -89,7 +90,7 @@ def requeued(source: str) -> str:
 
 # -- what a running stage writes (under its held lease) ------------------------------
 
-# Only the claimed stage's running record may move; the job row's lease was checked by `hold_lease`.
+# Only the claimed stage's running record may move, and only while the claim holds the job's lease.
 _RUNNING_RECORD = "r.job_id = :job_id AND r.stage = :stage AND r.status = 'running'"
 
 
@@ -104,30 +105,42 @@ def report_units(
     progress_before: int,
     progress_weight: int,
 ) -> None:
-    """Count `added` more units done of `total`, move the checkpoint to `checkpoint`, and the document's progress.
+    """Check the claim's lease, count `added` more units done of `total`, move the checkpoint to `checkpoint`,
+    and the document's progress: one statement; LeaseLost if the claim no longer holds the job.
 
-    Call after `hold_lease`, in the transaction that commits those units. The
-    document's progress becomes `progress_before + progress_weight * done /
-    total` (percent) if that is more than it shows: it never goes back.
-    Several processes working on ranges of one stage may call it at once:
-    units add up and the checkpoint only grows.
+    Call it first in the transaction that writes those units' rows: like
+    `hold_lease` it locks the job row (FOR SHARE) until that transaction
+    ends, so recovery cannot take the job away before the rows commit, and
+    the rows and the report commit together or not at all. The document's
+    progress becomes `progress_before + progress_weight * done / total`
+    (percent) if that is more than it shows: it never goes back. Several
+    processes working on ranges of one stage may call it at once: units add
+    up and the checkpoint only grows.
     """
-    session.execute(
+    # fragments.py builds on this module, so its lease condition is imported here rather than at the top.
+    from docqueue.queue.fragments import HOLDS_LEASE, claim_params
+    from docqueue.queue.values import LeaseLost
+
+    held = session.execute(
         text(
             f"""
-            WITH reported AS (
+            WITH lease AS (
+                SELECT id FROM document_queue WHERE {HOLDS_LEASE} FOR SHARE
+            ), reported AS (
                 UPDATE document_stage_records r SET units_done = r.units_done + :added, units_total = :total,
                        unit = :unit, checkpoint = GREATEST(r.checkpoint, :checkpoint)
-                WHERE {_RUNNING_RECORD}
+                FROM lease WHERE {_RUNNING_RECORD} AND r.job_id = lease.id
                 RETURNING r.document_id, r.units_done, r.units_total
+            ), progressed AS (
+                UPDATE documents d SET updated_at = now(), progress = GREATEST(d.progress, LEAST(100,
+                       :before + :weight * reported.units_done / NULLIF(reported.units_total, 0)))
+                FROM reported WHERE d.id = reported.document_id
             )
-            UPDATE documents d SET updated_at = now(), progress = GREATEST(d.progress, LEAST(100,
-                   :before + :weight * reported.units_done / NULLIF(reported.units_total, 0)))
-            FROM reported WHERE d.id = reported.document_id
+            SELECT count(*) FROM lease
             """
         ),
         {
-            "job_id": claim.job_id,
+            **claim_params(claim),
             "stage": claim.stage,
             "added": added,
             "total": total,
@@ -136,7 +149,9 @@ def report_units(
             "before": progress_before,
             "weight": progress_weight,
         },
-    )
+    ).scalar()
+    if not held:
+        raise LeaseLost(f"job {claim.job_id} stage {claim.stage} attempt {claim.attempt} lost its lease")
 
 
 def skip(session: Session, claim: Claim, reason: str, stage: str | None = None) -> None:

@@ -38,11 +38,17 @@ def image_key(document_id: int, job_id: int, sha256: str) -> str:
 def save_images(
     session: Session, document_id: int, job_id: int, images: list[FoundImage], rows_per_statement: int
 ) -> None:
-    """Store the rows of run `job_id`'s `images` and the bytes they carry; a retry never duplicates."""
-    store = blob_store(session)
-    for image in images:
-        if image.data is not None:
-            store.put(image_key(document_id, job_id, image.sha256), io.BytesIO(image.data))
+    """Store the rows of run `job_id`'s `images` and the bytes they carry; a retry never duplicates a row.
+
+    The bytes go in with one COPY, so each image carrying some must be one
+    whose sha256 this run has not stored yet (`images_found_before` tells a
+    retried attempt which it has); rows go ROWS_PER_STATEMENT a statement.
+    """
+    carrying = [image for image in images if image.data is not None]
+    if carrying:
+        blob_store(session).put_many(
+            (image_key(document_id, job_id, image.sha256), io.BytesIO(image.data)) for image in carrying
+        )
     rows = [
         {
             "document_id": document_id,
@@ -62,6 +68,16 @@ def save_images(
         statement = insert(DocumentImage).values(chunk)
         # An object a failed attempt already stored: this attempt found the same, so leave it.
         session.execute(statement.on_conflict_do_nothing(index_elements=[DocumentImage.job_id, DocumentImage.xref]))
+
+
+def images_found_before(session: Session, job_id: int) -> tuple[set[int], set[str]]:
+    """(xrefs of run `job_id`'s image rows, sha256 of the bytes stored for them): what earlier batches wrote."""
+    rows = session.execute(
+        select(DocumentImage.xref, DocumentImage.sha256, DocumentImage.skipped_reason).where(
+            DocumentImage.job_id == job_id
+        )
+    ).all()
+    return {row.xref for row in rows}, {row.sha256 for row in rows if row.skipped_reason is None}
 
 
 def list_images(session: Session, job_id: int | None, after_id: int = 0, limit: int = 100) -> list[DocumentImage]:

@@ -4,9 +4,11 @@ It reads page texts from Postgres and writes chunks back, with no file and no
 PyMuPDF, so it runs in the worker thread rather than taking a PDF process. It
 is on the CPU lane all the same: it calls no outside service, and so the
 worker that extracted a document's text goes on to chunk it without a
-message. Chunks are written ROWS_PER_STATEMENT at a time as they are made;
-splitting is deterministic, so a retry skips the chunks committed before
-its checkpoint instead of writing them again.
+message. Chunks are written in batches as they are made, each once it holds
+CHUNK_BATCH_CHARS characters (a quarter while memory is tight) or
+BATCH_SECONDS after it began (see `checkpoints`), ROWS_PER_STATEMENT chunks
+a statement; splitting is deterministic, so a retry skips the chunks
+committed before its checkpoint instead of writing them again.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
-from docqueue.queue import Claim
+from docqueue.queue import Claim, stage_records
+from docqueue.results import batched
 from docqueue.results.chunks import Chunk, save_chunks, split_into_chunks, stream_page_texts, text_length
 from docqueue.settings import get_settings
-from docqueue.stages.checkpoints import committing_batch, resume_after
+from docqueue.stages.checkpoints import BatchBudget, committing_batch
 from docqueue.stages.stage import Stage
 
 
@@ -28,28 +31,38 @@ class ChunkSummary:
     chunks: int
 
 
+#: Characters of chunks a batch holds before it is written (a quarter while memory is tight).
+CHUNK_BATCH_CHARS = 4_000_000
+
+
 def run(path: None, claim: Claim) -> ChunkSummary:
     """Split the run's page texts into chunks and store them in batches after the checkpoint."""
     settings = get_settings()
     size, overlap = settings.chunk_size_chars, settings.chunk_overlap_chars
-    last_seq = resume_after(claim)
     batch: list[Chunk] = []
+    budget = BatchBudget(CHUNK_BATCH_CHARS)
 
     def commit(total: int) -> None:
         with committing_batch(claim, added=len(batch), total=total, unit="chunks", checkpoint=last_seq) as session:
-            if batch:
-                save_chunks(session, claim.document_id, claim.job_id, batch)
+            for rows in batched(batch, settings.rows_per_statement):
+                save_chunks(session, claim.document_id, claim.job_id, rows)
         batch.clear()
+        budget.clear()
 
     with session_scope() as reader:
-        # An estimate for live progress until the last commit says the real number.
-        estimate = text_length(reader, claim.job_id) // max(size - overlap, 1)
+        last_seq = stage_records.checkpoint(reader, claim)
+        estimate = None
         for chunk in split_into_chunks(stream_page_texts(reader, claim.job_id), size, overlap):
             if chunk.seq <= last_seq:
                 continue
             batch.append(chunk)
             last_seq = chunk.seq
-            if len(batch) == settings.rows_per_statement:
+            budget.add(len(chunk.text))
+            if budget.due():
+                if estimate is None:
+                    # For live progress until the last commit says the real number (one that commits at once
+                    # needs none).
+                    estimate = text_length(reader, claim.job_id) // max(size - overlap, 1)
                 commit(max(estimate, last_seq + 1))
     commit(last_seq)
     return ChunkSummary(chunks=last_seq)

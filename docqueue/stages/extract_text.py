@@ -1,11 +1,15 @@
 """Stage `extract_text`: the text layer of every page, one page at a time.
 
 Pages are written in batches as they are read, so neither the document's
-text nor its pages are ever held whole in memory. Each batch commits with
-the stage's checkpoint (its last page), so a retried attempt goes on from
-the next page. Pages with no text are the ones OCR must read. A page's text
-is cut at MAX_PAGE_TEXT_CHARS (a hostile page can draw millions of
-characters), and the number of pages cut is recorded on the document.
+text nor its pages are ever held whole in memory: a batch is written once
+it holds TEXT_BATCH_CHARS characters (a quarter while memory is tight) or
+BATCH_SECONDS after it began (see `checkpoints`), ROWS_PER_STATEMENT pages
+a statement, so an ordinary document of a few hundred pages is one
+transaction. Each batch commits with the stage's checkpoint (its last
+page), so a retried attempt goes on from the next page. Pages with no text
+are the ones OCR must read. A page's text is cut at MAX_PAGE_TEXT_CHARS (a
+hostile page can draw millions of characters), and the number of pages cut
+is recorded on the document.
 """
 
 from __future__ import annotations
@@ -13,36 +17,40 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from docqueue.documents import record_text_summary, save_page_texts
-from docqueue.memory import batch_size
 from docqueue.pool_guard import reading
 from docqueue.queue import Claim
+from docqueue.results import batched
 from docqueue.settings import get_settings
-from docqueue.stages.checkpoints import committing_batch, resume_after
+from docqueue.stages.checkpoints import BatchBudget, committing_batch, resume_after
 from docqueue.stages.inspect import open_document, sniff_type
 from docqueue.stages.stage import Stage
 from docqueue.text_cleaning import storable_text
 
-#: Pages per INSERT: Postgres here is bound by round trips, not bytes.
-PAGES_PER_WRITE = 50
+#: Characters of text a batch holds before it is written (a quarter while memory is tight): ~1,000 pages of prose.
+TEXT_BATCH_CHARS = 4_000_000
 
 
 def _write_pages(claim: Claim, pages: list[tuple[int, str]], page_count: int) -> None:
     with committing_batch(claim, added=len(pages), total=page_count, unit="pages", checkpoint=pages[-1][0]) as session:
-        save_page_texts(session, claim.document_id, claim.job_id, pages)
+        for rows in batched(pages, get_settings().rows_per_statement):
+            save_page_texts(session, claim.document_id, claim.job_id, rows)
 
 
 def run(path: str, claim: Claim) -> int:
     """Extract and store each page's text after the checkpoint; return the page count. Runs in a PDF pool process."""
     max_chars = get_settings().max_page_text_chars
     batch: list[tuple[int, str]] = []
+    budget = BatchBudget(TEXT_BATCH_CHARS)
     with open_document(path, sniff_type(path)) as document:
         for index in range(resume_after(claim), document.page_count):
             with reading(f"page {index + 1}"):
                 page_text = storable_text(document.load_page(index).get_text()).strip()[:max_chars]
             batch.append((index + 1, page_text))
-            if len(batch) >= batch_size(PAGES_PER_WRITE):
+            budget.add(len(page_text))
+            if budget.due():
                 _write_pages(claim, batch, document.page_count)
                 batch = []
+                budget.clear()
         if batch:
             _write_pages(claim, batch, document.page_count)
         return document.page_count

@@ -3,6 +3,13 @@
 Chunks keep every statement and buffer small whatever the file size, and
 writing inside the caller's transaction makes an upload atomic with its
 document row and queue item.
+
+Round trips, not bytes, bound throughput here, so a blob costs as few
+statements as it can: `put` replaces a key without deleting it first (each
+statement upserts up to CHUNKS_PER_STATEMENT chunks, and its last one also
+drops the chunks past the new end, of a longer blob stored before), so a
+small new file is one statement and a retry that rewrites a key stays
+correct; `put_many` writes keys nobody used yet with one COPY.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from docqueue.db import copy_rows
@@ -34,23 +41,54 @@ class PostgresBlobStore:
         self.session = session
 
     def put(self, key: str, stream: BinaryIO) -> PostgresBlob:
-        """Store everything `stream` yields under `key`, replacing what was there."""
-        self.delete(key)
+        """Store everything `stream` yields under `key`, replacing what was there.
+
+        One statement per CHUNKS_PER_STATEMENT chunks (one for a file under
+        8 MiB), with no DELETE first: each upserts its chunks, and the last
+        also removes those past the new end that a longer blob left.
+        """
         digest = hashlib.sha256()
-        size = 0
-        seq = 0
-        batch: list[dict] = []
-        while chunk := stream.read(CHUNK_BYTES):
+        size = seq = 0
+        batch: list[bytes] = []
+        chunk = stream.read(CHUNK_BYTES)
+        while chunk:
             digest.update(chunk)
             size += len(chunk)
-            batch.append({"blob_key": key, "seq": seq, "data": chunk})
+            batch.append(chunk)
             seq += 1
-            if len(batch) == CHUNKS_PER_STATEMENT:
-                self.session.execute(insert(BlobChunk), batch)
+            chunk = stream.read(CHUNK_BYTES)
+            if len(batch) == CHUNKS_PER_STATEMENT or not chunk:
+                self._upsert(key, seq - len(batch), batch, end=None if chunk else seq)
                 batch = []
-        if batch:
-            self.session.execute(insert(BlobChunk), batch)
+        if seq == 0:
+            self._upsert(key, 0, [], end=0)
         return PostgresBlob(size=size, sha256=digest.hexdigest())
+
+    def _upsert(self, key: str, first_seq: int, chunks: list[bytes], end: int | None) -> None:
+        """Write `chunks` as chunks `first_seq`... of `key`, over any there; with `end`, drop chunks from `end` on.
+
+        The DELETE and the INSERT touch different rows (seq >= end and seq < end), so one statement does
+        both. Each chunk is a parameter of its own: bytes go to Postgres in binary, an array of them would not.
+        """
+        params: dict = {"key": key, "end": end}
+        rows = []
+        for offset, chunk in enumerate(chunks):
+            params[f"seq{offset}"], params[f"data{offset}"] = first_seq + offset, chunk
+            rows.append(f"(:key, :seq{offset}, :data{offset})")
+        delete_past_end = "DELETE FROM blob_chunks WHERE blob_key = :key AND seq >= :end"
+        if not rows:
+            self.session.execute(text(delete_past_end), params)
+            return
+        self.session.execute(
+            text(
+                f"""
+                WITH past_end AS ({delete_past_end})
+                INSERT INTO blob_chunks (blob_key, seq, data) VALUES {", ".join(rows)}
+                ON CONFLICT (blob_key, seq) DO UPDATE SET data = EXCLUDED.data
+                """
+            ),
+            params,
+        )
 
     def put_many(self, blobs: Iterable[tuple[str, BinaryIO]]) -> list[PostgresBlob]:
         """Store many new blobs (keys nobody used yet) with one COPY, streamed, not one INSERT per file.
