@@ -139,6 +139,8 @@ class Document(Base):
         Index("documents_owner_created_idx", "owner_id", text("created_at DESC"), text("id DESC")),
         # Ingest dedupes each batch against the owner's documents by content.
         Index("documents_owner_sha256_idx", "owner_id", "sha256"),
+        # The cleanup keeps every run a document shows.
+        Index("documents_results_job_idx", "results_job_id"),
     )
 
 

@@ -94,3 +94,30 @@ def test_cleanup_deletes_only_old_completed_items_in_batches(session, make_user,
     assert session.execute(sa.text("SELECT count(*) FROM documents")).scalar() == 6, "documents stay"
     monkeypatch.undo()
     get_settings.cache_clear()
+
+
+def test_cleanup_keeps_the_run_a_document_shows_and_deletes_the_runs_it_replaced(session, make_user):
+    from docqueue.documents import page_texts
+    from tests.factories import make_pdf
+    from tests.test_stages import process
+
+    owner = make_user()[0]
+    document_id = add_document(session, owner, make_pdf(["first words", "second words"]))
+    process(session, document_id)
+    DocumentQueueService(session).enqueue(document_id, "inspect", "reprocess")
+    session.commit()
+    process(session, document_id)
+    runs = session.execute(
+        sa.text("SELECT id FROM document_queue WHERE document_id = :d ORDER BY id"), {"d": document_id}
+    ).scalars()
+    replaced, shown = list(runs)
+    # Both runs finished long ago: only the one the document no longer shows may go.
+    session.execute(sa.text("UPDATE document_queue SET completed_at = now() - interval '30 days'"))
+    session.commit()
+    assert delete_old_completed(session_scope) == 1
+    left = session.execute(sa.text("SELECT id FROM document_queue WHERE document_id = :d"), {"d": document_id})
+    assert left.scalars().all() == [shown]
+    assert page_texts(session, document_id) == [(1, "first words"), (2, "second words")], "the text is still there"
+    results = session.execute(sa.text("SELECT results_job_id FROM documents WHERE id = :d"), {"d": document_id})
+    assert results.scalar() == shown
+    assert replaced != shown

@@ -1,8 +1,12 @@
-"""Daily cleanup: completed queue items older than COMPLETED_RETENTION_DAYS are deleted.
+"""Daily cleanup: completed queue items older than COMPLETED_RETENTION_DAYS that no document shows are deleted.
 
 Rules:
 
 - Only `completed` rows go; failed ones stay for operators to requeue or read.
+- Never the run a document shows (`documents.results_job_id`): a run's pages,
+  chunks, images and answers belong to its queue row (ON DELETE CASCADE), so
+  deleting it would empty the document. What goes is the runs a reprocess
+  replaced, and their history.
 - Each batch is its own short transaction of at most QUEUE_BATCH_SIZE rows,
   picked with SKIP LOCKED, so the cleanup never holds many locks or waits
   on a worker. Their attempt history goes with them (ON DELETE CASCADE).
@@ -21,6 +25,7 @@ _DELETE_OLD_COMPLETED = """
     DELETE FROM document_queue WHERE id IN (
         SELECT id FROM document_queue
         WHERE status = 'completed' AND completed_at < now() - make_interval(days => :days)
+          AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.results_job_id = document_queue.id)
         ORDER BY completed_at LIMIT :batch
         FOR UPDATE SKIP LOCKED)
 """
