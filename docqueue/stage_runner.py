@@ -28,7 +28,7 @@ from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
 from docqueue.pdf_pool import StageStopped, run_in_pdf_process
 from docqueue.pipeline import next_stage, progress_after, stage_named
-from docqueue.queue import Claim, DocumentQueueService, LeaseLost, run_outputs, stage_records
+from docqueue.queue import Claim, Dispatch, DocumentQueueService, LeaseLost, run_outputs, stage_records
 from docqueue.queue.attempts import SUCCEEDED, close_attempt, open_attempt
 from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.messages import send_stage_messages
@@ -187,6 +187,10 @@ def run_stage(stage_name: str, job_id: int) -> str:
     "failed", "handed_back" (the worker is shutting down) or "lease_lost".
     """
     stage = stage_named(stage_name)
+    if is_stopping():
+        # A message fetched while the worker shuts down: claimed here it would only be handed back.
+        send_stage_messages([Dispatch(job_id=job_id, stage=stage.name)])
+        return "handed_back"
     with session_scope() as session:
         claim = DocumentQueueService(session).mark_in_progress(job_id, stage.name, current_worker_id())
         step = _claimed(session, stage, claim) if claim is not None else None

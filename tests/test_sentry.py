@@ -13,7 +13,7 @@ import psutil
 import sqlalchemy as sa
 
 from tests.conftest import wait_until
-from tests.factories import add_document, make_slow_pdf
+from tests.factories import add_document, make_busy_pdf
 from tests.sentry_receiver import SentryReceiver
 
 
@@ -49,8 +49,9 @@ def test_final_failures_recoveries_and_unattended_work_each_send_one_event(procf
         worker = procfile("worker", **env)
         procfile("clock", **env)
 
-        # A transient failure twice: retried once, then final. Only the final one is an event.
-        doomed = add_document(session, owner, make_slow_pdf(2_000_000), filename="doomed.pdf")
+        # A transient failure twice: retried once, then final. Only the final one is an event. The file takes
+        # seconds to read (but little memory), so the kill a second into the stage lands mid-stage.
+        doomed = add_document(session, owner, make_busy_pdf(8_000_000), filename="doomed.pdf")
         session.execute(sa.text("UPDATE document_queue SET max_attempts = 2 WHERE document_id = :d"), {"d": doomed})
         session.commit()
         for attempt in (1, 2):
@@ -70,7 +71,7 @@ def test_final_failures_recoveries_and_unattended_work_each_send_one_event(procf
         )
 
         # A worker dies mid-stage: the clock takes its item back, then finds no live worker for the work.
-        orphan = add_document(session, owner, make_slow_pdf(2_000_000), filename="orphan.pdf")
+        orphan = add_document(session, owner, make_busy_pdf(8_000_000), filename="orphan.pdf")
         wait_until(
             lambda: job_state(session, orphan)[:2] == ("processing", "extract_text"),
             timeout=90,
