@@ -12,10 +12,11 @@ the actor named after its `stage` and only knows the pipeline's stages
 (`docqueue.queue.messages`), so jobs are enqueued at that stage and this
 worker, in its own namespace, answers them instead of the real one. Each
 message takes the path `docqueue.stage_runner.run_stage` takes for a last
-stage whose work returned at once: the claim (`mark_in_progress` and the
-attempt row) in one transaction; then, fenced, `hold_lease`, the attempt
-closed, `mark_completed`, the older runs' outputs retired and the callback
-scheduled in another; then a dispatcher nudge to admit the next job.
+stage whose work returned at once: the claim (`mark_in_progress`, which
+opens the attempt row) in one transaction; then, fenced, `hold_lease`,
+`mark_completed` (closing the attempt), the older runs' outputs retired and
+the callback scheduled in another; then a dispatcher nudge to admit the next
+job.
 """
 
 from actors.middleware.graceful_handback import GracefulHandback
@@ -39,7 +40,6 @@ from docqueue.callbacks import deliveries  # noqa: E402
 from docqueue.db import session_scope  # noqa: E402
 from docqueue.pipeline import first_stage  # noqa: E402
 from docqueue.queue import DocumentQueueService, run_outputs  # noqa: E402
-from docqueue.queue.attempts import SUCCEEDED, close_attempt, open_attempt  # noqa: E402
 from docqueue.queue.dispatcher import nudge_dispatcher  # noqa: E402
 from docqueue.worker_identity import current_worker_id  # noqa: E402
 
@@ -60,11 +60,9 @@ def noop_stage(job_id: int) -> None:
         claim = DocumentQueueService(session).mark_in_progress(job_id, STAGE.name, current_worker_id())
         if claim is None:
             return
-        open_attempt(session, claim, current_worker_id())
     with session_scope() as session:
         queue = DocumentQueueService(session)
         queue.hold_lease(claim)
-        close_attempt(session, claim, SUCCEEDED)
         queue.mark_completed(claim)
         run_outputs.retire_older_runs(session, claim.document_id, claim.job_id)
         deliveries.schedule(session, claim.job_id)

@@ -29,7 +29,6 @@ from docqueue.db import session_scope
 from docqueue.pdf_pool import StageStopped, run_in_pdf_process
 from docqueue.pipeline import next_stage, progress_after, stage_named
 from docqueue.queue import Claim, Dispatch, DocumentQueueService, LeaseLost, run_outputs, stage_records
-from docqueue.queue.attempts import SUCCEEDED, close_attempt, open_attempt
 from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.messages import send_stage_messages
 from docqueue.stage_outcomes import defer, fail, give_back
@@ -54,8 +53,7 @@ class _Step:
 
 
 def _claimed(session: Session, stage: Stage, claim: Claim, skip_checked: bool = False) -> _Step:
-    """Open the attempt of a claim just made, in its transaction, and size its time limit."""
-    open_attempt(session, claim, current_worker_id())
+    """The step of a claim just made (its statement opened the attempt), with its time limit."""
     return _Step(stage, claim, time_limit_for(session, stage, claim), skip_checked)
 
 
@@ -86,13 +84,15 @@ def _next_to_run(session: Session, claim: Claim) -> tuple[Stage | None, int]:
     """
     progress = progress_after(claim.stage)
     following = next_stage(claim.stage)
+    skipped = []
     while following is not None and following.skip_if is not None:
         reason = following.skip_if(session, claim)
         if not reason:
             break
-        stage_records.skip(session, claim, reason, stage=following.name)
+        skipped.append((following.name, reason))
         progress = progress_after(following.name)
         following = next_stage(following.name)
+    stage_records.skip_ahead(session, claim, skipped)
     return following, progress
 
 
@@ -100,7 +100,8 @@ def _publish(step: _Step, result) -> _Step | None:
     """Record the stage's result and hand the job on, in one fenced transaction; the next step to run here, if any.
 
     The last stage completes the run: the document points at it and the
-    outputs of its other runs go, in the same transaction.
+    outputs of its other runs go, in the same transaction. Each transition
+    closes the attempt as succeeded in its own statement.
     """
     stage, claim = step.stage, step.claim
     dispatch = callback = going_on = None
@@ -111,7 +112,6 @@ def _publish(step: _Step, result) -> _Step | None:
             stage_records.skip(session, claim, result.reason)
         else:
             stage.record(session, claim, result)
-        close_attempt(session, claim, SUCCEEDED)
         following, progress = _next_to_run(session, claim)
         if following is None:
             queue.mark_completed(claim)

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from docqueue.db import session_scope
 from docqueue.queue import DocumentQueueService
-from docqueue.queue.attempts import SUCCEEDED, attempt_history, close_attempt, open_attempt
+from docqueue.queue.attempts import SUCCEEDED, attempt_history, close_attempt
 from docqueue.queue.cleanup import delete_old_completed
 from docqueue.queue.handback import hand_back
 from docqueue.queue.heartbeats import beat, forget_worker, liveness
@@ -21,8 +21,7 @@ def claimed(session, owner, worker="w1"):
     job_id = session.execute(
         sa.text("SELECT id FROM document_queue WHERE document_id = :d"), {"d": document_id}
     ).scalar()
-    claim = queue.mark_in_progress(job_id, "inspect", worker)
-    open_attempt(session, claim, worker)
+    claim = queue.mark_in_progress(job_id, "inspect", worker)  # its statement opens the attempt
     session.commit()
     return document_id, claim
 

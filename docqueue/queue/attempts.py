@@ -2,8 +2,9 @@
 
 Rules:
 
-- A row is opened in the transaction that claims the stage and closed in the
-  transaction of the transition that ends the attempt (published, failed,
+- A row is opened by the statement that claims the stage (`opened`) and
+  closed in the transaction of the transition that ends the attempt (a
+  hand-on's own statement: `succeeded`) (published, failed,
   taken back by the clock, handed back on shutdown), so the history never
   disagrees with the queue.
 - An attempt is named by its claim's fencing token, which is unique.
@@ -24,11 +25,6 @@ if TYPE_CHECKING:
 #: How an attempt ended.
 SUCCEEDED, RETRYING, FAILED, LOST, HANDED_BACK = "succeeded", "retrying", "failed", "lost", "handed_back"
 
-# Opened with the claim: the database's clock times it, as it does the lease.
-_OPEN = """
-    INSERT INTO stage_attempts (job_id, document_id, stage, attempt, worker_id, lease_token)
-    VALUES (:job_id, :document_id, :stage, :attempt, :worker_id, CAST(:lease_token AS uuid))
-"""
 
 # Closes running attempts; `{match}` says which (`{source}`: a table or CTE it joins, if any).
 _CLOSE = """
@@ -54,18 +50,24 @@ def closed_by_recovery(source: str) -> str:
     )
 
 
-def open_attempt(session: Session, claim: Claim, worker_id: str) -> None:
-    """Record the start of the claim's attempt; call in the claim's transaction."""
-    session.execute(
-        text(_OPEN),
-        {
-            "job_id": claim.job_id,
-            "document_id": claim.document_id,
-            "stage": claim.stage,
-            "attempt": claim.attempt,
-            "worker_id": worker_id,
-            "lease_token": claim.lease_token,
-        },
+def opened(source: str) -> str:
+    """An INSERT opening the attempt of the claim CTE `source` returns (`id`, `document_id`, `stage`,
+    `attempts`, `lease_token`) for `:worker_id`: the claim's own statement opens its attempt."""
+    return f"""
+        INSERT INTO stage_attempts (job_id, document_id, stage, attempt, worker_id, lease_token)
+        SELECT {source}.id, {source}.document_id, {source}.stage, {source}.attempts, :worker_id,
+               CAST({source}.lease_token AS uuid)
+        FROM {source}"""
+
+
+def succeeded(source: str) -> str:
+    """An UPDATE closing as succeeded the attempt of claim `:lease_token` if the hand-on CTE `source` matched."""
+    return _CLOSE.format(
+        outcome=f"'{SUCCEEDED}'",
+        error_class="NULL",
+        error_message="NULL",
+        source=f"FROM {source}",
+        match="a.lease_token = CAST(:lease_token AS uuid)",
     )
 
 

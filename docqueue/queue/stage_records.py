@@ -154,33 +154,40 @@ def report_units(
         raise LeaseLost(f"job {claim.job_id} stage {claim.stage} attempt {claim.attempt} lost its lease")
 
 
-def skip(session: Session, claim: Claim, reason: str, stage: str | None = None) -> None:
-    """Mark a stage of the claim's run skipped, saying why; call after `hold_lease`.
-
-    Without `stage`, the claimed stage, whose record must be running (else
-    LeaseLost). With `stage`, a later stage the claim's worker skips on its
-    way past it (it has nothing to do): its record must still be pending.
-    """
+def skip(session: Session, claim: Claim, reason: str) -> None:
+    """Mark the claimed stage skipped, saying why; raises LeaseLost if its record is no longer running."""
     row = session.execute(
         text(
-            """
+            f"""
             UPDATE document_stage_records r SET status = 'skipped', finished_at = now(), error = :reason
-            WHERE r.job_id = :job_id AND r.stage = :stage AND r.status = :was RETURNING 1
+            WHERE {_RUNNING_RECORD} RETURNING 1
             """
         ),
-        {
-            "job_id": claim.job_id,
-            "stage": stage or claim.stage,
-            "reason": reason,
-            "was": "pending" if stage else "running",
-        },
+        {"job_id": claim.job_id, "stage": claim.stage, "reason": reason},
     ).first()
     if row is None:
         from docqueue.queue.values import LeaseLost
 
-        raise LeaseLost(
-            f"job {claim.job_id} stage {stage or claim.stage} is no longer {'pending' if stage else 'running'}"
-        )
+        raise LeaseLost(f"job {claim.job_id} stage {claim.stage} is no longer running")
+
+
+def skip_ahead(session: Session, claim: Claim, skipped: list[tuple[str, str]]) -> None:
+    """Mark skipped, each with its reason, the later stages (name, reason) the claim's worker passes over.
+
+    One statement; call after `hold_lease`. Only records still pending change.
+    """
+    if not skipped:
+        return
+    session.execute(
+        text(
+            """
+            UPDATE document_stage_records r SET status = 'skipped', finished_at = now(), error = s.reason
+            FROM unnest(CAST(:stages AS text[]), CAST(:reasons AS text[])) AS s (stage, reason)
+            WHERE r.job_id = :job_id AND r.stage = s.stage AND r.status = 'pending'
+            """
+        ),
+        {"job_id": claim.job_id, "stages": [name for name, _ in skipped], "reasons": [why for _, why in skipped]},
+    )
 
 
 def checkpoint(session: Session, claim: Claim) -> int:

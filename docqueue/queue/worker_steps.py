@@ -8,7 +8,7 @@ record with it.
 
 from __future__ import annotations
 
-from docqueue.queue import stage_records
+from docqueue.queue import attempts, stage_records
 from docqueue.queue.fragments import (
     CLAIM_COLUMNS,
     CLAIM_FIELDS,
@@ -29,8 +29,8 @@ class WorkerSteps:
         """Claim a queued job's stage for this worker, or None if the message was stale.
 
         One conditional UPDATE: it matches only a job that is `queued` at
-        exactly this stage with attempts left, increments `attempts`, and
-        starts a lease with a fresh fencing token.
+        exactly this stage with attempts left, increments `attempts`, starts
+        a lease with a fresh fencing token, and opens the attempt's history row.
         """
         row = self._execute(
             f"""
@@ -46,6 +46,8 @@ class WorkerSteps:
                 {documents_follow("claimed")}
             ), record AS (
                 {stage_records.started("claimed")}
+            ), attempt AS (
+                {attempts.opened("claimed")}
             )
             SELECT {CLAIM_FIELDS}, u.ocr_timeout_seconds FROM claimed JOIN users u ON u.id = claimed.owner_id
             """,
@@ -69,7 +71,8 @@ class WorkerSteps:
     def advance(self, claim: Claim, next_stage: str, progress: int) -> Dispatch:
         """Hand the job from the claimed stage to `next_stage`; send the returned dispatch after commit.
 
-        The document stays `processing` between its stages: only its progress moves.
+        The document stays `processing` between its stages: only its progress
+        moves. The claim's attempt closes as succeeded in the same statement.
         """
         row = self._execute(
             f"""
@@ -83,6 +86,8 @@ class WorkerSteps:
                 FROM advanced WHERE d.id = advanced.document_id
             ), record AS (
                 {stage_records.finished("advanced")}
+            ), attempt AS (
+                {attempts.succeeded("advanced")}
             )
             SELECT id FROM advanced
             """,
@@ -101,7 +106,8 @@ class WorkerSteps:
         `advance` and `mark_in_progress` in one statement, for a worker that
         goes on with the next stage itself instead of sending a message for
         it: no message exists that a second worker could claim, and the new
-        claim has its own fencing token and lease like any other.
+        claim has its own fencing token and lease like any other. The old
+        claim's attempt closes as succeeded and the new one's opens.
         """
         row = self._execute(
             f"""
@@ -118,6 +124,10 @@ class WorkerSteps:
                 {stage_records.finished("claimed")}
             ), next_record AS (
                 {stage_records.started("claimed")}
+            ), attempt AS (
+                {attempts.succeeded("claimed")}
+            ), next_attempt AS (
+                {attempts.opened("claimed")}
             )
             SELECT {CLAIM_FIELDS}, u.ocr_timeout_seconds FROM claimed JOIN users u ON u.id = claimed.owner_id
             """,
@@ -133,7 +143,7 @@ class WorkerSteps:
         return Claim(*row)
 
     def mark_completed(self, claim: Claim) -> None:
-        """Finish the job and its document; raises LeaseLost if the claim no longer holds."""
+        """Finish the job and its document, closing the attempt as succeeded; LeaseLost if the claim is gone."""
         row = self._execute(
             f"""
             WITH completed AS (
@@ -150,6 +160,8 @@ class WorkerSteps:
             }
             ), record AS (
                 {stage_records.finished("completed")}
+            ), attempt AS (
+                {attempts.succeeded("completed")}
             )
             SELECT id FROM completed
             """,
