@@ -28,9 +28,10 @@ from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
 from docqueue.pdf_pool import StageStopped, run_in_pdf_process
 from docqueue.pipeline import next_stage, progress_after, stage_named
-from docqueue.queue import Claim, Dispatch, DocumentQueueService, LeaseLost, run_outputs, stage_records
+from docqueue.queue import Claim, DocumentQueueService, LeaseLost, run_outputs, stage_records
 from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.messages import send_stage_messages
+from docqueue.queue.values import Dispatch
 from docqueue.stage_outcomes import defer, fail, give_back
 from docqueue.stages.stage import Lane, Skipped, Stage
 from docqueue.stages.time_limits import time_limit_for
@@ -96,6 +97,15 @@ def _next_to_run(session: Session, claim: Claim) -> tuple[Stage | None, int]:
     return following, progress
 
 
+def goes_on(stage: Stage, following: Stage) -> bool:
+    """Whether the worker that finished `stage` runs `following` itself rather than handing it on by message.
+
+    Only within a lane (the I/O lane's thread cap must see every I/O stage),
+    and not once the worker is shutting down.
+    """
+    return following.lane is stage.lane and not is_stopping()
+
+
 def _publish(step: _Step, result) -> _Step | None:
     """Record the stage's result and hand the job on, in one fenced transaction; the next step to run here, if any.
 
@@ -117,7 +127,7 @@ def _publish(step: _Step, result) -> _Step | None:
             queue.mark_completed(claim)
             run_outputs.retire_older_runs(session, claim.document_id, claim.job_id)
             callback = deliveries.schedule(session, claim.job_id)
-        elif following.lane is stage.lane and not is_stopping():
+        elif goes_on(stage, following):
             next_claim = queue.continue_with(claim, following.name, progress, current_worker_id())
             going_on = _claimed(session, following, next_claim, skip_checked=True)
         else:

@@ -60,7 +60,7 @@ def inspect_alone(session, document_id: int, monkeypatch) -> None:
     """Run only the inspect stage of the document's admitted job, as a worker that is shutting down does:
     it hands the job on to `extract_text` by message instead of going on with it."""
     with monkeypatch.context() as patch:
-        patch.setattr(stage_runner, "is_stopping", lambda: True)
+        patch.setattr(stage_runner, "goes_on", lambda stage, following: False)
         assert run_stage("inspect", admit(session, document_id)) == "done"
     assert job_for_newest(session, document_id).stage == "extract_text"
 
