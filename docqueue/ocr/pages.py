@@ -12,9 +12,9 @@ import math
 from typing import TYPE_CHECKING
 
 from docqueue.documents import save_ocr_pages
-from docqueue.ocr.tesseract import detect_rotation, read_words, reads_upright, text_of
+from docqueue.ocr.tesseract import detect_rotation, read_words, text_of
 from docqueue.queue import Claim
-from docqueue.settings import Settings, get_settings
+from docqueue.settings import get_settings
 from docqueue.stages.checkpoints import committing_batch
 from docqueue.stages.inspect import open_document
 from docqueue.text_cleaning import storable_text
@@ -54,25 +54,21 @@ def _render_dpi(page: pymupdf.Page, detected_type: str, dpi: int, max_pixels: in
 def read_page(page: pymupdf.Page, detected_type: str, timeout: float) -> tuple[str, list, int]:
     """OCR one page: (its text, its words as [x0, y0, x1, y1, word] in points of the upright page, rotation).
 
-    The page is read as it lies first. Only when that reading does not look
-    upright (`reads_upright`) is Tesseract's orientation detection asked, and
-    a page it finds on its side or upside down is turned (in this in-memory
-    copy only) and read again: most scans are upright and cost one Tesseract
-    run, not two.
+    The page is turned upright first (in this in-memory copy only) when
+    Tesseract's orientation detection says it lies on its side or upside down.
     """
     import pymupdf
 
     settings = get_settings()
     what = f"page {page.number + 1}"
-    words, dpi = _read(page, detected_type, settings, timeout, what)
-    rotation = 0
-    if not reads_upright(words):
-        orientation_dpi = _render_dpi(page, "pdf", ORIENTATION_DPI, MAX_RENDER_PIXELS // 4)
-        sample = page.get_pixmap(dpi=orientation_dpi, colorspace=pymupdf.csGRAY)
-        rotation = detect_rotation(sample.tobytes("pnm"), orientation_dpi, timeout, what)
-        if rotation:
-            page.set_rotation((page.rotation + rotation) % 360)
-            words, dpi = _read(page, detected_type, settings, timeout, what)
+    orientation_dpi = _render_dpi(page, "pdf", ORIENTATION_DPI, MAX_RENDER_PIXELS // 4)
+    sample = page.get_pixmap(dpi=orientation_dpi, colorspace=pymupdf.csGRAY)
+    rotation = detect_rotation(sample.tobytes("pnm"), orientation_dpi, timeout, what)
+    if rotation:
+        page.set_rotation((page.rotation + rotation) % 360)
+    dpi = _render_dpi(page, detected_type, settings.ocr_dpi)
+    image = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY).tobytes("pnm")
+    words = read_words(image, settings.ocr_languages, dpi, timeout, what)
     scale = 72 / dpi
     boxes = [
         [
@@ -85,15 +81,6 @@ def read_page(page: pymupdf.Page, detected_type: str, timeout: float) -> tuple[s
         for word in words
     ]
     return storable_text(text_of(words)), boxes, rotation
-
-
-def _read(page: pymupdf.Page, detected_type: str, settings: Settings, timeout: float, what: str) -> tuple[list, int]:
-    """The page's words as Tesseract reads it rendered as it lies now, and the dpi it was rendered at."""
-    import pymupdf
-
-    dpi = _render_dpi(page, detected_type, settings.ocr_dpi)
-    image = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY).tobytes("pnm")
-    return read_words(image, settings.ocr_languages, dpi, timeout, what), dpi
 
 
 def read_page_range(path: str, detected_type: str, claim: Claim, page_numbers: list[int], total: int) -> int:

@@ -19,9 +19,6 @@ from docqueue.errors import StageError
 
 #: Orientation guesses below this confidence are ignored: too little text to tell.
 MIN_ORIENTATION_CONFIDENCE = 2.0
-#: A first reading with at least this many words at this mean confidence is taken as upright.
-UPRIGHT_MIN_WORDS = 10
-UPRIGHT_MIN_CONFIDENCE = 70.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -40,8 +37,6 @@ class Word:
     text: str
     #: (block, paragraph, line) numbers: words of one line share them.
     line: tuple[int, int, int]
-    #: Tesseract's confidence in the word, 0 to 100.
-    confidence: float
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -106,22 +101,8 @@ def read_words(image: bytes, languages: str, dpi: int, timeout: float, what: str
             continue
         block, paragraph, line_number = int(fields[2]), int(fields[3]), int(fields[4])
         left, top, width, height = (int(value) for value in fields[6:10])
-        words.append(
-            Word(left, top, width, height, fields[11].strip(), (block, paragraph, line_number), float(fields[10]))
-        )
+        words.append(Word(left, top, width, height, fields[11].strip(), (block, paragraph, line_number)))
     return words
-
-
-def reads_upright(words: list[Word]) -> bool:
-    """Whether a reading looks like upright text: enough words, read with confidence.
-
-    A page on its side or upside down reads as few words or as garbage that
-    Tesseract itself doubts; only then is orientation detection worth its
-    own Tesseract run.
-    """
-    if len(words) < UPRIGHT_MIN_WORDS:
-        return False
-    return sum(word.confidence for word in words) / len(words) >= UPRIGHT_MIN_CONFIDENCE
 
 
 def text_of(words: list[Word]) -> str:
