@@ -65,9 +65,10 @@ _documents: list[ChaosDocument] = []
 
 
 def chaos_documents() -> list[ChaosDocument]:
-    """N documents: two long multi-page ones (several seconds of extraction each), then corpus PDFs."""
+    """N documents: two long multi-page ones (several seconds of extraction each, on a fast machine too), then corpus
+    PDFs."""
     if not _documents:
-        sources = [(f"long-{n}.pdf", make_long_pdf(4, 250_000)) for n in range(2)]
+        sources = [(f"long-{n}.pdf", make_long_pdf(8, 250_000)) for n in range(2)]
         corpus = sorted((CORPUS / "pdf").glob("*.pdf"))
         for index in range(N_DOCUMENTS - len(sources)):
             path = corpus[index % len(corpus)]
