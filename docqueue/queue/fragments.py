@@ -18,11 +18,28 @@ CLAIM_FIELDS = ", ".join(f"claimed.{column.split('::')[0]}" for column in CLAIM_
 # Only the holder of the current lease may publish or give up a job.
 HOLDS_LEASE = "id = :job_id AND lease_token = CAST(:lease_token AS uuid) AND status = 'processing'"
 
+# A claim's lease: a fresh fencing token, held by `:worker_id` until HEARTBEAT_TIMEOUT_SECONDS pass without a beat.
+NEW_LEASE = (
+    "heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => :heartbeat_timeout), "
+    "lease_token = gen_random_uuid(), worker_id = :worker_id"
+)
+
+# What a claim statement returns: the `Claim` of its `claimed` CTE, with its owner's per-stage time limit.
+CLAIM_RESULT = f"SELECT {CLAIM_FIELDS}, u.ocr_timeout_seconds FROM claimed JOIN users u ON u.id = claimed.owner_id"
+
 # An operator can pause admission (docqueue/queue/operator.py); running work carries on.
 ADMISSION_OPEN = "NOT EXISTS (SELECT 1 FROM queue_control WHERE admission_paused)"
 
 # Clears the lease columns when a job leaves `processing`.
 RELEASE_LEASE = "lease_token = NULL, lease_expires_at = NULL, heartbeat_at = NULL, worker_id = NULL"
+
+
+def documents_progress(source: str) -> str:
+    """An UPDATE moving the documents of the queue rows in CTE `source` to `:progress`, never back."""
+    return (
+        "UPDATE documents d SET progress = GREATEST(d.progress, :progress), updated_at = now() "
+        f"FROM {source} WHERE d.id = {source}.document_id"
+    )
 
 
 # The document's status for the queue status a CTE returns, from the one mapping in `statuses`.

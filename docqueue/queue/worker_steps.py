@@ -11,12 +11,14 @@ from __future__ import annotations
 from docqueue.queue import attempts, stage_records
 from docqueue.queue.fragments import (
     CLAIM_COLUMNS,
-    CLAIM_FIELDS,
+    CLAIM_RESULT,
     FAILURE_SHOWN,
     HOLDS_LEASE,
+    NEW_LEASE,
     RELEASE_LEASE,
     claim_params,
     documents_follow,
+    documents_progress,
 )
 from docqueue.queue.values import Claim, Dispatch, LeaseLost
 from docqueue.statuses import FailureKind
@@ -36,10 +38,8 @@ class WorkerSteps:
             f"""
             WITH claimed AS (
                 UPDATE document_queue SET
-                    status = 'processing', attempts = attempts + 1,
-                    started_at = COALESCE(started_at, now()), heartbeat_at = now(),
-                    lease_expires_at = now() + make_interval(secs => :heartbeat_timeout),
-                    lease_token = gen_random_uuid(), worker_id = :worker_id
+                    status = 'processing', attempts = attempts + 1, started_at = COALESCE(started_at, now()),
+                    {NEW_LEASE}
                 WHERE id = :job_id AND status = 'queued' AND stage = :stage AND attempts < max_attempts
                 RETURNING {CLAIM_COLUMNS}, status
             ), document AS (
@@ -49,7 +49,7 @@ class WorkerSteps:
             ), attempt AS (
                 {attempts.opened("claimed")}
             )
-            SELECT {CLAIM_FIELDS}, u.ocr_timeout_seconds FROM claimed JOIN users u ON u.id = claimed.owner_id
+            {CLAIM_RESULT}
             """,
             job_id=job_id,
             stage=stage,
@@ -82,8 +82,7 @@ class WorkerSteps:
                 WHERE {HOLDS_LEASE}
                 RETURNING id, document_id
             ), document AS (
-                UPDATE documents d SET progress = GREATEST(d.progress, :progress), updated_at = now()
-                FROM advanced WHERE d.id = advanced.document_id
+                {documents_progress("advanced")}
             ), record AS (
                 {stage_records.finished("advanced")}
             ), attempt AS (
@@ -112,14 +111,11 @@ class WorkerSteps:
         row = self._execute(
             f"""
             WITH claimed AS (
-                UPDATE document_queue SET stage = :next_stage, attempts = 1, error_message = NULL,
-                       heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => :heartbeat_timeout),
-                       lease_token = gen_random_uuid(), worker_id = :worker_id
+                UPDATE document_queue SET stage = :next_stage, attempts = 1, error_message = NULL, {NEW_LEASE}
                 WHERE {HOLDS_LEASE}
                 RETURNING {CLAIM_COLUMNS}
             ), document AS (
-                UPDATE documents d SET progress = GREATEST(d.progress, :progress), updated_at = now()
-                FROM claimed WHERE d.id = claimed.document_id
+                {documents_progress("claimed")}
             ), record AS (
                 {stage_records.finished("claimed")}
             ), next_record AS (
@@ -129,7 +125,7 @@ class WorkerSteps:
             ), next_attempt AS (
                 {attempts.opened("claimed")}
             )
-            SELECT {CLAIM_FIELDS}, u.ocr_timeout_seconds FROM claimed JOIN users u ON u.id = claimed.owner_id
+            {CLAIM_RESULT}
             """,
             next_stage=next_stage,
             progress=progress,
