@@ -125,8 +125,8 @@ def test_a_200_page_200_image_document_writes_each_stage_in_one_transaction(sess
     for stage in ("extract_text", "extract_images", "chunk"):
         statements, commits = counts[stage]
         assert statements <= 7 and commits <= 2, f"{stage}: {counts}"
-    # The whole run, queue transitions included (their share is being cut separately; the aim is 40).
-    assert sum(counter.statements.values()) < 100, counts
+    # The whole run, queue transitions included: 54 when written (32 of them the queue's); the aim is 40.
+    assert sum(counter.statements.values()) < 60, counts
 
 
 def test_retiring_older_runs_is_one_statement_and_keeps_only_the_completing_runs_outputs(session, owner):
