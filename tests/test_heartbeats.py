@@ -17,7 +17,8 @@ SHORT_BEATS = {"HEARTBEAT_INTERVAL_SECONDS": "1", "HEARTBEAT_TIMEOUT_SECONDS": "
 
 def test_a_stage_longer_than_the_timeout_completes_once(procfile, session, make_user, client):
     owner, token = make_user()
-    document_id = add_document(session, owner, make_long_pdf(12, 400_000), filename="long.pdf")
+    # Long enough to outlive the 3 s timeout on a fast machine too (12 pages took 2.97 s).
+    document_id = add_document(session, owner, make_long_pdf(30, 400_000), filename="long.pdf")
     procfile("worker", **SHORT_BEATS)
     procfile("clock", **SHORT_BEATS)
 

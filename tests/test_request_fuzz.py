@@ -33,7 +33,10 @@ any_text = st.one_of(
 path_segment = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
     st.text(
-        st.characters(min_codepoint=33, max_codepoint=0x10FFFF, exclude_characters="/?#%"), min_size=1, max_size=30
+        # No lone surrogates: no client can put them in a URL (they have no UTF-8 form).
+        st.characters(min_codepoint=33, max_codepoint=0x10FFFF, exclude_characters="/?#%", exclude_categories=("Cs",)),
+        min_size=1,
+        max_size=30,
     ),
 )
 file_bytes = st.one_of(
