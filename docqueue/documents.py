@@ -174,6 +174,11 @@ def result_pages(session: Session, document_id: int, after: int = 0, limit: int 
 # -- stage results (written by workers under a held lease) -------------------
 
 
+def detected_type(session: Session, document_id: int) -> str | None:
+    """The type `inspect` found in the document's bytes ("pdf", "png", ...); None before it ran."""
+    return session.execute(text("SELECT detected_type FROM documents WHERE id = :id"), {"id": document_id}).scalar()
+
+
 def record_inspection(session: Session, document_id: int, detected_type: str, page_count: int) -> None:
     session.execute(
         text(

@@ -17,11 +17,8 @@ import math
 import tempfile
 import time
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
-
 from docqueue.db import session_scope
-from docqueue.documents import pages_awaiting_ocr
+from docqueue.documents import detected_type, pages_awaiting_ocr
 from docqueue.errors import StageError
 from docqueue.ocr.pages import read_page_range
 from docqueue.pdf_pool import has_free_process, run_in_pdf_process, run_in_pdf_processes
@@ -71,17 +68,10 @@ def range_timeout(pages: int, claim: Claim) -> float:
     return pages * 2 * claim.timeout_seconds + 60
 
 
-def _detected_type(document_id: int) -> str:
-    with session_scope() as session:
-        return session.execute(text("SELECT detected_type FROM documents WHERE id = :id"), {"id": document_id}).scalar()
-
-
-def _unread(session: Session, job_id: int, taken: list[TakenRange]) -> list[list[int]]:
-    """Each taken range's pages that no batch has committed yet: an abandoned range was partly read."""
-    if not taken:
-        return []
-    awaiting = set(pages_awaiting_ocr(session, job_id)[0])
-    return [[page for page in each.pages if page in awaiting] for each in taken]
+def _unread(awaiting: list[int], taken: list[TakenRange]) -> list[list[int]]:
+    """Each taken range's pages among those `awaiting` OCR: an abandoned range was partly read."""
+    still = set(awaiting)
+    return [[page for page in each.pages if page in still] for each in taken]
 
 
 def _end_ranges(ranges: list[TakenRange], end, *args) -> None:
@@ -96,7 +86,7 @@ def read_ranges(claim: Claim, path: str, detected_type: str, total: int) -> None
     while True:
         with session_scope() as session:
             mine = ocr_ranges.take(session, claim.job_id, current_worker_id(), limit=processes)
-            unread = _unread(session, claim.job_id, mine)
+            unread = _unread(pages_awaiting_ocr(session, claim.job_id)[0], mine) if mine else []
         if mine:
             timeout = range_timeout(max(len(pages) for pages in unread), claim)
             try:
@@ -136,16 +126,17 @@ def read_offered_range(job_id: int, range_id: int) -> str:
         taken = ocr_ranges.take(session, job_id, current_worker_id(), range_id=range_id)
         if not taken:
             return "dropped"
-        [pages] = _unread(session, job_id, taken)
-        total = pages_awaiting_ocr(session, job_id)[1]
-    claim = taken[0].claim
+        claim = taken[0].claim
+        awaiting, total = pages_awaiting_ocr(session, job_id)
+        [pages] = _unread(awaiting, taken)
+        kind = detected_type(session, claim.document_id)
     try:
         with tempfile.TemporaryDirectory(prefix=f"docqueue-{job_id}-ocr-") as directory:
             path = OriginalFile(claim.document_id, directory).fetch()
             run_in_pdf_process(
                 read_page_range,
                 path,
-                _detected_type(claim.document_id),
+                kind,
                 claim,
                 pages,
                 total,

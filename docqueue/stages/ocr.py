@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
-from docqueue.documents import pages_awaiting_ocr, record_ocr_status
+from docqueue.documents import detected_type, pages_awaiting_ocr, record_ocr_status
 from docqueue.ocr.range_reading import failure_reason, read_ranges, split_pages
 from docqueue.queue import Claim, DocumentQueueService, LeaseLost, ocr_ranges
 from docqueue.queue.messages import send_ocr_range_messages
@@ -53,9 +53,7 @@ def run(path: str, claim: Claim) -> int:
     """Read the pages awaiting OCR, in ranges any worker may take; return how many were read."""
     with session_scope() as session:
         awaiting, needed = pages_awaiting_ocr(session, claim.job_id)
-        detected_type = session.execute(
-            text("SELECT detected_type FROM documents WHERE id = :id"), {"id": claim.document_id}
-        ).scalar()
+        kind = detected_type(session, claim.document_id)
     settings = get_settings()
     with session_scope() as session:
         DocumentQueueService(session).hold_lease(claim)
@@ -65,7 +63,7 @@ def run(path: str, claim: Claim) -> int:
         )
     send_ocr_range_messages(claim.job_id, range_ids)
     try:
-        read_ranges(claim, path, detected_type, needed)
+        read_ranges(claim, path, kind, needed)
     except (LeaseLost, WorkerStopping):
         raise
     except Exception as error:

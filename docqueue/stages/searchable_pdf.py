@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
+from docqueue.documents import detected_type
 from docqueue.ocr.pages import open_as_pdf
 from docqueue.queue import Claim
 from docqueue.queue.run_outputs import run_blob_prefix
@@ -83,11 +84,9 @@ def run(path: str, claim: Claim) -> int:
     """Write the searchable PDF and store it under the lease; return how many pages got a text layer."""
     pages = _ocr_pages(claim)
     with session_scope() as session:
-        detected_type = session.execute(
-            text("SELECT detected_type FROM documents WHERE id = :id"), {"id": claim.document_id}
-        ).scalar()
+        kind = detected_type(session, claim.document_id)
     target = os.path.join(os.path.dirname(path), "searchable.pdf")
-    with open_as_pdf(path, detected_type) as document:
+    with open_as_pdf(path, kind) as document:
         for number, words, rotation in pages:
             add_text_layer(document.load_page(number - 1), words, rotation)
         document.save(target, garbage=3, deflate=True)
