@@ -24,10 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,8 +32,8 @@ from pathlib import Path
 
 import requests
 import sqlalchemy as sa
+from benchkit import free_port, start, stop
 
-from docqueue.procfile import REPO_ROOT, procfile_commands, with_local_scripts
 from docqueue.scratch import migrate, scratch_database
 from docqueue.settings import get_settings
 
@@ -75,41 +72,13 @@ def walk_and_hash(root: Path) -> int:
     return count
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start(name: str, env: dict, log_dir: Path) -> subprocess.Popen:
-    # The child keeps its own copy of the log's descriptor.
-    with open(log_dir / f"{name}.log", "ab") as log:
-        return subprocess.Popen(
-            ["bash", "-c", f"exec {procfile_commands()[name]}"],
-            cwd=REPO_ROOT,
-            env=with_local_scripts(env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 def upload_latencies(engine, env: dict, token: str, uploads: int, log_dir: Path) -> list[float]:
     """Seconds from each upload's 202 to its first claim, with the backlog waiting and real processes running."""
     port = free_port()
     processes = [
-        start("worker", env, log_dir),
-        start("clock", env, log_dir),
-        start("web", {**env, "PORT": str(port)}, log_dir),
+        start("worker", env, log_dir / "worker.log"),
+        start("clock", env, log_dir / "clock.log"),
+        start("web", {**env, "PORT": str(port)}, log_dir / "web.log"),
     ]
     base_url = f"http://127.0.0.1:{port}"
     try:

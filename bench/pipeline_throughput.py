@@ -31,9 +31,7 @@ import multiprocessing
 import os
 import secrets
 import shlex
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +39,7 @@ from pathlib import Path
 
 import redis
 import sqlalchemy as sa
+from benchkit import start, stop, wait_for
 from pdf_work import pdf_work  # bench/ is this script's directory: spawned pool processes find it too
 
 from docqueue.procfile import REPO_ROOT, procfile_commands
@@ -52,39 +51,15 @@ CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "pdf"
 
 def bare_pymupdf(paths: list[str], processes: int) -> float:
     if processes == 1:
-        start = time.perf_counter()
+        began = time.perf_counter()
         for path in paths:
             pdf_work(path)
-        return time.perf_counter() - start
+        return time.perf_counter() - began
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         pool.map(pdf_work, paths[:processes])  # warm: spawn and import PyMuPDF before timing
-        start = time.perf_counter()
+        began = time.perf_counter()
         pool.map(pdf_work, paths, chunksize=4)
-        return time.perf_counter() - start
-
-
-def wait_for(predicate, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("benchmark did not finish in time")
-        time.sleep(0.02)
-
-
-def start_process(command: str, env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        ["bash", "-c", f"exec {command}"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=open(log, "ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=60)
+        return time.perf_counter() - began
 
 
 def bare_dramatiq(paths: list[str], processes: int, workdir: Path) -> float:
@@ -92,18 +67,18 @@ def bare_dramatiq(paths: list[str], processes: int, workdir: Path) -> float:
 
     done_key = f"{os.environ['BENCH_NAMESPACE']}:done"
     bare_dramatiq_actor.counter.delete(done_key)
-    worker = start_process(
+    worker = start(
         f"dramatiq bench.bare_dramatiq_actor --processes {processes} --threads 1", {**os.environ}, workdir / "bare.log"
     )
     try:
         time.sleep(4)  # let the worker boot: we time the work, not the start-up
-        start = time.perf_counter()
+        began = time.perf_counter()
         for path in paths:
             bare_dramatiq_actor.extract_file.send(path)
         wait_for(lambda: int(bare_dramatiq_actor.counter.get(done_key) or 0) >= len(paths))
-        return time.perf_counter() - start
+        return time.perf_counter() - began
     finally:
-        stop_process(worker)
+        stop(worker)
 
 
 def docqueue_pipeline(files: list[tuple[str, bytes]], workdir: Path) -> float:
@@ -121,11 +96,11 @@ def docqueue_pipeline(files: list[tuple[str, bytes]], workdir: Path) -> float:
         owner_id = owner.id
     build_broker()
     commands = procfile_commands()
-    worker = start_process(commands["worker"], {**os.environ}, workdir / "worker.log")
-    clock = start_process(commands["clock"], {**os.environ}, workdir / "clock.log")
+    worker = start(commands["worker"], {**os.environ}, workdir / "worker.log")
+    clock = start(commands["clock"], {**os.environ}, workdir / "clock.log")
     try:
         time.sleep(6)  # boot the worker and its PDF pool before the clock starts
-        start = time.perf_counter()
+        began = time.perf_counter()
         with session_scope() as session:
             for name, data in files:
                 queue_upload(session, owner_id, name, "application/pdf", io.BytesIO(data))
@@ -139,15 +114,15 @@ def docqueue_pipeline(files: list[tuple[str, bytes]], workdir: Path) -> float:
                 ).first()
 
         wait_for(all_done)
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - began
         with engine.connect() as connection:
             failed = connection.execute(sa.text("SELECT count(*) FROM documents WHERE status = 'failed'")).scalar()
         if failed:
             raise RuntimeError(f"{failed} documents failed during the benchmark")
         return elapsed
     finally:
-        stop_process(worker)
-        stop_process(clock)
+        stop(worker)
+        stop(clock)
 
 
 def main() -> None:
