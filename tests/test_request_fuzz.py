@@ -45,9 +45,9 @@ file_bytes = st.one_of(
     st.just(make_pdf(["fuzz"])),
     st.binary(max_size=200).map(lambda junk: b"%PDF-1.7\n" + junk),
 )
-#: A part's Content-Type: any text a header line can hold (the client cannot build one with a line break).
-part_type = st.text(st.characters(exclude_characters="\r\n"), max_size=400)
-file_part = st.tuples(file_bytes, st.text(max_size=300), st.one_of(st.none(), part_type))
+#: A part's Content-Type or file name: any text a header line can hold (a line break would end the header).
+header_line_text = st.text(st.characters(exclude_characters="\r\n"), max_size=400)
+file_part = st.tuples(file_bytes, header_line_text, st.one_of(st.none(), header_line_text))
 
 API_ROUTES = [
     ("POST", "/api/documents"),
