@@ -13,9 +13,9 @@ to OCR. Per run, in one run:
    the document's time from its first claim (`document_queue.started_at`)
    to `documents.completed_at`, both Postgres times; and over the `ocr`
    stage alone (its stage record's start and finish). docqueue's OCR reads
-   each page twice, orientation (`--psm 0` at 150 dpi) then the words (TSV),
-   in ranges of OCR_RANGE_PAGES pages, one range per PDF process, so a
-   document of at most that many pages runs on one core.
+   each page once (TSV), and detects its orientation (`--psm 0` at 150 dpi)
+   only when the reading does not look upright; the pages are split into
+   ranges evenly over the PDF processes.
 
 Median of RUNS runs, each with its own scan; the ratio is to bare Tesseract.
 

@@ -9,11 +9,15 @@ below find the sizes in the three uploadable formats' headers.
 
 from __future__ import annotations
 
+import io
 import struct
-from typing import BinaryIO, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 from docqueue.errors import DocumentRejected
 from docqueue.settings import get_settings
+
+if TYPE_CHECKING:
+    import pymupdf
 
 #: Most TIFF pages read before giving up on a chain of IFDs (a hostile file can loop them).
 MAX_TIFF_PAGES = 10_000
@@ -45,6 +49,22 @@ def check_image_file(path: str, detected_type: str) -> None:
     for number, (width, height) in enumerate(sizes, start=1):
         what = f"page {number} of the TIFF" if detected_type == "tiff" and len(sizes) > 1 else "the image"
         check_image_pixels(width, height, what)
+
+
+def claimed_size(document: pymupdf.Document, xref: int, width: int, height: int, filters: str) -> tuple[int, int]:
+    """The largest size anything about a PDF image claims: its dictionary, or a JPEG's own header."""
+    if "DCTDecode" in filters:
+        header = next(_jpeg_sizes(io.BytesIO(document.xref_stream_raw(xref)[:65536])), None)
+        if header:
+            width, height = max(width, header[0]), max(height, header[1])
+    return width, height
+
+
+def check_page_images(page: pymupdf.Page, what: str) -> None:
+    """Check every image a PDF page shows before rendering the page decodes them (OCR renders whole pages)."""
+    for info in page.get_images():
+        xref, width, height, filters = info[0], info[2], info[3], info[8] or ""
+        check_image_pixels(*claimed_size(page.parent, xref, width, height, filters), f"an image on {what}")
 
 
 def _png_sizes(image: BinaryIO) -> Iterator[tuple[int, int]]:

@@ -153,8 +153,13 @@ def run_guarded(report_path: str, function: Callable, *args):
     """Run `function(*args)` in this pool process; only our own errors may leave it.
 
     After running out of memory the process writes its error to
-    `report_path` and exits, to be replaced by a fresh one.
+    `report_path` and exits, to be replaced by a fresh one. After every
+    task MuPDF's cache of decoded images and fonts is emptied: it only
+    helps within one document, and would otherwise hold up to 256 MB of
+    the previous ones.
     """
+    import pymupdf
+
     try:
         return function(*args)
     except Exception as error:
@@ -166,6 +171,8 @@ def run_guarded(report_path: str, function: Callable, *args):
         if translated is error:
             raise
         raise translated from None
+    finally:
+        pymupdf.TOOLS.store_shrink(100)
 
 
 def read_report(report_path: str) -> BaseException | None:

@@ -53,9 +53,10 @@ def searchable_pdf(session, document_id: int) -> pymupdf.Document:
 
 def test_scans_turned_skewed_ccitt_jbig2_and_two_column_come_back_upright_with_their_words(session, owner, tmp_path):
     images = [text_image(paragraph) for paragraph in PARAGRAPHS[:4]] + [two_column_image(*PARAGRAPHS[4:6])]
-    images.append(text_image(PARAGRAPHS[1]))
-    variants = [{}, {"turn": 90}, {"skew": 3.0}, {"ccitt": True}, {}, {"jbig2": True}]
-    expected = [*PARAGRAPHS[:4], PARAGRAPHS[4] + " " + PARAGRAPHS[5], PARAGRAPHS[1]]
+    images += [text_image(PARAGRAPHS[1]), text_image(PARAGRAPHS[2])]
+    # Turned 270°, Tesseract reads the words standing on end without help: the page must still come back upright.
+    variants = [{}, {"turn": 90}, {"skew": 3.0}, {"ccitt": True}, {}, {"jbig2": True}, {"turn": 270}]
+    expected = [*PARAGRAPHS[:4], PARAGRAPHS[4] + " " + PARAGRAPHS[5], PARAGRAPHS[1], PARAGRAPHS[2]]
     data = joined_pdf([scan_page(image, **variant) for image, variant in zip(images, variants)])
     assert b"/CCITTFaxDecode" in data and b"/JBIG2Decode" in data
     document_id = add_document(session, owner, data, filename="scan.pdf")
@@ -65,9 +66,9 @@ def test_scans_turned_skewed_ccitt_jbig2_and_two_column_come_back_upright_with_t
     assert document.ocr_completed_at is not None
 
     pages = stored_pages(session, document_id)
-    assert [page.ocr for page in pages] == [True] * 6
-    # The turned page was found lying on its side and read upright.
-    assert [page.ocr_rotation for page in pages] == [0, 90, 0, 0, 0, 0]
+    assert [page.ocr for page in pages] == [True] * 7
+    # The turned pages were found lying on their sides and read upright.
+    assert [page.ocr_rotation for page in pages] == [0, 90, 0, 0, 0, 0, 270]
     scan = pymupdf.open(stream=data, filetype="pdf")
     for page, image, variant in zip(pages, images, variants):
         # Bare tesseract on the same page as it is (the turned one: as it was before turning).
@@ -80,12 +81,12 @@ def test_scans_turned_skewed_ccitt_jbig2_and_two_column_come_back_upright_with_t
         assert coverage(words(page.text), words(expected[page.page_number - 1])) >= 0.9, (variant, page.text)
 
     record = records(session, job_for(session, document_id).id)["ocr"]
-    assert (record.status, record.unit, record.units_done, record.units_total) == ("completed", "pages", 6, 6)
+    assert (record.status, record.unit, record.units_done, record.units_total) == ("completed", "pages", 7, 7)
 
     # The searchable PDF: the scan with the words as text, the turned page shown upright.
     searchable = searchable_pdf(session, document_id)
-    assert searchable.page_count == 6
-    assert searchable.load_page(1).rotation == 90
+    assert searchable.page_count == 7
+    assert (searchable.load_page(1).rotation, searchable.load_page(6).rotation) == (90, 270)
     for page in pages:
         layer = searchable.load_page(page.page_number - 1).get_text()
         assert coverage(words(layer), words(page.text)) >= 0.95, layer
@@ -172,6 +173,20 @@ def test_a_page_over_the_per_page_limit_has_its_tesseract_killed(session, make_u
     assert "per-page limit and was stopped" in document.ocr_error
     assert document.error.startswith("page 1")
     assert records(session, job_for(session, document_id).id)["ocr"].status == "failed"
+
+
+def test_a_scan_whose_image_claims_too_many_pixels_fails_ocr_with_its_size(session, owner):
+    scan = pymupdf.open(stream=scan_page(text_image(PARAGRAPHS[0])), filetype="pdf")
+    xref = scan.load_page(0).get_images()[0][0]
+    # Rendering the page for OCR would decode 3.6 billion pixels: refused from the dictionary alone.
+    scan.xref_set_key(xref, "Width", "60000")
+    scan.xref_set_key(xref, "Height", "60000")
+    document = process(session, add_document(session, owner, scan.tobytes(), filename="bomb.pdf"))
+    assert (document.status, document.ocr_status) == ("failed", "failed")
+    assert document.ocr_error == (
+        "an image on page 1 is 60000 × 60000 pixels (3,600 million), more than the 89 million allowed "
+        "(MAX_IMAGE_PIXELS)"
+    )
 
 
 @pytest.mark.parametrize(

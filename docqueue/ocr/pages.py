@@ -12,7 +12,8 @@ import math
 from typing import TYPE_CHECKING
 
 from docqueue.documents import save_ocr_pages
-from docqueue.ocr.tesseract import detect_rotation, read_words, text_of
+from docqueue.image_limits import check_page_images
+from docqueue.ocr.tesseract import Word, detect_rotation, read_words, text_of
 from docqueue.queue import Claim
 from docqueue.settings import get_settings
 from docqueue.stages.checkpoints import committing_batch
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 #: Pages per commit: each page takes seconds to read, so a small batch loses little to a crash.
 OCR_BATCH_PAGES = 4
+#: Mean confidence (0 to 100) of a reading kept without orientation detection; upright print reads at 90 or more.
+UPRIGHT_CONFIDENCE = 70
 #: Orientation needs far fewer pixels than reading: a quarter of the pixels of 300 dpi.
 ORIENTATION_DPI = 150
 #: Most pixels a page is rendered with for OCR (one byte each, grey): A0 at 200 dpi, a letter page at 1000.
@@ -51,24 +54,54 @@ def _render_dpi(page: pymupdf.Page, detected_type: str, dpi: int, max_pixels: in
     return max(1, min(dpi, limit))
 
 
-def read_page(page: pymupdf.Page, detected_type: str, timeout: float) -> tuple[str, list, int]:
-    """OCR one page: (its text, its words as [x0, y0, x1, y1, word] in points of the upright page, rotation).
+def looks_upright(words: list[Word]) -> bool:
+    """Whether a reading can be kept as it is: Tesseract is sure of its words, and they run across the page.
 
-    The page is turned upright first (in this in-memory copy only) when
-    Tesseract's orientation detection says it lies on its side or upside down.
+    A page on its side or upside down reads as a few unsure words or as
+    words standing on end (Tesseract finds some vertical lines by itself).
     """
+    longer = [word for word in words if len(word.text) >= 3]
+    if not longer:
+        return False
+    confidence = sum(word.confidence for word in longer) / len(longer)
+    across = sum(word.width > word.height for word in longer) / len(longer)
+    return confidence >= UPRIGHT_CONFIDENCE and across >= 0.5
+
+
+def _read(page: pymupdf.Page, detected_type: str, timeout: float, what: str) -> tuple[list[Word], int]:
+    """Render the page at the OCR resolution and read it: (its words, the dpi they are measured in)."""
     import pymupdf
 
     settings = get_settings()
-    what = f"page {page.number + 1}"
-    orientation_dpi = _render_dpi(page, "pdf", ORIENTATION_DPI, MAX_RENDER_PIXELS // 4)
-    sample = page.get_pixmap(dpi=orientation_dpi, colorspace=pymupdf.csGRAY)
-    rotation = detect_rotation(sample.tobytes("pnm"), orientation_dpi, timeout, what)
-    if rotation:
-        page.set_rotation((page.rotation + rotation) % 360)
     dpi = _render_dpi(page, detected_type, settings.ocr_dpi)
     image = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY).tobytes("pnm")
-    words = read_words(image, settings.ocr_languages, dpi, timeout, what)
+    return read_words(image, settings.ocr_languages, dpi, timeout, what), dpi
+
+
+def _rotation(page: pymupdf.Page, timeout: float, what: str) -> int:
+    """Degrees to turn the page clockwise to read it upright, by Tesseract's orientation detection."""
+    import pymupdf
+
+    dpi = _render_dpi(page, "pdf", ORIENTATION_DPI, MAX_RENDER_PIXELS // 4)
+    sample = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY).tobytes("pnm")
+    return detect_rotation(sample, dpi, timeout, what)
+
+
+def read_page(page: pymupdf.Page, detected_type: str, timeout: float) -> tuple[str, list, int]:
+    """OCR one page: (its text, its words as [x0, y0, x1, y1, word] in points of the upright page, rotation).
+
+    The page is read as it lies first. Only a reading that does not look
+    upright (most pages do) pays for orientation detection; a page found
+    lying on its side or upside down is turned (in this in-memory copy
+    only) and read again.
+    """
+    what = f"page {page.number + 1}"
+    check_page_images(page, what)
+    words, dpi = _read(page, detected_type, timeout, what)
+    rotation = 0 if looks_upright(words) else _rotation(page, timeout, what)
+    if rotation:
+        page.set_rotation((page.rotation + rotation) % 360)
+        words, dpi = _read(page, detected_type, timeout, what)
     scale = 72 / dpi
     boxes = [
         [

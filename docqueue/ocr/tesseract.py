@@ -37,6 +37,8 @@ class Word:
     text: str
     #: (block, paragraph, line) numbers: words of one line share them.
     line: tuple[int, int, int]
+    #: Tesseract's confidence in the word, 0 to 100.
+    confidence: float
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -101,7 +103,8 @@ def read_words(image: bytes, languages: str, dpi: int, timeout: float, what: str
             continue
         block, paragraph, line_number = int(fields[2]), int(fields[3]), int(fields[4])
         left, top, width, height = (int(value) for value in fields[6:10])
-        words.append(Word(left, top, width, height, fields[11].strip(), (block, paragraph, line_number)))
+        line_key = (block, paragraph, line_number)
+        words.append(Word(left, top, width, height, fields[11].strip(), line_key, float(fields[10])))
     return words
 
 

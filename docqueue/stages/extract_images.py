@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import struct
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
+from docqueue.image_limits import claimed_size
 from docqueue.memory import batch_size
 from docqueue.queue import Claim, stage_records
 from docqueue.results.images import FoundImage, images_found_before, save_images
@@ -40,9 +40,6 @@ from docqueue.stages.checkpoints import BatchBudget, committing_batch
 from docqueue.stages.inspect import open_document, sniff_type
 from docqueue.stages.stage import Skipped, Stage
 
-# JPEG start-of-frame markers (baseline, progressive, lossless...): they carry height and width.
-_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
 
 @dataclass(frozen=True)
 class ImageSummary:
@@ -50,36 +47,9 @@ class ImageSummary:
     skipped: int
 
 
-def jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a JPEG's start-of-frame header, without decoding it; None if there is none."""
-    position = 2
-    while position + 9 <= len(data):
-        if data[position] != 0xFF:
-            return None
-        marker = data[position + 1]
-        if marker in _SOF_MARKERS:
-            height, width = struct.unpack(">HH", data[position + 5 : position + 9])
-            return width, height
-        if marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker == 0x01:
-            position += 2
-            continue
-        (length,) = struct.unpack(">H", data[position + 2 : position + 4])
-        position += 2 + length
-    return None
-
-
-def _claimed_size(document, xref: int, width: int, height: int, filters: str) -> tuple[int, int]:
-    """The largest size anything about the image claims: its dictionary, or a JPEG's own header."""
-    if "DCTDecode" in filters:
-        header = jpeg_dimensions(document.xref_stream_raw(xref)[:65536])
-        if header:
-            width, height = max(width, header[0]), max(height, header[1])
-    return width, height
-
-
 def _found_image(document, xref: int, page_number: int, info: tuple, max_pixels: int) -> FoundImage:
     width, height, filters = info[2], info[3], info[8] or ""
-    claimed_width, claimed_height = _claimed_size(document, xref, width, height, filters)
+    claimed_width, claimed_height = claimed_size(document, xref, width, height, filters)
     if claimed_width * claimed_height > max_pixels:
         raw = document.xref_stream_raw(xref)
         return FoundImage(
