@@ -223,12 +223,20 @@ def read_statement_counts(folder: str) -> tuple[int, ...]:
 
 
 class PeakRss:
-    """Samples the summed RSS of a process and all its descendants every `interval` s; `.peak` in bytes."""
+    """Samples the summed RSS of a process and all its descendants every `interval` s; `.peak` in bytes.
+
+    `.peaks` holds each process's own peak, by pid. RSS counts the pages
+    processes share (libraries, a fork's untouched memory) in each of them;
+    `.peak_pss` is the peak of the summed PSS, which splits each shared page
+    between its sharers: what the tree really holds.
+    """
 
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         self.pid = pid
         self.interval = interval
         self.peak = 0
+        self.peaks: dict[int, int] = {}
+        self.peak_pss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -247,11 +255,15 @@ class PeakRss:
                 family = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 return
-            total = 0
+            total = total_pss = 0
             for process in family:
                 try:
-                    total += process.memory_info().rss
+                    memory = process.memory_full_info()
                 except psutil.NoSuchProcess:
-                    pass  # a child that exited between the listing and the reading
+                    continue  # a child that exited between the listing and the reading
+                total += memory.rss
+                total_pss += memory.pss
+                self.peaks[process.pid] = max(self.peaks.get(process.pid, 0), memory.rss)
             self.peak = max(self.peak, total)
+            self.peak_pss = max(self.peak_pss, total_pss)
             self._stop.wait(self.interval)

@@ -102,8 +102,8 @@ def bare_pymupdf(path: str) -> tuple[float, int]:
     return float(out.strip()), rss.peak
 
 
-def docqueue_run(owner_id: int, data: bytes, worker, counts: str, run: int) -> tuple[float, int, tuple]:
-    """Seconds, peak tree RSS and statement counts (delta) of the worker processing `data` once."""
+def docqueue_run(owner_id: int, data: bytes, worker, counts: str, run: int) -> tuple[float, PeakRss, tuple]:
+    """Seconds, the tree's RSS peaks and statement counts (delta) of the worker processing `data` once."""
     from docqueue.commands import submit
     from docqueue.db import session_scope
 
@@ -127,7 +127,7 @@ def docqueue_run(owner_id: int, data: bytes, worker, counts: str, run: int) -> t
             f"document {document_id} {status}: {query('SELECT error FROM documents WHERE id = :d', d=document_id)}"
         )
     after = read_statement_counts(counts)
-    return elapsed, rss.peak, tuple(b - a for a, b in zip(before, after))
+    return elapsed, rss, tuple(b - a for a, b in zip(before, after))
 
 
 def main() -> None:
@@ -168,10 +168,14 @@ def main() -> None:
     seconds = statistics.median(s for s, _, _ in durable)
     print(
         f"{'docqueue, Procfile worker (tree)':34} {seconds:8.2f} {seconds / base_seconds:7.1f} "
-        f"{statistics.median(r for _, r, _ in durable) / 1e6:12.0f} "
+        f"{statistics.median(r.peak for _, r, _ in durable) / 1e6:12.0f} "
         f"{statistics.median(c[0] for *_, c in durable):11.0f} {statistics.median(c[1] for *_, c in durable):8.0f}"
     )
     print("statements: psycopg statements sent by the worker's processes during the run (heartbeats included)")
+    pss = statistics.median(r.peak_pss for _, r, _ in durable)
+    print(f"peak PSS of the worker's tree (shared pages counted once): {pss / 1e6:.0f} MB")
+    peaks = sorted(durable[-1][1].peaks.values(), reverse=True)
+    print("peak RSS MB of each process of the tree, last run: " + ", ".join(f"{peak / 1e6:.0f}" for peak in peaks))
 
 
 if __name__ == "__main__":
