@@ -7,16 +7,21 @@ the same models, and every domain function takes the session it should use.
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
 import psycopg
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from docqueue.settings import get_settings
 
 _engines: dict[tuple[int, str], Engine] = {}
+
+#: A pooled connection idle for longer than this is pinged before it is used again.
+PING_AFTER_IDLE_SECONDS = 1.0
 
 
 def connect_args() -> dict:
@@ -37,12 +42,39 @@ def connect_args() -> dict:
     return {"options": options}
 
 
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use only when it has been idle for PING_AFTER_IDLE_SECONDS.
+
+    A worker's transactions run back to back, and `pool_pre_ping`'s round
+    trip before each was a tenth of a worker thread's time. A connection
+    that idled may have been cut (a Postgres restart, a proxy's timeout),
+    so it is pinged and replaced if dead; one cut within the last second
+    fails its statement as a lost connection, a transient error, and
+    SQLAlchemy then replaces the whole pool.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _remember_when(dbapi_connection, record) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, proxy) -> None:
+        checked_in = record.info.get("checked_in")  # None: a connection just opened
+        if checked_in is not None and time.monotonic() - checked_in > PING_AFTER_IDLE_SECONDS:
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+            except psycopg.Error as error:
+                raise DisconnectionError("the pooled connection is gone") from error
+
+
 def get_engine() -> Engine:
     """This process's engine; a forked child builds its own pool."""
     url = get_settings().require_database_url()
     key = (os.getpid(), url)
     if key not in _engines:
-        _engines[key] = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args())
+        engine = create_engine(url, pool_size=5, max_overflow=5, connect_args=connect_args())
+        _ping_when_idle(engine)
+        _engines[key] = engine
     return _engines[key]
 
 
