@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
@@ -70,8 +71,10 @@ class Dashboard:
         }
 
 
-def read_dashboard(session: Session, owner_id: int | None = None, redis_client=None) -> Dashboard:
-    """Read every dashboard figure now; `redis_client` (the broker's) enables the lost-message check."""
+def read_dashboard(
+    session: Session, owner_id: int | None = None, held_messages: Callable[[], set[tuple[int, str]]] | None = None
+) -> Dashboard:
+    """Read every dashboard figure now; `held_messages` (`messages.held_messages`) enables the lost-message check."""
     settings = get_settings()
     statuses = {status: _count(session, status, owner_id) for status in QueueStatus}
     stages, sampled = _stage_counts(session, owner_id)
@@ -103,7 +106,7 @@ def read_dashboard(session: Session, owner_id: int | None = None, redis_client=N
     )
     if owner_id is None:
         dashboard.workers = recent_workers(session)
-        dashboard.warnings = _warnings(session, dashboard, settings, redis_client)
+        dashboard.warnings = _warnings(session, dashboard, settings, held_messages)
     return dashboard
 
 
@@ -181,7 +184,7 @@ def _completion_rate(session: Session, owner_id: int | None) -> float:
     return round(float(session.execute(text(sql), {"owner_id": owner_id}).scalar()) / 15, 2)
 
 
-def _warnings(session: Session, dashboard: Dashboard, settings, redis_client) -> list[str]:
+def _warnings(session: Session, dashboard: Dashboard, settings, held_messages) -> list[str]:
     warnings = []
     # Three missed beats: the worker is stuck or dead; recovery takes its jobs back when their leases lapse.
     stale_after = 3 * settings.heartbeat_interval_seconds
@@ -197,35 +200,41 @@ def _warnings(session: Session, dashboard: Dashboard, settings, redis_client) ->
         warnings.append(f"{waiting} job(s) wait or run but no worker is alive: is a worker process running?")
     if dashboard.admission_paused and dashboard.statuses["pending"].value:
         warnings.append(f"admission is paused: {dashboard.statuses['pending'].value} pending job(s) wait for it")
-    if redis_client is not None:
-        warnings.extend(_lost_messages(session, settings, redis_client))
+    if held_messages is not None:
+        warnings.extend(_lost_messages(session, settings, held_messages))
     return warnings
 
 
-def _lost_messages(session: Session, settings, redis_client) -> list[str]:
-    """Jobs Postgres says were sent to a worker, more than Redis holds messages for: Postgres and Redis drifted."""
-    from docqueue.stages.stage import LANE_QUEUES
+#: Queued longer than this: long enough for the dispatcher's message to have reached Redis.
+LOST_AFTER_SECONDS = 5
 
-    queued = session.execute(
-        text(
-            "SELECT count(*) FROM document_queue WHERE status = 'queued' AND dispatched_at < now() - interval '5 seconds'"
-        )
-    ).scalar()
-    if not queued:
+# Queued jobs are bounded by the lanes' capacity, so reading them all is cheap; the cap bounds a runaway.
+_UNCLAIMED = """
+    SELECT id, stage FROM document_queue
+    WHERE status = 'queued' AND dispatched_at < now() - make_interval(secs => :after)
+    ORDER BY dispatched_at LIMIT :cap
+"""
+
+
+def _lost_messages(session: Session, settings, held_messages: Callable[[], set[tuple[int, str]]]) -> list[str]:
+    """Queued jobs whose own message (job id, stage) Redis no longer holds: Postgres and Redis drifted."""
+    waiting = session.execute(text(_UNCLAIMED), {"after": LOST_AFTER_SECONDS, "cap": EXACT_COUNT_LIMIT}).all()
+    if not waiting:
         return []
     try:
-        # Every message not yet acknowledged stays in this hash, whether waiting or being handled.
-        messages = sum(redis_client.hlen(f"{settings.redis_namespace}:{queue}.msgs") for queue in LANE_QUEUES.values())
+        held = held_messages()
     except redis.RedisError as error:
         return [f"could not read the Redis queue: {type(error).__name__}"]
-    if queued > messages:
-        return [
-            (
-                f"{queued - messages} queued job(s) have no message in Redis (Postgres and Redis drifted); "
-                f"the dispatcher re-sends them after {settings.lost_message_after_seconds} s"
-            )
-        ]
-    return []
+    # Matched per job, not by count: processing jobs' unacknowledged messages and OCR ranges share the hashes.
+    lost = sum((job_id, stage) not in held for job_id, stage in waiting)
+    if not lost:
+        return []
+    return [
+        (
+            f"{lost} queued job(s) have no message in Redis (Postgres and Redis drifted); "
+            f"the dispatcher re-sends them after {settings.lost_message_after_seconds} s"
+        )
+    ]
 
 
 class SnapshotCache:

@@ -1,0 +1,46 @@
+"""The dashboard's figures and warnings against real Postgres and Redis."""
+
+from __future__ import annotations
+
+import dramatiq
+import sqlalchemy as sa
+
+from docqueue.queue.dashboard import read_dashboard
+from docqueue.queue.dispatcher import process_document_queue
+from docqueue.queue.messages import held_messages
+from tests.factories import add_document
+from tests.test_queue_service import claim, only_job_id
+
+
+def drop_message(broker, job_id: int) -> None:
+    """Remove the job's message from its queue's hash, as a Redis flush or failover would."""
+    key = f"{broker.namespace}:documents.msgs"
+    for message_id, data in broker.client.hgetall(key).items():
+        if dramatiq.Message.decode(data).args[0] == job_id:
+            broker.client.hdel(key, message_id)
+            return
+    raise AssertionError(f"no message of job {job_id} in {key}")
+
+
+def lost_warnings(session) -> list[str]:
+    return [warning for warning in read_dashboard(session, None, held_messages).warnings if "no message" in warning]
+
+
+def test_a_queued_job_whose_message_redis_lost_is_warned_about_while_others_run(session, make_user, broker):
+    owner, _ = make_user(concurrent_ocr_jobs=4)
+    jobs = [only_job_id(session, add_document(session, owner)) for _ in range(4)]
+    assert process_document_queue(session).sent == 4
+    running, lost, waiting = jobs[:2], jobs[2], jobs[3]
+    for job_id in running:
+        claim(session, job_id)  # a worker holds its message unacknowledged while the stage runs
+    session.execute(sa.text("UPDATE document_queue SET dispatched_at = now() - interval '1 minute'"))
+    session.commit()
+    assert lost_warnings(session) == []
+
+    drop_message(broker, lost)
+    # Redis still holds three messages for two queued jobs: only matching each job to its message finds the loss.
+    assert broker.client.hlen(f"{broker.namespace}:documents.msgs") == 3
+    assert [(job_id, "inspect") in held_messages() for job_id in (lost, waiting)] == [False, True]
+    assert lost_warnings(session) == [
+        "1 queued job(s) have no message in Redis (Postgres and Redis drifted); the dispatcher re-sends them after 15 s"
+    ]
