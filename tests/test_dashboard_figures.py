@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import dramatiq
 import sqlalchemy as sa
 
+from docqueue.queue import DocumentQueueService
 from docqueue.queue.dashboard import read_dashboard
 from docqueue.queue.dispatcher import process_document_queue
 from docqueue.queue.messages import held_messages
 from tests.factories import add_document
-from tests.test_queue_service import claim, only_job_id
+from tests.test_queue_service import admit, claim, only_job_id
 
 
 def drop_message(broker, job_id: int) -> None:
@@ -44,3 +47,28 @@ def test_a_queued_job_whose_message_redis_lost_is_warned_about_while_others_run(
     assert lost_warnings(session) == [
         "1 queued job(s) have no message in Redis (Postgres and Redis drifted); the dispatcher re-sends them after 15 s"
     ]
+
+
+def test_the_whole_queue_reading_counts_each_status_once_under_the_cap(session, make_user):
+    owner, _ = make_user(concurrent_ocr_jobs=4)
+    done, *_ = [only_job_id(session, add_document(session, owner)) for _ in range(3)]
+    admit(session)
+    DocumentQueueService(session).mark_completed(claim(session, done))
+    session.execute(
+        sa.text("UPDATE document_queue SET created_at = now() - interval '10 minutes' WHERE id <> :d"), {"d": done}
+    )
+    session.commit()
+    statements = []
+
+    def record(connection, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(session.get_bind(), "before_cursor_execute", record)
+    try:
+        dashboard = read_dashboard(session)
+    finally:
+        sa.event.remove(session.get_bind(), "before_cursor_execute", record)
+    # Each status is counted once, by a capped count (`count(*) FROM (... LIMIT cap)`); nothing counts uncapped.
+    assert [s for s in statements if re.search(r"count\(\*\) FROM document_queue", s)] == []
+    assert dashboard.as_stats()["queued"] == 2 and dashboard.completed_today == 1
+    assert 9.9 < dashboard.oldest_pending_minutes < 11 and dashboard.avg_wait_minutes >= 0

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from docqueue.pipeline import PIPELINE
 from docqueue.queue.heartbeats import WorkerBeat, recent_workers
-from docqueue.queue.stats import queue_stats
+from docqueue.queue.stats import today_figures
 from docqueue.settings import get_settings
 from docqueue.statuses import QueueStatus
 
@@ -78,15 +78,7 @@ def read_dashboard(
     settings = get_settings()
     statuses = {status: _count(session, status, owner_id) for status in QueueStatus}
     stages, sampled = _stage_counts(session, owner_id)
-    if owner_id is None:
-        stats = queue_stats(session)
-        completed_today, avg_wait, oldest = (
-            stats["completed_today"],
-            stats["avg_wait_time_minutes"],
-            stats["oldest_pending_minutes"],
-        )
-    else:
-        completed_today, avg_wait, oldest = _owner_today(session, owner_id)
+    completed_today, avg_wait, oldest = today_figures(session, owner_id)
     rate = _completion_rate(session, owner_id)
     backlog = sum(statuses[status].value for status in ACTIVE)
     dashboard = Dashboard(
@@ -152,24 +144,6 @@ def _stage_counts(session: Session, owner_id: int | None) -> tuple[dict[str, dic
     for stage, status, count in rows:
         stages.setdefault(stage, dict.fromkeys(ACTIVE, 0))[status] = count
     return stages, sum(row[2] for row in rows) > EXACT_COUNT_LIMIT
-
-
-def _owner_today(session: Session, owner_id: int) -> tuple[int, float, float]:
-    row = session.execute(
-        text(
-            """
-            SELECT
-                (SELECT count(*) FROM document_queue WHERE status = 'completed' AND owner_id = :owner_id
-                    AND completed_at >= current_date) AS completed_today,
-                (SELECT avg(extract(epoch FROM started_at - created_at)) / 60 FROM document_queue
-                    WHERE status = 'completed' AND owner_id = :owner_id AND completed_at >= current_date) AS avg_wait,
-                (SELECT extract(epoch FROM now() - min(created_at)) / 60 FROM document_queue
-                    WHERE status IN ('pending', 'queued') AND owner_id = :owner_id) AS oldest
-            """
-        ),
-        {"owner_id": owner_id},
-    ).one()
-    return row.completed_today, round(float(row.avg_wait or 0), 2), round(float(row.oldest or 0), 2)
 
 
 def _completion_rate(session: Session, owner_id: int | None) -> float:
