@@ -12,6 +12,8 @@ from docqueue.queue.dashboard import read_dashboard
 from docqueue.queue.dispatcher import process_document_queue
 from docqueue.queue.messages import held_messages
 from tests.factories import add_document
+from tests.test_accounts import PASSWORD, log_in, no_csrf_app  # noqa: F401  (the fixture)
+from tests.test_operator_actions import failed_job
 from tests.test_queue_service import admit, claim, only_job_id
 
 
@@ -72,3 +74,38 @@ def test_the_whole_queue_reading_counts_each_status_once_under_the_cap(session, 
     assert [s for s in statements if re.search(r"count\(\*\) FROM document_queue", s)] == []
     assert dashboard.as_stats()["queued"] == 2 and dashboard.completed_today == 1
     assert 9.9 < dashboard.oldest_pending_minutes < 11 and dashboard.avg_wait_minutes >= 0
+
+
+def test_metrics_carry_each_stages_duration_and_attempts_once_a_stage_has_ended(client, make_user, session):
+    owner, _ = make_user(concurrent_ocr_jobs=4)
+    _, token = make_user(role="operator")
+    done = only_job_id(session, add_document(session, owner))
+    admit(session)
+    DocumentQueueService(session).mark_completed(claim(session, done))
+    failed_job(session, owner)
+    metrics = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).get_data(as_text=True)
+    assert re.search(r'^docqueue_stage_duration_seconds_avg\{stage="inspect"\} \d', metrics, re.MULTILINE)
+    assert 'docqueue_stage_attempts{outcome="ok",stage="inspect"} 1.0' in metrics
+    assert 'docqueue_stage_attempts{outcome="failed",stage="inspect"} 1.0' in metrics
+
+
+def test_the_backlog_eta_follows_the_completions_per_minute(no_csrf_app, make_user, session):  # noqa: F811
+    owner, _ = make_user("eta@example.com", password=PASSWORD, role="operator")
+    for _ in range(4):
+        add_document(session, owner)
+    assert read_dashboard(session).backlog_eta_minutes is None  # nothing completed lately: no rate to go by
+    # 30 completions over the last 15 minutes, as the completion trigger counts them: 2 a minute.
+    session.execute(
+        sa.text(
+            "INSERT INTO queue_minute_stats (minute, slot, completed) "
+            "VALUES (date_trunc('minute', now()) - interval '3 minutes', 0, 20), "
+            "(date_trunc('minute', now()) - interval '1 minute', 1, 10), "
+            "(date_trunc('minute', now()) - interval '20 minutes', 0, 600)"  # older than the window: not counted
+        )
+    )
+    session.commit()
+    dashboard = read_dashboard(session)
+    assert (dashboard.completed_per_minute, dashboard.backlog_eta_minutes) == (2.0, 2.0)
+    client = no_csrf_app.test_client()
+    log_in(client, "eta@example.com")
+    assert "<dt>Backlog clears in</dt><dd>~2.0 min</dd>" in client.get("/admin").get_data(as_text=True)
