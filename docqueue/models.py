@@ -384,7 +384,7 @@ class QueueDailyStats(Base):
     """Completions per day, kept by a trigger (see the first migration) as jobs complete.
 
     Counting a busy day's completed rows would cost in proportion to the day's
-    work; these counters make `queue_stats` cost the same at any volume.
+    work; these counters make the dashboard's `today_figures` cost the same at any volume.
     Each completion adds to one of a few slots, so concurrent completions
     seldom wait on the same row.
     """

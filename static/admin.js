@@ -44,7 +44,8 @@
     }
 
     select.addEventListener("change", schedule);
-    document.addEventListener("visibilitychange", function () { if (!document.hidden && timer) tick(); });
+    // Hidden: say so now rather than at the next tick; shown again: refresh at once.
+    document.addEventListener("visibilitychange", function () { if (timer) tick(); });
     schedule();
   }
 

@@ -7,47 +7,17 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import requests
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from docqueue.procfile import REPO_ROOT
 from docqueue.statuses import FailureKind
+from tests.admin_browser_support import log_in, page, shot  # noqa: F401  (the fixture)
 from tests.conftest import CORPUS, start_web, wait_until
 from tests.factories import add_document, make_endless_pdf
 from tests.test_browser import PASSWORD, browser  # noqa: F401  (the fixture)
 
-SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 FINISHED_TIMEOUT_MS = 60_000
-
-
-@pytest.fixture
-def page(browser):  # noqa: F811
-    """A page that fails the test on any Content-Security-Policy violation."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    violations = []
-    page.on(
-        "console",
-        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
-    )
-    yield page
-    context.close()
-    assert violations == []
-
-
-def shot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
-
-
-def log_in(page, base_url: str, email: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator(".user-email")).to_have_text(email)
 
 
 def upload(base_url: str, token: str, name: str, data: bytes) -> int:
@@ -85,7 +55,7 @@ def fail_as_a_crashed_worker_would(document_id: int, message: str) -> int:
     return job_id
 
 
-def test_operator_finds_a_failed_document_sees_why_retries_it_and_watches_it_complete(procfile, make_user, page):
+def test_operator_finds_a_failed_document_sees_why_retries_it_and_watches_it_complete(procfile, make_user, page):  # noqa: F811
     base_url = start_web(procfile)
     _, owner_token = make_user("owner@example.com")
     _, operator_token = make_user("ops@example.com", password=PASSWORD, role="operator")
@@ -139,7 +109,7 @@ def test_operator_finds_a_failed_document_sees_why_retries_it_and_watches_it_com
     shot(page, "admin-dashboard-after-retry")
 
 
-def test_cancelling_a_running_job_stops_its_stage_and_frees_the_worker(procfile, make_user, page):
+def test_cancelling_a_running_job_stops_its_stage_and_frees_the_worker(procfile, make_user, page):  # noqa: F811
     base_url = start_web(procfile)
     _, owner_token = make_user("owner@example.com", ocr_timeout_seconds=120, concurrent_ocr_jobs=5)
     make_user("ops@example.com", password=PASSWORD, role="operator")
@@ -189,7 +159,7 @@ def test_cancelling_a_running_job_stops_its_stage_and_frees_the_worker(procfile,
     shot(page, "admin-document-cancelled")
 
 
-def test_clearing_old_entries_and_what_a_viewer_may_do(procfile, make_user, page, session):
+def test_clearing_old_entries_and_what_a_viewer_may_do(procfile, make_user, page, session):  # noqa: F811
     base_url = start_web(procfile)
     viewer_id, _ = make_user("viewer@example.com", password=PASSWORD)
     make_user("ops@example.com", password=PASSWORD, role="operator")
@@ -269,7 +239,7 @@ def test_clearing_old_entries_and_what_a_viewer_may_do(procfile, make_user, page
     shot(page, "admin-users-forbidden-for-viewer")
 
 
-def test_an_admin_manages_accounts_on_the_page(procfile, make_user, page):
+def test_an_admin_manages_accounts_on_the_page(procfile, make_user, page):  # noqa: F811
     base_url = start_web(procfile)
     make_user("boss@example.com", password=PASSWORD, role="admin")
     page.goto(f"{base_url}/login")

@@ -7,9 +7,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from docqueue.queue import AlreadyQueued, DocumentQueueService, LeaseLost, priority_for_size
+from docqueue.queue.dashboard import read_dashboard
 from docqueue.queue.dispatcher import process_document_queue
 from docqueue.queue.heartbeats import beat
-from docqueue.queue.stats import queue_stats
 from docqueue.statuses import FailureKind
 from tests.factories import add_bulk_documents, add_document
 
@@ -340,7 +340,7 @@ def test_queue_stats_fields(session, make_user):
     admit(session)
     DocumentQueueService(session).mark_completed(claim(session, done))
     session.commit()
-    stats = queue_stats(session)
+    stats = read_dashboard(session).as_stats()
     assert {
         "pending",
         "processing",

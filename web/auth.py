@@ -60,9 +60,20 @@ def login():
         user = user_for_login(db.session, form.email.data, form.password.data)
         if user is not None:
             login_user(user, remember=bool(form.remember.data))
-            return redirect(url_for("pages.index"))
+            return redirect(local_path(request.args.get("next")) or url_for("pages.index"))
         flash("Wrong email or password.", "error")
     return render_template("login.html", form=form), 200 if request.method == "GET" else 401
+
+
+def local_path(target: str | None) -> str | None:
+    """`target` if it is a path on this site, else None: a login never sends anyone off-site.
+
+    Refuses what a browser would read as another host: `//host`, `/\\host`, and
+    control characters, which browsers drop (`/<TAB>/host` becomes `//host`).
+    """
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return None if any(ord(character) < 0x20 or ord(character) == 0x7F for character in target) else target
 
 
 @bp.app_errorhandler(RateLimitExceeded)

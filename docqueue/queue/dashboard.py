@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from docqueue.pipeline import PIPELINE
 from docqueue.queue.heartbeats import WorkerBeat, recent_workers
-from docqueue.queue.stats import queue_stats
+from docqueue.queue.stats import today_figures
 from docqueue.settings import get_settings
 from docqueue.statuses import QueueStatus
 
@@ -70,20 +71,14 @@ class Dashboard:
         }
 
 
-def read_dashboard(session: Session, owner_id: int | None = None, redis_client=None) -> Dashboard:
-    """Read every dashboard figure now; `redis_client` (the broker's) enables the lost-message check."""
+def read_dashboard(
+    session: Session, owner_id: int | None = None, held_messages: Callable[[], set[tuple[int, str]]] | None = None
+) -> Dashboard:
+    """Read every dashboard figure now; `held_messages` (`messages.held_messages`) enables the lost-message check."""
     settings = get_settings()
     statuses = {status: _count(session, status, owner_id) for status in QueueStatus}
     stages, sampled = _stage_counts(session, owner_id)
-    if owner_id is None:
-        stats = queue_stats(session)
-        completed_today, avg_wait, oldest = (
-            stats["completed_today"],
-            stats["avg_wait_time_minutes"],
-            stats["oldest_pending_minutes"],
-        )
-    else:
-        completed_today, avg_wait, oldest = _owner_today(session, owner_id)
+    completed_today, avg_wait, oldest = today_figures(session, owner_id)
     rate = _completion_rate(session, owner_id)
     backlog = sum(statuses[status].value for status in ACTIVE)
     dashboard = Dashboard(
@@ -103,7 +98,7 @@ def read_dashboard(session: Session, owner_id: int | None = None, redis_client=N
     )
     if owner_id is None:
         dashboard.workers = recent_workers(session)
-        dashboard.warnings = _warnings(session, dashboard, settings, redis_client)
+        dashboard.warnings = _warnings(session, dashboard, settings, held_messages)
     return dashboard
 
 
@@ -151,24 +146,6 @@ def _stage_counts(session: Session, owner_id: int | None) -> tuple[dict[str, dic
     return stages, sum(row[2] for row in rows) > EXACT_COUNT_LIMIT
 
 
-def _owner_today(session: Session, owner_id: int) -> tuple[int, float, float]:
-    row = session.execute(
-        text(
-            """
-            SELECT
-                (SELECT count(*) FROM document_queue WHERE status = 'completed' AND owner_id = :owner_id
-                    AND completed_at >= current_date) AS completed_today,
-                (SELECT avg(extract(epoch FROM started_at - created_at)) / 60 FROM document_queue
-                    WHERE status = 'completed' AND owner_id = :owner_id AND completed_at >= current_date) AS avg_wait,
-                (SELECT extract(epoch FROM now() - min(created_at)) / 60 FROM document_queue
-                    WHERE status IN ('pending', 'queued') AND owner_id = :owner_id) AS oldest
-            """
-        ),
-        {"owner_id": owner_id},
-    ).one()
-    return row.completed_today, round(float(row.avg_wait or 0), 2), round(float(row.oldest or 0), 2)
-
-
 def _completion_rate(session: Session, owner_id: int | None) -> float:
     """Completions per minute over the last 15 minutes."""
     if owner_id is None:
@@ -181,7 +158,7 @@ def _completion_rate(session: Session, owner_id: int | None) -> float:
     return round(float(session.execute(text(sql), {"owner_id": owner_id}).scalar()) / 15, 2)
 
 
-def _warnings(session: Session, dashboard: Dashboard, settings, redis_client) -> list[str]:
+def _warnings(session: Session, dashboard: Dashboard, settings, held_messages) -> list[str]:
     warnings = []
     # Three missed beats: the worker is stuck or dead; recovery takes its jobs back when their leases lapse.
     stale_after = 3 * settings.heartbeat_interval_seconds
@@ -197,35 +174,41 @@ def _warnings(session: Session, dashboard: Dashboard, settings, redis_client) ->
         warnings.append(f"{waiting} job(s) wait or run but no worker is alive: is a worker process running?")
     if dashboard.admission_paused and dashboard.statuses["pending"].value:
         warnings.append(f"admission is paused: {dashboard.statuses['pending'].value} pending job(s) wait for it")
-    if redis_client is not None:
-        warnings.extend(_lost_messages(session, settings, redis_client))
+    if held_messages is not None:
+        warnings.extend(_lost_messages(session, settings, held_messages))
     return warnings
 
 
-def _lost_messages(session: Session, settings, redis_client) -> list[str]:
-    """Jobs Postgres says were sent to a worker, more than Redis holds messages for: Postgres and Redis drifted."""
-    from docqueue.stages.stage import LANE_QUEUES
+#: Queued longer than this: long enough for the dispatcher's message to have reached Redis.
+LOST_AFTER_SECONDS = 5
 
-    queued = session.execute(
-        text(
-            "SELECT count(*) FROM document_queue WHERE status = 'queued' AND dispatched_at < now() - interval '5 seconds'"
-        )
-    ).scalar()
-    if not queued:
+# Queued jobs are bounded by the lanes' capacity, so reading them all is cheap; the cap bounds a runaway.
+_UNCLAIMED = """
+    SELECT id, stage FROM document_queue
+    WHERE status = 'queued' AND dispatched_at < now() - make_interval(secs => :after)
+    ORDER BY dispatched_at LIMIT :cap
+"""
+
+
+def _lost_messages(session: Session, settings, held_messages: Callable[[], set[tuple[int, str]]]) -> list[str]:
+    """Queued jobs whose own message (job id, stage) Redis no longer holds: Postgres and Redis drifted."""
+    waiting = session.execute(text(_UNCLAIMED), {"after": LOST_AFTER_SECONDS, "cap": EXACT_COUNT_LIMIT}).all()
+    if not waiting:
         return []
     try:
-        # Every message not yet acknowledged stays in this hash, whether waiting or being handled.
-        messages = sum(redis_client.hlen(f"{settings.redis_namespace}:{queue}.msgs") for queue in LANE_QUEUES.values())
+        held = held_messages()
     except redis.RedisError as error:
         return [f"could not read the Redis queue: {type(error).__name__}"]
-    if queued > messages:
-        return [
-            (
-                f"{queued - messages} queued job(s) have no message in Redis (Postgres and Redis drifted); "
-                f"the dispatcher re-sends them after {settings.lost_message_after_seconds} s"
-            )
-        ]
-    return []
+    # Matched per job, not by count: processing jobs' unacknowledged messages and OCR ranges share the hashes.
+    lost = sum((job_id, stage) not in held for job_id, stage in waiting)
+    if not lost:
+        return []
+    return [
+        (
+            f"{lost} queued job(s) have no message in Redis (Postgres and Redis drifted); "
+            f"the dispatcher re-sends them after {settings.lost_message_after_seconds} s"
+        )
+    ]
 
 
 class SnapshotCache:

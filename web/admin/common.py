@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dramatiq
 from flask import abort, current_app, make_response, render_template, request
 from flask_login import current_user
 
 from docqueue.queue.dashboard import Dashboard, read_dashboard
+from docqueue.queue.messages import held_messages
 from web.extensions import db
 
 #: Most job ids one action takes from a form.
@@ -28,7 +28,7 @@ def current_dashboard() -> Dashboard:
     if not sees_everything():
         return read_dashboard(db.session, current_user.id)
     cache = current_app.extensions["dashboard_snapshot"]
-    return cache.get(lambda: read_dashboard(db.session, None, dramatiq.get_broker().client))
+    return cache.get(lambda: read_dashboard(db.session, None, held_messages))
 
 
 def page_or_partial(template: str, partial: str, **context):
