@@ -16,6 +16,9 @@ MB = 1024 * 1024
 def limits(monkeypatch):
     for name, value in {
         "DISCOVERY_TIME_LIMIT_SECONDS": "300",
+        "CHUNKING_TIME_LIMIT_SECONDS": "180",
+        "IMAGE_TIME_LIMIT_SECONDS": "600",
+        "EMBEDDING_TIME_LIMIT_SECONDS": "1200",
         "TIME_LIMIT_PAGES_PER_STEP": "200",
         "TIME_LIMIT_MB_PER_STEP": "50",
         "TIME_LIMIT_MAX_FACTOR": "10",
@@ -52,3 +55,11 @@ def test_discovery_stages_take_their_base_from_the_setting(limits, monkeypatch):
     monkeypatch.setenv("DISCOVERY_TIME_LIMIT_SECONDS", "7")
     get_settings.cache_clear()
     assert base_time_limit(stage_named("extract_text"), claim()) == 7
+
+
+@pytest.mark.parametrize(
+    "stage, base",
+    [("chunk", 180), ("extract_images", 600), ("embed", 1200), ("enrich", 1200), ("searchable_pdf", 45)],
+)
+def test_each_stage_takes_its_base_from_its_setting(limits, stage, base):
+    assert base_time_limit(stage_named(stage), claim(timeout_seconds=45)) == base
