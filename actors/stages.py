@@ -13,8 +13,8 @@ from docqueue.stages.stage import Lane, Stage
 STAGE_ACTOR_OPTIONS = {
     # Retries live in Postgres (attempts, run_after): Dramatiq's Redis retry can be lost.
     "max_retries": 0,
-    # The PDF pool enforces each stage's time limit by killing the process;
-    # this is only a backstop for a thread that somehow never returns.
+    # Each stage has its own time limit (the PDF pool kills the process; a stage in the
+    # worker stops at its next batch past it): this is only a backstop for a thread that never returns.
     "time_limit": 6 * 60 * 60 * 1000,
     "heartbeat_lease": True,
 }

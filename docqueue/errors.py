@@ -27,6 +27,15 @@ class DocumentRejected(StageError):
     """
 
 
+class StageTimeout(StageError):
+    """The stage ran past its time limit: permanent, as the same file would take as long again."""
+
+    @classmethod
+    def after(cls, seconds: float) -> StageTimeout:
+        """The error of a stage stopped at a limit of `seconds` (the runner puts the stage's name first)."""
+        return cls(f"stopped after the {seconds:g} s time limit")
+
+
 class TransientError(StageError):
     """Something outside the file failed and may work later: retry after a backoff."""
 

@@ -1,10 +1,19 @@
-"""How a worker's heartbeat tells a running stage that its claim is gone.
+"""How a running stage learns that it must stop: its claim is gone, or its time is up.
 
 A stage's lease can be taken away while it runs (an operator cancelled the
 job, or recovery gave it to another attempt). Publishing is already refused
 then (`hold_lease`), but the stage would run to its end for nothing. The
 heartbeat learns which leases it could not renew and calls `signal_lost`;
 the stage waits on the event `watching` gave it and stops at once.
+
+A stage in a PDF process is killed at its time limit by the pool. One that
+runs in this process (the worker thread: chunking; the I/O lane) cannot be
+killed, so `watching` also keeps its deadline and the stage's own batches
+ask `check_time` before they commit (`stages.checkpoints.committing_batch`),
+as the runner does before publishing: past its limit, the stage stops there
+and its batch is rolled back. A call that blocks (a slow database, an AI
+request within AI_TIMEOUT_SECONDS) is not interrupted; the stage stops when
+it returns.
 """
 
 from __future__ import annotations
@@ -13,24 +22,51 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
-#: job id -> (when the stage began watching, its event)
-_events: dict[int, tuple[float, threading.Event]] = {}
+from docqueue.errors import StageTimeout
+
+
+@dataclass(frozen=True)
+class _Watch:
+    #: When (time.monotonic()) the stage began watching.
+    began: float
+    #: Seconds the stage may run in this process; None: the pool or the stage itself limits it.
+    time_limit: float | None
+    lost: threading.Event = field(default_factory=threading.Event)
+
+
+#: job id -> the watch of the stage running it in this process
+_watches: dict[int, _Watch] = {}
 _lock = threading.Lock()
 
 
 @contextmanager
-def watching(job_id: int) -> Iterator[threading.Event]:
-    """An event set when this process's heartbeat finds it no longer holds `job_id`'s lease."""
-    entry = (time.monotonic(), threading.Event())
+def watching(job_id: int, time_limit: float | None = None) -> Iterator[threading.Event]:
+    """An event set when this process's heartbeat finds it no longer holds `job_id`'s lease.
+
+    With `time_limit`, `check_time(job_id)` raises once that many seconds have passed.
+    """
+    watch = _Watch(time.monotonic(), time_limit)
     with _lock:
-        _events[job_id] = entry
+        _watches[job_id] = watch
     try:
-        yield entry[1]
+        yield watch.lost
     finally:
         with _lock:
-            if _events.get(job_id) is entry:
-                del _events[job_id]
+            if _watches.get(job_id) is watch:
+                del _watches[job_id]
+
+
+def check_time(job_id: int) -> None:
+    """Raise StageTimeout if the stage running `job_id` in this process is past its time limit.
+
+    Does nothing where no stage of `job_id` is watched with a limit (in a PDF process, whose pool kills it).
+    """
+    with _lock:
+        watch = _watches.get(job_id)
+    if watch is not None and watch.time_limit is not None and time.monotonic() - watch.began > watch.time_limit:
+        raise StageTimeout.after(watch.time_limit)
 
 
 def signal_lost(job_ids: Iterable[int], checked_since: float) -> None:
@@ -41,6 +77,6 @@ def signal_lost(job_ids: Iterable[int], checked_since: float) -> None:
     """
     with _lock:
         for job_id in job_ids:
-            began, event = _events.get(job_id, (checked_since, None))
-            if event is not None and began < checked_since:
-                event.set()
+            watch = _watches.get(job_id)
+            if watch is not None and watch.began < checked_since:
+                watch.lost.set()

@@ -32,7 +32,7 @@ from typing import TypeVar
 import pebble
 
 from docqueue import pool_guard, worker_shutdown
-from docqueue.errors import StageError, TransientError
+from docqueue.errors import StageTimeout, TransientError
 from docqueue.settings import get_settings
 from docqueue.worker_shutdown import WorkerStopping
 
@@ -40,10 +40,6 @@ T = TypeVar("T")
 
 #: How often a waiting stage looks at whether it must stop (worker shutdown, lost lease).
 STOP_POLL_SECONDS = 0.2
-
-
-class StageTimeout(StageError):
-    """The stage ran past its time limit and its process was killed: permanent, as the file would hang again."""
 
 
 class StageStopped(Exception):
@@ -108,7 +104,7 @@ class _GuardedTask:
         try:
             return self.future.result()
         except FutureTimeout:
-            raise StageTimeout(f"stopped after the {self.timeout:g} s time limit") from None
+            raise StageTimeout.after(self.timeout) from None
         except pebble.ProcessExpired as error:
             reported = pool_guard.read_report(self.report_path)
             if reported is not None:

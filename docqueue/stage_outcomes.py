@@ -15,8 +15,7 @@ from docqueue.ai.breakers import ServiceUnavailable
 from docqueue.callbacks import deliveries
 from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
-from docqueue.errors import StageError, failure_kind
-from docqueue.pdf_pool import StageTimeout
+from docqueue.errors import StageError, StageTimeout, failure_kind
 from docqueue.queue import Claim, DocumentQueueService, LeaseLost
 from docqueue.queue.attempts import FAILED, RETRYING, close_attempt
 from docqueue.queue.deferral import defer_claim

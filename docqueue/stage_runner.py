@@ -66,12 +66,15 @@ def _work(step: _Step, original: OriginalFile):
             reason = stage.skip_if(session, claim)
         if reason:
             return Skipped(reason)
-    if stage.lane is Lane.IO:
-        return stage.run(None, claim)
+    if stage.lane is Lane.IO or stage.in_worker_thread:
+        path = None if stage.lane is Lane.IO else original.fetch()
+        # Here no process can be killed: the stage stops between its batches (see lease_watch).
+        with lease_watch.watching(claim.job_id, None if stage.limits_own_time else step.time_limit):
+            result = stage.run(path, claim)
+            lease_watch.check_time(claim.job_id)
+            return result
     with lease_watch.watching(claim.job_id) as lease_lost:
         path = original.fetch()
-        if stage.in_worker_thread:
-            return stage.run(path, claim)
         return run_in_pdf_process(
             stage.run, path, claim, timeout=step.time_limit, stop=lease_lost, confirm_stop=lambda: _lease_gone(claim)
         )

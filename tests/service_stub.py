@@ -1,8 +1,8 @@
 """A real HTTP server on a real socket standing in for an outside service (embeddings, chat, a callback URL).
 
 Each test scripts its answers: `answers` is a list of (status, headers, body)
-taken in order, then `default` for every later request. Every request is
-recorded (time, path, headers, raw body).
+taken in order, then `default` for every later request, each after `delay`
+seconds. Every request is recorded (time, path, headers, raw body).
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ class ServiceStub:
 
     answers: list = field(default_factory=list)
     default: tuple | None = None
+    #: Seconds each request waits before it is answered: a slow service.
+    delay: float = 0.0
     requests: list[Recorded] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -73,6 +75,7 @@ def start_stub(stub: ServiceStub) -> tuple[str, ThreadingHTTPServer]:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             with stub.lock:
                 stub.requests.append(Recorded(time.monotonic(), self.path, dict(self.headers), body))
+            time.sleep(stub.delay)
             status, headers, payload = stub.answer_for(self.path, body)
             self.send_response(status)
             for name, value in {"Content-Type": "application/json", **headers}.items():

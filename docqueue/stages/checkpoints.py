@@ -21,6 +21,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
+from docqueue import lease_watch
 from docqueue.db import session_scope
 from docqueue.memory import batch_size
 from docqueue.queue import Claim, stage_records
@@ -63,11 +64,14 @@ def committing_batch(claim: Claim, *, added: int, total: int, unit: str, checkpo
     The stage record counts `added` more of `total` `unit`s and its
     checkpoint moves to `checkpoint` as the transaction opens, in the one
     statement that checks and locks the lease; write the batch's rows with
-    the session yielded, and all of it commits together on leaving.
+    the session yielded, and all of it commits together on leaving. A stage
+    in this process past its time limit gets StageTimeout instead, before
+    the batch is written and again before it commits (`lease_watch`).
     """
     from docqueue.pipeline import progress_span  # the pipeline imports the stages
 
     before, weight = progress_span(claim.stage)
+    lease_watch.check_time(claim.job_id)
     with session_scope() as session:
         stage_records.report_units(
             session,
@@ -80,6 +84,8 @@ def committing_batch(claim: Claim, *, added: int, total: int, unit: str, checkpo
             progress_weight=weight,
         )
         yield session
+        # A write that blocked past the limit is rolled back too: a stopped stage publishes nothing more.
+        lease_watch.check_time(claim.job_id)
 
 
 def resume_after(claim: Claim) -> int:

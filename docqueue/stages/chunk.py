@@ -77,6 +77,7 @@ STAGE = Stage(
     description="split the text into overlapping chunks that remember their pages",
     run=run,
     record=record,
+    time_limit_setting="chunking_time_limit_seconds",
     in_worker_thread=True,
     weight=1,
 )

@@ -129,6 +129,7 @@ STAGE = Stage(
     description="embed chunks (and images, with a CLIP-style model) through the configured provider",
     run=run,
     record=record,
+    time_limit_setting="embedding_time_limit_seconds",
     lane=Lane.IO,
     weight=2,
     skip_if=unconfigured,

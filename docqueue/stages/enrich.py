@@ -132,6 +132,7 @@ STAGE = Stage(
     description="ask the chat provider about the text (product discovery) and each image (vision description)",
     run=run,
     record=record,
+    time_limit_setting="embedding_time_limit_seconds",
     lane=Lane.IO,
     weight=2,
     skip_if=unconfigured,

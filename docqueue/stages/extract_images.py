@@ -143,5 +143,6 @@ STAGE = Stage(
     description="store the PDF's images in batches of pages, each distinct one once, skipping decompression bombs",
     run=run,
     record=record,
+    time_limit_setting="image_time_limit_seconds",
     weight=3,
 )

@@ -87,4 +87,5 @@ STAGE = Stage(
     weight=40,
     skip_if=skip_if,
     in_worker_thread=True,
+    limits_own_time=True,
 )

@@ -53,7 +53,10 @@ class Stage:
     thread (with the original file fetched) rather than in a PDF process: for
     a stage that spreads its own work over the PDF pool
     (`pdf_pool.run_in_pdf_processes`, OCR) or does no PDF work at all
-    (chunking the stored text). Its time limit is its own business.
+    (chunking the stored text). It cannot be killed, so it is stopped at
+    its time limit between batches (`lease_watch.check_time`), as an I/O
+    stage is; with `limits_own_time` it gets no stage-wide limit and limits
+    its own work instead (OCR: the owner's `ocr_timeout_seconds` a page).
     """
 
     name: str
@@ -70,6 +73,8 @@ class Stage:
     #: The Settings field with this stage's base time limit (e.g. "discovery_time_limit_seconds");
     #: None (with no fixed limit) takes the owner's `ocr_timeout_seconds`. Scaled by `time_limits.time_limit_for`.
     time_limit_setting: str | None = None
+    #: The stage limits its own work, piece by piece: the runner gives it no deadline (see above).
+    limits_own_time: bool = False
 
     @property
     def actor_name(self) -> str:

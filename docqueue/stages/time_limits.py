@@ -2,11 +2,16 @@
 
 The base is the stage's fixed `time_limit_seconds`, else the setting it
 names (`time_limit_setting`: DISCOVERY_, CHUNKING_, IMAGE_ or
-EMBEDDING_TIME_LIMIT_SECONDS), else the owner's `ocr_timeout_seconds`. It
-grows by one base per TIME_LIMIT_PAGES_PER_STEP pages (once the page count
-is known) or TIME_LIMIT_MB_PER_STEP megabytes, whichever is more, up to
-TIME_LIMIT_MAX_FACTOR bases: a 2,000-page book may take longer than a memo,
-but never without bound.
+EMBEDDING_TIME_LIMIT_SECONDS), else the owner's `ocr_timeout_seconds`
+(searchable_pdf). It grows by one base per TIME_LIMIT_PAGES_PER_STEP pages
+(once the page count is known) or TIME_LIMIT_MB_PER_STEP megabytes,
+whichever is more, up to TIME_LIMIT_MAX_FACTOR bases: a 2,000-page book may
+take longer than a memo, but never without bound.
+
+A stage in a PDF process is killed at its limit (`pdf_pool`); one in the
+worker process (chunk, and the I/O lane's embed and enrich) stops at its
+next batch past it (`lease_watch`). OCR has no stage-wide limit: each page
+gets the owner's `ocr_timeout_seconds` (`Stage.limits_own_time`).
 """
 
 from __future__ import annotations
