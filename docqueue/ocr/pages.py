@@ -12,6 +12,7 @@ import math
 from typing import TYPE_CHECKING
 
 from docqueue.documents import save_ocr_pages
+from docqueue.image_limits import check_page_images
 from docqueue.ocr.tesseract import detect_rotation, read_words, text_of
 from docqueue.queue import Claim
 from docqueue.settings import get_settings
@@ -56,11 +57,13 @@ def read_page(page: pymupdf.Page, detected_type: str, timeout: float) -> tuple[s
 
     The page is turned upright first (in this in-memory copy only) when
     Tesseract's orientation detection says it lies on its side or upside down.
+    A page showing an image over MAX_IMAGE_PIXELS is refused (ImageTooLarge) before anything is decoded.
     """
     import pymupdf
 
     settings = get_settings()
     what = f"page {page.number + 1}"
+    check_page_images(page)
     orientation_dpi = _render_dpi(page, "pdf", ORIENTATION_DPI, MAX_RENDER_PIXELS // 4)
     sample = page.get_pixmap(dpi=orientation_dpi, colorspace=pymupdf.csGRAY)
     rotation = detect_rotation(sample.tobytes("pnm"), orientation_dpi, timeout, what)
