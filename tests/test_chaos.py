@@ -2,10 +2,11 @@
 
 Each scenario uploads N documents (two of them long multi-page ones, so
 faults land mid-stage), breaks something, and asserts that every document
-ends completed exactly once, with the pages a clean run stores, and nothing
-left stuck; each prints how long recovery took. CI runs N=12 and the short
-variants (SIGKILL 5 s after SIGTERM); `python bench/chaos.py N` runs a
-larger N and the long variants (SIGKILL 30 s after SIGTERM, as a PaaS does).
+ends completed exactly once, with the pages, chunks and images a clean run
+stores (`chaos_clean_run.py`), and nothing left stuck; each prints how long
+recovery took. CI runs N=12 and the short variants (SIGKILL 5 s after
+SIGTERM); `python bench/chaos.py N` runs a larger N and the long variants
+(SIGKILL 30 s after SIGTERM, as a PaaS does).
 """
 
 from __future__ import annotations
