@@ -1,8 +1,8 @@
 """The chaos suite at a larger scale, with its long variants.
 
 Runs tests/test_chaos.py with N documents per scenario (CI runs 12) and the
-variants CI skips (SIGTERM then SIGKILL after 30 s); each scenario prints
-how long recovery took. Extra arguments go to pytest.
+long variants (more SIGKILLs at random points; SIGKILL 30 s after SIGTERM,
+where CI waits 5 s); each scenario prints how long recovery took. Extra arguments go to pytest.
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0 \\
         python bench/chaos.py [N] [pytest args...]

@@ -4,7 +4,9 @@ A 0.9 MB PNG can declare 30000 × 30000 pixels (2.7 GB decoded). Every image
 docqueue would decode or render — an uploaded PNG/JPEG/TIFF, and images
 inside PDFs — is checked against MAX_IMAGE_PIXELS (Pillow's default limit)
 from its header alone. `check_image_pixels` is the one rule; the readers
-below find the sizes in the three uploadable formats' headers.
+below find the sizes in the three uploadable formats' headers, and in a PDF
+image's dictionary, JPEG header or JBIG2 segments (`check_page_images`,
+before a page is rendered).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 
 #: Most TIFF pages read before giving up on a chain of IFDs (a hostile file can loop them).
 MAX_TIFF_PAGES = 10_000
+#: Bytes of a PDF image stream read for the size its own header claims: headers come first.
+HEADER_BYTES = 65_536
 
 
 class ImageTooLarge(DocumentRejected):
@@ -49,22 +53,6 @@ def check_image_file(path: str, detected_type: str) -> None:
     for number, (width, height) in enumerate(sizes, start=1):
         what = f"page {number} of the TIFF" if detected_type == "tiff" and len(sizes) > 1 else "the image"
         check_image_pixels(width, height, what)
-
-
-def claimed_size(document: pymupdf.Document, xref: int, width: int, height: int, filters: str) -> tuple[int, int]:
-    """The largest size anything about a PDF image claims: its dictionary, or a JPEG's own header."""
-    if "DCTDecode" in filters:
-        header = next(_jpeg_sizes(io.BytesIO(document.xref_stream_raw(xref)[:65536])), None)
-        if header:
-            width, height = max(width, header[0]), max(height, header[1])
-    return width, height
-
-
-def check_page_images(page: pymupdf.Page, what: str) -> None:
-    """Check every image a PDF page shows before rendering the page decodes them (OCR renders whole pages)."""
-    for info in page.get_images():
-        xref, width, height, filters = info[0], info[2], info[3], info[8] or ""
-        check_image_pixels(*claimed_size(page.parent, xref, width, height, filters), f"an image on {what}")
 
 
 def _png_sizes(image: BinaryIO) -> Iterator[tuple[int, int]]:
@@ -134,3 +122,68 @@ def _tiff_sizes(image: BinaryIO) -> Iterator[tuple[int, int]]:
         if len(next_bytes) < 4:
             return
         (offset,) = struct.unpack(order + "I", next_bytes)
+
+
+def check_page_images(page: pymupdf.Page) -> None:
+    """Raise ImageTooLarge if an image the PDF page shows claims more than MAX_IMAGE_PIXELS; call before rendering.
+
+    MuPDF decodes an image at the size its stream claims whatever the page
+    shows of it: a JBIG2 page 60000 pixels square is a 450 MB bitmap.
+    """
+    for info in page.get_images(full=True):
+        width, height = pdf_image_size(page.parent, info[0], info[2], info[3])
+        check_image_pixels(width, height, f"an image on page {page.number + 1}")
+
+
+def pdf_image_size(document: pymupdf.Document, xref: int, width: int, height: int) -> tuple[int, int]:
+    """The largest size anything about a PDF image claims: its dictionary's `width` × `height`, a JPEG's own
+    header, or a JBIG2 stream's segments (which need not agree with the dictionary)."""
+    kind, filters = document.xref_get_key(xref, "Filter")
+    readers = {"/DCTDecode": _jpeg_sizes, "/JBIG2Decode": _jbig2_sizes}
+    # Only a lone filter: behind another one the header is still encoded.
+    if kind == "name" and filters in readers:
+        header = document.xref_stream_raw(xref)[:HEADER_BYTES]
+        for claimed_width, claimed_height in readers[filters](io.BytesIO(header)):
+            width, height = max(width, claimed_width), max(height, claimed_height)
+    return width, height
+
+
+# Segment types that begin with a size (JBIG2, 7.4): page information, then the region segments
+# (text, halftone, generic, refinement; intermediate and immediate).
+_JBIG2_PAGE_INFORMATION = 48
+_JBIG2_REGIONS = {4, 6, 7, 20, 22, 23, 36, 38, 39, 40, 42, 43}
+# A height not known until the page's stripes end (7.4.8.2): its regions tell instead.
+_JBIG2_UNKNOWN = 0xFFFFFFFF
+
+
+def _jbig2_sizes(stream: BinaryIO) -> Iterator[tuple[int, int]]:
+    # The embedded format PDF carries: segment headers (7.2) with their data, no file header.
+    while True:
+        fixed = stream.read(6)
+        if len(fixed) < 6:
+            return
+        number, flags, referred = struct.unpack(">IBB", fixed)
+        count = referred >> 5
+        if count == 7:  # long form: a 29-bit count, then one retention bit per segment (and one more)
+            rest = stream.read(3)
+            if len(rest) < 3:
+                return
+            count = struct.unpack(">I", bytes([referred & 0x1F]) + rest)[0]
+            stream.seek((count + 8) // 8, 1)
+        stream.seek(count * (1 if number <= 256 else 2 if number <= 65536 else 4), 1)
+        stream.seek(4 if flags & 0x40 else 1, 1)  # the page it belongs to
+        length_bytes = stream.read(4)
+        if len(length_bytes) < 4:
+            return
+        (length,) = struct.unpack(">I", length_bytes)
+        kind = flags & 0x3F
+        if kind == _JBIG2_PAGE_INFORMATION or kind in _JBIG2_REGIONS:
+            size = stream.read(8)
+            if len(size) < 8:
+                return
+            width, height = struct.unpack(">II", size)
+            yield width, 0 if height == _JBIG2_UNKNOWN else height
+            length -= 8
+        if length == _JBIG2_UNKNOWN:
+            return  # an immediate generic region of unknown length: its end is found by decoding it
+        stream.seek(length, 1)

@@ -1,4 +1,5 @@
-"""Scans made on the spot: text rendered to image-only pages, turned, skewed, 1-bit CCITT or JBIG2, PNG and TIFF."""
+"""Scans made on the spot: text rendered to image-only pages, turned, skewed, 1-bit CCITT or JBIG2, PNG and TIFF;
+and a JBIG2 page claiming any size."""
 
 from __future__ import annotations
 
@@ -97,6 +98,22 @@ def as_jbig2(ccitt_pdf: bytes) -> bytes:
     for key, value in (("DecodeParms", "null"), ("Filter", "/JBIG2Decode"), ("Decode", "[1 0]")):
         # JBIG2 bitmaps have 1 for black; the G4 data came with BlackIs1, so black is kept by inverting.
         source.xref_set_key(xref, key, value)
+    return source.tobytes()
+
+
+def jbig2_claiming(width: int, height: int, dictionary: tuple[int, int] | None = None) -> bytes:
+    """A one-page JBIG2 scan whose page and region segments claim `width` × `height` pixels (the data is a
+    small scan's), and whose PDF image dictionary claims `dictionary`, by default the same size."""
+    source = pymupdf.open(stream=scan_page(text_image("a small scan"), jbig2=True), filetype="pdf")
+    xref = source[0].get_images(full=True)[0][0]
+    raw = source.xref_stream_raw(xref)
+    region_data = raw[11 + 19 + 11 + 8 :]  # after both segment headers, the page information and the region's size
+    page_information = struct.pack(">IIIIBH", width, height, 0, 0, 0, 0)
+    region = struct.pack(">II", width, height) + region_data
+    source.update_stream(xref, _jbig2_segment(0, 48, page_information) + _jbig2_segment(1, 38, region), compress=False)
+    for key, value in zip(("Width", "Height"), dictionary or (width, height), strict=True):
+        source.xref_set_key(xref, key, str(value))
+    source.xref_set_key(xref, "Filter", "/JBIG2Decode")  # update_stream drops it
     return source.tobytes()
 
 

@@ -8,14 +8,19 @@ and the next ordinary document still processes.
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
+import psutil
 import pymupdf
 import pytest
 import sqlalchemy as sa
 
 from docqueue.documents import page_texts
+from docqueue.pdf_pool import shutdown_pdf_pool
 from tests.conftest import CORPUS
 from tests.factories import add_document, make_pdf
+from tests.scans import jbig2_claiming
 from tests.test_stages import job_for, process
 
 
@@ -152,6 +157,37 @@ def test_deeply_nested_and_cyclic_objects_end_clearly(session, owner, make):
     document_id = add_document(session, owner, make())
     document = process(session, document_id)
     assert_clear_outcome(session, document_id, document)
+    assert_others_unaffected(session, owner)
+
+
+def pdf_process_peaks_mb() -> list[int]:
+    """The peak resident memory of each of this process's PDF pool processes, in MB."""
+    peaks = []
+    for child in psutil.Process().children(recursive=True):
+        if "spawn_main" in " ".join(child.cmdline()):
+            status = Path(f"/proc/{child.pid}/status").read_text()
+            peaks.append(int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) // 1024)
+    return peaks
+
+
+@pytest.mark.parametrize(
+    "dictionary", [None, (2000, 2000)], ids=["as-its-dictionary-says", "behind-a-small-dictionary"]
+)
+def test_a_huge_jbig2_page_fails_naming_its_size_before_it_is_decoded(session, owner, dictionary):
+    # 60000 × 60000 pixels: a 450 MB bitmap, under the 1 GB cap of a PDF process, so only the peak shows it.
+    bomb = jbig2_claiming(60_000, 60_000, dictionary)
+    assert len(bomb) < 5_000
+    shutdown_pdf_pool()  # fresh PDF processes: their peaks are this document's
+    document_id = add_document(session, owner, bomb)
+    document = process(session, document_id)
+    assert (document.status, document.error) == (
+        "failed",
+        "an image on page 1 is 60000 × 60000 pixels (3,600 million), more than the 89 million allowed "
+        "(MAX_IMAGE_PIXELS)",
+    )
+    assert job_for(session, document_id).attempts == 1
+    peaks = pdf_process_peaks_mb()
+    assert peaks and max(peaks) < 400, f"nothing the size of the bitmap was decoded: {peaks} MB"
     assert_others_unaffected(session, owner)
 
 

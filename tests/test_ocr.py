@@ -175,20 +175,6 @@ def test_a_page_over_the_per_page_limit_has_its_tesseract_killed(session, make_u
     assert records(session, job_for(session, document_id).id)["ocr"].status == "failed"
 
 
-def test_a_scan_whose_image_claims_too_many_pixels_fails_ocr_with_its_size(session, owner):
-    scan = pymupdf.open(stream=scan_page(text_image(PARAGRAPHS[0])), filetype="pdf")
-    xref = scan.load_page(0).get_images()[0][0]
-    # Rendering the page for OCR would decode 3.6 billion pixels: refused from the dictionary alone.
-    scan.xref_set_key(xref, "Width", "60000")
-    scan.xref_set_key(xref, "Height", "60000")
-    document = process(session, add_document(session, owner, scan.tobytes(), filename="bomb.pdf"))
-    assert (document.status, document.ocr_status) == ("failed", "failed")
-    assert document.ocr_error == (
-        "an image on page 1 is 60000 × 60000 pixels (3,600 million), more than the 89 million allowed "
-        "(MAX_IMAGE_PIXELS)"
-    )
-
-
 @pytest.mark.parametrize(
     ("pages", "most", "processes", "sizes"),
     [

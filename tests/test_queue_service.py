@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
@@ -163,6 +165,36 @@ def test_retryable_failure_backs_off_then_fails_for_good(session, make_user):
         else:
             assert status == "failed"
             assert (document.status, document.error) == ("failed", "service unavailable")
+
+
+def test_retry_delays_double_per_attempt_within_their_jitter_and_differ_between_jobs(session, make_user, test_env):
+    from docqueue.settings import get_settings
+
+    queue = DocumentQueueService(session, dataclasses.replace(get_settings(), retry_backoff_seconds=60))
+    owner, _ = make_user(concurrent_ocr_jobs=10)
+    job_ids = [only_job_id(session, add_document(session, owner)) for _ in range(4)]
+    session.execute(sa.text("UPDATE document_queue SET max_attempts = 5 WHERE id = ANY(:ids)"), {"ids": job_ids})
+    delays = {job_id: [] for job_id in job_ids}
+    for attempt in (1, 2, 3, 4):
+        session.execute(sa.text("UPDATE document_queue SET run_after = now() WHERE id = ANY(:ids)"), {"ids": job_ids})
+        admit(session)
+        for job_id in job_ids:
+            assert queue.mark_failed(claim(session, job_id), "service unavailable", FailureKind.TRANSIENT) == "pending"
+            # now() is the transaction's start, the same instant mark_failed added the delay to.
+            delay = session.execute(
+                sa.text("SELECT extract(epoch FROM run_after - now()) FROM document_queue WHERE id = :id"),
+                {"id": job_id},
+            ).scalar_one()
+            session.commit()
+            delays[job_id].append(float(delay))
+    for job_id, waits in delays.items():
+        for attempt, wait in enumerate(waits, start=1):
+            full = 60 * 2 ** (attempt - 1)
+            assert full / 2 <= wait <= full, (
+                f"job {job_id} attempt {attempt} waited {wait} s, outside {full / 2}-{full}"
+            )
+    for attempt in range(4):
+        assert len({waits[attempt] for waits in delays.values()}) == len(job_ids), "jobs failing together retry apart"
 
 
 def test_permanent_failure_is_not_retried(session, make_user):

@@ -1,7 +1,8 @@
 """Sentry events from real worker and clock processes, received by a local stand-in for Sentry.
 
 One event per final failure (not per attempt), one for jobs the clock took
-back from a dead worker, and one when work waits with no live worker.
+back from a dead worker, one when work waits with no live worker, and one
+when a circuit breaker opens.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import psutil
 import sqlalchemy as sa
 
 from tests.conftest import wait_until
-from tests.factories import add_document, make_busy_pdf
+from tests.factories import add_document, make_busy_pdf, make_pdf
 from tests.sentry_receiver import SentryReceiver
+from tests.service_stub import ServiceStub, start_stub
 
 
 def job_state(session, document_id):
@@ -96,3 +98,56 @@ def test_final_failures_recoveries_and_unattended_work_each_send_one_event(procf
     assert final_failures[0].startswith("StageProcessDied: the processing subprocess died"), texts
     assert sum(t.startswith("Recovered stale jobs: 1 back to pending") for t in texts) == 1, texts
     assert sum(t.startswith("Pending work with no live worker") for t in texts) == 1, "once per outage"
+
+
+def test_a_breaker_opened_while_many_workers_call_the_service_sends_one_event(procfile, session, make_user):
+    owner, _ = make_user(concurrent_ocr_jobs=10)
+    service = ServiceStub(default=(500, {}, b"down"))
+    service_url, server = start_stub(service)
+    try:
+        with SentryReceiver() as sentry:
+            env = {
+                "SENTRY_DSN": sentry.dsn,
+                "EMBEDDINGS_PROVIDER": "openai",
+                "EMBEDDINGS_BASE_URL": service_url + "/v1",
+                "EMBEDDINGS_MODEL": "stub-embed",
+                "CHUNK_SIZE_CHARS": "300",
+                "CHUNK_OVERLAP_CHARS": "50",
+                "AI_RETRY_BACKOFF_MS": "10",
+                "AI_MAX_TRIES": "10",
+                "BREAKER_FAIL_MAX": "5",
+                "BREAKER_RESET_SECONDS": "600",
+                # Two processes, each running several documents' batches at once: the breaker opens in one
+                # thread while the others call it, and every one of them then sees it change.
+                "WORKER_PROCESSES": "2",
+                "PDF_WORKER_PROCESSES": "1",
+            }
+            pages = [
+                "\n".join(f"line {n} of page {page} about widgets and gadgets" for n in range(30)) for page in range(3)
+            ]
+            documents = [add_document(session, owner, make_pdf(pages), filename=f"d{i}.pdf") for i in range(6)]
+            procfile("worker", **env)
+            procfile("clock", **env)
+
+            def waiting():
+                rows = session.execute(
+                    sa.text("SELECT error FROM documents WHERE id = ANY(:ids)"), {"ids": documents}
+                ).scalars()
+                session.commit()
+                return all((error or "").startswith("waiting: embeddings provider unavailable") for error in rows)
+
+            wait_until(waiting, timeout=180, message="every document to wait for the open breaker")
+            wait_until(
+                lambda: any(t.startswith("Circuit breaker opened") for t in sentry.texts()),
+                timeout=30,
+                message="the breaker's event",
+            )
+            time.sleep(3)  # time for any second event to arrive
+            texts = sentry.texts()
+    finally:
+        server.shutdown()
+
+    assert [t for t in texts if t.startswith("Circuit breaker opened")] == [
+        "Circuit breaker opened: the embeddings provider failed 5 calls in a row; calls to it wait 600 s"
+    ], texts
+    assert len(service.requests) >= 5

@@ -2,8 +2,14 @@
 
 A worker thread about to start a message waits until memory use drops
 below the threshold, so a busy machine finishes what it holds before it
-takes more; the message stays unclaimed meanwhile, free for a worker with
-room. Stages shrink their write batches too (`docqueue.memory.batch_size`).
+takes more. Its job stays unclaimed in Postgres meanwhile, but Redis has
+already handed the message to this worker: no other worker gets it, and
+the clock resends only messages Redis no longer holds. So a worker that
+starts stopping while it waits skips the message (acknowledged, not run):
+the job, still queued, gets a fresh message from the clock
+(LOST_MESSAGE_AFTER_SECONDS), for any worker, instead of waiting in this
+one's Redis acknowledgements after it is gone. Stages shrink their write
+batches too (`docqueue.memory.batch_size`).
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ from __future__ import annotations
 import time
 
 from dramatiq.logging import get_logger
-from dramatiq.middleware import Middleware
+from dramatiq.middleware import Middleware, SkipMessage
 
 from docqueue.memory import memory_used_percent, under_pressure
+from docqueue.worker_shutdown import is_stopping
 
 
 class MemoryGuard(Middleware):
@@ -32,5 +39,8 @@ class MemoryGuard(Middleware):
             return
         self.logger.warning("Memory at %.0f%%: pausing before message %s.", memory_used_percent(), message.message_id)
         while under_pressure():
+            if is_stopping():
+                self.logger.info("Worker stopping: skipping message %s, unclaimed, for the clock to resend.", message)
+                raise SkipMessage
             time.sleep(self.poll)
         self.logger.info("Memory back to %.0f%%: resuming.", memory_used_percent())

@@ -5,6 +5,7 @@ namespace per breaker), so once BREAKER_FAIL_MAX calls to a service have
 failed in a row, every process stops calling it for BREAKER_RESET_SECONDS.
 A stage that meets an open breaker is deferred until it closes, without
 using up an attempt (`ServiceUnavailable`, handled by the stage runner).
+Opening one sends a Sentry event (`breaker_alert.py`).
 
 pybreaker holds its lock for the whole wrapped call, so one breaker object
 shared by threads would make parallel requests take turns: each thread gets
@@ -24,6 +25,7 @@ import pybreaker
 import redis
 from dramatiq.middleware import Interrupt
 
+from docqueue.ai.breaker_alert import OpeningReporter
 from docqueue.errors import TransientError
 from docqueue.settings import Settings, get_settings
 
@@ -89,6 +91,14 @@ def breaker(name: str) -> pybreaker.CircuitBreaker:
             # Dramatiq's interrupts (time limit, shutdown) say nothing about the service.
             exclude=[Interrupt, _not_a_service_failure],
             state_storage=_storage(name, settings),
+            listeners=[
+                OpeningReporter(
+                    SERVICES[name],
+                    _redis_for(settings.require_redis_url()),
+                    f"{settings.redis_namespace}:breaker:{name}:opening_reported",
+                    settings.breaker_reset_seconds,
+                )
+            ],
             name=name,
         )
     return cache[name]

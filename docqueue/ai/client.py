@@ -2,7 +2,7 @@
 
 One `post_json` is one logical request inside a stage attempt:
 - 429: wait what `Retry-After` says (up to AI_MAX_RETRY_AFTER_SECONDS), then try again;
-- 5xx, timeouts, refused connections: back off exponentially and try again;
+- 5xx, timeouts, refused connections: back off exponentially, with jitter, and try again;
   each counts against the service's circuit breaker;
 - after AI_MAX_TRIES tries: TransientError, so the queue retries the stage later;
 - any other 4xx, or an answer that is not what the API promises: a permanent
@@ -20,6 +20,7 @@ from email.utils import parsedate_to_datetime
 import requests
 
 from docqueue.ai.breakers import SERVICES, ServiceFailed, guarded
+from docqueue.backoff import jittered
 from docqueue.errors import StageError, TransientError
 from docqueue.settings import Settings
 
@@ -98,7 +99,7 @@ class ApiClient:
             except ServiceFailed as failure:
                 last_problem = str(failure)
                 if attempt < self.settings.ai_max_tries:
-                    time.sleep(self.settings.ai_retry_backoff_seconds * 2 ** (attempt - 1))
+                    time.sleep(jittered(self.settings.ai_retry_backoff_seconds, attempt - 1))
                 continue
             if response.status_code == 429:
                 wait = _retry_after_seconds(response)
@@ -109,7 +110,7 @@ class ApiClient:
                     )
                 if attempt < self.settings.ai_max_tries:
                     time.sleep(
-                        wait if wait is not None else self.settings.ai_retry_backoff_seconds * 2 ** (attempt - 1)
+                        wait if wait is not None else jittered(self.settings.ai_retry_backoff_seconds, attempt - 1)
                     )
                 continue
             if response.status_code >= 400:

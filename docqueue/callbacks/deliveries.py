@@ -12,7 +12,7 @@ Rules this module keeps:
   attempt out by a lease (`take_due`), so two senders never POST the same
   delivery at once; a sender that dies leaves it due again after the lease.
 - Each attempt is recorded with one UPDATE (`record_attempt`): delivered,
-  or pending again after an exponential backoff, or failed after
+  or pending again after an exponential backoff with jitter, or failed after
   CALLBACK_MAX_ATTEMPTS. A receiver behind an open breaker is not an
   attempt (`postpone`).
 
@@ -26,6 +26,8 @@ from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from docqueue.backoff import jittered_interval_sql
 
 # Seconds a taken delivery is hidden from other senders: longer than one POST may take.
 TAKE_LEASE_SECONDS = 120
@@ -161,13 +163,13 @@ def record_attempt(
     """Count one attempt: delivered, or pending again after backoff, or failed when attempts run out."""
     session.execute(
         text(
-            """
+            f"""
             UPDATE callback_deliveries SET attempts = attempts + 1, last_status_code = :status_code,
                    last_error = :error,
                    status = CASE WHEN :delivered THEN 'delivered'
                                  WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END,
                    delivered_at = CASE WHEN :delivered THEN now() END,
-                   next_attempt_at = now() + make_interval(secs => :backoff * power(2, attempts))
+                   next_attempt_at = now() + {jittered_interval_sql(":backoff", "attempts")}
             WHERE id = :id AND status = 'pending'
             """
         ),

@@ -93,10 +93,11 @@ def read_page(page: pymupdf.Page, detected_type: str, timeout: float) -> tuple[s
     The page is read as it lies first. Only a reading that does not look
     upright (most pages do) pays for orientation detection; a page found
     lying on its side or upside down is turned (in this in-memory copy
-    only) and read again.
+    only) and read again. A page showing an image over MAX_IMAGE_PIXELS is
+    refused (ImageTooLarge) before anything is decoded.
     """
     what = f"page {page.number + 1}"
-    check_page_images(page, what)
+    check_page_images(page)
     words, dpi = _read(page, detected_type, timeout, what)
     rotation = 0 if looks_upright(words) else _rotation(page, timeout, what)
     if rotation:

@@ -8,6 +8,7 @@ record with it.
 
 from __future__ import annotations
 
+from docqueue.backoff import jittered_interval_sql
 from docqueue.queue import attempts, stage_records
 from docqueue.queue.fragments import (
     CLAIM_COLUMNS,
@@ -171,7 +172,7 @@ class WorkerSteps:
         """Record a failed attempt; return the job's new status.
 
         A transient failure with attempts left goes back to `pending` after
-        an exponential backoff; a permanent one, or the last attempt, fails
+        an exponential backoff with jitter (`docqueue.backoff`); a permanent one, or the last attempt, fails
         the job and its document. A crash's `traceback` is kept on the job
         for operators (the job page's attempt history), never shown on the
         document.
@@ -182,7 +183,7 @@ class WorkerSteps:
             WITH failed AS (
                 UPDATE document_queue SET
                     status = CASE WHEN {retry} THEN 'pending' ELSE 'failed' END,
-                    run_after = now() + make_interval(secs => :backoff * power(2, attempts - 1)),
+                    run_after = now() + {jittered_interval_sql(":backoff", "attempts - 1")},
                     completed_at = CASE WHEN {retry} THEN NULL ELSE now() END,
                     error_message = :error_message, failure_kind = :kind, error_traceback = :traceback,
                     dispatched_at = NULL, {RELEASE_LEASE}

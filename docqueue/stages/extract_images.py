@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
-from docqueue.image_limits import claimed_size
+from docqueue.image_limits import pdf_image_size
 from docqueue.memory import batch_size
 from docqueue.queue import Claim, stage_records
 from docqueue.results.images import FoundImage, images_found_before, save_images
@@ -49,7 +49,7 @@ class ImageSummary:
 
 def _found_image(document, xref: int, page_number: int, info: tuple, max_pixels: int) -> FoundImage:
     width, height, filters = info[2], info[3], info[8] or ""
-    claimed_width, claimed_height = claimed_size(document, xref, width, height, filters)
+    claimed_width, claimed_height = pdf_image_size(document, xref, width, height)
     if claimed_width * claimed_height > max_pixels:
         raw = document.xref_stream_raw(xref)
         return FoundImage(
