@@ -45,6 +45,8 @@ STOP_POLL_SECONDS = 0.2
 class StageTimeout(StageError):
     """The stage ran past its time limit and its process was killed: permanent, as the file would hang again."""
 
+    label = "time limit"
+
 
 class StageStopped(Exception):
     """The stage was stopped from outside (its lease was lost) and its process killed."""
