@@ -130,17 +130,32 @@ def small_text_cap(test_env, monkeypatch):
     shutdown_pdf_pool()
 
 
-def test_page_text_is_cut_at_the_cap_and_the_cut_is_shown(small_text_cap, session, client, make_user):
-    user_id, token = make_user()
-    document_id = add_document(session, user_id, make_slow_pdf(2000))  # one page of 10,000 characters
+@pytest.mark.parametrize(
+    "operations, kept, cut",
+    [(2000, 1000, 1), (167, 1000, 0)],
+    ids=["10000-characters", "exactly-at-the-cap"],
+)
+def test_page_text_is_cut_at_the_cap_and_the_cut_is_shown(
+    small_text_cap, app, session, make_user, operations, kept, cut
+):
+    email = f"cut-{operations}@example.com"
+    user_id, token = make_user(email, password="pw")
+    document_id = add_document(session, user_id, make_slow_pdf(operations))  # six characters an operation
     document = process(session, document_id)
     assert document.status == "completed", document.error
     text = session.execute(
         sa.text("SELECT text FROM document_pages WHERE document_id = :d"), {"d": document_id}
     ).scalar()
-    assert len(text) <= 1000
+    assert len(text) == kept
+    app.config.update(WTF_CSRF_ENABLED=False)
+    client = app.test_client()
     detail = client.get(f"/api/documents/{document_id}", headers={"Authorization": f"Bearer {token}"}).json
-    assert detail["text_truncated_pages"] == 1
+    # Before: a page of exactly MAX_PAGE_TEXT_CHARS counted as cut.
+    assert detail["text_truncated_pages"] == cut
+    assert client.post("/login", data={"email": email, "password": "pw"}).status_code == 302
+    page = client.get(f"/documents/{document_id}").get_data(as_text=True)
+    shown = "Text cut on 1 page(s)" in page
+    assert shown == bool(cut), "the document page shows the count as the API does"
 
 
 def pool_processes(session_id: int) -> dict[int, int]:
