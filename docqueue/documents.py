@@ -189,8 +189,9 @@ def record_inspection(session: Session, document_id: int, detected_type: str, pa
     )
 
 
-def save_page_texts(session: Session, document_id: int, job_id: int, pages: list[tuple[int, str]]) -> None:
-    """Upsert a batch of run `job_id`'s pages in one statement: an attempt that redoes a page rewrites it."""
+def save_page_texts(session: Session, document_id: int, job_id: int, pages: list[tuple[int, str, bool]]) -> None:
+    """Upsert a batch of run `job_id`'s pages (number, text, whether the text was cut) in one statement: an
+    attempt that redoes a page rewrites it."""
     statement = insert(DocumentPage).values(
         [
             {
@@ -199,14 +200,19 @@ def save_page_texts(session: Session, document_id: int, job_id: int, pages: list
                 "page_number": number,
                 "text": page_text,
                 "char_count": len(page_text),
+                "text_cut": cut,
             }
-            for number, page_text in pages
+            for number, page_text, cut in pages
         ]
     )
     session.execute(
         statement.on_conflict_do_update(
             index_elements=[DocumentPage.job_id, DocumentPage.page_number],
-            set_={"text": statement.excluded.text, "char_count": statement.excluded.char_count},
+            set_={
+                "text": statement.excluded.text,
+                "char_count": statement.excluded.char_count,
+                "text_cut": statement.excluded.text_cut,
+            },
         )
     )
 
@@ -259,9 +265,9 @@ def record_ocr_status(session: Session, document_id: int, status: str, error: st
     )
 
 
-def record_text_summary(session: Session, document_id: int, job_id: int, page_count: int, text_cap: int) -> None:
+def record_text_summary(session: Session, document_id: int, job_id: int, page_count: int) -> None:
     """Note the page count, whether any page of run `job_id` has no text (then OCR is needed), and how many
-    pages were cut at `text_cap` characters (MAX_PAGE_TEXT_CHARS: only a cut page holds that many)."""
+    pages had their text cut at MAX_PAGE_TEXT_CHARS."""
     session.execute(
         text(
             """
@@ -270,9 +276,9 @@ def record_text_summary(session: Session, document_id: int, job_id: int, page_co
                                                   WHERE job_id = :job_id AND text = '' AND NOT ocr)
                                 THEN 'needed' ELSE 'not_needed' END,
                    text_truncated_pages = (SELECT count(*) FROM document_pages
-                                           WHERE job_id = :job_id AND char_count >= :text_cap)
+                                           WHERE job_id = :job_id AND text_cut)
             WHERE id = :document_id
             """
         ),
-        {"document_id": document_id, "job_id": job_id, "page_count": page_count, "text_cap": text_cap},
+        {"document_id": document_id, "job_id": job_id, "page_count": page_count},
     )

@@ -18,6 +18,8 @@ class StageError(Exception):
     """An error of ours with a message fit to show the uploader as is."""
 
     kind = FailureKind.PERMANENT
+    #: What kind of failure it is, in the words the attempt history shows its owner.
+    label = "processing failed"
 
 
 class DocumentRejected(StageError):
@@ -26,9 +28,13 @@ class DocumentRejected(StageError):
     The message is shown to the uploader as is, so it says what is wrong and what to do.
     """
 
+    label = "file rejected"
+
 
 class StageTimeout(StageError):
     """The stage ran past its time limit: permanent, as the same file would take as long again."""
+
+    label = "time limit"
 
     @classmethod
     def after(cls, seconds: float) -> StageTimeout:
@@ -40,6 +46,7 @@ class TransientError(StageError):
     """Something outside the file failed and may work later: retry after a backoff."""
 
     kind = FailureKind.TRANSIENT
+    label = "temporary problem"
 
 
 _TRANSIENT_TYPES = (
@@ -58,3 +65,10 @@ def failure_kind(error: BaseException) -> FailureKind:
     if isinstance(error, StageError):
         return error.kind
     return FailureKind.TRANSIENT if isinstance(error, _TRANSIENT_TYPES) else FailureKind.PERMANENT
+
+
+def failure_label(error: BaseException) -> str:
+    """What kind of failure `error` is, in the product's words: never a library's class name (that is logged)."""
+    if isinstance(error, StageError):
+        return error.label
+    return TransientError.label if failure_kind(error) is FailureKind.TRANSIENT else "internal error"

@@ -114,7 +114,7 @@ class Document(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     page_count: Mapped[int | None] = mapped_column(Integer)
-    # Pages whose text `extract_text` cut at MAX_PAGE_TEXT_CHARS.
+    # Pages whose text `extract_text` cut at MAX_PAGE_TEXT_CHARS (they had more).
     text_truncated_pages: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
     progress: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
@@ -156,7 +156,9 @@ class DocumentPage(Base):
     page_number: Mapped[int] = mapped_column(Integer, primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
     ocr: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    # (Declared after `ocr`: inside the class body this name hides sqlalchemy's `text`.)
+    # Whether extract_text cut the page's text at MAX_PAGE_TEXT_CHARS (it had more).
+    text_cut: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # (Declared after `ocr` and `text_cut`: inside the class body this name hides sqlalchemy's `text`.)
     text: Mapped[str] = mapped_column(Text)
     char_count: Mapped[int] = mapped_column(Integer)
     # OCR'd words as [x0, y0, x1, y1, word] in PDF points of the upright page, for the searchable PDF.

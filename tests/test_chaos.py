@@ -26,6 +26,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from docqueue.queue.run_outputs import ResultsRun, results_run
 from tests.chaos_support import (
     CHAOS_ENV,
     LONG_VARIANTS,
@@ -118,9 +119,23 @@ def test_sigterm_during_a_long_stage_hands_the_item_back(procfile, engine, owner
         ).one()
     assert attempts == ["handed_back"]
     assert tuple(job) == ("queued", 0), "handed back at once, its attempt not counted"
+    # What the API shows meanwhile: the pages extracted so far, as the newest run's, marked incomplete.
+    assert shown_run(job_id) == ResultsRun(job_id, complete=False)
     start(procfile, "worker")
     wait_all_finished(engine, uploaded, stopped_at, "SIGTERM during a long stage")
     assert_processed_once(engine, uploaded)
+    assert shown_run(job_id) == ResultsRun(job_id, complete=True)
+
+
+def shown_run(job_id: int) -> ResultsRun:
+    """The run whose outputs the API shows for job `job_id`'s document (`results` in its answers)."""
+    from docqueue.db import session_scope
+
+    with session_scope() as session:
+        document_id = session.execute(
+            sa.text("SELECT document_id FROM document_queue WHERE id = :id"), {"id": job_id}
+        ).scalar_one()
+        return results_run(session, document_id)
 
 
 def test_sigterm_then_sigkill_after_the_grace_period(procfile, engine, owner, broker):

@@ -28,6 +28,7 @@ from tests.factories import (
     text_bomb_pdf,
     tiff_claiming,
 )
+from tests.sentry_receiver import SentryReceiver
 from tests.test_e2e_procfile import Api, create_admin_with_cli
 from tests.test_stages import job_for, process
 
@@ -129,17 +130,32 @@ def small_text_cap(test_env, monkeypatch):
     shutdown_pdf_pool()
 
 
-def test_page_text_is_cut_at_the_cap_and_the_cut_is_shown(small_text_cap, session, client, make_user):
-    user_id, token = make_user()
-    document_id = add_document(session, user_id, make_slow_pdf(2000))  # one page of 10,000 characters
+@pytest.mark.parametrize(
+    "operations, kept, cut",
+    [(2000, 1000, 1), (167, 1000, 0)],
+    ids=["10000-characters", "exactly-at-the-cap"],
+)
+def test_page_text_is_cut_at_the_cap_and_the_cut_is_shown(
+    small_text_cap, app, session, make_user, operations, kept, cut
+):
+    email = f"cut-{operations}@example.com"
+    user_id, token = make_user(email, password="pw")
+    document_id = add_document(session, user_id, make_slow_pdf(operations))  # six characters an operation
     document = process(session, document_id)
     assert document.status == "completed", document.error
     text = session.execute(
         sa.text("SELECT text FROM document_pages WHERE document_id = :d"), {"d": document_id}
     ).scalar()
-    assert len(text) <= 1000
+    assert len(text) == kept
+    app.config.update(WTF_CSRF_ENABLED=False)
+    client = app.test_client()
     detail = client.get(f"/api/documents/{document_id}", headers={"Authorization": f"Bearer {token}"}).json
-    assert detail["text_truncated_pages"] == 1
+    # Before: a page of exactly MAX_PAGE_TEXT_CHARS counted as cut.
+    assert detail["text_truncated_pages"] == cut
+    assert client.post("/login", data={"email": email, "password": "pw"}).status_code == 302
+    page = client.get(f"/documents/{document_id}").get_data(as_text=True)
+    shown = "Text cut on 1 page(s)" in page
+    assert shown == bool(cut), "the document page shows the count as the API does"
 
 
 def pool_processes(session_id: int) -> dict[int, int]:
@@ -205,3 +221,28 @@ def test_memory_bomb_fails_at_the_cap_and_its_process_is_replaced_while_others_w
     )
     assert set(first) - set(now), "the process that reached its cap was replaced"
     assert "page 1" in worker.log() and "FzError" not in documents[bomb]["error"]
+
+
+def test_a_cyclic_page_tree_is_logged_and_reported_with_its_detail_and_ids(procfile, session, owner):
+    with SentryReceiver() as sentry:
+        worker = procfile("worker", SENTRY_DSN=sentry.dsn)
+        procfile("clock", SENTRY_DSN=sentry.dsn)
+        document_id = add_document(session, owner, cyclic_page_tree_pdf())
+
+        def failed():
+            session.commit()  # a fresh snapshot each time
+            job = job_for(session, document_id)
+            return job if job.status == "failed" else None
+
+        job = wait_until(failed, 90, message="the document to fail")
+        wait_until(lambda: sentry.events, 30, message="the failure's Sentry event")
+    # The user reads the plain reason; the log and Sentry get MuPDF's own error, keyed by job and document.
+    assert job.error_message == "page 2 cannot be read: the page tree is cyclic"
+    log = worker.log()
+    line = f"job {job.id} (document {document_id}) stage {job.stage} attempt 1 failed: {job.error_message}"
+    assert line in log, log
+    detail = log.split(line, 1)[1]
+    assert "FzErrorFormat" in detail and "cycle in page tree" in detail, log
+    (event,) = sentry.events
+    assert (str(event["tags"]["job_id"]), str(event["tags"]["document_id"])) == (str(job.id), str(document_id))
+    assert "cycle in page tree" in event["extra"]["detail"] and "FzErrorFormat" in event["extra"]["detail"]

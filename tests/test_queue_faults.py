@@ -2,19 +2,22 @@
 
 Messages flushed from Redis are found missing and sent again; a worker
 frozen (SIGSTOP) inside a transaction neither keeps its row lock for ever
-nor stalls the clock's recovery.
+nor stalls the clock's recovery; and recovery skips, never waits for, rows
+a session with no idle timeout keeps locked.
 """
 
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import _delete_namespace, free_port, wait_for_web, wait_until
-from tests.factories import make_pdf
+from tests.factories import add_document, make_pdf
 from tests.test_e2e_procfile import Api, create_admin_with_cli
 
 #: The shipped defaults, not the quick ones the other tests run with: the issue's bound is for these.
@@ -130,3 +133,111 @@ def test_every_connection_has_lock_and_idle_transaction_timeouts(app, test_env):
             with engine.connect() as connection:
                 assert connection.execute(sa.text("SHOW lock_timeout")).scalar() == "10s", name
                 assert connection.execute(sa.text("SHOW idle_in_transaction_session_timeout")).scalar() == "1min", name
+
+
+class RowLockHolder:
+    """A session of its own that locks rows and keeps them, as a frozen process would, with no idle timeout
+    to end it: only the test ends its transaction."""
+
+    def __init__(self, engine) -> None:
+        self.connection = engine.connect()
+        self.connection.execute(sa.text("SET idle_in_transaction_session_timeout = 0"))
+        self.connection.commit()
+
+    def lock(self, table: str, row_id: int) -> None:
+        self.connection.execute(sa.text(f"SELECT 1 FROM {table} WHERE id = :id FOR UPDATE"), {"id": row_id})
+
+    def release(self) -> None:
+        self.connection.rollback()
+        self.connection.close()
+
+
+def run_without_lock_timeout(step):
+    """Run `step(session)` in a thread whose transaction would wait for any lock for ten minutes; return the
+    thread and a dict that gets the result once it commits."""
+    from docqueue.db import session_scope
+
+    outcome = {}
+
+    def run():
+        with session_scope() as session:
+            session.execute(sa.text("SET LOCAL lock_timeout = '10min'"))
+            outcome["result"] = step(session)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def jobs_in_flight(session, make_user, count: int) -> list[tuple[int, int]]:
+    """(document id, job id) of `count` admitted jobs, one user each so admission takes them all."""
+    from docqueue.queue import DocumentQueueService
+
+    document_ids = [add_document(session, make_user()[0]) for _ in range(count)]
+    DocumentQueueService(session).admit_pending()
+    session.commit()
+    jobs = [
+        session.execute(sa.text("SELECT id FROM document_queue WHERE document_id = :d"), {"d": d}).scalar_one()
+        for d in document_ids
+    ]
+    return list(zip(document_ids, jobs))
+
+
+def statuses(session, job_ids) -> list[str]:
+    session.commit()  # a fresh snapshot
+    rows = session.execute(sa.text("SELECT id, status FROM document_queue WHERE id = ANY(:ids)"), {"ids": job_ids})
+    status_of = {row.id: row.status for row in rows}
+    return [status_of[job_id] for job_id in job_ids]
+
+
+def test_recovery_skips_stale_jobs_whose_rows_another_session_locks(session, make_user):
+    from docqueue.db import get_engine
+    from docqueue.queue import DocumentQueueService
+
+    (doc_a, job_a), (doc_b, job_b), (_, job_c) = jobs_in_flight(session, make_user, 3)
+    queue = DocumentQueueService(session)
+    for job_id in (job_a, job_b, job_c):
+        assert queue.mark_in_progress(job_id, "inspect", "frozen") is not None
+    session.execute(sa.text("UPDATE document_queue SET lease_expires_at = now() - interval '1 minute'"))
+    session.commit()
+
+    holder = RowLockHolder(get_engine())
+    try:
+        holder.lock("document_queue", job_a)  # the queue row of one stale job
+        holder.lock("documents", doc_b)  # the document row of another, which recovery updates too
+        thread, outcome = run_without_lock_timeout(lambda s: DocumentQueueService(s).recover_stale_jobs())
+        thread.join(timeout=60)
+        # Before (no SKIP LOCKED): recovery waited on the locked rows for as long as they were held.
+        assert not thread.is_alive(), "recovery waited on rows another session locks"
+    finally:
+        holder.release()
+        thread.join(timeout=60)
+    assert (outcome["result"].requeued, outcome["result"].failed) == (1, 0)
+    assert statuses(session, [job_a, job_b, job_c]) == ["processing", "processing", "pending"]
+
+
+@pytest.mark.parametrize("resend", ["lost_messages", "blind_backstop"])
+def test_resending_messages_skips_queued_jobs_another_session_locks(session, make_user, resend):
+    from docqueue.db import get_engine
+    from docqueue.queue import DocumentQueueService
+    from docqueue.queue.recovery import resend_lost_messages
+
+    (_, locked), (_, free) = jobs_in_flight(session, make_user, 2)
+    session.execute(sa.text("UPDATE document_queue SET dispatched_at = now() - interval '1 hour'"))
+    session.commit()
+
+    def step(s):
+        if resend == "lost_messages":
+            return resend_lost_messages(s, held_messages=set, after_seconds=1, batch=10)
+        return DocumentQueueService(s).redispatch_lost_messages()
+
+    holder = RowLockHolder(get_engine())
+    try:
+        holder.lock("document_queue", locked)
+        thread, outcome = run_without_lock_timeout(step)
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "re-sending waited on a row another session locks"
+    finally:
+        holder.release()
+        thread.join(timeout=60)
+    assert [dispatch.job_id for dispatch in outcome["result"]] == [free]

@@ -38,7 +38,7 @@ def test_the_clock_closes_a_dead_workers_attempt_as_lost(session, make_user):
         "dead",
         "lost",
     )
-    assert attempt["error_class"] == "WorkerLost"
+    assert attempt["error_class"] == "worker lost"
     assert attempt["error_message"] == "worker dead stopped responding during stage inspect (attempt 1 of 3)"
     assert attempt["finished_at"] and attempt["duration_ms"] >= 0
     # The worker that comes back later cannot rewrite what happened.

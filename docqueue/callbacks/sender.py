@@ -35,6 +35,20 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def _unreachable_reason(error: requests.RequestException) -> str:
+    """Why the callback URL could not be reached, in words its owner can act on (the class goes to the log)."""
+    # ConnectTimeout is a ConnectionError too, and SSLError one as well: the more precise reason first.
+    if isinstance(error, requests.Timeout):
+        return f"it did not answer within {TIMEOUT_SECONDS} seconds"
+    if isinstance(error, requests.exceptions.SSLError):
+        return "its TLS certificate could not be verified"
+    if isinstance(error, requests.ConnectionError):
+        return "the connection was refused or failed"
+    if isinstance(error, requests.TooManyRedirects):
+        return "it redirected too many times"
+    return "the request could not be sent"
+
+
 def _post(delivery: deliveries.DueDelivery) -> requests.Response:
     body = delivery.payload.encode()
     headers = {
@@ -45,7 +59,8 @@ def _post(delivery: deliveries.DueDelivery) -> requests.Response:
     try:
         response = requests.post(delivery.url, data=body, headers=headers, timeout=TIMEOUT_SECONDS)
     except requests.RequestException as error:
-        raise ServiceFailed(f"could not reach the callback URL ({type(error).__name__})") from None
+        logger.warning("callback delivery %s could not reach %s: %r", delivery.id, delivery.url, error)
+        raise ServiceFailed(f"could not reach the callback URL: {_unreachable_reason(error)}") from None
     if response.status_code >= 500:
         raise ServiceFailed(f"the callback URL answered HTTP {response.status_code}", response.status_code)
     return response

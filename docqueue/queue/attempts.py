@@ -10,6 +10,10 @@ Rules:
 - An attempt is named by its claim's fencing token, which is unique.
 - Only a `running` row is closed: whoever ends the attempt first writes its
   outcome, and a worker that lost its lease cannot overwrite it.
+- Its owner reads it (the API), so `error_class` names the kind of failure
+  in the product's words (`errors.failure_label`) and `error_message` is the
+  message the document shows: a library's class, text and traceback go to
+  the log and Sentry only.
 """
 
 from __future__ import annotations
@@ -19,11 +23,15 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from docqueue.errors import failure_label
+
 if TYPE_CHECKING:
     from docqueue.queue.values import Claim
 
 #: How an attempt ended.
 SUCCEEDED, RETRYING, FAILED, LOST, HANDED_BACK = "succeeded", "retrying", "failed", "lost", "handed_back"
+#: The kind of failure of an attempt the clock took back from a worker that stopped heartbeating.
+WORKER_LOST = "worker lost"
 
 
 # Closes running attempts; `{match}` says which (`{source}`: a table or CTE it joins, if any).
@@ -43,7 +51,7 @@ def closed_by_recovery(source: str) -> str:
     """
     return _CLOSE.format(
         outcome=f"'{LOST}'",
-        error_class="'WorkerLost'",
+        error_class=f"'{WORKER_LOST}'",
         error_message=f"{source}.error_message",
         source=f"FROM {source}",
         match=f"a.lease_token = {source}.old_token",
@@ -74,7 +82,10 @@ def succeeded(source: str) -> str:
 def close_attempt(
     session: Session, claim: Claim, outcome: str, error: BaseException | None = None, message: str | None = None
 ) -> None:
-    """Record how the claim's attempt ended; call in the transaction of the transition that ends it."""
+    """Record how the claim's attempt ended; call in the transaction of the transition that ends it.
+
+    `message` is what the document's owner reads (never `str(error)`, which may name paths and internals).
+    """
     session.execute(
         text(
             _CLOSE.format(
@@ -87,8 +98,8 @@ def close_attempt(
         ),
         {
             "outcome": outcome,
-            "error_class": type(error).__name__ if error is not None else None,
-            "error_message": message if message is not None else (str(error) if error is not None else None),
+            "error_class": failure_label(error) if error is not None else None,
+            "error_message": message,
             "lease_token": claim.lease_token,
         },
     )

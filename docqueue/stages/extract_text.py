@@ -8,7 +8,8 @@ a statement, so an ordinary document of a few hundred pages is one
 transaction. Each batch commits with the stage's checkpoint (its last
 page), so a retried attempt goes on from the next page. Pages with no text
 are the ones OCR must read. A page's text is cut at MAX_PAGE_TEXT_CHARS (a
-hostile page can draw millions of characters), and the number of pages cut
+hostile page can draw millions of characters); each page records whether
+it was cut (a page exactly at the cap was not), and the number of pages cut
 is recorded on the document.
 """
 
@@ -30,7 +31,7 @@ from docqueue.text_cleaning import storable_text
 TEXT_BATCH_CHARS = 4_000_000
 
 
-def _write_pages(claim: Claim, pages: list[tuple[int, str]], page_count: int) -> None:
+def _write_pages(claim: Claim, pages: list[tuple[int, str, bool]], page_count: int) -> None:
     with committing_batch(claim, added=len(pages), total=page_count, unit="pages", checkpoint=pages[-1][0]) as session:
         for rows in batched(pages, get_settings().rows_per_statement):
             save_page_texts(session, claim.document_id, claim.job_id, rows)
@@ -39,14 +40,15 @@ def _write_pages(claim: Claim, pages: list[tuple[int, str]], page_count: int) ->
 def run(path: str, claim: Claim) -> int:
     """Extract and store each page's text after the checkpoint; return the page count. Runs in a PDF pool process."""
     max_chars = get_settings().max_page_text_chars
-    batch: list[tuple[int, str]] = []
+    batch: list[tuple[int, str, bool]] = []
     budget = BatchBudget(TEXT_BATCH_CHARS)
     with open_document(path, sniff_type(path)) as document:
         for index in range(resume_after(claim), document.page_count):
             with reading(f"page {index + 1}"):
-                page_text = storable_text(document.load_page(index).get_text()).strip()[:max_chars]
-            batch.append((index + 1, page_text))
-            budget.add(len(page_text))
+                page_text = storable_text(document.load_page(index).get_text()).strip()
+            kept = page_text[:max_chars]
+            batch.append((index + 1, kept, len(kept) < len(page_text)))
+            budget.add(len(kept))
             if budget.due():
                 _write_pages(claim, batch, document.page_count)
                 batch = []
@@ -57,7 +59,7 @@ def run(path: str, claim: Claim) -> int:
 
 
 def record(session: Session, claim: Claim, page_count: int) -> None:
-    record_text_summary(session, claim.document_id, claim.job_id, page_count, get_settings().max_page_text_chars)
+    record_text_summary(session, claim.document_id, claim.job_id, page_count)
 
 
 STAGE = Stage(
