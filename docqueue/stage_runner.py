@@ -53,9 +53,9 @@ class _Step:
     skip_checked: bool = False
 
 
-def _claimed(session: Session, stage: Stage, claim: Claim, skip_checked: bool = False) -> _Step:
+def _claimed(stage: Stage, claim: Claim, skip_checked: bool = False) -> _Step:
     """The step of a claim just made (its statement opened the attempt), with its time limit."""
-    return _Step(stage, claim, time_limit_for(session, stage, claim), skip_checked)
+    return _Step(stage, claim, time_limit_for(stage, claim), skip_checked)
 
 
 def _work(step: _Step, original: OriginalFile):
@@ -132,7 +132,7 @@ def _publish(step: _Step, result) -> _Step | None:
             callback = deliveries.schedule(session, claim.job_id)
         elif goes_on(stage, following):
             next_claim = queue.continue_with(claim, following.name, progress, current_worker_id())
-            going_on = _claimed(session, following, next_claim, skip_checked=True)
+            going_on = _claimed(following, next_claim, skip_checked=True)
         else:
             dispatch = queue.advance(claim, following.name, progress)
     if callback is not None:
@@ -206,7 +206,7 @@ def run_stage(stage_name: str, job_id: int) -> str:
         return "handed_back"
     with session_scope() as session:
         claim = DocumentQueueService(session).mark_in_progress(job_id, stage.name, current_worker_id())
-        step = _claimed(session, stage, claim) if claim is not None else None
+        step = _claimed(stage, claim) if claim is not None else None
     if step is None:
         logger.info("dropping message for job %s stage %s: not queued at that stage", job_id, stage.name)
         return "dropped"

@@ -24,8 +24,12 @@ NEW_LEASE = (
     "lease_token = gen_random_uuid(), worker_id = :worker_id"
 )
 
-# What a claim statement returns: the `Claim` of its `claimed` CTE, with its owner's per-stage time limit.
-CLAIM_RESULT = f"SELECT {CLAIM_FIELDS}, u.ocr_timeout_seconds FROM claimed JOIN users u ON u.id = claimed.owner_id"
+# What a claim statement returns: the `Claim` of its `claimed` CTE, with what its time limit needs (the owner's
+# per-stage limit, the document's size), so that no stage asks for them in a statement of its own.
+CLAIM_RESULT = (
+    f"SELECT {CLAIM_FIELDS}, u.ocr_timeout_seconds, d.size_bytes, d.page_count "
+    "FROM claimed JOIN users u ON u.id = claimed.owner_id JOIN documents d ON d.id = claimed.document_id"
+)
 
 # An operator can pause admission (docqueue/queue/operator.py); running work carries on.
 ADMISSION_OPEN = "NOT EXISTS (SELECT 1 FROM queue_control WHERE admission_paused)"

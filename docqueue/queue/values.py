@@ -28,6 +28,10 @@ class Claim:
     lease_token: str
     #: The owner's per-stage time limit.
     timeout_seconds: int
+    #: The document's size, which scales its stages' time limits (`stages.time_limits`).
+    size_bytes: int
+    #: None until `inspect` has counted the pages.
+    page_count: int | None
 
 
 @dataclass(frozen=True)

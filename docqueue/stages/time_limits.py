@@ -16,14 +16,9 @@ gets the owner's `ocr_timeout_seconds` (`Stage.limits_own_time`).
 
 from __future__ import annotations
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
-
 from docqueue.queue import Claim
 from docqueue.settings import get_settings
 from docqueue.stages.stage import Stage
-
-_DOCUMENT_SIZE = "SELECT size_bytes, page_count FROM documents WHERE id = :id"
 
 
 def base_time_limit(stage: Stage, claim: Claim) -> int:
@@ -43,7 +38,6 @@ def size_factor(size_bytes: int, page_count: int | None) -> int:
     return min(max(by_pages, by_bytes), settings.time_limit_max_factor)
 
 
-def time_limit_for(session: Session, stage: Stage, claim: Claim) -> int:
-    """Seconds this attempt may run, for this stage and this document."""
-    row = session.execute(text(_DOCUMENT_SIZE), {"id": claim.document_id}).one()
-    return base_time_limit(stage, claim) * size_factor(row.size_bytes, row.page_count)
+def time_limit_for(stage: Stage, claim: Claim) -> int:
+    """Seconds this attempt may run, for this stage and this document (its size comes with the claim)."""
+    return base_time_limit(stage, claim) * size_factor(claim.size_bytes, claim.page_count)
