@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 
 import pytest
@@ -213,3 +214,72 @@ def test_bad_idempotency_keys_are_refused(client, make_user, session, key):
     )
     assert response.status_code == 400 and "Idempotency-Key" in response.json["error"]
     assert stored(session)[0] == 1
+
+
+#: Beyond the BIGINT range of every id column.
+HUGE = "99999999999999999999"
+ID_ROUTES = [
+    ("get", "/admin/documents/{huge}"),
+    ("get", "/admin/jobs/{huge}"),
+    ("post", "/admin/users/{huge}/disable"),
+    ("get", "/admin/ingests/{huge}/rejected.csv"),
+    ("get", "/documents/{huge}"),
+    ("get", "/documents/{huge}/searchable.pdf"),
+    ("post", "/documents/{huge}/ocr"),
+    ("get", "/documents/{own}/images/{huge}"),
+    ("get", "/api/documents/{huge}"),
+    ("get", "/api/documents/{huge}/chunks"),
+    ("get", "/api/documents/{huge}/images"),
+    ("get", "/api/documents/{own}/images/{huge}"),
+    ("get", "/api/documents/{huge}/enrichment"),
+    ("get", "/api/documents/{huge}/callbacks"),
+]
+
+
+@pytest.fixture
+def admin_browser(app, make_user):
+    """(a logged-in browser, an API token, a document of theirs) for an admin."""
+    from tests.factories import add_document
+
+    user_id, token = make_user("odd-admin@example.com", password="pw", role="admin")
+    app.config.update(WTF_CSRF_ENABLED=False)
+    browser = app.test_client()
+    assert browser.post("/login", data={"email": "odd-admin@example.com", "password": "pw"}).status_code == 302
+    from docqueue.db import session_scope
+
+    with session_scope() as session:
+        document_id = add_document(session, user_id, make_pdf(["mine"]))
+    return browser, token, document_id
+
+
+@pytest.mark.parametrize("huge", [HUGE, str(2**63), str(2**63 - 1)])
+@pytest.mark.parametrize("method, template", ID_ROUTES)
+def test_an_id_beyond_the_integer_range_is_not_found(admin_browser, method, template, huge):
+    browser, token, document_id = admin_browser
+    path = template.format(huge=huge, own=document_id)
+    response = getattr(browser, method)(path, headers=auth(token))
+    assert response.status_code == 404, (path, response.status_code)
+    assert response.is_json == path.startswith("/api/")
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("/admin/jobs?before=abc", "before must be a whole number from 1 to 9223372036854775807, got 'abc'"),
+        (f"/admin/jobs?before={HUGE}", f"before must be a whole number from 1 to 9223372036854775807, got '{HUGE}'"),
+        ("/admin/jobs?before=0", "before must be a whole number from 1 to 9223372036854775807, got 0"),
+        ("/admin/series.json?hours=abc", "hours must be one of 1, 24, got 'abc'"),
+        ("/admin/series.json?hours=2", "hours must be one of 1, 24, got '2'"),
+    ],
+)
+def test_a_wrong_admin_query_value_is_refused_with_what_is_wrong(admin_browser, path, message):
+    browser, _, _ = admin_browser
+    response = browser.get(path)
+    assert response.status_code == 400
+    assert message in html.unescape(response.get_data(as_text=True))
+
+
+def test_right_admin_query_values_still_work(admin_browser):
+    browser, _, _ = admin_browser
+    assert browser.get("/admin/jobs?before=5").status_code == 200
+    assert browser.get("/admin/series.json?hours=24").json

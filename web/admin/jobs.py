@@ -6,7 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from docqueue.documents import get_document
-from docqueue.models import Document
+from docqueue.models import MAX_ID, Document
 from docqueue.pipeline import PIPELINE
 from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.job_listing import (
@@ -24,6 +24,7 @@ from web.admin import bp
 from web.admin.common import form_int, page_or_partial, scope_owner_id, selected_job_ids
 from web.auth import role_required
 from web.extensions import db
+from web.params import query_int
 
 #: Form action name -> what the flash says was done.
 JOB_ACTIONS = {"retry": "Retried", "cancel": "Cancelled", "delete": "Deleted", "priority": "Reprioritised"}
@@ -41,7 +42,7 @@ def _filter_or_400(args) -> JobFilter:
 def jobs():
     """Jobs newest first, filtered by the query string; `before=<id>` pages on; htmx polls get the rows."""
     job_filter = _filter_or_400(request.args)
-    before = request.args.get("before", type=int)
+    before = query_int("before", None, 1, MAX_ID)
     rows = list_jobs(db.session, job_filter, owner_id=scope_owner_id(), before=before, limit=PAGE_SIZE + 1)
     return page_or_partial(
         "admin/jobs.html",
@@ -58,7 +59,7 @@ def jobs():
     )
 
 
-@bp.get("/jobs/<int:job_id>")
+@bp.get("/jobs/<id:job_id>")
 @role_required("viewer")
 def job(job_id: int):
     """One job: its timeline, attempts and errors, lease and worker, and a link to its document."""
@@ -68,7 +69,7 @@ def job(job_id: int):
     return render_template("admin/job.html", detail=detail, can_act=current_user.has_role("operator"))
 
 
-@bp.get("/documents/<int:document_id>")
+@bp.get("/documents/<id:document_id>")
 @role_required("viewer")
 def document(document_id: int):
     """A document's details and its jobs (a viewer: their own documents only)."""
