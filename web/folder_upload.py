@@ -18,6 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from docqueue.documents import MAX_FILENAME_CHARS, UploadRejected, validate_priority
 from docqueue.ingest import IngestOptions, ingest_paths
+from docqueue.wording import counted
 from web.extensions import db
 from web.pages import upload_too_large
 
@@ -74,7 +75,10 @@ def upload_folder():
             display_paths=tops,
         )
     p = report.progress
-    flash(f"Folder imported: {p.added} file(s) queued, {p.duplicates} already there, {p.rejected} rejected.", "info")
+    flash(
+        f"Folder imported: {counted(p.added, 'file')} queued, {p.duplicates} already there, {p.rejected} rejected.",
+        "info",
+    )
     for rejection in report.rejections[:20]:
         flash(f"{rejection.display}: {rejection.reason}", "error")
     return redirect(url_for("pages.index"))

@@ -11,6 +11,7 @@ from docqueue.queue.dashboard import EXACT_COUNT_LIMIT
 from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.history import completion_series
 from docqueue.queue.operator import OperatorActions
+from docqueue.wording import counted
 from web.admin import bp
 from web.admin.common import current_dashboard, form_int, page_or_partial, sees_everything
 from web.auth import role_required
@@ -71,5 +72,5 @@ def clear_completed():
     days = form_int("days", 0, 3650)
     cleared = OperatorActions(db.session, current_user).clear_completed(days)
     db.session.commit()
-    flash(f"Cleared {cleared} completed job(s) older than {days} day(s).", "info")
+    flash(f"Cleared {counted(cleared, 'completed job')} older than {counted(days, 'day')}.", "info")
     return redirect(url_for("admin.dashboard"))

@@ -20,6 +20,7 @@ from docqueue.queue.job_listing import (
 )
 from docqueue.queue.operator import OperatorActions, failure_groups
 from docqueue.statuses import OPERATIONS, QueueStatus
+from docqueue.wording import counted
 from web.admin import bp
 from web.admin.common import form_int, page_or_partial, scope_owner_id, selected_job_ids
 from web.auth import role_required
@@ -100,7 +101,7 @@ def job_action():
         nudge_dispatcher(db.session)  # admit the retried work now, not at the next clock tick
     skipped = len(job_ids) - done
     note = f" ({skipped} skipped: not in a state that allows it)" if skipped > 0 else ""
-    flash(f"{JOB_ACTIONS[action]} {done} job(s){note}.", "info")
+    flash(f"{JOB_ACTIONS[action]} {counted(done, 'job')}{note}.", "info")
     return redirect(request.form.get("back") if _is_local(request.form.get("back")) else url_for("admin.jobs"))
 
 
@@ -126,7 +127,7 @@ def retry_matching_confirm():
         return redirect(url_for("admin.jobs"))
     db.session.commit()
     nudge_dispatcher(db.session)
-    flash(f"Retried {retried} job(s).", "info")
+    flash(f"Retried {counted(retried, 'job')}.", "info")
     return redirect(url_for("admin.jobs"))
 
 
@@ -146,7 +147,7 @@ def failure_group_action(verb: str):
     db.session.commit()
     if verb == "retry":
         nudge_dispatcher(db.session)
-    flash(f"{'Retried' if verb == 'retry' else 'Discarded'} {done} job(s) of that group.", "info")
+    flash(f"{'Retried' if verb == 'retry' else 'Discarded'} {counted(done, 'job')} of that group.", "info")
     return redirect(url_for("admin.failures"))
 
 
