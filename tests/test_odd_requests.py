@@ -283,3 +283,39 @@ def test_right_admin_query_values_still_work(admin_browser):
     browser, _, _ = admin_browser
     assert browser.get("/admin/jobs?before=5").status_code == 200
     assert browser.get("/admin/series.json?hours=24").json
+
+
+def folder_upload(browser, files: list[tuple[str, bytes]]):
+    data = {"folder": [(io.BytesIO(content), name) for name, content in files]}
+    return browser.post("/upload/folder", data=data, content_type="multipart/form-data", follow_redirects=True)
+
+
+def test_a_folder_file_name_over_255_bytes_is_cut_by_bytes_not_characters(admin_browser, session):
+    browser, _, _ = admin_browser
+    name = "é" * 200 + ".pdf"  # 200 characters, 404 bytes
+    page = folder_upload(browser, [(f"dir/{name}", make_pdf(["long name"]))])
+    assert page.status_code == 200
+    assert "Folder imported: 1 file queued" in page.get_data(as_text=True)
+    stored_name = session.execute(sa.text("SELECT filename FROM documents ORDER BY id DESC LIMIT 1")).scalar()
+    assert stored_name.endswith(".pdf") and len(stored_name.encode()) <= 255 and stored_name.startswith("ééé")
+
+
+@pytest.mark.parametrize(
+    "bad_name, reason",
+    [
+        ("dir/b\x00ad.pdf", "the file name contains a NUL byte; nothing was stored"),
+        (
+            "/".join(["d" * 250] * 16) + "/deep.pdf",
+            "bytes long, over the 3840 a folder path may be; nothing was stored",
+        ),
+    ],
+)
+def test_a_folder_file_name_that_cannot_be_written_refuses_the_upload_with_the_reason(
+    admin_browser, session, bad_name, reason
+):
+    browser, _, _ = admin_browser
+    before = stored(session)
+    page = folder_upload(browser, [("dir/good.pdf", make_pdf(["good"])), (bad_name, make_pdf(["bad"]))])
+    assert page.status_code == 200
+    assert reason in html.unescape(page.get_data(as_text=True))
+    assert stored(session) == before
