@@ -42,6 +42,8 @@ class ListingRequest:
         search = (args.get("q") or "").strip()
         if len(search) > MAX_SEARCH_CHARS:
             raise BadListingRequest(f"the search is longer than {MAX_SEARCH_CHARS} characters")
+        if "\x00" in search:
+            raise BadListingRequest("the search cannot contain NUL characters")
         status = args.get("status") or ""
         if status and status not in DOCUMENT_STATUSES:
             raise BadListingRequest(f"unknown status {status!r}: choose one of {', '.join(DOCUMENT_STATUSES)}")

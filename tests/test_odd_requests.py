@@ -319,3 +319,29 @@ def test_a_folder_file_name_that_cannot_be_written_refuses_the_upload_with_the_r
     assert page.status_code == 200
     assert reason in html.unescape(page.get_data(as_text=True))
     assert stored(session) == before
+
+
+@pytest.mark.parametrize(
+    "method, path, form, status",
+    [
+        # Python's int() takes "²" as a digit, Postgres takes no NUL in text, nor "" as a UUID.
+        ("get", "/admin/jobs?priority=%C2%B2", None, 400),
+        ("post", "/admin/jobs/retry-matching", {"priority": "²"}, 400),
+        ("post", "/admin/jobs/action", {"action": "retry", "job_id": "²"}, 400),
+        ("post", "/admin/jobs/action", {"action": "priority", "job_id": "1", "priority": "²"}, 400),
+        ("post", "/admin/queue/clear-completed", {"days": "²"}, 400),
+        ("post", "/admin/failures/retry", {"stage": "ocr", "error_message": "\x00"}, 400),
+        ("post", "/admin/failures/discard", {"stage": "\x00", "error_message": ""}, 400),
+        ("post", "/admin/jobs/retry-matching/confirm", {"token": "not-a-uuid"}, 302),
+        ("post", "/admin/users", {"email": "a\x00@example.com", "password": "pw", "role": "viewer"}, 302),
+        ("post", "/login", {"email": "a\x00@example.com", "password": "pw"}, 401),
+        ("get", "/?q=%00", None, 302),
+    ],
+)
+def test_odd_form_and_query_values_are_refused_not_crashed_on(admin_browser, session, method, path, form, status):
+    browser, _, _ = admin_browser
+    before = session.execute(sa.text("SELECT count(*) FROM users")).scalar()
+    response = getattr(browser, method)(path, data=form)
+    assert response.status_code == status, response.get_data(as_text=True)[-300:]
+    session.rollback()
+    assert session.execute(sa.text("SELECT count(*) FROM users")).scalar() == before

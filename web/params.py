@@ -32,6 +32,15 @@ class IdConverter(IntegerConverter):
         super().__init__(map, min=1, max=MAX_ID)
 
 
+def whole_number(raw: str | None, minimum: int, maximum: int) -> int | None:
+    """`raw` as a whole number in ASCII digits (`²` is a digit to Python, not to us) from `minimum` to `maximum`;
+    None when it is anything else."""
+    if raw is None or not _WHOLE_NUMBER.fullmatch(raw.strip()):
+        return None
+    value = int(raw)
+    return value if minimum <= value <= maximum else None
+
+
 def query_int(name: str, default: int | None, minimum: int, maximum: int) -> int | None:
     """The query parameter `name` as a whole number from `minimum` to `maximum`; `default` when absent."""
     raw = request.args.get(name)

@@ -142,6 +142,8 @@ def failures():
 @role_required("operator")
 def failure_group_action(verb: str):
     stage, error_message = request.form.get("stage", ""), request.form.get("error_message", "")
+    if "\x00" in stage + error_message:  # no stored group has one, and Postgres would refuse it
+        abort(400, description="a failure group's stage and error cannot contain NUL characters")
     operator = OperatorActions(db.session, current_user)
     done = (operator.retry_group if verb == "retry" else operator.discard_group)(stage, error_message)
     db.session.commit()
