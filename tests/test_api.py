@@ -180,3 +180,21 @@ def test_requeue_failed_answers_what_it_skipped_and_why(client, make_user, sessi
     assert answer.json == {"requeued": 1, "skipped": [{"reason": "unsupported file type", "documents": 1}]}
     session.rollback()
     assert (document_row(session, timed_out).status, document_row(session, unsupported).status) == ("pending", "failed")
+
+
+def test_a_failed_stage_is_logged_with_its_job_and_its_document(client, make_user, session, procfile):
+    """The user knows the document, the operator the job: the worker's log line names both."""
+    from tests.conftest import wait_until
+
+    _, token = make_user()
+    worker = procfile("worker", WORKER_THREADS=1, PDF_WORKER_PROCESSES=1)
+    document_id = upload(client, token, b"plain text, not a document type we read", "notes.pdf").json["id"]
+
+    def failed_job():
+        session.rollback()
+        return session.execute(
+            sa.text("SELECT id FROM document_queue WHERE document_id = :id AND status = 'failed'"), {"id": document_id}
+        ).scalar()
+
+    job_id = wait_until(failed_job, timeout=60, message="the unreadable upload to fail")
+    wait_until(lambda: f"job {job_id} (document {document_id}) stage inspect attempt 1 failed" in worker.log(), 10)
