@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session
 
-from docqueue.models import Document
+from docqueue.models import MAX_ID, Document
 from docqueue.statuses import DocumentStatus
 
 #: The statuses the filter offers, in their lifecycle order.
 DOCUMENT_STATUSES = tuple(status.value for status in DocumentStatus)
 PAGE_SIZE = 50
 MAX_SEARCH_CHARS = 255
-MAX_DOCUMENT_ID = 2**63 - 1  # documents.id is a BIGINT
 
 
 class BadListingRequest(ValueError):
@@ -43,6 +42,8 @@ class ListingRequest:
         search = (args.get("q") or "").strip()
         if len(search) > MAX_SEARCH_CHARS:
             raise BadListingRequest(f"the search is longer than {MAX_SEARCH_CHARS} characters")
+        if "\x00" in search:
+            raise BadListingRequest("the search cannot contain NUL characters")
         status = args.get("status") or ""
         if status and status not in DOCUMENT_STATUSES:
             raise BadListingRequest(f"unknown status {status!r}: choose one of {', '.join(DOCUMENT_STATUSES)}")
@@ -60,7 +61,7 @@ def _document_id(args, name: str) -> int | None:
     raw = args.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or not 0 < int(raw) <= MAX_DOCUMENT_ID:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_ID:
         raise BadListingRequest(f"`{name}` must be a document id, got {raw!r}")
     return int(raw)
 

@@ -47,6 +47,9 @@ from docqueue.statuses import (
     sql_values,
 )
 
+#: The largest id a key column holds (they are BIGINTs): a larger number names no row, and Postgres refuses it.
+MAX_ID = 2**63 - 1
+
 
 def _in(column: str, values) -> str:
     return f"{column} IN ({sql_values(values)})"

@@ -153,7 +153,12 @@ def _lease_gone(claim: Claim) -> bool:
             DocumentQueueService(session).hold_lease(claim)
     except LeaseLost:
         return True
-    logger.warning("job %s stage %s was reported to have lost its lease but still holds it", claim.job_id, claim.stage)
+    logger.warning(
+        "job %s (document %s) stage %s was reported to have lost its lease but still holds it",
+        claim.job_id,
+        claim.document_id,
+        claim.stage,
+    )
     return False
 
 

@@ -29,7 +29,7 @@ def hash_token(token: str) -> str:
 
 def normalize_email(email: str) -> str:
     email = email.strip().lower()
-    if "@" not in email or email.startswith("@") or email.endswith("@"):
+    if "@" not in email or email.startswith("@") or email.endswith("@") or not email.isprintable():
         raise ValueError(f"not an email address: {email!r}")
     return email
 
@@ -75,7 +75,9 @@ def user_for_login(session: Session, email: str, password: str) -> User | None:
     Every answer costs one password hash check, so the time taken does not
     tell whether the email has an account (or a disabled one).
     """
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    email = email.strip().lower()
+    # Postgres text holds no NUL: such an email names no account (rather than failing the query).
+    user = None if "\x00" in email else session.scalar(select(User).where(User.email == email))
     password_hash = user.password_hash if user is not None and user.is_active else DUMMY_PASSWORD_HASH
     if check_password_hash(password_hash, password) and password_hash is not DUMMY_PASSWORD_HASH:
         return user

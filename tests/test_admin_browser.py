@@ -95,7 +95,7 @@ def test_operator_finds_a_failed_document_sees_why_retries_it_and_watches_it_com
     procfile("worker")
     procfile("clock")
     page.get_by_role("button", name="Retry").click()
-    expect(page.locator(".flash-info")).to_have_text("Retried 1 job(s).")
+    expect(page.locator(".flash-info")).to_have_text("Retried 1 job.")
     page.get_by_role("link", name="All jobs").click()
     # The list polls: the row turns completed without a reload.
     expect(page.locator(f"#job-{job_id}")).to_have_attribute("data-status", "completed", timeout=FINISHED_TIMEOUT_MS)
@@ -133,7 +133,7 @@ def test_cancelling_a_running_job_stops_its_stage_and_frees_the_worker(procfile,
     expect(page.locator("#job-status")).to_have_text("processing")
     shot(page, "admin-job-running")
     page.get_by_role("button", name="Cancel").click()
-    expect(page.locator(".flash-info")).to_have_text("Cancelled 1 job(s).")
+    expect(page.locator(".flash-info")).to_have_text("Cancelled 1 job.")
     expect(page.locator("#job-status")).to_have_text("cancelled")
     shot(page, "admin-job-cancelled")
 
@@ -190,7 +190,7 @@ def test_clearing_old_entries_and_what_a_viewer_may_do(procfile, make_user, page
     page.on("dialog", lambda dialog: dialog.accept())
     page.get_by_label("Clear completed older than").fill("30")
     page.get_by_role("button", name="Clear").click()
-    expect(page.locator(".flash-info")).to_have_text("Cleared 1 completed job(s) older than 30 day(s).")
+    expect(page.locator(".flash-info")).to_have_text("Cleared 1 completed job older than 30 days.")
     audit_row = page.locator("table.audit tbody tr").first
     expect(audit_row).to_contain_text("queue.clear_completed")
     expect(audit_row).to_contain_text("ops@example.com")
@@ -201,7 +201,7 @@ def test_clearing_old_entries_and_what_a_viewer_may_do(procfile, make_user, page
     expect(page.locator("#preview-count")).to_contain_text("2 failed job(s) match status=failed")
     shot(page, "admin-retry-preview")
     page.get_by_role("button", name="Retry these 2 job(s)").click()
-    expect(page.locator(".flash-info")).to_have_text("Retried 2 job(s).")
+    expect(page.locator(".flash-info")).to_have_text("Retried 2 jobs.")
     assert {job_of(failed_a).status, job_of(failed_b).status} <= {"pending", "queued"}
     page.goto(f"{base_url}/admin/jobs")
     expect(page.locator(f"#job-{old_job}")).to_have_count(0)

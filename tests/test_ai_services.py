@@ -170,7 +170,7 @@ def test_an_open_breaker_defers_without_using_attempts_then_the_stage_completes(
     document = document_row(session, document_id)
     until = job.run_after
     assert document.status == "pending"
-    assert document.error == f"waiting: embeddings provider unavailable until {until:%H:%M} UTC"
+    assert document.error == f"waiting: embeddings provider unavailable until {until:%H:%M:%S} UTC"
     record = stage_record(session, job.id, "embed")
     assert (record.status, record.attempts) == ("pending", 0)
     _, token = make_user(role="admin")

@@ -157,3 +157,44 @@ def test_uploads_are_accepted_while_redis_is_down_and_dispatched_later(make_user
     report = process_document_queue(session)
     assert (report.redispatched, report.sent) == (1, 1)
     assert broker.client.hlen(f"{broker.namespace}:documents.msgs") == 1
+
+
+def test_requeue_failed_answers_what_it_skipped_and_why(client, make_user, session):
+    from docqueue.queue import DocumentQueueService
+    from docqueue.statuses import FailureKind
+    from tests.factories import add_document
+    from tests.test_queue_service import admit, claim, document_row, only_job_id
+
+    owner, _ = make_user()
+    _, admin_token = make_user(role="admin")
+    unsupported = add_document(session, owner)
+    timed_out = add_document(session, owner)
+    admit(session)
+    queue = DocumentQueueService(session)
+    queue.mark_failed(claim(session, only_job_id(session, unsupported)), "unsupported file type", FailureKind.PERMANENT)
+    session.execute(sa.text("UPDATE document_queue SET max_attempts = 1 WHERE document_id = :id"), {"id": timed_out})
+    queue.mark_failed(claim(session, only_job_id(session, timed_out)), "timeout", FailureKind.TRANSIENT)
+    session.commit()
+    answer = client.post("/api/queue/requeue-failed", headers=auth(admin_token))
+    assert answer.status_code == 200
+    assert answer.json == {"requeued": 1, "skipped": [{"reason": "unsupported file type", "documents": 1}]}
+    session.rollback()
+    assert (document_row(session, timed_out).status, document_row(session, unsupported).status) == ("pending", "failed")
+
+
+def test_a_failed_stage_is_logged_with_its_job_and_its_document(client, make_user, session, procfile):
+    """The user knows the document, the operator the job: the worker's log line names both."""
+    from tests.conftest import wait_until
+
+    _, token = make_user()
+    worker = procfile("worker", WORKER_THREADS=1, PDF_WORKER_PROCESSES=1)
+    document_id = upload(client, token, b"plain text, not a document type we read", "notes.pdf").json["id"]
+
+    def failed_job():
+        session.rollback()
+        return session.execute(
+            sa.text("SELECT id FROM document_queue WHERE document_id = :id AND status = 'failed'"), {"id": document_id}
+        ).scalar()
+
+    job_id = wait_until(failed_job, timeout=60, message="the unreadable upload to fail")
+    wait_until(lambda: f"job {job_id} (document {document_id}) stage inspect attempt 1 failed" in worker.log(), 10)

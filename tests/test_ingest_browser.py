@@ -20,8 +20,8 @@ def test_a_folder_chosen_in_the_browser_is_imported_once(browser, procfile, make
     page = browser.new_page()
     log_in(page, base_url, "folder@example.com")
     for expected in (
-        "Folder imported: 2 file(s) queued, 0 already there, 1 rejected.",
-        "Folder imported: 0 file(s) queued, 2 already there, 1 rejected.",
+        "Folder imported: 2 files queued, 0 already there, 1 rejected.",
+        "Folder imported: 0 files queued, 2 already there, 1 rejected.",
     ):
         page.get_by_label("Folder").set_input_files(folder)
         page.get_by_role("button", name="Import folder").click()

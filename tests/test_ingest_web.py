@@ -35,7 +35,7 @@ def test_a_folder_upload_is_an_ingest_run_and_admins_see_it(app, make_user, sess
     }
     page = upload_folder(client, folder)
     assert page.status_code == 200
-    assert b"Folder imported: 3 file(s) queued, 1 already there, 1 rejected." in page.data
+    assert b"Folder imported: 3 files queued, 1 already there, 1 rejected." in page.data
     assert b"trip/readme.txt: unsupported file type" in page.data
     lanes = session.execute(sa.text("SELECT DISTINCT lane FROM document_queue")).scalars().all()
     assert lanes == ["bulk"]
@@ -45,7 +45,7 @@ def test_a_folder_upload_is_an_ingest_run_and_admins_see_it(app, make_user, sess
     assert tuple(run) == ("browser", "trip", "completed", 3, 1)
 
     again = upload_folder(client, folder)
-    assert b"Folder imported: 0 file(s) queued, 4 already there, 1 rejected." in again.data
+    assert b"Folder imported: 0 files queued, 4 already there, 1 rejected." in again.data
     assert session.execute(sa.text("SELECT count(*) FROM documents")).scalar() == 3
 
     # Not for ordinary users; admins see both runs and can download the rejected files.

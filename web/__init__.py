@@ -12,6 +12,7 @@ from docqueue.db import connect_args
 from docqueue.queue.dashboard import SnapshotCache
 from docqueue.settings import SettingsError, get_settings
 from web.extensions import csrf, db, limiter, login_manager, migrate
+from web.params import IdConverter
 from web.security import init_security
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     if test_config:
         app.config.update(test_config)
+    app.url_map.converters["id"] = IdConverter  # `<id:...>` in every route that takes a row id
 
     init_security(app, settings)
     db.init_app(app)

@@ -25,8 +25,8 @@ from docqueue.queue.dispatcher import process_document_queue
 from web.auth import api_error, api_role_required, token_required
 from web.downloads import send_searchable_pdf
 from web.extensions import db
-from web.pagination import BadListRequest, ListWindow
-from web.params import BadParameter, query_int
+from web.pagination import ListWindow
+from web.params import query_int
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -73,10 +73,7 @@ def upload_document():
 @bp.get("/documents")
 @token_required
 def documents_index():
-    try:
-        limit = query_int("limit", default=100, minimum=1, maximum=1000)
-    except BadParameter as bad:
-        return api_error(400, str(bad))
+    limit = query_int("limit", default=100, minimum=1, maximum=1000)
     return jsonify(documents=[document_as_dict(d) for d in list_documents(db.session, g.user.id, limit)])
 
 
@@ -93,18 +90,13 @@ def not_found(error):
     return api_error(404, error.description)
 
 
-@bp.errorhandler(BadListRequest)
-def bad_list_request(error):
-    return api_error(400, error.description)
-
-
 def results_of(document_id: int) -> dict:
     """Which run's outputs the result endpoints show, and whether it completed (else they are partial)."""
     run = run_outputs.results_run(db.session, document_id)
     return {"run": run.job_id, "complete": run.complete}
 
 
-@bp.get("/documents/<int:document_id>")
+@bp.get("/documents/<id:document_id>")
 @token_required
 def document_detail(document_id: int):
     """The document, its newest run's stage records (the timeline), its attempt history and which run its
@@ -121,7 +113,7 @@ def document_detail(document_id: int):
     )
 
 
-@bp.get("/documents/<int:document_id>/pages")
+@bp.get("/documents/<id:document_id>/pages")
 @token_required
 def document_pages(document_id: int):
     """The text page by page, `ocr` true where OCR read it; `?limit=` and `?after=` (a page number) page it."""
@@ -137,7 +129,7 @@ def document_pages(document_id: int):
     )
 
 
-@bp.post("/documents/<int:document_id>/reprocess")
+@bp.post("/documents/<id:document_id>/reprocess")
 @token_required
 def reprocess_document(document_id: int):
     """Run the document through the pipeline again; 409 while a run is still live."""
@@ -149,7 +141,7 @@ def reprocess_document(document_id: int):
     return jsonify(id=document.id, status="pending"), 202
 
 
-@bp.post("/documents/<int:document_id>/ocr")
+@bp.post("/documents/<id:document_id>/ocr")
 @token_required
 def ocr_document(document_id: int):
     """Run the document again with OCR, for owners with background OCR off; `409` while a run is live."""
@@ -161,7 +153,7 @@ def ocr_document(document_id: int):
     return jsonify(id=document.id, status="pending"), 202
 
 
-@bp.get("/documents/<int:document_id>/searchable.pdf")
+@bp.get("/documents/<id:document_id>/searchable.pdf")
 @token_required
 def searchable_pdf(document_id: int):
     """The original with an invisible text layer on its OCR'd pages, from the run a reader sees; 404 if none."""

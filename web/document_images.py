@@ -15,7 +15,7 @@ from web.extensions import db
 bp = Blueprint("document_images", __name__)
 
 
-@bp.get("/documents/<int:document_id>/images/<int:image_id>")
+@bp.get("/documents/<id:document_id>/images/<id:image_id>")
 @login_required
 def image(document_id: int, image_id: int):
     """The stored image's bytes; 404 for another user's document or a skipped image alike."""

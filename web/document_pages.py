@@ -38,7 +38,7 @@ def _owned(document_id: int):
     return document
 
 
-@bp.get("/documents/<int:document_id>")
+@bp.get("/documents/<id:document_id>")
 @login_required
 def document_page(document_id: int):
     """The document's detail; an htmx poll gets only the detail partial."""
@@ -63,14 +63,14 @@ def document_page(document_id: int):
     return response
 
 
-@bp.get("/documents/<int:document_id>/searchable.pdf")
+@bp.get("/documents/<id:document_id>/searchable.pdf")
 @login_required
 def searchable_pdf(document_id: int):
     """Download the searchable PDF from the browser (the session's user, like the page)."""
     return send_searchable_pdf(_owned(document_id)) or abort(404)
 
 
-@bp.post("/documents/<int:document_id>/ocr")
+@bp.post("/documents/<id:document_id>/ocr")
 @login_required
 def start_ocr(document_id: int):
     """Run the document again with OCR on (for owners with background OCR off), then show it."""

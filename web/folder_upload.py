@@ -16,30 +16,67 @@ from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from docqueue.documents import MAX_FILENAME_CHARS, UploadRejected, validate_priority
+from docqueue.documents import UploadRejected, validate_priority
 from docqueue.ingest import IngestOptions, ingest_paths
+from docqueue.wording import counted
 from web.extensions import db
 from web.pages import upload_too_large
 
 bp = Blueprint("folder_upload", __name__)
 
 
+#: Most bytes of UTF-8 one file name may take on disk (ext4, tmpfs and the like).
+MAX_NAME_BYTES = 255
+#: Most bytes of a folder-relative path: PATH_MAX (4096) less room for the temporary directory it goes under.
+MAX_PATH_BYTES = 3840
+#: An extension longer than this is cut with the rest of the name rather than kept.
+MAX_KEPT_SUFFIX_BYTES = 16
+
+
+def _fit_name(part: str) -> str:
+    """`part` cut to MAX_NAME_BYTES of UTF-8, its extension kept, no character split (`é` is two bytes)."""
+    if len(part.encode()) <= MAX_NAME_BYTES:
+        return part
+    suffix = os.path.splitext(part)[1]
+    if len(suffix.encode()) > MAX_KEPT_SUFFIX_BYTES:
+        suffix = ""
+    stem = part[: len(part) - len(suffix)]
+    return stem.encode()[: MAX_NAME_BYTES - len(suffix.encode())].decode(errors="ignore") + suffix
+
+
 def _safe_parts(filename: str) -> list[str]:
-    """The folder-relative path the browser sent, as parts that stay inside the target directory."""
-    parts = filename.replace("\x00", "").replace("\\", "/").split("/")
-    return [part[:MAX_FILENAME_CHARS] for part in parts if part not in ("", ".", "..")]
+    """The folder-relative path the browser sent, as parts that stay inside the target directory.
+
+    UploadRejected for a NUL byte, as every upload form refuses it.
+    """
+    if "\x00" in filename:
+        raise UploadRejected("the file name contains a NUL byte")
+    parts = filename.replace("\\", "/").split("/")
+    return [_fit_name(part) for part in parts if part not in ("", ".", "..")]
+
+
+def _check_names(files) -> None:
+    """UploadRejected naming the first file whose path cannot be written: checked before anything is."""
+    for upload in files:
+        try:
+            length = len("/".join(_safe_parts(upload.filename)).encode())
+            if length > MAX_PATH_BYTES:
+                raise UploadRejected(f"the path is {length} bytes long, over the {MAX_PATH_BYTES} a folder path may be")
+        except UploadRejected as rejection:
+            shown = "".join(char for char in upload.filename if char.isprintable())[:100]
+            raise UploadRejected(f"{shown}: {rejection}; nothing was stored") from None
 
 
 def _save_tree(files, target: Path) -> list[str]:
     """Write the uploaded files under `target` by their relative paths; return the top-level names."""
     tops: list[str] = []
     for number, upload in enumerate(files):
-        parts = _safe_parts(upload.filename or "")
+        parts = _safe_parts(upload.filename)
         if not parts:
             continue
         destination = target.joinpath(*parts)
         if destination.exists():  # two parts that sanitised to the same path: keep both
-            destination = destination.with_name(f"{number}-{destination.name}")
+            destination = destination.with_name(_fit_name(f"{number}-{destination.name}"))
         destination.parent.mkdir(parents=True, exist_ok=True)
         upload.save(destination)
         if parts[0] not in tops:
@@ -64,6 +101,11 @@ def upload_folder():
     if not files:
         flash("Choose a folder to upload.", "error")
         return redirect(url_for("pages.index"))
+    try:
+        _check_names(files)
+    except UploadRejected as rejection:
+        flash(str(rejection), "error")
+        return redirect(url_for("pages.index"))
     with tempfile.TemporaryDirectory(prefix="docqueue-folder-") as directory:
         tops = _save_tree(files, Path(directory))
         report = ingest_paths(
@@ -74,7 +116,10 @@ def upload_folder():
             display_paths=tops,
         )
     p = report.progress
-    flash(f"Folder imported: {p.added} file(s) queued, {p.duplicates} already there, {p.rejected} rejected.", "info")
+    flash(
+        f"Folder imported: {counted(p.added, 'file')} queued, {p.duplicates} already there, {p.rejected} rejected.",
+        "info",
+    )
     for rejection in report.rejections[:20]:
         flash(f"{rejection.display}: {rejection.reason}", "error")
     return redirect(url_for("pages.index"))

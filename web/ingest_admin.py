@@ -29,7 +29,7 @@ def index():
     return render_template("ingest_admin/runs.html", runs=recent_runs(db.session))
 
 
-@bp.get("/<int:run_id>/rejected.csv")
+@bp.get("/<id:run_id>/rejected.csv")
 def rejected_csv(run_id: int):
     """The run's rejected files and reasons, as the CLI leaves them beside itself."""
     if db.session.get(IngestRun, run_id) is None:

@@ -11,6 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from docqueue import commands
 from docqueue.document_listing import DOCUMENT_STATUSES, BadListingRequest, ListingRequest, documents_page
 from docqueue.documents import UploadRejected, upload_too_large_message, validate_priority
+from docqueue.wording import counted
 from web.extensions import db
 
 bp = Blueprint("pages", __name__)
@@ -88,5 +89,5 @@ def upload():
     except UploadRejected as rejection:
         flash(str(rejection), "error")
         return redirect(url_for("pages.index"))
-    flash(f"Queued {len(queued)} file{'' if len(queued) == 1 else 's'}", "info")
+    flash(f"Queued {counted(len(queued), 'file')}", "info")
     return redirect(url_for("pages.index"))

@@ -17,20 +17,14 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from flask import request, url_for
-from werkzeug.exceptions import BadRequest
 
-from web.params import BadParameter, query_int
+from docqueue.models import MAX_ID
+from web.params import query_int
 
 T = TypeVar("T")
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-#: Keys are bigint ids and page numbers.
-MAX_KEY = 2**63 - 1
-
-
-class BadListRequest(BadRequest):
-    """`limit` or `after` is malformed; the description says which and why."""
 
 
 @dataclass(frozen=True)
@@ -42,11 +36,8 @@ class ListWindow:
 
     @classmethod
     def from_request(cls, default_limit: int = DEFAULT_LIMIT) -> ListWindow:
-        """Read `?limit=` (1 to 1000) and `?after=`; BadListRequest for anything else."""
-        try:
-            return cls(query_int("limit", default_limit, 1, MAX_LIMIT), query_int("after", 0, 0, MAX_KEY))
-        except BadParameter as bad:
-            raise BadListRequest(str(bad)) from None
+        """Read `?limit=` (1 to 1000) and `?after=` (a key: an id or a page number); BadParameter (400) otherwise."""
+        return cls(query_int("limit", default_limit, 1, MAX_LIMIT), query_int("after", 0, 0, MAX_ID))
 
     @property
     def fetch_limit(self) -> int:

@@ -29,7 +29,7 @@ def _results_run(document_id: int) -> int | None:
     return run_outputs.results_run(db.session, document_id).job_id
 
 
-@bp.get("/documents/<int:document_id>/chunks")
+@bp.get("/documents/<id:document_id>/chunks")
 @token_required
 def document_chunks(document_id: int):
     """The document's chunks in order (`seq` from 1): text and the pages each spans."""
@@ -65,7 +65,7 @@ def image_as_dict(image: DocumentImage, bytes_url: str | None) -> dict:
     }
 
 
-@bp.get("/documents/<int:document_id>/images")
+@bp.get("/documents/<id:document_id>/images")
 @token_required
 def document_images(document_id: int):
     """The document's images, one per image object, each with the URL of its bytes."""
@@ -80,7 +80,7 @@ def document_images(document_id: int):
     return jsonify(document_id=document.id, **results_of(document.id), images=items, next=next_url)
 
 
-@bp.get("/documents/<int:document_id>/images/<int:image_id>")
+@bp.get("/documents/<id:document_id>/images/<id:image_id>")
 @token_required
 def image_content(document_id: int, image_id: int):
     """The image's bytes as extracted, with its content type."""
@@ -92,7 +92,7 @@ def image_content(document_id: int, image_id: int):
     return send_file(data, mimetype=f"image/{image.format}", download_name=f"image-{image.id}.{image.format}")
 
 
-@bp.get("/documents/<int:document_id>/enrichment")
+@bp.get("/documents/<id:document_id>/enrichment")
 @token_required
 def document_enrichment(document_id: int):
     """The chat provider's answers about the document's text (`product_discovery`) and images (`vision_description`)."""
@@ -114,7 +114,7 @@ def document_enrichment(document_id: int):
     return jsonify(document_id=document.id, **results_of(document.id), enrichment=items, next=next_url)
 
 
-@bp.get("/documents/<int:document_id>/callbacks")
+@bp.get("/documents/<id:document_id>/callbacks")
 @token_required
 def document_callbacks(document_id: int):
     """Each callback POST of the document's runs: URL, status, attempts, last answer or error."""

@@ -53,7 +53,7 @@ class ServiceUnavailable(TransientError):
     def __init__(self, breaker: str, until: datetime) -> None:
         self.breaker = breaker
         self.until = until
-        super().__init__(f"waiting: {SERVICES[breaker]} unavailable until {until.astimezone(UTC):%H:%M} UTC")
+        super().__init__(f"waiting: {SERVICES[breaker]} unavailable until {until.astimezone(UTC):%H:%M:%S} UTC")
 
 
 def _not_a_service_failure(error: BaseException) -> bool:

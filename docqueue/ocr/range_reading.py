@@ -146,10 +146,17 @@ def read_offered_range(job_id: int, range_id: int) -> str:
         _end_ranges(taken, ocr_ranges.give_back)
         return "handed_back"
     except LeaseLost:
-        logger.info("OCR range %s of job %s: the job's OCR claim is gone; its pages were not kept", range_id, job_id)
+        logger.info(
+            "OCR range %s of job %s (document %s): the job's OCR claim is gone; its pages were not kept",
+            range_id,
+            job_id,
+            claim.document_id,
+        )
         return "lease_lost"
     except Exception as error:
-        logger.warning("OCR range %s of job %s failed", range_id, job_id, exc_info=True)
+        logger.warning(
+            "OCR range %s of job %s (document %s) failed", range_id, job_id, claim.document_id, exc_info=True
+        )
         _end_ranges(taken, ocr_ranges.fail, failure_reason(error))
         return "failed"
     _end_ranges(taken, ocr_ranges.finish)

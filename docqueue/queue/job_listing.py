@@ -53,7 +53,9 @@ class JobFilter:
             raise FilterError(f"stage must be one of {', '.join(stage.name for stage in PIPELINE)}")
         if self.operation and self.operation not in OPERATIONS:
             raise FilterError(f"operation must be one of {', '.join(OPERATIONS)}")
-        if self.priority and not (self.priority.isdigit() and 0 <= int(self.priority) <= 100):
+        if self.priority and not (
+            self.priority.isascii() and self.priority.isdigit() and 0 <= int(self.priority) <= 100
+        ):
             raise FilterError("priority must be a whole number from 0 to 100")
         if self.window and self.window not in WINDOWS:
             raise FilterError(f"window must be one of {', '.join(WINDOWS)}")

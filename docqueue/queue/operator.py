@@ -14,6 +14,7 @@ publishing anything in the meantime.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -184,6 +185,11 @@ class OperatorActions:
 
     def retry_frozen(self, token: str) -> int:
         """Retry the jobs a preview froze (those still failed); the preview is used up. LookupError if unknown."""
+        unknown = LookupError("that preview is unknown or was already used: preview again")
+        try:
+            token = str(uuid.UUID(token))  # Postgres refuses a malformed UUID with an error, not a miss
+        except ValueError:
+            raise unknown from None
         row = self._execute(
             "DELETE FROM frozen_selections WHERE token = CAST(:token AS uuid) AND created_by = :actor_id "
             "RETURNING job_ids, description",
@@ -191,7 +197,7 @@ class OperatorActions:
             actor_id=self.actor.id,
         ).first()
         if row is None:
-            raise LookupError("that preview is unknown or was already used: preview again")
+            raise unknown
         return self.retry(row.job_ids, f"all failed matching {row.description}")
 
     # -- failures grouped by error -----------------------------------------

@@ -5,9 +5,11 @@ from __future__ import annotations
 from flask import abort, current_app, make_response, render_template, request
 from flask_login import current_user
 
+from docqueue.models import MAX_ID
 from docqueue.queue.dashboard import Dashboard, read_dashboard
 from docqueue.queue.messages import held_messages
 from web.extensions import db
+from web.params import whole_number
 
 #: Most job ids one action takes from a form.
 MAX_SELECTED = 1000
@@ -43,16 +45,17 @@ def selected_job_ids() -> list[int]:
     raw = request.form.getlist("job_id")
     if len(raw) > MAX_SELECTED:
         abort(400, description=f"select at most {MAX_SELECTED} jobs at once")
-    if not all(value.isdigit() and len(value) < 19 for value in raw):
+    job_ids = [whole_number(value, 1, MAX_ID) for value in raw]
+    if None in job_ids:
         abort(400, description="job ids must be whole numbers")
-    if not raw:
+    if not job_ids:
         abort(400, description="select at least one job")
-    return [int(value) for value in raw]
+    return job_ids
 
 
 def form_int(name: str, low: int, high: int) -> int:
     """A whole-number form field within [low, high]; 400 naming it otherwise."""
-    value = (request.form.get(name) or "").strip()
-    if not (value.isdigit() and low <= int(value) <= high):
+    value = whole_number(request.form.get(name), low, high)
+    if value is None:
         abort(400, description=f"{name} must be a whole number from {low} to {high}")
-    return int(value)
+    return value

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, jsonify, redirect, request, url_for
+from flask import flash, jsonify, redirect, url_for
 from flask_login import current_user
 
 from docqueue.ai.breakers import breaker_states
@@ -11,10 +11,12 @@ from docqueue.queue.dashboard import EXACT_COUNT_LIMIT
 from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.history import completion_series
 from docqueue.queue.operator import OperatorActions
+from docqueue.wording import counted
 from web.admin import bp
 from web.admin.common import current_dashboard, form_int, page_or_partial, sees_everything
 from web.auth import role_required
 from web.extensions import db
+from web.params import query_choice
 
 #: The chart spans the page offers, in hours.
 CHART_SPANS = (1, 24)
@@ -39,9 +41,7 @@ def dashboard():
 @role_required("operator")
 def series():
     """Completions and average wait per bucket for the last `hours` (1 or 24), for the charts."""
-    hours = request.args.get("hours", 1, type=int)
-    if hours not in CHART_SPANS:
-        abort(400, description=f"hours must be one of {', '.join(map(str, CHART_SPANS))}")
+    hours = query_choice("hours", 1, CHART_SPANS)
     data = completion_series(db.session, hours)
     return jsonify(times=data.times, completed=data.completed, avg_wait_seconds=data.avg_wait_seconds)
 
@@ -72,5 +72,5 @@ def clear_completed():
     days = form_int("days", 0, 3650)
     cleared = OperatorActions(db.session, current_user).clear_completed(days)
     db.session.commit()
-    flash(f"Cleared {cleared} completed job(s) older than {days} day(s).", "info")
+    flash(f"Cleared {counted(cleared, 'completed job')} older than {counted(days, 'day')}.", "info")
     return redirect(url_for("admin.dashboard"))

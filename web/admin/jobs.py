@@ -6,7 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from docqueue.documents import get_document
-from docqueue.models import Document
+from docqueue.models import MAX_ID, Document
 from docqueue.pipeline import PIPELINE
 from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.job_listing import (
@@ -20,10 +20,12 @@ from docqueue.queue.job_listing import (
 )
 from docqueue.queue.operator import OperatorActions, failure_groups
 from docqueue.statuses import OPERATIONS, QueueStatus
+from docqueue.wording import counted
 from web.admin import bp
 from web.admin.common import form_int, page_or_partial, scope_owner_id, selected_job_ids
 from web.auth import role_required
 from web.extensions import db
+from web.params import query_int
 
 #: Form action name -> what the flash says was done.
 JOB_ACTIONS = {"retry": "Retried", "cancel": "Cancelled", "delete": "Deleted", "priority": "Reprioritised"}
@@ -41,7 +43,7 @@ def _filter_or_400(args) -> JobFilter:
 def jobs():
     """Jobs newest first, filtered by the query string; `before=<id>` pages on; htmx polls get the rows."""
     job_filter = _filter_or_400(request.args)
-    before = request.args.get("before", type=int)
+    before = query_int("before", None, 1, MAX_ID)
     rows = list_jobs(db.session, job_filter, owner_id=scope_owner_id(), before=before, limit=PAGE_SIZE + 1)
     return page_or_partial(
         "admin/jobs.html",
@@ -58,7 +60,7 @@ def jobs():
     )
 
 
-@bp.get("/jobs/<int:job_id>")
+@bp.get("/jobs/<id:job_id>")
 @role_required("viewer")
 def job(job_id: int):
     """One job: its timeline, attempts and errors, lease and worker, and a link to its document."""
@@ -68,7 +70,7 @@ def job(job_id: int):
     return render_template("admin/job.html", detail=detail, can_act=current_user.has_role("operator"))
 
 
-@bp.get("/documents/<int:document_id>")
+@bp.get("/documents/<id:document_id>")
 @role_required("viewer")
 def document(document_id: int):
     """A document's details and its jobs (a viewer: their own documents only)."""
@@ -99,7 +101,7 @@ def job_action():
         nudge_dispatcher(db.session)  # admit the retried work now, not at the next clock tick
     skipped = len(job_ids) - done
     note = f" ({skipped} skipped: not in a state that allows it)" if skipped > 0 else ""
-    flash(f"{JOB_ACTIONS[action]} {done} job(s){note}.", "info")
+    flash(f"{JOB_ACTIONS[action]} {counted(done, 'job')}{note}.", "info")
     return redirect(request.form.get("back") if _is_local(request.form.get("back")) else url_for("admin.jobs"))
 
 
@@ -125,7 +127,7 @@ def retry_matching_confirm():
         return redirect(url_for("admin.jobs"))
     db.session.commit()
     nudge_dispatcher(db.session)
-    flash(f"Retried {retried} job(s).", "info")
+    flash(f"Retried {counted(retried, 'job')}.", "info")
     return redirect(url_for("admin.jobs"))
 
 
@@ -140,12 +142,14 @@ def failures():
 @role_required("operator")
 def failure_group_action(verb: str):
     stage, error_message = request.form.get("stage", ""), request.form.get("error_message", "")
+    if "\x00" in stage + error_message:  # no stored group has one, and Postgres would refuse it
+        abort(400, description="a failure group's stage and error cannot contain NUL characters")
     operator = OperatorActions(db.session, current_user)
     done = (operator.retry_group if verb == "retry" else operator.discard_group)(stage, error_message)
     db.session.commit()
     if verb == "retry":
         nudge_dispatcher(db.session)
-    flash(f"{'Retried' if verb == 'retry' else 'Discarded'} {done} job(s) of that group.", "info")
+    flash(f"{'Retried' if verb == 'retry' else 'Discarded'} {counted(done, 'job')} of that group.", "info")
     return redirect(url_for("admin.failures"))
 
 

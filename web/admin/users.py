@@ -56,7 +56,7 @@ def _user(user_id: int):
         abort(404, description=str(error))
 
 
-@bp.post("/users/<int:user_id>/<any(disable, enable, 'reset-token', role, settings):verb>")
+@bp.post("/users/<id:user_id>/<any(disable, enable, 'reset-token', role, settings):verb>")
 @role_required("admin")
 def change_user(user_id: int, verb: str):
     user = _user(user_id)
