@@ -65,7 +65,7 @@ def test_delete_and_retry_of_two_selected_jobs(operator, make_user, session):
     # Retried work goes back to pending, and the nudge after the retry may already have admitted it.
     assert {job_row(session, job).status for job in (first, second)} <= {"pending", "queued"}
     assert {job_row(session, job).attempts for job in (first, second)} == {0}
-    assert "Retried 2 job(s)." in client.get("/admin/jobs").get_data(as_text=True)
+    assert "Retried 2 jobs." in client.get("/admin/jobs").get_data(as_text=True)
 
 
 def test_pause_and_resume_admission_are_audited(operator, session):

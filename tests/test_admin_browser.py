@@ -198,9 +198,9 @@ def test_clearing_old_entries_and_what_a_viewer_may_do(procfile, make_user, page
     # Retry all failed matching a filter: a preview with the count, then a confirm.
     page.goto(f"{base_url}/admin/jobs?status=failed")
     page.get_by_role("button", name="Retry all failed matching this filter…").click()
-    expect(page.locator("#preview-count")).to_contain_text("2 failed job(s) match status=failed")
+    expect(page.locator("#preview-count")).to_contain_text("2 failed jobs match status=failed")
     shot(page, "admin-retry-preview")
-    page.get_by_role("button", name="Retry these 2 job(s)").click()
+    page.get_by_role("button", name="Retry these 2 jobs").click()
     expect(page.locator(".flash-info")).to_have_text("Retried 2 jobs.")
     assert {job_of(failed_a).status, job_of(failed_b).status} <= {"pending", "queued"}
     page.goto(f"{base_url}/admin/jobs")

@@ -47,7 +47,7 @@ def test_a_queued_job_whose_message_redis_lost_is_warned_about_while_others_run(
     assert broker.client.hlen(f"{broker.namespace}:documents.msgs") == 3
     assert [(job_id, "inspect") in held_messages() for job_id in (lost, waiting)] == [False, True]
     assert lost_warnings(session) == [
-        "1 queued job(s) have no message in Redis (Postgres and Redis drifted); the dispatcher re-sends them after 15 s"
+        "1 queued job with no message in Redis (Postgres and Redis drifted); the dispatcher re-sends them after 15 s"
     ]
 
 

@@ -154,7 +154,7 @@ def test_page_text_is_cut_at_the_cap_and_the_cut_is_shown(
     assert detail["text_truncated_pages"] == cut
     assert client.post("/login", data={"email": email, "password": "pw"}).status_code == 302
     page = client.get(f"/documents/{document_id}").get_data(as_text=True)
-    shown = "Text cut on 1 page(s)" in page
+    shown = "Text cut on 1 page: it holds" in page
     assert shown == bool(cut), "the document page shows the count as the API does"
 
 

@@ -24,6 +24,7 @@ from docqueue.queue.heartbeats import WorkerBeat, recent_workers
 from docqueue.queue.stats import today_figures
 from docqueue.settings import get_settings
 from docqueue.statuses import QueueStatus
+from docqueue.wording import counted
 
 #: Past this many rows of one status, a count is the planner's estimate instead of a scan.
 EXACT_COUNT_LIMIT = 100_000
@@ -171,9 +172,10 @@ def _warnings(session: Session, dashboard: Dashboard, settings, held_messages) -
             )
     waiting = sum(dashboard.statuses[status].value for status in ACTIVE)
     if waiting and not live:
-        warnings.append(f"{waiting} job(s) wait or run but no worker is alive: is a worker process running?")
+        warnings.append(f"{counted(waiting, 'job')} wait or run but no worker is alive: is a worker process running?")
     if dashboard.admission_paused and dashboard.statuses["pending"].value:
-        warnings.append(f"admission is paused: {dashboard.statuses['pending'].value} pending job(s) wait for it")
+        pending = dashboard.statuses["pending"].value
+        warnings.append(f"admission is paused: {counted(pending, 'pending job')} wait for it")
     if held_messages is not None:
         warnings.extend(_lost_messages(session, settings, held_messages))
     return warnings
@@ -205,7 +207,7 @@ def _lost_messages(session: Session, settings, held_messages: Callable[[], set[t
         return []
     return [
         (
-            f"{lost} queued job(s) have no message in Redis (Postgres and Redis drifted); "
+            f"{counted(lost, 'queued job')} with no message in Redis (Postgres and Redis drifted); "
             f"the dispatcher re-sends them after {settings.lost_message_after_seconds} s"
         )
     ]

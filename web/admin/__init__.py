@@ -6,8 +6,6 @@ whole queue, admins also manage accounts. Views stay thin: they parse and
 validate the request, call one domain command, commit, and render.
 """
 
-from datetime import UTC, datetime
-
 from flask import Blueprint, render_template
 from werkzeug.exceptions import HTTPException
 
@@ -15,12 +13,6 @@ from web.pages import redirect_whole_page_for_htmx
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.after_request(redirect_whole_page_for_htmx)
-
-
-@bp.app_template_filter("utc_seconds")
-def utc_seconds(value: datetime) -> str:
-    """A timestamp as `2025-01-31 14:05:09 UTC`: the job timeline needs seconds."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @bp.errorhandler(400)

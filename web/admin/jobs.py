@@ -23,7 +23,7 @@ from docqueue.statuses import OPERATIONS, QueueStatus
 from docqueue.wording import counted
 from web.admin import bp
 from web.admin.common import form_int, page_or_partial, scope_owner_id, selected_job_ids
-from web.auth import role_required
+from web.auth import local_path, role_required
 from web.extensions import db
 from web.params import query_int
 
@@ -102,7 +102,7 @@ def job_action():
     skipped = len(job_ids) - done
     note = f" ({skipped} skipped: not in a state that allows it)" if skipped > 0 else ""
     flash(f"{JOB_ACTIONS[action]} {counted(done, 'job')}{note}.", "info")
-    return redirect(request.form.get("back") if _is_local(request.form.get("back")) else url_for("admin.jobs"))
+    return redirect(local_path(request.form.get("back")) or url_for("admin.jobs"))
 
 
 @bp.post("/jobs/retry-matching")
@@ -151,8 +151,3 @@ def failure_group_action(verb: str):
         nudge_dispatcher(db.session)
     flash(f"{'Retried' if verb == 'retry' else 'Discarded'} {counted(done, 'job')} of that group.", "info")
     return redirect(url_for("admin.failures"))
-
-
-def _is_local(url: str | None) -> bool:
-    """Only redirect back to a path on this site."""
-    return bool(url) and url.startswith("/") and not url.startswith("//") and "\\" not in url
