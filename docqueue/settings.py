@@ -192,7 +192,7 @@ def load_settings() -> Settings:
         io_lane_threads=_int("IO_LANE_THREADS", 2, minimum=1),
         io_lane_requeue_delay_ms=_int("IO_LANE_REQUEUE_DELAY_MS", 1000, minimum=1),
         image_pages_per_batch=_int("IMAGE_PAGES_PER_BATCH", 2, minimum=1),
-        rows_per_statement=_int("ROWS_PER_STATEMENT", 100, minimum=1),
+        rows_per_statement=_int("ROWS_PER_STATEMENT", 1000, minimum=1),
         chunk_size_chars=_int("CHUNK_SIZE_CHARS", 1000, minimum=100),
         chunk_overlap_chars=_int("CHUNK_OVERLAP_CHARS", 200, minimum=0),
         callback_max_attempts=_int("CALLBACK_MAX_ATTEMPTS", 6, minimum=1),

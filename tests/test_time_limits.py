@@ -44,7 +44,7 @@ def limits(monkeypatch):
 
 
 def claim(timeout_seconds: int = 45) -> Claim:
-    return Claim(1, 1, 1, "process", "inspect", 1, 3, "token", timeout_seconds, 1 * MB, None)
+    return Claim(1, 1, 1, "process", "inspect", 1, 3, "token", timeout_seconds, 1 * MB, None, 0)
 
 
 @pytest.mark.parametrize(

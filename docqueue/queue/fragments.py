@@ -25,10 +25,12 @@ NEW_LEASE = (
 )
 
 # What a claim statement returns: the `Claim` of its `claimed` CTE, with what its time limit needs (the owner's
-# per-stage limit, the document's size), so that no stage asks for them in a statement of its own.
+# per-stage limit, the document's size) and the stage's checkpoint, so that no stage asks for them in a
+# statement of its own. (The statement's own CTEs do not change them: it sees them as they were.)
 CLAIM_RESULT = (
-    f"SELECT {CLAIM_FIELDS}, u.ocr_timeout_seconds, d.size_bytes, d.page_count "
-    "FROM claimed JOIN users u ON u.id = claimed.owner_id JOIN documents d ON d.id = claimed.document_id"
+    f"SELECT {CLAIM_FIELDS}, u.ocr_timeout_seconds, d.size_bytes, d.page_count, COALESCE(r.checkpoint, 0) "
+    "FROM claimed JOIN users u ON u.id = claimed.owner_id JOIN documents d ON d.id = claimed.document_id "
+    "LEFT JOIN document_stage_records r ON r.job_id = claimed.id AND r.stage = claimed.stage"
 )
 
 # An operator can pause admission (docqueue/queue/operator.py); running work carries on.

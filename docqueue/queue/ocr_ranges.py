@@ -102,9 +102,11 @@ def take(
                 RETURNING r.id, r.pages, r.job_id
             )
             SELECT taken.id, taken.pages, q.id, q.document_id, q.owner_id, q.operation, q.stage, q.attempts,
-                   q.max_attempts, q.lease_token::text, u.ocr_timeout_seconds, d.size_bytes, d.page_count
+                   q.max_attempts, q.lease_token::text, u.ocr_timeout_seconds, d.size_bytes, d.page_count,
+                   COALESCE(s.checkpoint, 0)
             FROM taken JOIN document_queue q ON q.id = taken.job_id JOIN users u ON u.id = q.owner_id
                 JOIN documents d ON d.id = q.document_id
+                LEFT JOIN document_stage_records s ON s.job_id = q.id AND s.stage = q.stage
             ORDER BY taken.id
             """
         ),

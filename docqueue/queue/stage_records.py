@@ -190,15 +190,6 @@ def skip_ahead(session: Session, claim: Claim, skipped: list[tuple[str, str]]) -
     )
 
 
-def checkpoint(session: Session, claim: Claim) -> int:
-    """The last unit the claimed stage committed in earlier attempts of this run (0 if none)."""
-    value = session.execute(
-        text("SELECT checkpoint FROM document_stage_records WHERE job_id = :job_id AND stage = :stage"),
-        {"job_id": claim.job_id, "stage": claim.stage},
-    ).scalar()
-    return value or 0
-
-
 # -- reading ------------------------------------------------------------------------
 
 

@@ -32,6 +32,8 @@ class Claim:
     size_bytes: int
     #: None until `inspect` has counted the pages.
     page_count: int | None
+    #: The last unit the stage committed in earlier attempts of this run (0: none); a retry resumes after it.
+    checkpoint: int
 
 
 @dataclass(frozen=True)

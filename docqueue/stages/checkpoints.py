@@ -2,8 +2,8 @@
 
 A long stage writes its outputs batch by batch, each batch in one
 transaction that holds the job's lease and reports the units it added; a
-retried attempt reads `resume_after` and starts after the last committed
-unit instead of at the beginning.
+retried attempt starts after the last committed unit (`Claim.checkpoint`,
+read by the statement that claimed it) instead of at the beginning.
 
 How big a batch is: round trips, not bytes, bound throughput here (~0.2 ms
 each), so a batch is as big as memory allows rather than a fixed few pages.
@@ -86,9 +86,3 @@ def committing_batch(claim: Claim, *, added: int, total: int, unit: str, checkpo
         yield session
         # A write that blocked past the limit is rolled back too: a stopped stage publishes nothing more.
         lease_watch.check_time(claim.job_id)
-
-
-def resume_after(claim: Claim) -> int:
-    """The last unit the claimed stage committed in an earlier attempt of this run (0: start at the beginning)."""
-    with session_scope() as session:
-        return stage_records.checkpoint(session, claim)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
-from docqueue.queue import Claim, stage_records
+from docqueue.queue import Claim
 from docqueue.results import batched
 from docqueue.results.chunks import Chunk, save_chunks, split_into_chunks, stream_page_texts, text_length
 from docqueue.settings import get_settings
@@ -50,7 +50,7 @@ def run(path: None, claim: Claim) -> ChunkSummary:
         budget.clear()
 
     with session_scope() as reader:
-        last_seq = stage_records.checkpoint(reader, claim)
+        last_seq = claim.checkpoint
         estimate = None
         for chunk in split_into_chunks(stream_page_texts(reader, claim.job_id), size, overlap):
             if chunk.seq <= last_seq:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from docqueue.db import session_scope
 from docqueue.image_limits import pdf_image_size
 from docqueue.memory import batch_size
-from docqueue.queue import Claim, stage_records
+from docqueue.queue import Claim
 from docqueue.results.images import FoundImage, images_found_before, save_images
 from docqueue.settings import get_settings
 from docqueue.stages.checkpoints import BatchBudget, committing_batch
@@ -85,11 +85,10 @@ IMAGE_BATCH_BYTES = 16 * 1024 * 1024
 
 def _resume(claim: Claim) -> tuple[int, set[int], set[str]]:
     """The checkpoint, and the image objects and bytes the batches before it stored (none on a first attempt)."""
+    if not claim.checkpoint:
+        return 0, set(), set()
     with session_scope() as session:
-        committed = stage_records.checkpoint(session, claim)
-        if not committed:
-            return 0, set(), set()
-        return committed, *images_found_before(session, claim.job_id)
+        return claim.checkpoint, *images_found_before(session, claim.job_id)
 
 
 def run(path: str, claim: Claim) -> ImageSummary | Skipped:

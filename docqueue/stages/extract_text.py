@@ -22,7 +22,7 @@ from docqueue.pool_guard import reading
 from docqueue.queue import Claim
 from docqueue.results import batched
 from docqueue.settings import get_settings
-from docqueue.stages.checkpoints import BatchBudget, committing_batch, resume_after
+from docqueue.stages.checkpoints import BatchBudget, committing_batch
 from docqueue.stages.inspect import open_document, sniff_type
 from docqueue.stages.stage import Stage
 from docqueue.text_cleaning import storable_text
@@ -43,7 +43,7 @@ def run(path: str, claim: Claim) -> int:
     batch: list[tuple[int, str, bool]] = []
     budget = BatchBudget(TEXT_BATCH_CHARS)
     with open_document(path, sniff_type(path)) as document:
-        for index in range(resume_after(claim), document.page_count):
+        for index in range(claim.checkpoint, document.page_count):
             with reading(f"page {index + 1}"):
                 page_text = storable_text(document.load_page(index).get_text()).strip()
             kept = page_text[:max_chars]
