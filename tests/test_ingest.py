@@ -21,9 +21,16 @@ from tests.factories import add_document, make_pdf
 DOCQUEUE = str(Path(sys.executable).parent / "docqueue")
 
 
-def run_cli(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+def run_cli(*args, cwd: Path, check: bool = True, **popen) -> subprocess.CompletedProcess:
+    """`docqueue ingest ARGS` in `cwd`; `popen` goes to subprocess.run (env, preexec_fn)."""
     result = subprocess.run(
-        [DOCQUEUE, "ingest", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+        [DOCQUEUE, "ingest", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        **popen,
     )
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
