@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import resource
+import threading
 
 import sqlalchemy as sa
 
+from docqueue.ingest.reading import FILES_PER_TASK, read_files
+from docqueue.ingest.walk import Candidate
+from tests.conftest import wait_until
 from tests.test_ingest import run_cli
 
 LARGE = 70 * 1024  # over reading.INLINE_BYTES: read again, from disk, when stored
@@ -41,3 +47,50 @@ def test_a_batch_of_large_files_keeps_few_files_open(tmp_path, session, make_use
     assert "added 300 documents" in result.stdout and "0 rejected" in result.stdout, result.stdout
     stored = session.execute(sa.text("SELECT count(*) FROM documents WHERE size_bytes > :n"), {"n": LARGE}).scalar()
     assert stored == 300
+
+
+def test_reading_never_has_more_than_max_concurrent_files_open(tmp_path):
+    """Each file is a FIFO: its reader blocks until the test opens the other end, so the test sees every
+    file being read at that moment, and lets one finish (an empty file) only when it has counted."""
+    workers = 4
+    paths = [tmp_path / f"f{n:03d}.pdf" for n in range(8 * FILES_PER_TASK)]
+    for path in paths:
+        os.mkfifo(path)
+    results: list = []
+    reader = threading.Thread(
+        target=lambda: results.extend(read_files([Candidate(str(p), p.name, 0) for p in paths], workers))
+    )
+    reader.start()
+    held: dict[int, int] = {}  # index of a file being read -> the test's end of its FIFO
+    done = peak = 0
+
+    def being_read() -> int:
+        for index in range(done, len(paths)):
+            if index in held:
+                continue
+            try:
+                held[index] = os.open(paths[index], os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as error:
+                assert error.errno == errno.ENXIO  # nobody reading it yet
+        assert len(held) <= workers, sorted(held)
+        return len(held)
+
+    try:
+        while done < len(paths):
+            tasks_left = len(range(done // FILES_PER_TASK * FILES_PER_TASK, len(paths), FILES_PER_TASK))
+            wait_until(lambda: being_read() >= min(workers, tasks_left), timeout=60, interval=0.01)
+            peak = max(peak, len(held))
+            # The first in walk order: results come back in order, so later tasks wait for it.
+            first = min(held)
+            os.close(held.pop(first))
+            done = first + 1 if first == done else done
+    finally:
+        for fd in held.values():
+            os.close(fd)
+        while reader.is_alive():  # after a failure: let every reader still waiting finish
+            for path in paths:
+                with contextlib.suppress(OSError):
+                    os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            reader.join(timeout=0.1)
+    assert peak == workers
+    assert [result.reason for result in results] == ["the file is empty"] * len(paths)
