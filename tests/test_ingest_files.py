@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import resource
 import threading
@@ -94,3 +95,38 @@ def test_reading_never_has_more_than_max_concurrent_files_open(tmp_path):
             reader.join(timeout=0.1)
     assert peak == workers
     assert [result.reason for result in results] == ["the file is empty"] * len(paths)
+
+
+def test_a_file_larger_than_the_memory_the_process_may_use_is_streamed(tmp_path, session, make_user):
+    make_user("stream@example.com")
+    root = tmp_path / "huge"
+    root.mkdir()
+    size = 200 * 1024 * 1024  # MAX_UPLOAD_MB's default
+    with open(root / "scan.pdf", "wb") as target:
+        target.write(b"%PDF-1.4\n" + os.urandom(4096))
+        target.truncate(size)  # the rest sparse: no disk, but every byte read and stored
+    digest = hashlib.sha256()
+    with open(root / "scan.pdf", "rb") as source:
+        while chunk := source.read(1024 * 1024):
+            digest.update(chunk)
+    # The whole address space is the file's size: holding the file once would not fit beside Python.
+    result = run_cli(
+        root,
+        "--user",
+        "stream@example.com",
+        cwd=tmp_path,
+        env={**os.environ, "MALLOC_ARENA_MAX": "2"},  # one arena per thread would reserve 64 MiB each
+        preexec_fn=limit(resource.RLIMIT_AS, size),
+    )
+    assert "added 1 documents" in result.stdout, result.stdout
+    document_id, stored_sha = session.execute(sa.text("SELECT id, sha256 FROM documents")).one()
+    assert stored_sha == digest.hexdigest()
+    stored = hashlib.sha256()
+    chunks = session.execute(
+        sa.text("SELECT data FROM blob_chunks WHERE blob_key = :k ORDER BY seq"),
+        {"k": f"documents/{document_id}/original"},
+        execution_options={"yield_per": 8},
+    )
+    for (data,) in chunks:
+        stored.update(data)
+    assert stored.hexdigest() == digest.hexdigest()
