@@ -88,12 +88,21 @@ def run_rejections(session: Session, run_id: int, limit: int | None = None) -> l
     return list(session.scalars(query.limit(limit) if limit else query))
 
 
+#: A cell starting with one of these is a formula to a spreadsheet (OWASP's "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_cell(value: str) -> str:
+    """The value, with a leading quote if a spreadsheet would run it: a file may be named `=HYPERLINK(...)`."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
 def write_rejections_csv(rows: Iterable[tuple[str, str]], target) -> int:
     """Write (path, reason) rows under a header to the open text file `target`; return how many."""
     writer = csv.writer(target)
     writer.writerow(["path", "reason"])
     count = 0
     for path, reason in rows:
-        writer.writerow([path, reason])
+        writer.writerow([_spreadsheet_cell(path), _spreadsheet_cell(reason)])
         count += 1
     return count
