@@ -12,8 +12,9 @@ import threading
 import sqlalchemy as sa
 
 from docqueue.ingest.reading import FILES_PER_TASK, read_files
-from docqueue.ingest.walk import Candidate
+from docqueue.ingest.walk import Candidate, Rejection, walk_paths
 from tests.conftest import wait_until
+from tests.factories import make_pdf
 from tests.test_ingest import run_cli
 
 LARGE = 70 * 1024  # over reading.INLINE_BYTES: read again, from disk, when stored
@@ -130,3 +131,18 @@ def test_a_file_larger_than_the_memory_the_process_may_use_is_streamed(tmp_path,
     for (data,) in chunks:
         stored.update(data)
     assert stored.hexdigest() == digest.hexdigest()
+
+
+def test_a_file_swapped_for_a_symbolic_link_after_the_walk_is_refused(tmp_path):
+    root = tmp_path / "walked"
+    root.mkdir()
+    secret = tmp_path / "secret.pdf"
+    secret.write_bytes(make_pdf(["secret"]))
+    (root / "report.pdf").write_bytes(make_pdf(["report"]))
+    walked = walk_paths([str(root)])
+    assert [c.display for c in walked.candidates] == [str(root / "report.pdf")]
+    (root / "report.pdf").unlink()
+    (root / "report.pdf").symlink_to(secret)
+    [result] = read_files(walked.candidates, 1)
+    assert isinstance(result, Rejection), result
+    assert result.reason == "symbolic link (since the walk): not followed"

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from docqueue.db import copy_rows
 from docqueue.documents import clean_filename
 from docqueue.ingest import runs
-from docqueue.ingest.reading import ReadFile
+from docqueue.ingest.reading import ReadFile, open_walked
 from docqueue.ingest.walk import Rejection
 from docqueue.pipeline import first_stage
 from docqueue.queue import DocumentQueueService
@@ -76,9 +76,9 @@ def _streams(files: list[ReadFile], ids: list[int]) -> Iterator[tuple[str, Binar
             yield original_file_key(document_id), io.BytesIO(read.data)
             continue
         try:
-            handle = open(read.candidate.path, "rb")
+            handle = open_walked(read.candidate.path)
         except OSError:
-            handle = io.BytesIO()  # gone since it was read: stored empty, then refused by its hash
+            handle = io.BytesIO()  # gone (or a link) since it was read: stored empty, then refused by its hash
         with handle:
             yield original_file_key(document_id), handle
 
