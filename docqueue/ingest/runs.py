@@ -2,7 +2,8 @@
 
 A run's counts move in the same transaction as each batch it commits, so
 they always say what is really stored, even after a kill. A run killed
-outright stays `running` with `updated_at` at its last batch.
+outright stops its heartbeat (`heartbeat.RunHeartbeat`): the clock then
+marks it `abandoned`, `finished_at` at its last beat.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from docqueue.models import IngestRejection, IngestRun
+from docqueue.settings import get_settings
 from docqueue.statuses import IngestRunStatus
 
 if TYPE_CHECKING:
@@ -67,6 +69,25 @@ def finish_run(session: Session, run_id: int, status: IngestRunStatus) -> Ingest
     )
     session.commit()
     return session.get(IngestRun, run_id, populate_existing=True)
+
+
+def mark_abandoned(session: Session) -> int:
+    """Mark `abandoned` every running run whose heartbeat is older than HEARTBEAT_TIMEOUT_SECONDS; commit; how many."""
+    marked = session.execute(
+        text(
+            """
+            UPDATE ingest_runs SET status = :abandoned, finished_at = updated_at
+            WHERE status = :running AND updated_at < statement_timestamp() - make_interval(secs => :timeout)
+            """
+        ),
+        {
+            "abandoned": IngestRunStatus.ABANDONED.value,
+            "running": IngestRunStatus.RUNNING.value,
+            "timeout": get_settings().heartbeat_timeout_seconds,
+        },
+    ).rowcount
+    session.commit()
+    return marked
 
 
 def recent_runs(session: Session, limit: int = 50) -> list[tuple[IngestRun, str]]:
