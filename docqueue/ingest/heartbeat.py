@@ -49,5 +49,6 @@ class RunHeartbeat:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
+        # Not joined: a beat in flight may wait on the row lock of a batch an interrupt left open until the
+        # caller drops that connection, and once the run is finished a late beat matches nothing.
         self.stopped.set()
-        self.thread.join()
