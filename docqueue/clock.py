@@ -5,8 +5,9 @@ lost messages and admits pending work, whenever a dispatcher run asks it to
 (a Postgres notification: see `queue/dispatch_requests.py`) and at least
 every DISPATCH_INTERVAL_SECONDS. Each tick also asks a worker to send the
 result callbacks that are due, drops Idempotency-Key answers past their 24
-hours, and checks that some worker is alive while work waits (a Sentry event
-when none has been heard from for NO_WORKER_ALERT_SECONDS). Every
+hours, checks that some worker is alive while work waits (a Sentry event
+when none has been heard from for NO_WORKER_ALERT_SECONDS) and marks
+`abandoned` the ingest runs whose process stopped beating. Every
 CLEANUP_INTERVAL_SECONDS (daily) it deletes completed queue rows older than
 COMPLETED_RETENTION_DAYS, in small batches.
 """
@@ -24,6 +25,7 @@ from docqueue.broker import build_broker
 from docqueue.callbacks.deliveries import any_due, schedule_missed
 from docqueue.callbacks.sender import request_delivery
 from docqueue.db import get_engine, session_scope
+from docqueue.ingest.runs import mark_abandoned
 from docqueue.queue import dispatch_requests
 from docqueue.queue.cleanup import delete_old_completed
 from docqueue.queue.dispatcher import DispatchReport, process_document_queue
@@ -92,6 +94,13 @@ def _prune_idempotency_keys() -> None:
         prune_expired_keys(session, get_settings().queue_batch_size)
 
 
+def _mark_abandoned_ingests() -> None:
+    with session_scope() as session:
+        marked = mark_abandoned(session)
+    if marked:
+        logger.warning("marked %s ingest run(s) abandoned: their process stopped beating", marked)
+
+
 def _send_due_callbacks() -> None:
     with session_scope() as session:
         schedule_missed(session)
@@ -145,6 +154,7 @@ def run_clock(stop: threading.Event | None = None) -> None:
         _guarded("looking for due callbacks", _send_due_callbacks)
         _guarded("dropping expired idempotency keys", _prune_idempotency_keys)
         _guarded("the no-worker check", alarm.check)
+        _guarded("marking abandoned ingest runs", _mark_abandoned_ingests)
         if time.monotonic() >= next_cleanup and _guarded("cleanup", _cleanup):
             next_cleanup = time.monotonic() + settings.cleanup_interval_seconds
         if report is not None and report.more_requested:

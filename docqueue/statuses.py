@@ -57,6 +57,8 @@ class IngestRunStatus(StrEnum):
     #: Stopped by Ctrl-C or a kill; a new run of the same paths adds what it did not.
     INTERRUPTED = "interrupted"
     FAILED = "failed"
+    #: Killed outright (kill -9, a crash, a lost machine): it stopped beating; what it committed stays.
+    ABANDONED = "abandoned"
 
 
 class OcrStatus(StrEnum):

@@ -21,9 +21,16 @@ from tests.factories import add_document, make_pdf
 DOCQUEUE = str(Path(sys.executable).parent / "docqueue")
 
 
-def run_cli(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+def run_cli(*args, cwd: Path, check: bool = True, **popen) -> subprocess.CompletedProcess:
+    """`docqueue ingest ARGS` in `cwd`; `popen` goes to subprocess.run (env, preexec_fn)."""
     result = subprocess.run(
-        [DOCQUEUE, "ingest", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+        [DOCQUEUE, "ingest", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        **popen,
     )
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
@@ -166,7 +173,7 @@ def many_files(root: Path, count: int) -> Path:
     return root
 
 
-@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=lambda stop: stop.name)
 def test_an_interrupted_run_resumes_without_duplicates(stop, tmp_path, session, make_user, test_env):
     owner, _ = make_user("resume@example.com")
     root = many_files(tmp_path / "bulk", 3000)
@@ -189,7 +196,7 @@ def test_an_interrupted_run_resumes_without_duplicates(stop, tmp_path, session, 
     assert 0 < first < 3000, "the kill must land mid-run for this test to mean anything"
     run = session.execute(sa.text("SELECT status, files_added FROM ingest_runs")).one()
     assert run.files_added == first, "the run record counts exactly what committed"
-    if stop == signal.SIGINT:
+    if stop != signal.SIGKILL:  # Ctrl-C, or a `kill` (SIGTERM) as a PaaS or an operator sends it
         assert process.returncode == 1
         assert run.status == "interrupted", err
         assert f"added {first:,} documents" in out and "run the same command again" in out

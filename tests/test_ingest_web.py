@@ -65,6 +65,16 @@ def test_a_folder_upload_is_an_ingest_run_and_admins_see_it(app, make_user, sess
     assert admin.get("/admin/ingests/999/rejected.csv").status_code == 404
 
 
+def test_the_rejected_files_csv_never_starts_a_cell_with_a_formula(app, make_user, session):
+    client = logged_in(app, make_user, "sheet@example.com")
+    names = ["=1+2", "+1", "-2", "@SUM(A1)"]
+    upload_folder(client, {f"{name}/notes.txt": b"text\n" for name in names})
+    admin = logged_in(app, make_user, "sheets-admin@example.com", role="admin")
+    run_id = session.execute(sa.text("SELECT id FROM ingest_runs")).scalar()
+    rows = list(csv.DictReader(io.StringIO(admin.get(f"/admin/ingests/{run_id}/rejected.csv").get_data(as_text=True))))
+    assert sorted(row["path"] for row in rows) == sorted(f"'{name}/notes.txt" for name in names)
+
+
 def test_logged_out_visitors_are_sent_to_log_in(client, test_env):
     assert client.get("/admin/ingests/").headers["Location"].startswith("/login")
     assert client.post("/upload/folder").status_code in (302, 400)

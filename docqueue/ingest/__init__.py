@@ -2,7 +2,8 @@
 
 `walk` finds the files, `reading` sniffs and hashes them concurrently,
 `batch` stores each batch in one transaction of a few bulk statements,
-`runs` records every run, `importer.ingest_paths` ties them together, and
+`runs` records every run (`heartbeat` keeps a running one's record fresh),
+`importer.ingest_paths` ties them together, and
 `console` shows it on a terminal.
 """
 

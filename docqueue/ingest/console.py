@@ -38,10 +38,10 @@ MONITOR_INTERVAL_SECONDS = 2.0
 
 
 class FilesColumn(ProgressColumn):
-    """`1,200/100,000 files 2,310 files/s`: counts from the task's fields, rate over the elapsed time."""
+    """`1,200/100,000 files 2,310 files/s`: files read so far, from the task's fields, rate over the elapsed time."""
 
     def render(self, task) -> Text:
-        done, total = task.fields.get("files_done", 0), task.fields.get("files_total", 0)
+        done, total = task.fields.get("files_read", 0), task.fields.get("files_total", 0)
         elapsed = task.elapsed or 0
         rate = done / elapsed if elapsed > 0 else 0
         return Text(f"{done:,}/{total:,} files {rate:,.0f} files/s", style="progress.data.speed")
@@ -94,8 +94,8 @@ def run_ingest(paths: tuple[str, ...], email: str, monitor: bool, **overrides) -
             bar.update(
                 task,
                 total=progress.bytes_total,
-                completed=progress.bytes_done,
-                files_done=progress.files_done,
+                completed=progress.bytes_read,
+                files_read=progress.files_read,
                 files_total=progress.files_total,
             )
 

@@ -11,12 +11,14 @@ against what the owner already has.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from psycopg.errors import QueryCanceled
 from sqlalchemy.orm import Session
 
 from docqueue.ingest.batch import store_batch
+from docqueue.ingest.heartbeat import RunHeartbeat
 from docqueue.ingest.reading import ReadFile, read_files
 from docqueue.ingest.runs import finish_run, run_rejections, start_run
 from docqueue.ingest.walk import Rejection, walk_paths
@@ -52,12 +54,13 @@ class IngestOptions:
 
 @dataclass
 class IngestProgress:
-    """Where a run stands; `*_done` counts only what committed batches hold."""
+    """Where a run stands; `*_done` counts only what committed batches hold, `*_read` also the batch in hand."""
 
     files_total: int = 0
     bytes_total: int = 0
+    files_read: int = 0
+    bytes_read: int = 0
     files_done: int = 0
-    bytes_done: int = 0
     added: int = 0
     bytes_added: int = 0
     duplicates: int = 0
@@ -101,6 +104,7 @@ def ingest_paths(
         files_total=len(walked.candidates) + len(walked.rejections),
         bytes_total=walked.total_bytes,
         filtered=walked.filtered,
+        files_read=len(walked.rejections),
     )
     notify = on_progress or (lambda _: None)
     notify(progress)
@@ -123,7 +127,6 @@ def ingest_paths(
             dry_run=options.dry_run,
         )
         progress.files_done += len(files) + len(rejections)
-        progress.bytes_done += sum(read.candidate.size for read in files) + sum(r.size for r in rejections)
         progress.added += result.added
         progress.bytes_added += result.bytes_added
         progress.duplicates += result.duplicates
@@ -136,19 +139,26 @@ def ingest_paths(
             nudge_dispatcher(session)
         notify(progress)
 
+    beating = RunHeartbeat(session.get_bind(), run_id) if run_id is not None else nullcontext()
     try:
-        for item in read_files(walked.candidates, options.max_concurrent_io, options.max_bytes):
-            if should_stop():
-                report.status = IngestRunStatus.INTERRUPTED
-                break
-            if isinstance(item, Rejection):
-                rejections.append(item)
-            else:
-                files.append(item)
-            if len(files) >= options.batch_size:
+        with beating:
+            for item in read_files(walked.candidates, options.max_concurrent_io, options.max_bytes):
+                if should_stop():
+                    report.status = IngestRunStatus.INTERRUPTED
+                    break
+                if isinstance(item, Rejection):
+                    rejections.append(item)
+                    progress.bytes_read += item.size
+                else:
+                    files.append(item)
+                    progress.bytes_read += item.candidate.size
+                progress.files_read += 1
+                if len(files) >= options.batch_size:
+                    commit_batch()
+                else:
+                    notify(progress)  # a batch takes a while to read: show it moving, not only at commits
+            if (files or rejections) and report.status is IngestRunStatus.COMPLETED:
                 commit_batch()
-        if (files or rejections) and report.status is IngestRunStatus.COMPLETED:
-            commit_batch()
     except BaseException as error:
         if not _is_interrupt(error):
             session.rollback()

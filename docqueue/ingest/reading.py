@@ -8,13 +8,15 @@ insert, larger ones are read again, streamed, when stored.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from docqueue.errors import DocumentRejected
 from docqueue.ingest.walk import Candidate, Rejection, too_large_reason
@@ -43,6 +45,11 @@ class ReadFile:
     data: bytes | None
 
 
+def open_walked(path: str) -> BinaryIO:
+    """Open a walked file for reading, refusing (ELOOP) a symbolic link put in its place since the walk."""
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb")
+
+
 def read_file(candidate: Candidate, max_bytes: int | None = None) -> ReadFile | Rejection:
     """Sniff and hash one file, streaming it; a Rejection with the reason if it cannot be a document."""
     try:
@@ -50,7 +57,7 @@ def read_file(candidate: Candidate, max_bytes: int | None = None) -> ReadFile | 
         digest = hashlib.sha256()
         size = 0
         kept = bytearray()
-        with open(candidate.path, "rb") as handle:
+        with open_walked(candidate.path) as handle:
             while chunk := handle.read(READ_BYTES):
                 digest.update(chunk)
                 size += len(chunk)
@@ -59,6 +66,8 @@ def read_file(candidate: Candidate, max_bytes: int | None = None) -> ReadFile | 
     except DocumentRejected as rejection:
         return Rejection(candidate.display, str(rejection), candidate.size)
     except OSError as error:
+        if error.errno == errno.ELOOP:
+            return Rejection(candidate.display, "symbolic link (since the walk): not followed", candidate.size)
         return Rejection(candidate.display, f"cannot read: {error.strerror or error}", candidate.size)
     if size == 0:
         return Rejection(candidate.display, "the file is empty", candidate.size)

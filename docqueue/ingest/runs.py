@@ -2,7 +2,8 @@
 
 A run's counts move in the same transaction as each batch it commits, so
 they always say what is really stored, even after a kill. A run killed
-outright stays `running` with `updated_at` at its last batch.
+outright stops its heartbeat (`heartbeat.RunHeartbeat`): the clock then
+marks it `abandoned`, `finished_at` at its last beat.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from docqueue.models import IngestRejection, IngestRun
+from docqueue.settings import get_settings
 from docqueue.statuses import IngestRunStatus
 
 if TYPE_CHECKING:
@@ -69,6 +71,25 @@ def finish_run(session: Session, run_id: int, status: IngestRunStatus) -> Ingest
     return session.get(IngestRun, run_id, populate_existing=True)
 
 
+def mark_abandoned(session: Session) -> int:
+    """Mark `abandoned` every running run whose heartbeat is older than HEARTBEAT_TIMEOUT_SECONDS; commit; how many."""
+    marked = session.execute(
+        text(
+            """
+            UPDATE ingest_runs SET status = :abandoned, finished_at = updated_at
+            WHERE status = :running AND updated_at < statement_timestamp() - make_interval(secs => :timeout)
+            """
+        ),
+        {
+            "abandoned": IngestRunStatus.ABANDONED.value,
+            "running": IngestRunStatus.RUNNING.value,
+            "timeout": get_settings().heartbeat_timeout_seconds,
+        },
+    ).rowcount
+    session.commit()
+    return marked
+
+
 def recent_runs(session: Session, limit: int = 50) -> list[tuple[IngestRun, str]]:
     """The newest runs with their owner's email, newest first."""
     from docqueue.models import User
@@ -88,12 +109,21 @@ def run_rejections(session: Session, run_id: int, limit: int | None = None) -> l
     return list(session.scalars(query.limit(limit) if limit else query))
 
 
+#: A cell starting with one of these is a formula to a spreadsheet (OWASP's "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_cell(value: str) -> str:
+    """The value, with a leading quote if a spreadsheet would run it: a file may be named `=HYPERLINK(...)`."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
 def write_rejections_csv(rows: Iterable[tuple[str, str]], target) -> int:
     """Write (path, reason) rows under a header to the open text file `target`; return how many."""
     writer = csv.writer(target)
     writer.writerow(["path", "reason"])
     count = 0
     for path, reason in rows:
-        writer.writerow([path, reason])
+        writer.writerow([_spreadsheet_cell(path), _spreadsheet_cell(reason)])
         count += 1
     return count
