@@ -1,6 +1,6 @@
 """Browser login (session cookie), API bearer tokens, and the roles every view checks.
 
-Roles (docqueue.models.ROLES) are checked on the server for each view:
+Roles (docqueue.statuses.ROLES) are checked on the server for each view:
 `role_required` for pages, `api_role_required` for the API. A session's user
 id carries the account's session version (`User.get_id`), so logging out,
 a password change or disabling the account ends every session and
