@@ -275,3 +275,8 @@ class PrivatePostgres:
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.pgdata), "-m", mode, "-w", "stop")
+
+
+def start(procfile, name: str, **extra):
+    """A Procfile process with the chaos timings: fast heartbeats, re-sends and retries, so recovery fits a test."""
+    return procfile(name, **CHAOS_ENV, **extra)

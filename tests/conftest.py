@@ -246,3 +246,24 @@ def corpus_truth() -> dict:
     import json
 
     return json.loads((CORPUS / "truth.json").read_text())
+
+
+@pytest.fixture
+def engine(test_env):
+    """The test database's engine, to read what other processes wrote outside any test session."""
+    from docqueue.db import get_engine
+
+    return get_engine()
+
+
+@pytest.fixture
+def owner(make_user):
+    """A fresh user's id, for tests that need a document owner and nothing more of the user."""
+    return make_user()[0]
+
+
+@pytest.fixture
+def no_csrf_app(app):
+    """The app without CSRF checks, so a test posts forms without fetching a token first."""
+    app.config.update(WTF_CSRF_ENABLED=False)
+    return app

@@ -8,10 +8,9 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from tests.account_support import PASSWORD
 from tests.factories import add_document
-from tests.test_accounts import PASSWORD
-from tests.test_operator_actions import failed_job
-from tests.test_queue_service import job_row, only_job_id
+from tests.queue_support import failed_job, job_row, only_job_id
 
 
 def logged_in(app, email: str):

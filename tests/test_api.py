@@ -163,7 +163,7 @@ def test_requeue_failed_answers_what_it_skipped_and_why(client, make_user, sessi
     from docqueue.queue import DocumentQueueService
     from docqueue.statuses import FailureKind
     from tests.factories import add_document
-    from tests.test_queue_service import admit, claim, document_row, only_job_id
+    from tests.queue_support import admit, claim, document_row, only_job_id
 
     owner, _ = make_user()
     _, admin_token = make_user(role="admin")

@@ -11,10 +11,9 @@ from docqueue.queue import DocumentQueueService
 from docqueue.queue.dashboard import read_dashboard
 from docqueue.queue.dispatcher import process_document_queue
 from docqueue.queue.messages import held_messages
+from tests.account_support import PASSWORD, log_in
 from tests.factories import add_document
-from tests.test_accounts import PASSWORD, log_in, no_csrf_app  # noqa: F401  (the fixture)
-from tests.test_operator_actions import failed_job
-from tests.test_queue_service import admit, claim, only_job_id
+from tests.queue_support import admit, claim, failed_job, only_job_id
 
 
 def drop_message(broker, job_id: int) -> None:
@@ -89,7 +88,7 @@ def test_metrics_carry_each_stages_duration_and_attempts_once_a_stage_has_ended(
     assert 'docqueue_stage_attempts{outcome="failed",stage="inspect"} 1.0' in metrics
 
 
-def test_the_backlog_eta_follows_the_completions_per_minute(no_csrf_app, make_user, session):  # noqa: F811
+def test_the_backlog_eta_follows_the_completions_per_minute(no_csrf_app, make_user, session):
     owner, _ = make_user("eta@example.com", password=PASSWORD, role="operator")
     for _ in range(4):
         add_document(session, owner)

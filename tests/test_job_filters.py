@@ -7,9 +7,9 @@ import re
 from docqueue.models import User
 from docqueue.queue import DocumentQueueService
 from docqueue.queue.operator import OperatorActions
+from tests.account_support import PASSWORD, log_in
 from tests.factories import add_document
-from tests.test_accounts import PASSWORD, log_in, no_csrf_app  # noqa: F401  (the fixture)
-from tests.test_queue_service import only_job_id
+from tests.queue_support import only_job_id
 
 
 def listed(client, query: str) -> set[int]:
@@ -18,7 +18,7 @@ def listed(client, query: str) -> set[int]:
     return {int(job_id) for job_id in re.findall(r'<tr id="job-(\d+)"', response.get_data(as_text=True))}
 
 
-def test_the_jobs_list_filters_by_stage_operation_and_priority(no_csrf_app, make_user, session):  # noqa: F811
+def test_the_jobs_list_filters_by_stage_operation_and_priority(no_csrf_app, make_user, session):
     operator_id, _ = make_user("op@example.com", password=PASSWORD, role="operator")
     owner, _ = make_user()
     processed = only_job_id(session, add_document(session, owner, priority=5))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_accounts import PASSWORD, log_in, no_csrf_app  # noqa: F401  (the fixture)
+from tests.account_support import PASSWORD, log_in
 
 
 @pytest.fixture
-def client(no_csrf_app, make_user):  # noqa: F811
+def client(no_csrf_app, make_user):
     make_user("back@example.com", password=PASSWORD, role="operator")
     return no_csrf_app.test_client()
 

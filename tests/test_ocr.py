@@ -25,7 +25,7 @@ from tests.scans import (
     two_column_image,
     words,
 )
-from tests.test_stage_records import records
+from tests.stage_record_support import records
 from tests.test_stages import job_for, process
 
 
