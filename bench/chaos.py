@@ -1,6 +1,6 @@
 """The chaos suite at a larger scale, with its long variants.
 
-Runs tests/test_chaos.py with N documents per scenario (CI runs 12) and the
+Runs tests/test_chaos.py and tests/test_chaos_outages.py with N documents per scenario (CI runs 12) and the
 long variants (more SIGKILLs at random points; SIGKILL 30 s after SIGTERM,
 where CI waits 5 s); each scenario prints how long recovery took. Extra arguments go to pytest.
 
@@ -22,8 +22,8 @@ def main(argv: list[str]) -> int:
     extra = argv[1:] if argv and argv[0].isdigit() else argv
     os.environ["CHAOS_DOCUMENTS"] = documents
     os.environ["CHAOS_LONG"] = "1"
-    tests = Path(__file__).resolve().parent.parent / "tests" / "test_chaos.py"
-    return pytest.main(["-q", "-s", str(tests), *extra])
+    tests = Path(__file__).resolve().parent.parent / "tests"
+    return pytest.main(["-q", "-s", str(tests / "test_chaos.py"), str(tests / "test_chaos_outages.py"), *extra])
 
 
 if __name__ == "__main__":

@@ -24,11 +24,6 @@ from tests.scans import jbig2_claiming
 from tests.test_stages import job_for, process
 
 
-@pytest.fixture
-def owner(make_user):
-    return make_user()[0]
-
-
 def assert_others_unaffected(session, owner) -> None:
     document = process(session, add_document(session, owner, make_pdf(["an ordinary page"])))
     assert document.status == "completed"

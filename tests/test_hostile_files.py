@@ -50,11 +50,6 @@ def assert_plain(message: str) -> None:
     assert message and not INTERNALS.search(message), f"internals shown to the user: {message!r}"
 
 
-@pytest.fixture
-def owner(make_user):
-    return make_user()[0]
-
-
 def raise_mupdf_error(class_name: str) -> None:
     """Runs in a pool process: raise MuPDF's own exception, with text naming the temporary file as MuPDF's does."""
     raise getattr(pymupdf.mupdf, class_name)("cannot open /tmp/docqueue-7-abc/original: something broke")

@@ -29,11 +29,6 @@ from tests.stage_record_support import records
 from tests.test_stages import job_for, process
 
 
-@pytest.fixture
-def owner(make_user):
-    return make_user()[0]
-
-
 def stored_pages(session, document_id: int) -> list[sa.Row]:
     return session.execute(
         sa.text(

@@ -36,11 +36,6 @@ def job_for(session, document_id: int) -> sa.Row:
     return session.execute(sa.text("SELECT * FROM document_queue WHERE document_id = :d"), {"d": document_id}).one()
 
 
-@pytest.fixture
-def owner(make_user):
-    return make_user()[0]
-
-
 @pytest.mark.parametrize("name", ["pdflatex-4-pages.pdf", "imagemagick-images.pdf", "multicolumn.pdf"])
 def test_real_pdfs_are_counted_and_extracted_page_by_page(session, owner, name):
     truth = json.loads((CORPUS / "truth.json").read_text())[name]

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pymupdf
-import pytest
 import sqlalchemy as sa
 from psycopg import _connection_base, _cursor_base, client_cursor
 
@@ -24,11 +23,6 @@ from docqueue.stage_runner import run_stage
 from docqueue.storage import blob_store
 from tests.factories import add_document, make_pdf
 from tests.test_stages import job_for, process
-
-
-@pytest.fixture
-def owner(make_user):
-    return make_user()[0]
 
 
 class StatementCounter:
