@@ -45,6 +45,19 @@ def claim(session, job_id, stage="inspect", worker="w1"):
     return result
 
 
+def failed_both_ways(session, owner_id: int) -> tuple[int, int]:
+    """Two failed documents: (one refused for good as unsupported, one out of attempts on a transient error)."""
+    rejected = add_document(session, owner_id)
+    exhausted = add_document(session, owner_id)
+    admit(session)
+    queue = DocumentQueueService(session)
+    queue.mark_failed(claim(session, only_job_id(session, rejected)), "unsupported file type", FailureKind.PERMANENT)
+    session.execute(sa.text("UPDATE document_queue SET max_attempts = 1 WHERE document_id = :id"), {"id": exhausted})
+    queue.mark_failed(claim(session, only_job_id(session, exhausted)), "service unavailable", FailureKind.TRANSIENT)
+    session.commit()
+    return rejected, exhausted
+
+
 def failed_job(session, owner_id: int, message: str = "extract_text failed: OSError: disk went away") -> int:
     """A job that was claimed and failed for good, the way a worker records it."""
     job_id = only_job_id(session, add_document(session, owner_id))

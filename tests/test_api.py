@@ -160,21 +160,10 @@ def test_uploads_are_accepted_while_redis_is_down_and_dispatched_later(make_user
 
 
 def test_requeue_failed_answers_what_it_skipped_and_why(client, make_user, session):
-    from docqueue.queue import DocumentQueueService
-    from docqueue.statuses import FailureKind
-    from tests.factories import add_document
-    from tests.queue_support import admit, claim, document_row, only_job_id
+    from tests.queue_support import document_row, failed_both_ways
 
-    owner, _ = make_user()
     _, admin_token = make_user(role="admin")
-    unsupported = add_document(session, owner)
-    timed_out = add_document(session, owner)
-    admit(session)
-    queue = DocumentQueueService(session)
-    queue.mark_failed(claim(session, only_job_id(session, unsupported)), "unsupported file type", FailureKind.PERMANENT)
-    session.execute(sa.text("UPDATE document_queue SET max_attempts = 1 WHERE document_id = :id"), {"id": timed_out})
-    queue.mark_failed(claim(session, only_job_id(session, timed_out)), "timeout", FailureKind.TRANSIENT)
-    session.commit()
+    unsupported, timed_out = failed_both_ways(session, make_user()[0])
     answer = client.post("/api/queue/requeue-failed", headers=auth(admin_token))
     assert answer.status_code == 200
     assert answer.json == {"requeued": 1, "skipped": [{"reason": "unsupported file type", "documents": 1}]}

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from docqueue.queue import DocumentQueueService
 from docqueue.statuses import FailureKind
 from tests.factories import add_document
-from tests.queue_support import admit, admitted_job, claim, document_row, job_row, only_job_id
+from tests.queue_support import admit, admitted_job, claim, document_row, failed_both_ways, job_row, only_job_id
 
 
 def test_retryable_failure_backs_off_then_fails_for_good(session, make_user):
@@ -95,16 +95,8 @@ def test_stale_jobs_out_of_attempts_fail_with_a_reason(session, make_user):
 
 
 def test_requeue_failed_retries_transient_failures_and_reports_permanent_ones(session, make_user):
-    owner, _ = make_user()
-    rejected = add_document(session, owner)
-    exhausted = add_document(session, owner)
-    admit(session)
-    queue = DocumentQueueService(session)
-    queue.mark_failed(claim(session, only_job_id(session, rejected)), "unsupported file type", FailureKind.PERMANENT)
-    session.execute(sa.text("UPDATE document_queue SET max_attempts = 1 WHERE document_id = :id"), {"id": exhausted})
-    queue.mark_failed(claim(session, only_job_id(session, exhausted)), "service unavailable", FailureKind.TRANSIENT)
-    session.commit()
-    result = queue.requeue_failed()
+    rejected, exhausted = failed_both_ways(session, make_user()[0])
+    result = DocumentQueueService(session).requeue_failed()
     session.commit()
     assert (result.requeued, result.skipped) == (1, [("unsupported file type", 1)])
     assert document_row(session, exhausted).status == "pending"
