@@ -9,10 +9,12 @@ The same N documents (the corpus PDFs, cycled) go through:
    on as many processes (one thread each) as docqueue's PDF pool;
 3. docqueue: stored in Postgres and queued in one transaction, then the Procfile's
    worker (already booted) and clock run every stage for each (inspect, extract_text,
-   extract_images, chunk; OCR and the searchable PDF find nothing to do, the AI stages
-   are not configured), with claims, leases, fenced writes of every page, image and
-   chunk, and the dispatcher admitting work. Users' defaults apply (one user's
-   `concurrent_ocr_jobs`, OCR_CONCURRENT_JOBS in flight).
+   extract_images, chunk; the AI stages are not configured), with claims, leases,
+   fenced writes of every page, image and chunk, and the dispatcher admitting work.
+   Users' defaults apply (one user's `concurrent_ocr_jobs`, OCR_CONCURRENT_JOBS in
+   flight), twice: with the user's background OCR off, the same work as the
+   baselines; and on (the default), where OCR reads the 7 image-only pages of 2 of
+   the corpus's 20 files and writes their searchable PDFs, which no baseline does.
 
 For the scaling curve, run it with WORKER_PROCESSES=1, 2, 4 (the Procfile's worker
 processes) and OCR_CONCURRENT_JOBS raised to match (4 per process).
@@ -81,7 +83,7 @@ def bare_dramatiq(paths: list[str], processes: int, workdir: Path) -> float:
         stop(worker)
 
 
-def docqueue_pipeline(files: list[tuple[str, bytes]], workdir: Path) -> float:
+def docqueue_pipeline(files: list[tuple[str, bytes]], workdir: Path, ocr: bool) -> float:
     from docqueue.broker import build_broker
     from docqueue.commands import queue_upload
     from docqueue.db import get_engine, session_scope
@@ -93,6 +95,7 @@ def docqueue_pipeline(files: list[tuple[str, bytes]], workdir: Path) -> float:
     with session_scope() as session:
         # The whole batch is one user's, with a new user's defaults: a lone user may use all the capacity.
         owner, _ = create_user(session, f"bench{secrets.token_hex(3)}@example.com")
+        owner.enable_background_ocr = ocr
         owner_id = owner.id
     build_broker()
     commands = procfile_commands()
@@ -155,7 +158,8 @@ def main() -> None:
             results.setdefault(f"bare Dramatiq, {pool_size} processes", []).append(
                 bare_dramatiq(paths, pool_size, Path(tmp))
             )
-            results.setdefault("docqueue (Procfile worker)", []).append(docqueue_pipeline(files, Path(tmp)))
+            results.setdefault("docqueue, OCR off (same work)", []).append(docqueue_pipeline(files, Path(tmp), False))
+            results.setdefault("docqueue, OCR on (default)", []).append(docqueue_pipeline(files, Path(tmp), True))
         client = redis.Redis.from_url(os.environ["REDIS_URL"])
         keys = list(client.scan_iter(match=f"{namespace}*"))
         if keys:

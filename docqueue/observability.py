@@ -5,9 +5,6 @@ from __future__ import annotations
 import logging
 
 import sentry_sdk
-from sentry_sdk.integrations.dramatiq import DramatiqIntegration
-from sentry_sdk.integrations.flask import FlaskIntegration
-from sentry_sdk.integrations.logging import LoggingIntegration
 
 from docqueue.settings import get_settings
 
@@ -25,6 +22,12 @@ def init_sentry() -> None:
     global _initialised
     dsn = get_settings().sentry_dsn
     if dsn and not _initialised:
+        # Imported only when Sentry is on: the Flask integration alone brings Flask, Werkzeug and Jinja
+        # into every worker and PDF process.
+        from sentry_sdk.integrations.dramatiq import DramatiqIntegration
+        from sentry_sdk.integrations.flask import FlaskIntegration
+        from sentry_sdk.integrations.logging import LoggingIntegration
+
         sentry_sdk.init(
             dsn=dsn,
             integrations=[DramatiqIntegration(), FlaskIntegration(), LoggingIntegration(event_level=None)],
