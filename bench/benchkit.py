@@ -11,6 +11,7 @@ import os
 import secrets
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import tempfile
@@ -171,6 +172,28 @@ def wait_for_web(base_url: str, timeout: float = 120) -> None:
 def worker_booted(since: float) -> bool:
     """Whether some worker process has sent a heartbeat since `since` (a Unix time): it has booted."""
     return bool(query("SELECT count(*) FROM worker_heartbeats WHERE last_seen_at > to_timestamp(:t)", t=since))
+
+
+@contextmanager
+def booted_worker(env: dict, logs: Path, worker_env: dict | None = None) -> Iterator[subprocess.Popen]:
+    """The Procfile's worker (with `worker_env`, else `env`) and clock, booted; both stopped on the way out."""
+    since = time.time()
+    worker = start("worker", worker_env or env, logs / "worker.log")
+    clock = start("clock", env, logs / "clock.log")
+    with running(worker, clock, logs=logs):
+        wait_for(lambda: worker_booted(since), timeout=180, interval=0.2, what="the worker to boot", watch=[worker])
+        time.sleep(3)  # its PDF pool warms up after the first heartbeat
+        yield worker
+
+
+def print_medians(results: dict[str, list[float]], baseline: str, count: int, unit: str, title: str = "") -> None:
+    """A table of each row's median seconds, `unit`s per second over `count`, and its time as a multiple of
+    the `baseline` row's."""
+    base = statistics.median(results[baseline])
+    print(f"{title:34} {'seconds':>8} {unit + '/s':>9} {'x ' + baseline.split(',')[0]:>15}")
+    for name, samples in results.items():
+        median = statistics.median(samples)
+        print(f"{name:34} {median:8.2f} {count / median:9.1f} {median / base:15.1f}")
 
 
 #: Text for generated scans: varied, as real pages are, so Tesseract does real work on each.

@@ -43,14 +43,12 @@ from benchkit import (
     PARAGRAPHS,
     STATEMENT_COUNTER,
     PeakRss,
+    booted_worker,
     make_user,
     query,
     read_statement_counts,
-    running,
     scratch_environment,
-    start,
     wait_for,
-    worker_booted,
 )
 from PIL import Image
 
@@ -145,12 +143,7 @@ def main() -> None:
             "BENCH_STATEMENT_COUNTS": counts,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(STATEMENT_COUNTER), env.get("PYTHONPATH")])),
         }
-        since = time.time()
-        worker = start("worker", counted, logs / "worker.log")
-        clock = start("clock", env, logs / "clock.log")
-        with running(worker, clock, logs=logs):
-            wait_for(lambda: worker_booted(since), timeout=180, interval=0.2, what="the worker to boot", watch=[worker])
-            time.sleep(3)  # its PDF pool warms up after the first heartbeat
+        with booted_worker(env, logs, worker_env=counted) as worker:
             for run, data in enumerate(documents):
                 path = Path(counts) / f"big{run}.pdf"
                 path.write_bytes(data)

@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import io
 import re
-import statistics
 import sys
 import time
 
-from benchkit import make_user, query, running, scratch_environment, start, wait_for, worker_booted
+from benchkit import make_user, print_medians, query, running, scratch_environment, start, wait_for, worker_booted
 
 from docqueue.procfile import procfile_commands
 from docqueue.settings import get_settings
@@ -132,12 +131,8 @@ def main() -> None:
             "bare Dramatiq no-op (baseline)": bare_dramatiq(count, runs, env, logs),
             "docqueue durable no-op job": durable(count, runs, env, logs),
         }
-    baseline = statistics.median(results["bare Dramatiq no-op (baseline)"])
     print(f"\n{count} jobs; median of {runs} runs; worker: {worker_command('<module>')}")
-    print(f"{'':34} {'seconds':>8} {'jobs/s':>9} {'x baseline':>11}")
-    for name, samples in results.items():
-        median = statistics.median(samples)
-        print(f"{name:34} {median:8.2f} {count / median:9.1f} {median / baseline:11.1f}")
+    print_medians(results, "bare Dramatiq no-op (baseline)", count, "jobs")
     print(
         "settings:",
         " ".join(

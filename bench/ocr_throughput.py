@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pymupdf
-from benchkit import make_user, query, running, scanned_pdf, scratch_environment, start, wait_for, worker_booted
+from benchkit import booted_worker, make_user, query, scanned_pdf, scratch_environment, wait_for
 
 
 def bare_tesseract(scan: bytes, folder: Path, parallel: int = 2) -> float:
@@ -103,12 +103,7 @@ def main() -> None:
         from docqueue.broker import build_broker
 
         build_broker()
-        since = time.time()
-        worker = start("worker", env, logs / "worker.log")
-        clock = start("clock", env, logs / "clock.log")
-        with running(worker, clock, logs=logs):
-            wait_for(lambda: worker_booted(since), timeout=180, interval=0.2, what="the worker to boot", watch=[worker])
-            time.sleep(3)  # its PDF pool warms up after the first heartbeat
+        with booted_worker(env, logs) as worker:
             for run, scan in enumerate(scans):
                 bare.append(bare_tesseract(scan, Path(images)))
                 durable.append(docqueue_ocr(owner_id, scan, pages, run, worker))

@@ -33,7 +33,6 @@ import multiprocessing
 import os
 import secrets
 import shlex
-import statistics
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ from pathlib import Path
 
 import redis
 import sqlalchemy as sa
-from benchkit import start, stop, wait_for
+from benchkit import print_medians, start, stop, wait_for
 from pdf_work import pdf_work  # bench/ is this script's directory: spawned pool processes find it too
 
 from docqueue.procfile import REPO_ROOT, procfile_commands
@@ -168,12 +167,8 @@ def main() -> None:
 
         get_engine().dispose()
 
-    baseline = statistics.median(results["bare PyMuPDF, 1 process"])
     print(f"{count} documents ({sum(len(d) for _, d in files) / 1e6:.1f} MB, corpus cycled); median of {runs} runs")
-    print(f"{'pipeline':34} {'seconds':>8} {'docs/s':>8} {'x bare PyMuPDF':>15}")
-    for name, samples in results.items():
-        median = statistics.median(samples)
-        print(f"{name:34} {median:8.2f} {count / median:8.1f} {median / baseline:15.1f}")
+    print_medians(results, "bare PyMuPDF, 1 process", count, "docs", title="pipeline")
     print(
         "settings:",
         shlex.join(f"{k}={os.environ.get(k, '(default)')}" for k in ("OCR_CONCURRENT_JOBS", "PDF_WORKER_PROCESSES")),

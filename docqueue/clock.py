@@ -32,6 +32,7 @@ from docqueue.queue.dispatcher import DispatchReport, process_document_queue
 from docqueue.queue.heartbeats import liveness
 from docqueue.queue.idempotency import prune_expired_keys
 from docqueue.settings import get_settings
+from docqueue.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def _mark_abandoned_ingests() -> None:
     with session_scope() as session:
         marked = mark_abandoned(session)
     if marked:
-        logger.warning("marked %s ingest run(s) abandoned: their process stopped beating", marked)
+        logger.warning("marked %s abandoned: their process stopped beating", counted(marked, "ingest run"))
 
 
 def _send_due_callbacks() -> None:

@@ -22,6 +22,7 @@ import os
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -38,8 +39,10 @@ from docqueue.worker_shutdown import WorkerStopping
 
 T = TypeVar("T")
 
-#: How often a waiting stage looks at whether it must stop (worker shutdown, lost lease).
+#: How often a waiting stage looks at whether it must stop (worker shutdown, lost lease) or its task was lost.
 STOP_POLL_SECONDS = 0.2
+#: How long a task pebble counts as running may go without its process saying it started before it is lost.
+START_GRACE_SECONDS = 10.0
 
 
 class StageStopped(Exception):
@@ -98,9 +101,35 @@ class _GuardedTask:
         self.future = future
         self.report_path = report_path
         self.timeout = timeout
+        self._running_since: float | None = None
 
-    def result(self):
-        """The task's result, or our own error for whatever ended it."""
+    def lost(self) -> bool:
+        """Whether pebble lost the task: it counts it as running, but no live process runs it.
+
+        A process pebble kills for a cancelled task can take the next task
+        with it (pebble issue #153); that task's future would never end, and
+        its stage would wait for its whole time limit and then fail for good.
+        Each task's process writes its pid as it starts (`pool_guard.run_guarded`).
+        """
+        if not self.future.running():
+            return False
+        pid = pool_guard.started_pid(self.report_path)
+        if pid is not None:
+            return not _alive(pid)
+        self._running_since = self._running_since or time.monotonic()
+        return time.monotonic() - self._running_since > START_GRACE_SECONDS
+
+    def result(self, check: Callable[[], None] = lambda: None):
+        """Wait for the task, calling `check()` every STOP_POLL_SECONDS (it may cancel the task and raise).
+
+        The task's result, or our own error for whatever ended it; a lost
+        task is cancelled and fails as a transient StageProcessDied.
+        """
+        while not concurrent.futures.wait([self.future], timeout=STOP_POLL_SECONDS).done:
+            check()
+            if self.lost():
+                self.future.cancel()
+                raise StageProcessDied("the processing subprocess was lost before it finished the stage")
         try:
             return self.future.result()
         except FutureTimeout:
@@ -113,6 +142,19 @@ class _GuardedTask:
         except BrokenProcessPool:
             # pebble gives up the whole pool when a process dies before its task started; the next call starts a new one.
             raise StageProcessDied("the processing subprocess died before it started the stage") from None
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs: it exists and is not a zombie (dead, not yet reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return True  # no /proc here: existing is all we can know
 
 
 #: Tasks this process has handed to its pool and not yet seen end.
@@ -138,7 +180,7 @@ def _guarded(function: Callable, args: tuple, timeout: float) -> Iterator[_Guard
     finally:
         with _lock:
             _tasks_in_pool -= 1
-        os.unlink(report_path)
+        pool_guard.forget(report_path)
 
 
 def run_in_pdf_process(
@@ -157,7 +199,8 @@ def run_in_pdf_process(
     it does not agree, `stop` is cleared and the wait goes on.
     """
     with _guarded(function, args, timeout) as task:
-        while not concurrent.futures.wait([task.future], timeout=STOP_POLL_SECONDS).done:
+
+        def must_stop() -> None:
             if worker_shutdown.is_stopping():
                 task.future.cancel()  # pebble kills the process running a cancelled task
                 raise WorkerStopping("the worker is shutting down")
@@ -166,7 +209,8 @@ def run_in_pdf_process(
                     task.future.cancel()
                     raise StageStopped("stopped: the job's lease was lost (cancelled or taken over)")
                 stop.clear()
-        return task.result()
+
+        return task.result(must_stop)
 
 
 def run_in_pdf_processes(function: Callable[..., T], argument_lists: list[tuple], *, timeout: float) -> list[T]:

@@ -22,6 +22,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -160,6 +161,7 @@ def run_guarded(report_path: str, function: Callable, *args):
     """
     import pymupdf
 
+    mark_started(report_path)
     try:
         return function(*args)
     except Exception as error:
@@ -173,6 +175,32 @@ def run_guarded(report_path: str, function: Callable, *args):
         raise translated from None
     finally:
         pymupdf.TOOLS.store_shrink(100)
+
+
+def _started_path(report_path: str) -> str:
+    return report_path + ".started"
+
+
+def mark_started(report_path: str, pid: int | None = None) -> None:
+    """Say that process `pid` (this one) has started the task of `report_path` (`started_pid` reads it)."""
+    with open(_started_path(report_path), "w") as started:
+        started.write(str(pid or os.getpid()))
+
+
+def started_pid(report_path: str) -> int | None:
+    """The pid of the pool process that started the task of `report_path`; None until one has."""
+    try:
+        with open(_started_path(report_path)) as started:
+            return int(started.read() or 0) or None
+    except FileNotFoundError:
+        return None
+
+
+def forget(report_path: str) -> None:
+    """Remove the files of the task of `report_path`."""
+    for path in (report_path, _started_path(report_path)):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def read_report(report_path: str) -> BaseException | None:

@@ -77,10 +77,28 @@ def all_finished(engine, ids) -> bool:
     return unfinished == 0
 
 
+def unfinished_jobs(engine, ids) -> str:
+    """The queue rows of the documents not finished yet, for a failure message."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT q.id, q.document_id, q.status, q.stage, q.attempts, q.worker_id, q.run_after - now() AS wait,"
+                " q.lease_expires_at - now() AS lease, q.dispatched_at, q.error_message FROM document_queue q"
+                " JOIN documents d ON d.id = q.document_id"
+                " WHERE d.id = ANY(:ids) AND d.status NOT IN ('completed', 'failed') ORDER BY q.id"
+            ),
+            {"ids": list(ids)},
+        ).all()
+    return "; ".join(str(tuple(row)) for row in rows)
+
+
 def wait_all_finished(engine, ids, started: float, what: str, timeout: float = 240) -> float:
     """Wait until every document has finished; print and return the seconds since `started`."""
     wait_until(
-        lambda: all_finished(engine, ids), timeout=timeout, interval=0.5, message=f"every document to finish ({what})"
+        lambda: all_finished(engine, ids),
+        timeout=timeout,
+        interval=0.5,
+        message=lambda: f"every document to finish ({what}); unfinished: {unfinished_jobs(engine, ids)}",
     )
     took = time.monotonic() - started
     print(f"\n[chaos] {what}: every document finished {took:.1f} s after the fault")

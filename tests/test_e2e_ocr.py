@@ -74,7 +74,8 @@ def test_a_scans_ranges_are_read_by_every_free_worker(procfile, test_env):
     from docqueue.db import get_engine
 
     engine = get_engine()
-    # Two workers with one PDF process each: alone, either would read the six pages one range at a time.
+    # Two workers with one PDF process each: alone, either would read the twelve pages one range at a time. (Six
+    # pages, at about half a second a page, could all be read by the first worker before the other fetched an offer.)
     for _ in range(2):
         procfile("worker", OCR_RANGE_PAGES=2, PDF_WORKER_PROCESSES=1)
     procfile("clock")
@@ -85,7 +86,7 @@ def test_a_scans_ranges_are_read_by_every_free_worker(procfile, test_env):
             return connection.execute(sa.text("SELECT count(*) FROM worker_heartbeats")).scalar() >= 2
 
     wait_until(workers_alive, timeout=60, message="both workers to send their first heartbeat")
-    scans = [scan_page(text_image(PARAGRAPHS[n % len(PARAGRAPHS)])) for n in range(6)]
+    scans = [scan_page(text_image(PARAGRAPHS[n % len(PARAGRAPHS)])) for n in range(12)]
     document_id = api.upload("shared-scan.pdf", joined_pdf(scans))
     document = wait_until(
         lambda: (d := api.documents()[document_id])["status"] in ("completed", "failed") and d,
@@ -99,7 +100,7 @@ def test_a_scans_ranges_are_read_by_every_free_worker(procfile, test_env):
                 "SELECT pages, status, worker_id FROM ocr_ranges WHERE job_id = (SELECT max(id) FROM document_queue)"
             )
         ).all()
-    assert sorted(page for pages, _, _ in ranges for page in pages) == [1, 2, 3, 4, 5, 6]
+    assert sorted(page for pages, _, _ in ranges for page in pages) == list(range(1, 13))
     assert {status for _, status, _ in ranges} == {"done"}
     assert len({worker for _, _, worker in ranges}) == 2, f"one worker read every range: {ranges}"
     for page in api.get(f"/api/documents/{document_id}/pages")["pages"]:

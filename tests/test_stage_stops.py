@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 
@@ -47,6 +48,32 @@ def test_a_crash_traceback_shows_where_the_pdf_process_raised(test_env):
     assert str(raised.value) == "the file could not be processed because of an internal error"
     text = crash_traceback(raised.value)
     assert "invalid literal for int()" in text and "Traceback" in text
+
+
+def test_a_task_pebble_counts_running_on_no_live_process_is_given_up(test_env, monkeypatch, tmp_path):
+    """pebble can hand a task to a process it is killing for another (pebble issue #153); the task's future then
+    never ends. A running task whose process never said it started, or said so and is gone, is lost: a transient
+    failure at once, not a wait for the stage's whole time limit."""
+    from docqueue import pdf_pool, pool_guard
+    from docqueue.pdf_pool import StageProcessDied, run_in_pdf_process, shutdown_pdf_pool
+
+    monkeypatch.setattr(pdf_pool, "START_GRACE_SECONDS", 0.5)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    try:
+        # Scheduled without pool_guard, this task never says it started.
+        silent = pdf_pool._GuardedTask(pdf_pool._get_pool().schedule(time.sleep, args=(120,)), str(tmp_path / "a"), 300)
+        with pytest.raises(StageProcessDied, match="lost"):
+            silent.result()
+        # This one is said to run in a process that has exited.
+        pool_guard.mark_started(str(tmp_path / "b"), gone.pid)
+        ghost = pdf_pool._GuardedTask(pdf_pool._get_pool().schedule(time.sleep, args=(120,)), str(tmp_path / "b"), 300)
+        with pytest.raises(StageProcessDied, match="lost"):
+            ghost.result()
+        # A task whose live process said it started runs past the grace to its end.
+        assert run_in_pdf_process(time.sleep, 1.5, timeout=60) is None
+    finally:
+        shutdown_pdf_pool()
 
 
 def test_a_stop_signal_that_is_not_confirmed_lets_the_stage_finish(test_env):
