@@ -41,8 +41,9 @@ T = TypeVar("T")
 
 #: How often a waiting stage looks at whether it must stop (worker shutdown, lost lease) or its task was lost.
 STOP_POLL_SECONDS = 0.2
-#: How long a task pebble counts as running may go without its process saying it started before it is lost.
-START_GRACE_SECONDS = 10.0
+#: How long a task pebble counts as running may be without a live process (none said it started, or the one
+#: that did is gone) before it is lost. pebble itself ends the task of a process that died within a second.
+LOST_AFTER_SECONDS = 10.0
 
 
 class StageStopped(Exception):
@@ -101,7 +102,7 @@ class _GuardedTask:
         self.future = future
         self.report_path = report_path
         self.timeout = timeout
-        self._running_since: float | None = None
+        self._orphaned_since: float | None = None
 
     def lost(self) -> bool:
         """Whether pebble lost the task: it counts it as running, but no live process runs it.
@@ -114,21 +115,26 @@ class _GuardedTask:
         if not self.future.running():
             return False
         pid = pool_guard.started_pid(self.report_path)
-        if pid is not None:
-            return not _alive(pid)
-        self._running_since = self._running_since or time.monotonic()
-        return time.monotonic() - self._running_since > START_GRACE_SECONDS
+        if pid is not None and _alive(pid):
+            self._orphaned_since = None
+            return False
+        self._orphaned_since = self._orphaned_since or time.monotonic()
+        return time.monotonic() - self._orphaned_since > LOST_AFTER_SECONDS
 
     def result(self, check: Callable[[], None] = lambda: None):
         """Wait for the task, calling `check()` every STOP_POLL_SECONDS (it may cancel the task and raise).
 
         The task's result, or our own error for whatever ended it; a lost
-        task is cancelled and fails as a transient StageProcessDied.
+        task is cancelled and fails with what its process reported before
+        exiting, else as a transient StageProcessDied.
         """
         while not concurrent.futures.wait([self.future], timeout=STOP_POLL_SECONDS).done:
             check()
             if self.lost():
                 self.future.cancel()
+                reported = pool_guard.read_report(self.report_path)
+                if reported is not None:
+                    raise reported from None
                 raise StageProcessDied("the processing subprocess was lost before it finished the stage")
         try:
             return self.future.result()

@@ -57,7 +57,7 @@ def test_a_task_pebble_counts_running_on_no_live_process_is_given_up(test_env, m
     from docqueue import pdf_pool, pool_guard
     from docqueue.pdf_pool import StageProcessDied, run_in_pdf_process, shutdown_pdf_pool
 
-    monkeypatch.setattr(pdf_pool, "START_GRACE_SECONDS", 0.5)
+    monkeypatch.setattr(pdf_pool, "LOST_AFTER_SECONDS", 0.5)
     gone = subprocess.Popen(["true"])
     gone.wait()
     try:
@@ -70,7 +70,7 @@ def test_a_task_pebble_counts_running_on_no_live_process_is_given_up(test_env, m
         ghost = pdf_pool._GuardedTask(pdf_pool._get_pool().schedule(time.sleep, args=(120,)), str(tmp_path / "b"), 300)
         with pytest.raises(StageProcessDied, match="lost"):
             ghost.result()
-        # A task whose live process said it started runs past the grace to its end.
+        # A task whose live process said it started runs past that time to its end.
         assert run_in_pdf_process(time.sleep, 1.5, timeout=60) is None
     finally:
         shutdown_pdf_pool()
