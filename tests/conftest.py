@@ -232,10 +232,10 @@ def wait_for_web(base_url: str) -> None:
     wait_until(healthy, timeout=60, message="web to answer /healthz")
 
 
-def start_web(procfile, port: int | None = None) -> str:
-    """Start the Procfile's web process; return its base URL once it answers."""
+def start_web(procfile, port: int | None = None, processes: int = 2, **env) -> str:
+    """Start the Procfile's web process (with `env` added); return its base URL once it answers."""
     port = port or free_port()
-    procfile("web", PORT=port, WEB_CONCURRENCY=2)
+    procfile("web", PORT=port, WEB_CONCURRENCY=processes, **env)
     base_url = f"http://127.0.0.1:{port}"
     wait_for_web(base_url)
     return base_url

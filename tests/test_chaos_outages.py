@@ -25,7 +25,7 @@ from tests.chaos_support import (
     submit_all,
     wait_all_finished,
 )
-from tests.conftest import free_port, wait_for_web, wait_until
+from tests.conftest import free_port, start_web, wait_for_web, wait_until
 
 
 @pytest.fixture
@@ -49,10 +49,7 @@ def test_redis_unreachable_while_uploads_arrive_then_restarted_empty(procfile, e
     redis_env = {"REDIS_URL": private_redis.url}
     start(procfile, "worker", **redis_env)
     start(procfile, "clock", **redis_env)
-    port = free_port()
-    procfile("web", PORT=port, WEB_CONCURRENCY=1, **redis_env)
-    base_url = f"http://127.0.0.1:{port}"
-    wait_for_web(base_url)
+    base_url = start_web(procfile, processes=1, **redis_env)
     documents = chaos_documents()
     half = len(documents) // 2
     uploaded = submit_all(owner, documents[:half])
@@ -109,10 +106,7 @@ def test_postgres_restarted_mid_run_web_answers_503_meanwhile(procfile, private_
     database_env = {"DATABASE_URL": private_postgres.url}
     start(procfile, "worker", **database_env)
     start(procfile, "clock", **database_env)
-    port = free_port()
-    procfile("web", PORT=port, WEB_CONCURRENCY=1, **database_env)
-    base_url = f"http://127.0.0.1:{port}"
-    wait_for_web(base_url)
+    base_url = start_web(procfile, processes=1, **database_env)
     uploaded = submit_all(owner, chaos_documents())
     wait_until(lambda: in_flight_job(engine, "extract_text", long_only=True), timeout=120, message="a long extraction")
     private_postgres.stop("immediate")

@@ -36,31 +36,6 @@ def test_resident_memory_counts_the_process_itself():
     assert family_rss_bytes(os.getpid()) > 10 * 1024 * 1024
 
 
-def test_worker_processes_are_recycled_after_n_messages_and_lose_nothing(procfile, session, make_user):
-    owner, _ = make_user(concurrent_ocr_jobs=1)
-    ids = [add_document(session, owner, make_pdf([f"document {n}"])) for n in range(3)]
-    worker = procfile("worker", WORKER_MAX_MESSAGES=2)
-    procfile("clock")
-
-    def all_completed():
-        statuses = session.execute(sa.text("SELECT status FROM documents WHERE id = ANY(:ids)"), {"ids": ids}).scalars()
-        session.commit()
-        return set(statuses) == {"completed"}
-
-    wait_until(all_completed, timeout=180, message="every document to complete across recycles")
-    assert "Recycling the worker processes: 2 messages handled" in worker.log()
-    wait_until(
-        lambda: worker.log().count("is booting up") >= 2,
-        timeout=60,
-        message="the master to start fresh worker processes",
-    )
-    assert worker.process.poll() is None, "the worker as a whole keeps running"
-    jobs = session.execute(
-        sa.text("SELECT status, attempts FROM document_queue WHERE document_id = ANY(:ids)"), {"ids": ids}
-    ).all()
-    assert [tuple(job) for job in jobs] == [("completed", 1)] * 3
-
-
 def completed_once(session, ids) -> bool:
     """Every document completed, each stage claimed once (nothing lost or retried)."""
     rows = session.execute(
@@ -74,6 +49,26 @@ def completed_once(session, ids) -> bool:
     return [tuple(row) for row in rows] == [("completed", 1)] * len(ids)
 
 
+def wait_for_fresh_worker_processes(worker) -> None:
+    """The worker's master started new worker processes, and keeps running."""
+    wait_until(
+        lambda: worker.log().count("is booting up") >= 2,
+        timeout=60,
+        message="the master to start fresh worker processes",
+    )
+    assert worker.process.poll() is None, "the worker as a whole keeps running"
+
+
+def test_worker_processes_are_recycled_after_n_messages_and_lose_nothing(procfile, session, make_user):
+    owner, _ = make_user(concurrent_ocr_jobs=1)
+    ids = [add_document(session, owner, make_pdf([f"document {n}"])) for n in range(3)]
+    worker = procfile("worker", WORKER_MAX_MESSAGES=2)
+    procfile("clock")
+    wait_until(lambda: completed_once(session, ids), timeout=180, message="every document to complete across recycles")
+    assert "Recycling the worker processes: 2 messages handled" in worker.log()
+    wait_for_fresh_worker_processes(worker)
+
+
 def test_worker_processes_are_recycled_above_the_rss_cap_and_lose_nothing(procfile, session, make_user):
     owner, _ = make_user(concurrent_ocr_jobs=1)
     ids = [add_document(session, owner, make_pdf([f"document {n}"])) for n in range(2)]
@@ -82,12 +77,7 @@ def test_worker_processes_are_recycled_above_the_rss_cap_and_lose_nothing(procfi
     procfile("clock")
     wait_until(lambda: completed_once(session, ids), timeout=240, message="every document to complete across recycles")
     assert "MB resident (WORKER_MAX_RSS_MB=1)" in worker.log()
-    wait_until(
-        lambda: worker.log().count("is booting up") >= 2,
-        timeout=60,
-        message="the master to start fresh worker processes",
-    )
-    assert worker.process.poll() is None, "the worker as a whole keeps running"
+    wait_for_fresh_worker_processes(worker)
 
 
 def job_state(session, document_id) -> tuple:
