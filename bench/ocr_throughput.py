@@ -7,13 +7,16 @@ to OCR. Per run, in one run:
 1. baseline, bare Tesseract: the same pages rendered to PNM at 300 dpi
    (untimed), then `tesseract page.pnm stdout` on each with
    OMP_THREAD_LIMIT=1, two at a time (both cores), as PITFALLS advises;
+   and, for comparison, the same files read by Tesseract's library
+   (tesserocr, what docqueue uses) in two processes, its models loaded
+   before timing;
 2. docqueue: the scan stored and queued in-process (`commands.submit`, as
    an upload is) for a user with background OCR on; the Procfile's `worker`
    (already booted, with the `clock`) runs the whole pipeline. Pages/s over
    the document's time from its first claim (`document_queue.started_at`)
    to `documents.completed_at`, both Postgres times; and over the `ocr`
    stage alone (its stage record's start and finish). docqueue's OCR reads
-   each page once (TSV), and detects its orientation (`--psm 0` at 150 dpi)
+   each page once (tesserocr, TSV), and detects its orientation (`--psm 0` at 150 dpi)
    only when the reading does not look upright; the pages are split into
    ranges evenly over the PDF processes.
 
@@ -26,6 +29,7 @@ Median of RUNS runs, each with its own scan; the ratio is to bare Tesseract.
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -56,6 +60,33 @@ def bare_tesseract(scan: bytes, folder: Path, parallel: int = 2) -> float:
     with ThreadPoolExecutor(parallel) as pool:
         list(pool.map(read, paths))
     return time.perf_counter() - started
+
+
+_library = None
+
+
+def _load_library() -> None:
+    global _library
+    import tesserocr
+
+    from docqueue.settings import get_settings
+
+    _library = tesserocr.PyTessBaseAPI(path=get_settings().tessdata_prefix, lang="eng")
+
+
+def _library_read(path: str) -> int:
+    _library.SetImageFile(path)
+    return len(_library.GetUTF8Text())
+
+
+def bare_library(folder: Path, parallel: int = 2) -> float:
+    """Seconds for Tesseract's library to read the PNM pages `bare_tesseract` left in `folder`, `parallel` processes."""
+    paths = sorted(str(path) for path in folder.glob("page*.pnm"))
+    with multiprocessing.get_context("spawn").Pool(parallel, initializer=_load_library) as pool:
+        pool.map(time.sleep, [0.5] * parallel, chunksize=1)  # every process started, its models loaded: untimed
+        started = time.perf_counter()
+        pool.map(_library_read, paths, chunksize=1)
+        return time.perf_counter() - started
 
 
 def docqueue_ocr(owner_id: int, scan: bytes, pages: int, run: int, worker) -> tuple[float, float]:
@@ -97,7 +128,7 @@ def main() -> None:
     pages = int(sys.argv[1]) if len(sys.argv) > 1 else 16
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     scans = [scanned_pdf(pages, seed=seed) for seed in range(runs)]
-    bare, durable = [], []
+    bare, library, durable = [], [], []
     with scratch_environment("ocr") as (env, logs), tempfile.TemporaryDirectory() as images:
         owner_id, _ = make_user("ocr@bench", enable_background_ocr=True)
         from docqueue.broker import build_broker
@@ -106,6 +137,7 @@ def main() -> None:
         with booted_worker(env, logs) as worker:
             for run, scan in enumerate(scans):
                 bare.append(bare_tesseract(scan, Path(images)))
+                library.append(bare_library(Path(images)))
                 durable.append(docqueue_ocr(owner_id, scan, pages, run, worker))
                 print(f"run {run + 1}: bare {bare[-1]:.1f} s, docqueue {durable[-1][0]:.1f} s", flush=True)
 
@@ -114,6 +146,7 @@ def main() -> None:
     print(f"{'':52} {'seconds':>8} {'pages/s':>8} {'x bare':>7}")
     for name, seconds in (
         ("bare tesseract, 2 at a time (baseline)", statistics.median(bare)),
+        ("bare Tesseract library, 2 processes", statistics.median(library)),
         ("docqueue: first claim -> document completed", statistics.median(w for w, _ in durable)),
         ("docqueue: the ocr stage alone", statistics.median(o for _, o in durable)),
     ):

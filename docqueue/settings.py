@@ -30,7 +30,7 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
 
 def _languages(name: str, default: str) -> str:
     raw = os.environ.get(name) or default
-    # Handed to tesseract's -l: language codes joined by '+', nothing else.
+    # Handed to Tesseract as its language list: codes joined by '+', nothing else.
     if not re.fullmatch(r"[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*", raw):
         raise SettingsError(f"{name} must be Tesseract language codes joined by '+' (e.g. eng+deu), got {raw!r}")
     return raw
@@ -82,6 +82,7 @@ class Settings:
     web_header_timeout_seconds: int
     web_body_timeout_seconds: int
     ocr_languages: str
+    tessdata_prefix: str
     ocr_dpi: int
     ocr_range_pages: int
     # -- outside services (embeddings, chat, callbacks) and the stages that use them
@@ -171,6 +172,8 @@ def load_settings() -> Settings:
         web_header_timeout_seconds=_int("WEB_HEADER_TIMEOUT_SECONDS", 10, minimum=1),
         web_body_timeout_seconds=_int("WEB_BODY_TIMEOUT_SECONDS", 30, minimum=1),
         ocr_languages=_languages("OCR_LANGUAGES", "eng"),
+        # Where Debian's tesseract-ocr-<lang> packages put their models.
+        tessdata_prefix=os.environ.get("TESSDATA_PREFIX") or "/usr/share/tesseract-ocr/5/tessdata",
         ocr_dpi=_int("OCR_DPI", 300, minimum=72),
         ocr_range_pages=_int("OCR_RANGE_PAGES", 8, minimum=1),
         embeddings_provider=_choice("EMBEDDINGS_PROVIDER", ("", "openai", "local")),

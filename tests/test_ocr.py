@@ -188,3 +188,18 @@ def test_a_scans_pages_are_split_evenly_over_the_pdf_processes(pages, most, proc
     ranges = split_pages(numbers, most, processes)
     assert [len(pages) for pages in ranges] == sizes
     assert [number for pages in ranges for number in pages] == numbers, "contiguous, in order, each page once"
+
+
+def test_missing_tesseract_models_fail_the_page_naming_the_folder(monkeypatch, tmp_path):
+    from docqueue.ocr.tesseract import OcrError, read_words
+    from docqueue.settings import get_settings
+
+    monkeypatch.setenv("TESSDATA_PREFIX", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        pixmap = pymupdf.Pixmap(pymupdf.csGRAY, pymupdf.IRect(0, 0, 100, 100), 0)
+        with pytest.raises(OcrError, match=f"no data for a language in eng in {tmp_path}"):
+            read_words(pixmap, "eng", 300, 10, "page 1")
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()

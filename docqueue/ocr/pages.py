@@ -74,17 +74,16 @@ def _read(page: pymupdf.Page, detected_type: str, timeout: float, what: str) -> 
 
     settings = get_settings()
     dpi = _render_dpi(page, detected_type, settings.ocr_dpi)
-    image = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY).tobytes("pnm")
+    image = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY)
     return read_words(image, settings.ocr_languages, dpi, timeout, what), dpi
 
 
-def _rotation(page: pymupdf.Page, timeout: float, what: str) -> int:
+def _rotation(page: pymupdf.Page) -> int:
     """Degrees to turn the page clockwise to read it upright, by Tesseract's orientation detection."""
     import pymupdf
 
     dpi = _render_dpi(page, "pdf", ORIENTATION_DPI, MAX_RENDER_PIXELS // 4)
-    sample = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY).tobytes("pnm")
-    return detect_rotation(sample, dpi, timeout, what)
+    return detect_rotation(page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY), dpi)
 
 
 def read_page(page: pymupdf.Page, detected_type: str, timeout: float) -> tuple[str, list, int]:
@@ -99,7 +98,7 @@ def read_page(page: pymupdf.Page, detected_type: str, timeout: float) -> tuple[s
     what = f"page {page.number + 1}"
     check_page_images(page)
     words, dpi = _read(page, detected_type, timeout, what)
-    rotation = 0 if looks_upright(words) else _rotation(page, timeout, what)
+    rotation = 0 if looks_upright(words) else _rotation(page)
     if rotation:
         page.set_rotation((page.rotation + rotation) % 360)
         words, dpi = _read(page, detected_type, timeout, what)

@@ -1,27 +1,32 @@
-"""Running the `tesseract` command on one page image.
+"""Reading one page image with Tesseract's library (tesserocr), in a PDF pool process.
 
-Tesseract gets an uncompressed PNM (PNG-encoding a 300-dpi page costs
-more than rendering it) in a temporary file (it reads a page from stdin
-~100 ms slower than from a file: a fifth of reading it) and one thread (`OMP_THREAD_LIMIT=1`: its
-OpenMP threads thrash on few cores; pages run in parallel processes
-instead). Each call has a time limit; a Tesseract past it is killed with
-its whole process group, and it dies with the process that started it.
+The library, not the `tesseract` command: a command run loads its models
+again for every page and reads the page from a file; here each PDF process
+loads them once and hands over the rendered page in memory, which reads a
+300-dpi page in about half the CPU time (BENCHMARKS.md, figure 3). The
+library in tesserocr's wheel is built without OpenMP, so a page is read on
+one thread (PITFALLS: Tesseract's OpenMP threads thrash on few cores);
+pages run in parallel processes instead. Recognition stops at a per-page
+deadline; layout analysis before it has none, and the stage's time limit,
+which kills the PDF process, bounds that.
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
-import signal
-import subprocess
-import tempfile
+import time
 from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
 
 from docqueue.errors import StageError
+from docqueue.settings import get_settings
+
+if TYPE_CHECKING:
+    import pymupdf
+    import tesserocr
 
 #: Orientation guesses below this confidence are ignored: too little text to tell.
 MIN_ORIENTATION_CONFIDENCE = 2.0
-_PR_SET_PDEATHSIG = 1
 
 
 class OcrError(StageError):
@@ -43,65 +48,61 @@ class Word:
     confidence: float
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
+@cache
+def _engine(languages: str, orientation: bool = False) -> tesserocr.PyTessBaseAPI:
+    """This process's Tesseract for `languages` (or for orientation detection), its models loaded once."""
+    import tesserocr
 
-
-def _die_with_parent() -> None:
-    # Runs in the child before exec: if the PDF process that started it is killed, Tesseract goes too.
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _run(arguments: list[str], image: bytes, timeout: float, what: str) -> str:
-    """Run tesseract on `image` (a PNM); its stdout. OcrError on a timeout or a failure."""
-    with tempfile.NamedTemporaryFile(prefix="docqueue-ocr-", suffix=".pnm") as page:
-        page.write(image)
-        page.flush()
-        process = subprocess.Popen(
-            ["tesseract", page.name, "stdout", *arguments],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "OMP_THREAD_LIMIT": "1"},
-            start_new_session=True,
-            # Safe here: PDF pool processes run no other threads that could hold a lock across the fork.
-            preexec_fn=_die_with_parent,  # noqa: PLW1509
-        )
-        try:
-            out, err = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            raise OcrError(f"{what} took longer than the {timeout:g} s per-page limit and was stopped") from None
-    if process.returncode != 0:
-        message = err.decode(errors="replace").strip().splitlines()
-        if any("Failed loading language" in line for line in message):
-            raise OcrError(f"{what}: Tesseract has no data for a language in OCR_LANGUAGES ({arguments[1]})")
-        raise OcrError(f"{what}: Tesseract failed (exit code {process.returncode})")
-    return out.decode(errors="replace")
-
-
-def detect_rotation(image: bytes, dpi: int, timeout: float, what: str) -> int:
-    """Degrees (0, 90, 180, 270) to turn the image clockwise to read it upright; 0 when Tesseract cannot tell."""
+    folder = get_settings().tessdata_prefix
     try:
-        report = _run(["--psm", "0", "--dpi", str(dpi)], image, timeout, what)
-    except OcrError as error:
-        if "per-page limit" in str(error):
-            raise
+        if orientation:
+            return tesserocr.PyTessBaseAPI(path=folder, lang="osd", psm=tesserocr.PSM.OSD_ONLY)
+        return tesserocr.PyTessBaseAPI(path=folder, lang=languages)
+    except RuntimeError:
+        wanted = "osd" if orientation else languages
+        raise OcrError(
+            f"Tesseract has no data for a language in {wanted} in {folder} "
+            "(TESSDATA_PREFIX; OCR_LANGUAGES names the languages)"
+        ) from None
+
+
+def _show(engine: tesserocr.PyTessBaseAPI, pixmap: pymupdf.Pixmap, dpi: int) -> None:
+    # A grey pixmap's samples are the image Tesseract wants: one byte a pixel, `stride` bytes a row.
+    engine.SetImageBytes(pixmap.samples, pixmap.width, pixmap.height, 1, pixmap.stride)
+    engine.SetSourceResolution(dpi)
+
+
+def detect_rotation(pixmap: pymupdf.Pixmap, dpi: int) -> int:
+    """Degrees (0, 90, 180, 270) to turn the grey image clockwise to read it upright; 0 when Tesseract cannot tell."""
+    engine = _engine("", orientation=True)
+    _show(engine, pixmap, dpi)
+    try:
+        found = engine.DetectOrientationScript()
+    except RuntimeError:
         return 0  # Too few characters to tell (a blank or a picture): leave it as it is.
-    fields = dict(line.split(":", 1) for line in report.splitlines() if ":" in line)
-    try:
-        rotate = int(fields["Rotate"].strip())
-        confidence = float(fields["Orientation confidence"].strip())
-    except (KeyError, ValueError):
+    finally:
+        engine.Clear()
+    if not found or found["orient_conf"] < MIN_ORIENTATION_CONFIDENCE:
         return 0
-    return rotate % 360 if confidence >= MIN_ORIENTATION_CONFIDENCE else 0
+    # Tesseract reports the page's orientation counter-clockwise; turning it back is the opposite way.
+    return (360 - found["orient_deg"]) % 360
 
 
-def read_words(image: bytes, languages: str, dpi: int, timeout: float, what: str) -> list[Word]:
-    """The words Tesseract reads from `image`, in reading order."""
-    tsv = _run(["-l", languages, "--dpi", str(dpi), "tsv"], image, timeout, what)
+def read_words(pixmap: pymupdf.Pixmap, languages: str, dpi: int, timeout: float, what: str) -> list[Word]:
+    """The words Tesseract reads from the grey image, in reading order; OcrError past `timeout` seconds."""
+    engine = _engine(languages)
+    _show(engine, pixmap, dpi)
+    began = time.monotonic()
+    try:
+        if not engine.Recognize(timeout=max(1, round(timeout * 1000))):
+            if time.monotonic() - began >= timeout:
+                raise OcrError(f"{what} took longer than the {timeout:g} s per-page limit and was stopped")
+            raise OcrError(f"{what}: Tesseract could not read the page")
+        tsv = engine.GetTSVText(0)
+    finally:
+        engine.Clear()
     words = []
-    for line in tsv.splitlines()[1:]:
+    for line in tsv.splitlines():
         fields = line.split("\t")
         # level 5 rows are words; the others are the page, blocks, paragraphs and lines around them.
         if len(fields) < 12 or fields[0] != "5" or not fields[11].strip():
