@@ -8,7 +8,8 @@ and retry: anything not known to be transient is treated as permanent.
 
 from __future__ import annotations
 
-import redis.exceptions
+import sys
+
 import sqlalchemy.exc
 
 from docqueue.statuses import FailureKind
@@ -55,8 +56,6 @@ _TRANSIENT_TYPES = (
     TimeoutError,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
 )
 
 
@@ -64,7 +63,12 @@ def failure_kind(error: BaseException) -> FailureKind:
     """Whether `error` may pass on another attempt."""
     if isinstance(error, StageError):
         return error.kind
-    return FailureKind.TRANSIENT if isinstance(error, _TRANSIENT_TYPES) else FailureKind.PERMANENT
+    transient = _TRANSIENT_TYPES
+    # Redis's errors exist only in a process that imported redis; PDF processes never do (it costs ~4 MB).
+    redis_errors = sys.modules.get("redis.exceptions")
+    if redis_errors is not None:
+        transient += (redis_errors.ConnectionError, redis_errors.TimeoutError)
+    return FailureKind.TRANSIENT if isinstance(error, transient) else FailureKind.PERMANENT
 
 
 def failure_label(error: BaseException) -> str:

@@ -23,6 +23,7 @@ Rules:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import pickle
@@ -71,6 +72,8 @@ _KNOWN_TEXTS = {
     "cycle in resources": "its resources refer to themselves",
     "non-page object in page tree": "the page tree contains something that is not a page",
 }
+# glibc's `malloc_trim`; None with another C library (musl, macOS), whose memory is then left as it is.
+_malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
 _OUT_OF_MEMORY = re.compile(r"\b(malloc|realloc|calloc)\b.*\bfailed\b|out of memory", re.IGNORECASE)
 
 
@@ -155,12 +158,8 @@ def run_guarded(report_path: str, function: Callable, *args):
 
     After running out of memory the process writes its error to
     `report_path` and exits, to be replaced by a fresh one. After every
-    task MuPDF's cache of decoded images and fonts is emptied: it only
-    helps within one document, and would otherwise hold up to 256 MB of
-    the previous ones.
+    task the memory it used goes back to the system (`_release_memory`).
     """
-    import pymupdf
-
     mark_started(report_path)
     try:
         return function(*args)
@@ -174,7 +173,23 @@ def run_guarded(report_path: str, function: Callable, *args):
             raise
         raise translated from None
     finally:
-        pymupdf.TOOLS.store_shrink(100)
+        _release_memory()
+
+
+def _release_memory() -> None:
+    """Empty MuPDF's cache and hand the heap's free pages back to the system, after a task.
+
+    MuPDF's cache of decoded images and fonts only helps within one
+    document, and would otherwise hold up to 256 MB of the previous ones.
+    glibc keeps what a task freed for the process's next allocations, so a
+    process that read a big document would go on holding its peak while it
+    idles or reads small ones: `malloc_trim` returns it.
+    """
+    import pymupdf
+
+    pymupdf.TOOLS.store_shrink(100)
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 def _started_path(report_path: str) -> str:

@@ -241,3 +241,15 @@ def test_resending_messages_skips_queued_jobs_another_session_locks(session, mak
         holder.release()
         thread.join(timeout=60)
     assert [dispatch.job_id for dispatch in outcome["result"]] == [free]
+
+
+def test_a_lost_redis_connection_is_a_transient_failure():
+    # errors.py looks Redis's errors up only once redis is imported (PDF processes never import it).
+    import redis.exceptions
+
+    from docqueue.errors import failure_kind
+    from docqueue.statuses import FailureKind
+
+    assert failure_kind(redis.exceptions.ConnectionError("gone")) is FailureKind.TRANSIENT
+    assert failure_kind(redis.exceptions.TimeoutError("slow")) is FailureKind.TRANSIENT
+    assert failure_kind(redis.exceptions.ResponseError("WRONGTYPE")) is FailureKind.PERMANENT

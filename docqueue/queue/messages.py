@@ -2,13 +2,14 @@
 
 Messages are built by actor name so this package never imports `actors`.
 Call only after the transaction that made the job `queued` has committed.
+Dramatiq is imported by the functions that use it: PDF processes import
+this module (with every stage) but never send, and Dramatiq (with gevent,
+which it looks for) would cost each ~2 MB.
 """
 
 from __future__ import annotations
 
 import logging
-
-import dramatiq
 
 from docqueue.queue.values import Dispatch
 from docqueue.stages.stage import LANE_QUEUES, Lane
@@ -22,6 +23,8 @@ def send_stage_messages(dispatches: list[Dispatch]) -> int:
     A send that fails is logged and left: the job stays `queued` and the
     dispatcher re-sends it after REDISPATCH_AFTER_SECONDS.
     """
+    import dramatiq
+
     from docqueue.pipeline import stage_named  # the stages send messages, so not at module level
 
     broker = dramatiq.get_broker()
@@ -55,6 +58,8 @@ def send_ocr_range_messages(job_id: int, range_ids: list[int], delay_ms: int | N
     A lost message costs only speed: the OCR stage's own worker reads every
     range nobody took.
     """
+    import dramatiq
+
     broker = dramatiq.get_broker()
     queue_name = LANE_QUEUES[Lane.CPU]
     for range_id in range_ids:
@@ -74,6 +79,8 @@ def held_messages() -> set[tuple[int, str]]:
     until a worker acknowledges it. The hashes hold about as many messages
     as jobs are in flight (OCR_CONCURRENT_JOBS), so reading them is cheap.
     """
+    import dramatiq
+
     from docqueue.pipeline import PIPELINE  # the stages send messages, so not at module level
 
     broker = dramatiq.get_broker()

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from docqueue.ai.embeddings import embedding_provider
 from docqueue.db import session_scope
 from docqueue.models import DocumentChunk, DocumentImage
 from docqueue.queue import Claim
@@ -91,6 +90,10 @@ def _embed_all(
 
 def run(path: None, claim: Claim) -> EmbedSummary:
     """Embed the run's chunks, then its images when an image model is configured."""
+    # here, not at module level: PDF processes import every stage and run none of the AI ones, and the AI
+    # client (requests, pybreaker, Sentry, Dramatiq) would cost each ~10 MB.
+    from docqueue.ai.embeddings import embedding_provider
+
     settings = get_settings()
     provider = embedding_provider(settings)
     image_model = provider.image_model
@@ -119,6 +122,8 @@ def record(session: Session, claim: Claim, summary: EmbedSummary) -> None:
 
 def unconfigured(session: Session, claim: Claim) -> str | None:
     """Why the stage is skipped: no provider is configured."""
+    from docqueue.ai.embeddings import embedding_provider  # see `run`
+
     if embedding_provider(get_settings()) is None:
         return "no embeddings provider is configured (EMBEDDINGS_PROVIDER is not set)"
     return None

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from docqueue.ai.chat import ChatClient, chat_configured
 from docqueue.db import session_scope
 from docqueue.models import DocumentImage
 from docqueue.queue import Claim
@@ -30,6 +30,9 @@ from docqueue.results.images import image_bytes
 from docqueue.settings import get_settings
 from docqueue.stages.checkpoints import committing_batch
 from docqueue.stages.stage import Lane, Stage
+
+if TYPE_CHECKING:
+    from docqueue.ai.chat import ChatClient
 
 PRODUCT_QUESTION = (
     "List the products this document mentions or describes, one per line, with a short note on each. "
@@ -104,6 +107,10 @@ def _describe_images(claim: Claim, chat: ChatClient, parallel: int, total: int) 
 
 def run(path: None, claim: Claim) -> EnrichSummary:
     """Ask about the text, then about each image when a vision model is configured."""
+    # here, not at module level: PDF processes import every stage and run none of the AI ones, and the AI
+    # client (requests, pybreaker, Sentry, Dramatiq) would cost each ~10 MB.
+    from docqueue.ai.chat import ChatClient
+
     settings = get_settings()
     chat = ChatClient(settings)
     images = 0
@@ -124,6 +131,8 @@ def record(session: Session, claim: Claim, summary: EnrichSummary) -> None:
 
 def unconfigured(session: Session, claim: Claim) -> str | None:
     """Why the stage is skipped: enrichment is off."""
+    from docqueue.ai.chat import chat_configured  # see `run`
+
     return None if chat_configured(get_settings()) else "enrichment is off (CHAT_BASE_URL is not set)"
 
 

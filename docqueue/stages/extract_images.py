@@ -93,6 +93,8 @@ def _resume(claim: Claim) -> tuple[int, set[int], set[str]]:
 
 def run(path: str, claim: Claim) -> ImageSummary | Skipped:
     """Find and store the PDF's image objects batch by batch, after the checkpoint. Runs in a PDF process."""
+    import pymupdf  # only in PDF pool processes, which import it at start
+
     settings = get_settings()
     detected_type = sniff_type(path)
     if detected_type != "pdf":
@@ -123,6 +125,8 @@ def run(path: str, claim: Claim) -> ImageSummary | Skipped:
                     pending.append(image)
                     skipped += image.skipped_reason is not None
                     stored += image.skipped_reason is None
+            # No image is read twice (`seen_xrefs`), but MuPDF's cache would keep each one read, up to 256 MB.
+            pymupdf.TOOLS.store_shrink(100)
             if budget.due() or end == pages:
                 with committing_batch(
                     claim, added=end - committed, total=pages, unit="pages", checkpoint=end
