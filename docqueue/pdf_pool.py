@@ -3,7 +3,7 @@
 PyMuPDF must not run on several threads, and a hostile file can hang inside
 MuPDF's C code where no Python time limit reaches. So stage work runs in a
 few long-lived single-threaded processes (pebble), each of which imports
-PyMuPDF once (0.9 s, ~140 MB). A task that exceeds its time limit has its
+PyMuPDF once (~0.7 s, ~35 MB with its layout package blocked: `docqueue/__init__.py`). A task that exceeds its time limit has its
 process killed and replaced.
 
 The processes are spawned, not forked: the worker process runs threads, and
@@ -63,7 +63,7 @@ def _prepare_pdf_process() -> None:
     """
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import pymupdf  # noqa: F401  (0.9 s and ~140 MB: pay the import once, up front)
+    import pymupdf  # noqa: F401  (~0.7 s: pay the import once, up front)
 
     import docqueue.pipeline  # noqa: F401  (every stage's `run`, ready to be called)
 
