@@ -11,6 +11,7 @@ from docqueue.broker import build_broker
 from docqueue.db import connect_args
 from docqueue.queue.dashboard import SnapshotCache
 from docqueue.settings import SettingsError, get_settings
+from web.dispatch_waker import install_dispatch_waker
 from web.extensions import csrf, db, limiter, login_manager, migrate
 from web.params import IdConverter
 from web.request_body import LargeBodyReads
@@ -66,6 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     limiter.init_app(app)
     app.extensions["dashboard_snapshot"] = SnapshotCache(max_age=2.0)
+    install_dispatch_waker(app)
     build_broker()
 
     from web import (
