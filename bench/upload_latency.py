@@ -20,8 +20,8 @@ not compress), its bytes made distinct per upload by a trailing comment;
    path alone: HTTP, multipart parsing, the document, its blob chunks and
    queue row in one transaction, and the dispatcher nudge.
    Baseline in the same run: CLIENTS threads, one Postgres connection each,
-   each INSERTing the same bytes into a bare `bytea` table, autocommit, for
-   as long.
+   each INSERTing the same bytes into a bare `bytea` table stored as
+   `blob_chunks` is (uncompressed), autocommit, for as long.
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0 \\
         python bench/upload_latency.py [RATE] [SECONDS] [CLIENTS] [SATURATION_SECONDS]
@@ -155,6 +155,8 @@ def bare_inserts(database_url: str, data: bytes, clients: int, seconds: float) -
     """The baseline: INSERT the same bytes into a bytea table, one connection per client thread."""
     with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute("CREATE TABLE IF NOT EXISTS bench_blobs (id bigserial PRIMARY KEY, data bytea NOT NULL)")
+        # Stored as `blob_chunks` stores file bytes (migration 0016): without pglz's attempt to compress them.
+        connection.execute("ALTER TABLE bench_blobs ALTER COLUMN data SET STORAGE EXTERNAL")
     connections = [psycopg.connect(database_url, autocommit=True) for _ in range(clients)]
 
     def send(n: int) -> bool:

@@ -3,7 +3,9 @@
 Each command validates, changes rows in one transaction, commits, and then
 wakes the dispatcher so the work starts now rather than at the next clock
 tick. The wake-up never fails the command: its work is already committed,
-and a caller that saw an error would retry and do it twice.
+and a caller that saw an error would retry and do it twice. The upload
+commands take how to wake it (`wake`): at once in the caller's session by
+default; the web passes one that runs after its answer.
 """
 
 from __future__ import annotations
@@ -56,8 +58,9 @@ def submit_all(
     priority: int | None = None,
     before_commit: Callable[[list[Document]], None] | None = None,
     callback_url: str | None = None,
+    wake: Callable[[Session], None] = nudge_dispatcher,
 ) -> list[Document]:
-    """Store and queue every upload of one request in one transaction, commit; then wake the dispatcher.
+    """Store and queue every upload of one request in one transaction, commit; then `wake(session)`.
 
     All or nothing: names and types are checked before anything is stored,
     and an upload refused while storing (an empty file) rolls back the
@@ -103,7 +106,7 @@ def submit_all(
     except BaseException:
         session.rollback()
         raise
-    nudge_dispatcher(session)
+    wake(session)
     return documents
 
 
@@ -115,13 +118,14 @@ def submit(
     stream: BinaryIO,
     priority: int | None = None,
     callback_url: str | None = None,
+    wake: Callable[[Session], None] = nudge_dispatcher,
 ) -> Document:
     """Store one upload, queue it and commit; then wake the dispatcher (see `submit_all`).
 
     Raises UploadRejected (nothing stored) for an upload that cannot be a document.
     """
     upload = Upload(filename, content_type, stream)
-    return submit_all(session, owner_id, [upload], priority, callback_url=callback_url)[0]
+    return submit_all(session, owner_id, [upload], priority, callback_url=callback_url, wake=wake)[0]
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,7 @@ def submit_once(
     priority: int | None,
     raw_priority: str | None,
     callback_url: str | None = None,
+    wake: Callable[[Session], None] = nudge_dispatcher,
 ) -> UploadAnswer:
     """`submit` under an Idempotency-Key: the first request with `key` stores, a retry gets its answer again.
 
@@ -167,7 +172,7 @@ def submit_once(
         answer = idempotency.StoredAnswer(202, {"id": documents[0].id, "status": documents[0].status})
         idempotency.record_answer(session, owner_id, key, documents[0].id, answer)
 
-    (document,) = submit_all(session, owner_id, [upload], priority, keep_answer, callback_url)
+    (document,) = submit_all(session, owner_id, [upload], priority, keep_answer, callback_url, wake)
     return UploadAnswer(202, {"id": document.id, "status": document.status})
 
 

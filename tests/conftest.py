@@ -115,7 +115,10 @@ def broker(test_env):
 def app(test_env, broker):
     from web import create_app
 
-    return create_app({"TESTING": True})
+    app = create_app({"TESTING": True})
+    yield app
+    # Its uploads' dispatcher runs must not reach into the next test's tables.
+    assert app.extensions["dispatch_waker"].wait_idle(timeout=30)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ def upload(client, token, data: bytes = b"", filename="doc.pdf", **form):
     return client.post("/api/documents", data=payload, headers=auth(token), content_type="multipart/form-data")
 
 
-def test_upload_answers_pending_at_once_and_queues_a_message(client, make_user, session, broker, corpus_truth):
+def test_upload_answers_pending_at_once_and_queues_a_message(app, client, make_user, session, broker, corpus_truth):
     _, token = make_user()
     response = upload(client, token, (CORPUS / "pdf" / "minimal-document.pdf").read_bytes(), "minimal-document.pdf")
     assert response.status_code == 202
@@ -29,7 +29,8 @@ def test_upload_answers_pending_at_once_and_queues_a_message(client, make_user, 
     assert detail["sha256"] == corpus_truth["minimal-document.pdf"]["sha256"]
     assert detail["size"] == corpus_truth["minimal-document.pdf"]["bytes"]
     assert {"status", "progress", "page_count", "error", "ocr_status", "ocr_error", "ocr_completed_at"} <= set(detail)
-    # The upload nudged the dispatcher: the job is admitted and its message sits in Redis.
+    # The upload woke the dispatcher (after its answer): the job is admitted and its message sits in Redis.
+    assert app.extensions["dispatch_waker"].wait_idle(timeout=10)
     job = session.execute(sa.text("SELECT status, priority FROM document_queue")).one()
     assert tuple(job) == ("queued", 10)
     assert broker.client.hlen(f"{broker.namespace}:documents.msgs") == 1
@@ -140,10 +141,12 @@ def test_uploads_are_accepted_while_redis_is_down_and_dispatched_later(make_user
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     get_settings.cache_clear()
     try:
-        client = create_app({"TESTING": True}).test_client()
+        app = create_app({"TESTING": True})
+        client = app.test_client()
         _, token = make_user()
         response = upload(client, token)
         assert response.status_code == 202, "Postgres has the upload: Redis being down must not lose or refuse it"
+        assert app.extensions["dispatch_waker"].wait_idle(timeout=10)
         health = client.get("/healthz")
         assert health.status_code == 503 and health.json["checks"]["redis"].startswith("error")
     finally:

@@ -11,8 +11,10 @@ from docqueue.broker import build_broker
 from docqueue.db import connect_args
 from docqueue.queue.dashboard import SnapshotCache
 from docqueue.settings import SettingsError, get_settings
+from web.dispatch_waker import install_dispatch_waker
 from web.extensions import csrf, db, limiter, login_manager, migrate
 from web.params import IdConverter
+from web.request_body import LargeBodyReads
 from web.security import init_security
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +59,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.url_map.converters["id"] = IdConverter  # `<id:...>` in every route that takes a row id
 
     init_security(app, settings)
+    app.wsgi_app = LargeBodyReads(app.wsgi_app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
@@ -64,6 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     limiter.init_app(app)
     app.extensions["dashboard_snapshot"] = SnapshotCache(max_age=2.0)
+    install_dispatch_waker(app)
     build_broker()
 
     from web import (

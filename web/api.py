@@ -23,6 +23,7 @@ from docqueue.queue.attempts import attempt_history
 from docqueue.queue.dashboard import read_dashboard
 from docqueue.queue.dispatcher import process_document_queue
 from web.auth import api_error, api_role_required, token_required
+from web.dispatch_waker import wake_dispatcher
 from web.downloads import send_searchable_pdf
 from web.extensions import db
 from web.pagination import ListWindow
@@ -56,11 +57,15 @@ def upload_document():
         priority = validate_priority(raw_priority)
         callback_url = validate_callback_url(request.form.get("callback_url"))
         if raw_key is None:
-            (document,) = commands.submit_all(db.session, g.user.id, [upload], priority, callback_url=callback_url)
+            (document,) = commands.submit_all(
+                db.session, g.user.id, [upload], priority, callback_url=callback_url, wake=wake_dispatcher
+            )
             # Values read inside the transaction: no query after the commit (see `submit_all`).
             return jsonify(id=document.id, status=document.status), 202
         key = idempotency.validate_key(raw_key)
-        answer = commands.submit_once(db.session, g.user.id, key, upload, priority, raw_priority, callback_url)
+        answer = commands.submit_once(
+            db.session, g.user.id, key, upload, priority, raw_priority, callback_url, wake_dispatcher
+        )
     except (UploadRejected, CallbackUrlRejected, idempotency.IdempotencyKeyInvalid) as rejection:
         return api_error(400, str(rejection))
     except idempotency.IdempotencyConflict as conflict:

@@ -12,6 +12,7 @@ from docqueue import commands
 from docqueue.document_listing import DOCUMENT_STATUSES, BadListingRequest, ListingRequest, documents_page
 from docqueue.documents import UploadRejected, upload_too_large_message, validate_priority
 from docqueue.wording import counted
+from web.dispatch_waker import wake_dispatcher
 from web.extensions import db
 
 bp = Blueprint("pages", __name__)
@@ -85,7 +86,7 @@ def upload():
     uploads = [commands.Upload(file.filename, file.mimetype, file.stream) for file in files]
     try:
         # All or nothing: a refused file stores none of the others, so trying again makes no duplicates.
-        queued = commands.submit_all(db.session, current_user.id, uploads, priority)
+        queued = commands.submit_all(db.session, current_user.id, uploads, priority, wake=wake_dispatcher)
     except UploadRejected as rejection:
         flash(str(rejection), "error")
         return redirect(url_for("pages.index"))
