@@ -121,7 +121,7 @@ def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     interval = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     dispatch = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-    pages = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+    pages = int(sys.argv[4]) if len(sys.argv) > 4 else 6
     timeout = 2 * interval
     settings = {
         "HEARTBEAT_INTERVAL_SECONDS": str(interval),
