@@ -48,20 +48,22 @@ class Word:
     confidence: float
 
 
+#: The languages that stand for orientation detection alone: Tesseract's model of orientation and script.
+ORIENTATION = "osd"
+
+
 @cache
-def _engine(languages: str, orientation: bool = False) -> tesserocr.PyTessBaseAPI:
-    """This process's Tesseract for `languages` (or for orientation detection), its models loaded once."""
+def _engine(languages: str) -> tesserocr.PyTessBaseAPI:
+    """This process's Tesseract for `languages` (ORIENTATION: detection alone), its models loaded once."""
     import tesserocr
 
     folder = get_settings().tessdata_prefix
+    layout = tesserocr.PSM.OSD_ONLY if languages == ORIENTATION else tesserocr.PSM.AUTO
     try:
-        if orientation:
-            return tesserocr.PyTessBaseAPI(path=folder, lang="osd", psm=tesserocr.PSM.OSD_ONLY)
-        return tesserocr.PyTessBaseAPI(path=folder, lang=languages)
+        return tesserocr.PyTessBaseAPI(path=folder, lang=languages, psm=layout)
     except RuntimeError:
-        wanted = "osd" if orientation else languages
         raise OcrError(
-            f"Tesseract has no data for a language in {wanted} in {folder} "
+            f"Tesseract has no data for a language in {languages} in {folder} "
             "(TESSDATA_PREFIX; OCR_LANGUAGES names the languages)"
         ) from None
 
@@ -74,7 +76,7 @@ def _show(engine: tesserocr.PyTessBaseAPI, pixmap: pymupdf.Pixmap, dpi: int) -> 
 
 def detect_rotation(pixmap: pymupdf.Pixmap, dpi: int) -> int:
     """Degrees (0, 90, 180, 270) to turn the grey image clockwise to read it upright; 0 when Tesseract cannot tell."""
-    engine = _engine("", orientation=True)
+    engine = _engine(ORIENTATION)
     _show(engine, pixmap, dpi)
     try:
         found = engine.DetectOrientationScript()
