@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 import requests
+from flask.testing import FlaskClient
 
 from docqueue.procfile import REPO_ROOT as REPO
 from docqueue.procfile import procfile_commands, with_local_scripts
@@ -111,11 +112,26 @@ def broker(test_env):
     return build_broker()
 
 
+class SettledClient(FlaskClient):
+    """Flask's test client, answering once the request's dispatcher run has finished.
+
+    The web admits an upload's job after its answer, in the background
+    (`web/dispatch_waker.py`); a test that goes on to run stages here must
+    not race that run for the job, so each request returns after it.
+    """
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        assert self.application.extensions["dispatch_waker"].wait_idle(timeout=30)
+        return response
+
+
 @pytest.fixture
 def app(test_env, broker):
     from web import create_app
 
     app = create_app({"TESTING": True})
+    app.test_client_class = SettledClient
     yield app
     # Its uploads' dispatcher runs must not reach into the next test's tables.
     assert app.extensions["dispatch_waker"].wait_idle(timeout=30)

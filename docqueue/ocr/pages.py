@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from docqueue.documents import save_ocr_pages
 from docqueue.image_limits import check_page_images
-from docqueue.ocr.tesseract import Word, detect_rotation, read_words, text_of
+from docqueue.ocr.tesseract import Word, detect_rotation, engines_loaded, read_words, text_of
 from docqueue.queue import Claim
 from docqueue.settings import get_settings
 from docqueue.stages.checkpoints import committing_batch
@@ -127,7 +127,7 @@ def read_page_range(path: str, detected_type: str, claim: Claim, page_numbers: l
             save_ocr_pages(session, claim.job_id, batch)
         batch.clear()
 
-    with open_as_pdf(path, detected_type) as document:
+    with open_as_pdf(path, detected_type) as document, engines_loaded():
         for number in page_numbers:
             text, words, rotation = read_page(document.load_page(number - 1), detected_type, claim.timeout_seconds)
             batch.append({"page_number": number, "text": text, "ocr_words": words, "ocr_rotation": rotation})

@@ -1,9 +1,10 @@
 """Reading one page image with Tesseract's library (tesserocr), in a PDF pool process.
 
 The library, not the `tesseract` command: a command run loads its models
-again for every page and reads the page from a file; here each PDF process
-loads them once and hands over the rendered page in memory, which reads a
-300-dpi page in about half the CPU time (BENCHMARKS.md, figure 3). The
+again for every page and reads the page from a file; here a PDF process
+loads them once for a range of pages (`engines_loaded`) and hands over each
+rendered page in memory, which reads a 300-dpi page in about half the CPU
+time (BENCHMARKS.md, figure 3). The
 library in tesserocr's wheel is built without OpenMP, so a page is read on
 one thread (PITFALLS: Tesseract's OpenMP threads thrash on few cores);
 pages run in parallel processes instead. Recognition stops at a per-page
@@ -14,8 +15,9 @@ which kills the PDF process, bounds that.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING
 
 from docqueue.errors import StageError
@@ -52,20 +54,42 @@ class Word:
 ORIENTATION = "osd"
 
 
-@cache
+#: This process's engines by language list, loaded for a range of pages (`engines_loaded`).
+_engines: dict[str, tesserocr.PyTessBaseAPI] = {}
+
+
+@contextmanager
+def engines_loaded() -> Iterator[None]:
+    """Keep the engines a block loads (one per language list) for its pages, then free their models.
+
+    Loading takes ~0.08 s of CPU a model; holding them would keep ~100 MB
+    in each PDF process between OCR tasks, whatever it does next.
+    """
+    try:
+        yield
+    finally:
+        for engine in _engines.values():
+            engine.End()
+        _engines.clear()
+
+
 def _engine(languages: str) -> tesserocr.PyTessBaseAPI:
-    """This process's Tesseract for `languages` (ORIENTATION: detection alone), its models loaded once."""
+    """Tesseract for `languages` (ORIENTATION: detection alone), its models loaded once in an `engines_loaded` block."""
     import tesserocr
 
+    if languages in _engines:
+        return _engines[languages]
     folder = get_settings().tessdata_prefix
     layout = tesserocr.PSM.OSD_ONLY if languages == ORIENTATION else tesserocr.PSM.AUTO
     try:
-        return tesserocr.PyTessBaseAPI(path=folder, lang=languages, psm=layout)
+        engine = tesserocr.PyTessBaseAPI(path=folder, lang=languages, psm=layout)
     except RuntimeError:
         raise OcrError(
             f"Tesseract has no data for a language in {languages} in {folder} "
             "(TESSDATA_PREFIX; OCR_LANGUAGES names the languages)"
         ) from None
+    _engines[languages] = engine
+    return engine
 
 
 def _show(engine: tesserocr.PyTessBaseAPI, pixmap: pymupdf.Pixmap, dpi: int) -> None:
