@@ -44,12 +44,15 @@ def test_messages_flushed_from_redis_are_resent_within_a_minute(procfile, test_e
     procfile("clock", **DEFAULT_TIMING)
     api = Api(start_web_with(procfile, **DEFAULT_TIMING), create_admin_with_cli(test_env))
     uploaded = [api.upload(f"doc-{n}.pdf", make_pdf([f"document {n}", "second page"])) for n in range(4)]
-    # No worker yet: the admitted jobs' messages wait in Redis.
-    queued = wait_until(
-        lambda: scalar(engine, "SELECT count(*) FROM document_queue WHERE status = 'queued'"), 30, message="admission"
-    )
+    # No worker yet: the admitted jobs' messages wait in Redis. The web admits after its answers (a lone user
+    # may use all OCR_CONCURRENT_JOBS slots), and commits each admission before sending its messages.
     messages_key = f"{test_env['REDIS_NAMESPACE']}:documents.msgs"
-    assert broker.client.hlen(messages_key) == queued
+
+    def all_admitted_and_sent() -> bool:
+        queued = scalar(engine, "SELECT count(*) FROM document_queue WHERE status = 'queued'")
+        return queued == len(uploaded) and broker.client.hlen(messages_key) == queued
+
+    wait_until(all_admitted_and_sent, 30, message="every upload admitted and its message sent")
 
     _delete_namespace(test_env["REDIS_URL"], test_env["REDIS_NAMESPACE"])  # Redis lost everything it held
     flushed_at = time.monotonic()
