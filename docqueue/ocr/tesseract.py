@@ -4,12 +4,12 @@ The library, not the `tesseract` command: a command run loads its models
 again for every page and reads the page from a file; here a PDF process
 loads them once for a range of pages (`engines_loaded`) and hands over each
 rendered page in memory, which reads a 300-dpi page in about half the CPU
-time (BENCHMARKS.md, figure 3). The
-library in tesserocr's wheel is built without OpenMP, so a page is read on
-one thread (PITFALLS: Tesseract's OpenMP threads thrash on few cores);
-pages run in parallel processes instead. Recognition stops at a per-page
-deadline; layout analysis before it has none, and the stage's time limit,
-which kills the PDF process, bounds that.
+time (BENCHMARKS.md, figure 3). The library in tesserocr's wheel is built
+without OpenMP, so a page is read on one thread (PITFALLS: Tesseract's
+OpenMP threads thrash on few cores); pages run in parallel processes
+instead. Recognition stops at a per-page deadline; layout analysis before
+it has none, and the stage's time limit, which kills the PDF process,
+bounds that.
 """
 
 from __future__ import annotations
