@@ -18,9 +18,12 @@ FUZZ_SETTINGS = settings(
 header_text = st.text(st.characters(min_codepoint=32, max_codepoint=255, exclude_characters="\x7f"), max_size=300)
 
 
+#: Text a client can send: anything with a UTF-8 form (lone surrogates have none; no client can encode them).
+sendable_characters = st.characters(exclude_categories=("Cs",))
+
 #: Anything a form field or query value can carry, NUL and bidi overrides included.
 any_text = st.one_of(
-    st.text(max_size=300),
+    st.text(sendable_characters, max_size=300),
     st.sampled_from(
         ["", "-1", "0", "1", "24", "100", "101", "1e3", "abc", "\u00b2", "\x00", "\u202e"]
         + ["9223372036854775807", "9223372036854775808", "99999999999999999999", "failed", "pending", "retry"]
@@ -72,7 +75,7 @@ file_bytes = st.one_of(
 
 
 #: A part's Content-Type or file name: any text a header line can hold (a line break would end the header).
-header_line_text = st.text(st.characters(exclude_characters="\r\n"), max_size=400)
+header_line_text = st.text(st.characters(exclude_characters="\r\n", exclude_categories=("Cs",)), max_size=400)
 
 
 file_part = st.tuples(file_bytes, header_line_text, st.one_of(st.none(), header_line_text))

@@ -59,14 +59,20 @@ def wait_for_fresh_worker_processes(worker) -> None:
     assert worker.process.poll() is None, "the worker as a whole keeps running"
 
 
+def wait_for_recycling(worker, reason: str) -> None:
+    """The worker process asked to be recycled (`reason` in its log) and the master started fresh ones."""
+    # Logged after the message's work has committed, and relayed by the master: it may come after the documents.
+    wait_until(lambda: reason in worker.log(), timeout=30, message=f"the worker process to log {reason!r}")
+    wait_for_fresh_worker_processes(worker)
+
+
 def test_worker_processes_are_recycled_after_n_messages_and_lose_nothing(procfile, session, make_user):
     owner, _ = make_user(concurrent_ocr_jobs=1)
     ids = [add_document(session, owner, make_pdf([f"document {n}"])) for n in range(3)]
     worker = procfile("worker", WORKER_MAX_MESSAGES=2)
     procfile("clock")
     wait_until(lambda: completed_once(session, ids), timeout=180, message="every document to complete across recycles")
-    assert "Recycling the worker processes: 2 messages handled" in worker.log()
-    wait_for_fresh_worker_processes(worker)
+    wait_for_recycling(worker, "Recycling the worker processes: 2 messages handled")
 
 
 def test_worker_processes_are_recycled_above_the_rss_cap_and_lose_nothing(procfile, session, make_user):
@@ -76,8 +82,7 @@ def test_worker_processes_are_recycled_above_the_rss_cap_and_lose_nothing(procfi
     worker = procfile("worker", WORKER_MAX_RSS_MB=1)
     procfile("clock")
     wait_until(lambda: completed_once(session, ids), timeout=240, message="every document to complete across recycles")
-    assert "MB resident (WORKER_MAX_RSS_MB=1)" in worker.log()
-    wait_for_fresh_worker_processes(worker)
+    wait_for_recycling(worker, "MB resident (WORKER_MAX_RSS_MB=1)")
 
 
 def job_state(session, document_id) -> tuple:
