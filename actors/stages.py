@@ -7,8 +7,8 @@ new stage in `docqueue/pipeline.py` gets its actor without a line here.
 import dramatiq
 
 from docqueue.pipeline import PIPELINE
-from docqueue.stage_runner import run_stage
 from docqueue.stages.stage import Lane, Stage
+from docqueue.worker.stage_runner import run_stage
 
 STAGE_ACTOR_OPTIONS = {
     # Retries live in Postgres (attempts, run_after): Dramatiq's Redis retry can be lost.

@@ -20,7 +20,7 @@ import time
 
 import sqlalchemy as sa
 
-from docqueue.scratch import migrate, scratch_database
+from docqueue.local.scratch import migrate, scratch_database
 from docqueue.settings import get_settings
 
 FILL = """
@@ -91,8 +91,8 @@ def main() -> None:
         get_settings.cache_clear()
         from werkzeug.security import generate_password_hash
 
+        from docqueue.accounts.users import hash_token
         from docqueue.queue.dashboard import SnapshotCache
-        from docqueue.users import hash_token
         from web import create_app
 
         engine = sa.create_engine(get_settings().database_url)

@@ -26,8 +26,8 @@ import redis
 import requests
 import sqlalchemy as sa
 
-from docqueue.procfile import REPO_ROOT, procfile_commands, with_local_scripts
-from docqueue.scratch import migrate, scratch_database
+from docqueue.local.procfile import REPO_ROOT, procfile_commands, with_local_scripts
+from docqueue.local.scratch import migrate, scratch_database
 from docqueue.settings import get_settings
 
 
@@ -141,8 +141,8 @@ def query(sql: str, **params):
 
 def make_user(email: str, **columns) -> tuple[int, str]:
     """A new user with `columns` set (e.g. concurrent_ocr_jobs); its id and API token."""
+    from docqueue.accounts.users import create_user
     from docqueue.db import session_scope
-    from docqueue.users import create_user
 
     with session_scope() as session:
         user, token = create_user(session, email)

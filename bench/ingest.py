@@ -34,7 +34,7 @@ import requests
 import sqlalchemy as sa
 from benchkit import free_port, start, stop
 
-from docqueue.scratch import migrate, scratch_database
+from docqueue.local.scratch import migrate, scratch_database
 from docqueue.settings import get_settings
 
 # A one-page PDF; each file appends its own comment line so every file has its own hash.
@@ -152,10 +152,10 @@ def main() -> None:
         migrate(env)
         os.environ.update(env)
         get_settings.cache_clear()
+        from docqueue.accounts.users import create_user
         from docqueue.broker import build_broker
         from docqueue.db import get_engine, session_scope
         from docqueue.ingest import IngestOptions, ingest_paths
-        from docqueue.users import create_user
 
         build_broker()
         walk_seconds = []

@@ -11,7 +11,7 @@ names (`inspect` on `documents`): the dispatcher sends a job's message to
 the actor named after its `stage` and only knows the pipeline's stages
 (`docqueue.queue.messages`), so jobs are enqueued at that stage and this
 worker, in its own namespace, answers them instead of the real one. Each
-message takes the path `docqueue.stage_runner.run_stage` takes for a last
+message takes the path `docqueue.worker.stage_runner.run_stage` takes for a last
 stage whose work returned at once: the claim (`mark_in_progress`, which
 opens the attempt row) in one transaction; then, fenced, `hold_lease`,
 `mark_completed` (closing the attempt), the older runs' outputs retired and
@@ -41,7 +41,7 @@ from docqueue.db import session_scope  # noqa: E402
 from docqueue.pipeline import first_stage  # noqa: E402
 from docqueue.queue import DocumentQueueService, run_outputs  # noqa: E402
 from docqueue.queue.dispatcher import nudge_dispatcher  # noqa: E402
-from docqueue.worker_identity import current_worker_id  # noqa: E402
+from docqueue.runtime.worker_identity import current_worker_id  # noqa: E402
 
 STAGE = first_stage()
 

@@ -31,7 +31,7 @@ import time
 
 from benchkit import make_user, print_medians, query, running, scratch_environment, start, wait_for, worker_booted
 
-from docqueue.procfile import procfile_commands
+from docqueue.local.procfile import procfile_commands
 from docqueue.settings import get_settings
 
 # A one-page PDF; each job's document gets its own trailing comment, so each has its own bytes.

@@ -43,8 +43,8 @@ import sqlalchemy as sa
 from benchkit import print_medians, start, stop, wait_for
 from pdf_work import pdf_work  # bench/ is this script's directory: spawned pool processes find it too
 
-from docqueue.procfile import REPO_ROOT, procfile_commands
-from docqueue.scratch import empty_all_tables, migrate, scratch_database
+from docqueue.local.procfile import REPO_ROOT, procfile_commands
+from docqueue.local.scratch import empty_all_tables, migrate, scratch_database
 from docqueue.settings import get_settings
 
 CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "pdf"
@@ -83,11 +83,11 @@ def bare_dramatiq(paths: list[str], processes: int, workdir: Path) -> float:
 
 
 def docqueue_pipeline(files: list[tuple[str, bytes]], workdir: Path, ocr: bool) -> float:
+    from docqueue.accounts.users import create_user
     from docqueue.broker import build_broker
     from docqueue.commands import queue_upload
     from docqueue.db import get_engine, session_scope
     from docqueue.queue.dispatcher import process_document_queue
-    from docqueue.users import create_user
 
     engine = get_engine()
     empty_all_tables(engine)

@@ -22,7 +22,7 @@ from dataclasses import replace
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from docqueue.scratch import migrate, scratch_database
+from docqueue.local.scratch import migrate, scratch_database
 from docqueue.settings import get_settings
 
 FILL = """

@@ -6,11 +6,11 @@ import sys
 
 import click
 
+from docqueue.accounts.users import UserExists, create_user
 from docqueue.db import session_scope
 from docqueue.observability import configure_logging
 from docqueue.settings import SettingsError
 from docqueue.statuses import ROLES
-from docqueue.users import UserExists, create_user
 
 #: Commands that manage `docqueue up` itself rather than use the servers it started.
 UP_COMMANDS = ("up", "down", "status")
@@ -32,9 +32,9 @@ def main(ctx: click.Context) -> None:
     """docqueue: durable document processing."""
     configure_logging()
     if ctx.invoked_subcommand not in UP_COMMANDS:
+        from docqueue.local.control import use_embedded_servers
+        from docqueue.local.state import docqueue_home
         from docqueue.settings import get_settings
-        from docqueue.up_control import use_embedded_servers
-        from docqueue.up_state import docqueue_home
 
         if chosen := use_embedded_servers(docqueue_home()):
             click.echo(chosen, err=True)
@@ -75,7 +75,7 @@ def user_create(email: str, role: str, admin: bool, password: str | None) -> Non
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="The new password.")
 def user_set_password(email: str, password: str) -> None:
     """Set a user's browser password (prompted for when not given); their sessions end."""
-    from docqueue.accounts import set_password
+    from docqueue.accounts.management import set_password
 
     def change(session, found):
         set_password(session, None, found, password)
@@ -88,7 +88,7 @@ def user_set_password(email: str, password: str) -> None:
 @click.argument("email")
 def user_token(email: str) -> None:
     """Give a user a new API token, printed alone on the last line; the old one stops working."""
-    from docqueue.accounts import reset_token
+    from docqueue.accounts.management import reset_token
 
     def change(session, found):
         return f"new API token for {found.email} (the old one no longer works):\n{reset_token(session, None, found)}"
@@ -99,7 +99,7 @@ def user_token(email: str) -> None:
 @user.command("list")
 def user_list() -> None:
     """List every user: id, email, role, whether disabled, when created."""
-    from docqueue.accounts import list_users
+    from docqueue.accounts.management import list_users
 
     with session_scope() as session:
         users = list_users(session)
@@ -114,7 +114,7 @@ def user_list() -> None:
 
 def _change_user(email: str, change) -> None:
     """Run `change(session, user)` on the user with `email` in one transaction, audited as the command line."""
-    from docqueue.accounts import UnknownUser, find_user
+    from docqueue.accounts.management import UnknownUser, find_user
 
     try:
         with session_scope() as session:
@@ -129,7 +129,7 @@ def _change_user(email: str, change) -> None:
 @click.argument("role", type=click.Choice(ROLES))
 def user_role(email: str, role: str) -> None:
     """Give a user a role."""
-    from docqueue.accounts import set_role
+    from docqueue.accounts.management import set_role
 
     def change(session, found):
         set_role(session, None, found, role)
@@ -142,7 +142,7 @@ def user_role(email: str, role: str) -> None:
 @click.argument("email")
 def user_disable(email: str) -> None:
     """Disable a user: no login, and their sessions and API token stop working."""
-    from docqueue.accounts import set_disabled
+    from docqueue.accounts.management import set_disabled
 
     def change(session, found):
         set_disabled(session, None, found, True)
@@ -155,7 +155,7 @@ def user_disable(email: str) -> None:
 @click.argument("email")
 def user_enable(email: str) -> None:
     """Enable a disabled user again."""
-    from docqueue.accounts import set_disabled
+    from docqueue.accounts.management import set_disabled
 
     def change(session, found):
         set_disabled(session, None, found, False)
@@ -173,7 +173,7 @@ def user_settings(
     email: str, concurrent_ocr_jobs: int | None, ocr_timeout_seconds: int | None, background_ocr: bool | None
 ) -> None:
     """Show a user's settings, changing those given first."""
-    from docqueue.accounts import UserSettings, update_settings
+    from docqueue.accounts.management import UserSettings, update_settings
 
     def change(session, found):
         wanted = UserSettings(concurrent_ocr_jobs, ocr_timeout_seconds, background_ocr)
@@ -196,7 +196,7 @@ def up(port: int) -> None:
     Without DATABASE_URL and REDIS_URL it starts embedded servers keeping their
     data in ./.docqueue (or DOCQUEUE_HOME). Ctrl-C or `docqueue down` stops it all.
     """
-    from docqueue.up import run_up
+    from docqueue.local.up import run_up
 
     sys.exit(run_up(port))
 
@@ -204,8 +204,8 @@ def up(port: int) -> None:
 @main.command()
 def down() -> None:
     """Stop the `docqueue up` running in this folder (as Ctrl-C in its terminal would), or what a killed one left."""
-    from docqueue.up_control import bring_down
-    from docqueue.up_state import docqueue_home
+    from docqueue.local.control import bring_down
+    from docqueue.local.state import docqueue_home
 
     if not bring_down(docqueue_home(), click.echo):
         sys.exit(1)
@@ -214,8 +214,8 @@ def down() -> None:
 @main.command()
 def status() -> None:
     """Show what `docqueue up` runs in this folder: pids, URLs, whether the web answers. Exit 0 when healthy."""
-    from docqueue.up_control import status_lines
-    from docqueue.up_state import docqueue_home
+    from docqueue.local.control import status_lines
+    from docqueue.local.state import docqueue_home
 
     healthy, lines = status_lines(docqueue_home())
     click.echo("\n".join(lines))

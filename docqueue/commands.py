@@ -15,7 +15,7 @@ from typing import BinaryIO, Callable
 
 from sqlalchemy.orm import Session
 
-from docqueue.audit import record_audit
+from docqueue.accounts.audit import record_audit
 from docqueue.documents import UploadRejected, clean_content_type, clean_filename, create_document
 from docqueue.models import Document, User
 from docqueue.pipeline import first_stage

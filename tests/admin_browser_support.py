@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from docqueue.procfile import REPO_ROOT
+from docqueue.local.procfile import REPO_ROOT
 from tests.test_browser import PASSWORD, browser  # noqa: F401  (the fixture `page` needs)
 
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"

@@ -21,8 +21,8 @@ import redis
 import requests
 from flask.testing import FlaskClient
 
-from docqueue.procfile import REPO_ROOT as REPO
-from docqueue.procfile import procfile_commands, with_local_scripts
+from docqueue.local.procfile import REPO_ROOT as REPO
+from docqueue.local.procfile import procfile_commands, with_local_scripts
 
 CORPUS = REPO.parent / "shared" / "corpus"
 RUN_ID = f"{os.getpid()}_{secrets.token_hex(4)}"
@@ -33,7 +33,7 @@ def _server_urls(tmp_root: Path) -> tuple[str, str, object]:
     redis_url = os.environ.get("REDIS_URL")
     embedded = None
     if not (database_url and redis_url):
-        from docqueue.embedded import start_embedded_servers
+        from docqueue.local.embedded import start_embedded_servers
 
         embedded = start_embedded_servers(tmp_root / "embedded", database="postgres")
         database_url = database_url or embedded.database_url
@@ -44,7 +44,7 @@ def _server_urls(tmp_root: Path) -> tuple[str, str, object]:
 @pytest.fixture(scope="session")
 def test_env(tmp_path_factory) -> dict:
     """Environment for this run: its own database and Redis namespace, migrated by the real release command."""
-    from docqueue.scratch import migrate, scratch_database
+    from docqueue.local.scratch import migrate, scratch_database
     from docqueue.settings import get_settings
 
     server_url, redis_url, embedded = _server_urls(tmp_path_factory.mktemp("servers"))
@@ -90,7 +90,7 @@ def clean_state(request):
         return
     env = request.getfixturevalue("test_env")
     from docqueue.db import get_engine
-    from docqueue.scratch import empty_all_tables
+    from docqueue.local.scratch import empty_all_tables
 
     empty_all_tables(get_engine())
     _delete_namespace(env["REDIS_URL"], env["REDIS_NAMESPACE"])
@@ -145,8 +145,8 @@ def client(app):
 @pytest.fixture
 def make_user(test_env):
     """Create a user; returns (user id, API token)."""
+    from docqueue.accounts.users import create_user
     from docqueue.db import session_scope
-    from docqueue.users import create_user
 
     def make(email: str | None = None, *, password: str | None = None, role: str = "viewer", **settings):
         with session_scope() as session:

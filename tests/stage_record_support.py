@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from docqueue import stage_runner
 from docqueue.queue import DocumentQueueService
-from docqueue.stage_runner import run_stage
-from docqueue.worker_identity import current_worker_id
+from docqueue.runtime.worker_identity import current_worker_id
+from docqueue.worker import stage_runner
+from docqueue.worker.stage_runner import run_stage
 
 
 def records(session, job_id: int) -> dict[str, sa.Row]:

@@ -26,7 +26,7 @@ def test_every_response_carries_the_security_headers(client):
 
 
 def test_templates_have_no_inline_script_or_style(app):
-    from docqueue.procfile import REPO_ROOT
+    from docqueue.local.procfile import REPO_ROOT
 
     for template in (REPO_ROOT / "templates").rglob("*.html"):
         source = template.read_text()

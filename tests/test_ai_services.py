@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from docqueue.queue import DocumentQueueService
 from docqueue.results.vectors import embedding_dimensions
 from docqueue.settings import get_settings
-from docqueue.stage_runner import run_stage
+from docqueue.worker.stage_runner import run_stage
 from tests.conftest import CORPUS, wait_until
 from tests.factories import add_document, make_pdf
 from tests.service_stub import ServiceStub, start_stub

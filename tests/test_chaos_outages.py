@@ -75,7 +75,7 @@ def test_redis_unreachable_while_uploads_arrive_then_restarted_empty(procfile, e
 @pytest.fixture
 def private_postgres(monkeypatch, test_env):
     """A private, migrated Postgres the test may stop and start; this test process uses it too."""
-    from docqueue.scratch import migrate
+    from docqueue.local.scratch import migrate
     from docqueue.settings import get_settings
 
     # Not under pytest's tmp_path: other pytest runs on the machine prune old base temp dirs.
@@ -95,8 +95,8 @@ def private_postgres(monkeypatch, test_env):
 
 
 def test_postgres_restarted_mid_run_web_answers_503_meanwhile(procfile, private_postgres, broker):
+    from docqueue.accounts.users import create_user
     from docqueue.db import get_engine, session_scope
-    from docqueue.users import create_user
 
     engine = get_engine()
     with session_scope() as session:

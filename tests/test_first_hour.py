@@ -142,7 +142,7 @@ def test_commands_beside_up_and_nothing_left_after_kill_9(tmp_path, no_runtime_d
         second.wait_for(re.escape(second.url), timeout=120)
         assert "admin admin@localhost already exists" in second.output()
         assert api(second.url, token, "documents").status_code == 200
-        guardian = [p for p in started_processes(tmp_path) if "docqueue.guardian" in " ".join(p.cmdline())]
+        guardian = [p for p in started_processes(tmp_path) if "docqueue.local.guardian" in " ".join(p.cmdline())]
         assert len(guardian) == 1
         guardian[0].kill()
         os.kill(second.process.pid, signal.SIGKILL)

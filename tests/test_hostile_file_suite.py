@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from docqueue.documents import page_texts
-from docqueue.pdf_pool import shutdown_pdf_pool
+from docqueue.runtime.pdf_pool import shutdown_pdf_pool
 from tests.conftest import CORPUS
 from tests.factories import add_document, make_pdf
 from tests.scans import jbig2_claiming

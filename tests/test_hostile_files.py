@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from docqueue.errors import StageError, failure_kind
-from docqueue.pdf_pool import run_in_pdf_process, shutdown_pdf_pool
+from docqueue.runtime.pdf_pool import run_in_pdf_process, shutdown_pdf_pool
 from docqueue.settings import get_settings
 from docqueue.statuses import FailureKind
 from tests.conftest import start_web, wait_until

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC
 
-from docqueue import users
+from docqueue.accounts import users
 from docqueue.settings import get_settings
 from tests.account_support import PASSWORD, log_in
 
@@ -69,7 +69,7 @@ def test_a_remember_cookie_copied_before_logout_no_longer_logs_in(no_csrf_app, m
 
 
 def test_a_password_change_ends_every_session(no_csrf_app, make_user, session):
-    from docqueue.accounts import find_user, set_password
+    from docqueue.accounts.management import find_user, set_password
 
     make_user("mover@example.com", password=PASSWORD)
     browser = no_csrf_app.test_client()
@@ -85,7 +85,7 @@ def test_a_password_change_ends_every_session(no_csrf_app, make_user, session):
 
 
 def test_a_disabled_user_cannot_log_in_keep_a_session_or_use_a_token(no_csrf_app, make_user, session):
-    from docqueue.accounts import find_user, set_disabled
+    from docqueue.accounts.management import find_user, set_disabled
 
     _, token = make_user("gone@example.com", password=PASSWORD)
     browser = no_csrf_app.test_client()
@@ -121,7 +121,7 @@ def test_a_good_login_is_not_counted_as_a_failure(no_csrf_app, make_user):
 def test_a_wrong_password_costs_one_hash_check_for_known_unknown_and_disabled_emails(
     no_csrf_app, make_user, session, monkeypatch
 ):
-    from docqueue.accounts import find_user, set_disabled
+    from docqueue.accounts.management import find_user, set_disabled
 
     make_user("known@example.com", password=PASSWORD)
     make_user("off@example.com", password=PASSWORD)

@@ -7,7 +7,7 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from docqueue.memory import batch_size, family_rss_bytes, memory_used_percent, under_pressure
+from docqueue.runtime.memory import batch_size, family_rss_bytes, memory_used_percent, under_pressure
 from docqueue.settings import get_settings
 from tests.conftest import wait_until
 from tests.factories import add_document, make_pdf

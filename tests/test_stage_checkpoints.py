@@ -10,9 +10,9 @@ import sqlalchemy as sa
 
 from docqueue.documents import page_texts
 from docqueue.queue import DocumentQueueService, LeaseLost, run_outputs
+from docqueue.runtime.worker_identity import current_worker_id
 from docqueue.stages import checkpoints, chunk, extract_images, extract_text
 from docqueue.statuses import FailureKind
-from docqueue.worker_identity import current_worker_id
 from tests.factories import add_document, make_pdf
 from tests.stage_record_support import admit, claim_next, inspect_alone, page_versions, records
 from tests.test_stages import process

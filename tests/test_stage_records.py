@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from docqueue.documents import page_texts, result_pages
 from docqueue.pipeline import PIPELINE
 from docqueue.queue import DocumentQueueService, run_outputs
-from docqueue.stage_runner import run_stage
+from docqueue.runtime.worker_identity import current_worker_id
 from docqueue.stages import extract_text
 from docqueue.statuses import FailureKind
-from docqueue.worker_identity import current_worker_id
+from docqueue.worker.stage_runner import run_stage
 from tests.factories import add_document, make_pdf
 from tests.stage_record_support import admit, claim_next, inspect_alone, job_for_newest, records
 from tests.test_stages import job_for, process

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from docqueue import lease_watch
 from docqueue.errors import StageError
+from docqueue.runtime import lease_watch
 
 
 def test_a_lost_lease_wakes_only_stages_that_were_watching_before_the_check():
@@ -22,7 +22,7 @@ def test_a_lost_lease_wakes_only_stages_that_were_watching_before_the_check():
 
 
 def test_a_stopped_stage_has_its_pdf_process_killed(test_env):
-    from docqueue.pdf_pool import StageStopped, run_in_pdf_process, shutdown_pdf_pool
+    from docqueue.runtime.pdf_pool import StageStopped, run_in_pdf_process, shutdown_pdf_pool
 
     stop = threading.Event()
     threading.Timer(0.5, stop.set).start()
@@ -36,8 +36,8 @@ def test_a_stopped_stage_has_its_pdf_process_killed(test_env):
 
 
 def test_a_crash_traceback_shows_where_the_pdf_process_raised(test_env):
-    from docqueue.pdf_pool import run_in_pdf_process, shutdown_pdf_pool
-    from docqueue.stage_outcomes import crash_traceback
+    from docqueue.runtime.pdf_pool import run_in_pdf_process, shutdown_pdf_pool
+    from docqueue.worker.stage_outcomes import crash_traceback
 
     try:
         with pytest.raises(StageError) as raised:
@@ -54,8 +54,8 @@ def test_a_task_pebble_counts_running_on_no_live_process_is_given_up(test_env, m
     """pebble can hand a task to a process it is killing for another (pebble issue #153); the task's future then
     never ends. A running task whose process never said it started, or said so and is gone, is lost: a transient
     failure at once, not a wait for the stage's whole time limit."""
-    from docqueue import pdf_pool, pool_guard
-    from docqueue.pdf_pool import StageProcessDied, run_in_pdf_process, shutdown_pdf_pool
+    from docqueue.runtime import pdf_pool, pool_guard
+    from docqueue.runtime.pdf_pool import StageProcessDied, run_in_pdf_process, shutdown_pdf_pool
 
     monkeypatch.setattr(pdf_pool, "LOST_AFTER_SECONDS", 0.5)
     gone = subprocess.Popen(["true"])
@@ -77,7 +77,7 @@ def test_a_task_pebble_counts_running_on_no_live_process_is_given_up(test_env, m
 
 
 def test_a_stop_signal_that_is_not_confirmed_lets_the_stage_finish(test_env):
-    from docqueue.pdf_pool import run_in_pdf_process, shutdown_pdf_pool
+    from docqueue.runtime.pdf_pool import run_in_pdf_process, shutdown_pdf_pool
 
     stop = threading.Event()
     threading.Timer(0.3, stop.set).start()
@@ -93,7 +93,7 @@ def test_a_stop_signal_that_is_not_confirmed_lets_the_stage_finish(test_env):
 
 
 def test_threads_asking_at_once_get_one_worker_id():
-    from docqueue import worker_identity
+    from docqueue.runtime import worker_identity
 
     worker_identity._worker_ids.clear()
     start = threading.Barrier(8)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from docqueue.documents import page_texts, result_pages
 from docqueue.queue import DocumentQueueService
-from docqueue.stage_runner import run_stage
+from docqueue.worker.stage_runner import run_stage
 from tests.conftest import CORPUS
 from tests.factories import add_document, make_busy_pdf, make_pdf, make_tiff
 

@@ -16,11 +16,11 @@ import pymupdf
 import sqlalchemy as sa
 from psycopg import _connection_base, _cursor_base, client_cursor
 
-from docqueue import stage_runner
 from docqueue.db import session_scope
 from docqueue.queue import DocumentQueueService, run_outputs
-from docqueue.stage_runner import run_stage
 from docqueue.storage import blob_store
+from docqueue.worker import stage_runner
+from docqueue.worker.stage_runner import run_stage
 from tests.factories import add_document, make_pdf
 from tests.test_stages import job_for, process
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
+from docqueue.accounts.users import user_for_login, user_for_token
 from docqueue.cli import main
-from docqueue.users import user_for_login, user_for_token
 
 
 def test_set_password_prompts_twice_and_replaces_the_old_one(test_env, make_user, session):

@@ -18,9 +18,9 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired
 
+from docqueue.accounts.users import end_all_sessions, user_for_login, user_for_session, user_for_token
 from docqueue.models import User
 from docqueue.settings import get_settings
-from docqueue.users import end_all_sessions, user_for_login, user_for_session, user_for_token
 from web.extensions import db, limiter, login_manager
 
 bp = Blueprint("auth", __name__)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
 
-from docqueue.worker_shutdown import begin_shutdown
+from docqueue.runtime.worker_shutdown import begin_shutdown
 
 
 class GracefulHandback(Middleware):

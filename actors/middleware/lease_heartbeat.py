@@ -9,7 +9,7 @@ their fencing tokens keep it from publishing if it ever comes back.
 
 A claim that could not be renewed was taken away (an operator cancelled the
 job, or recovery gave it to another attempt): its stage is told to stop
-(`docqueue.lease_watch`). So that a cancel takes effect within seconds, the
+(`docqueue.runtime.lease_watch`). So that a cancel takes effect within seconds, the
 thread also asks which claims still hold every LEASE_CHECK_SECONDS between
 beats, with a read that renews nothing.
 """
@@ -22,11 +22,11 @@ import time
 from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
 
-from docqueue import lease_watch
 from docqueue.db import session_scope
 from docqueue.queue.heartbeats import beat, forget_worker, held_claims
+from docqueue.runtime import lease_watch
+from docqueue.runtime.worker_identity import current_worker_id
 from docqueue.settings import get_settings
-from docqueue.worker_identity import current_worker_id
 
 #: Most seconds between two looks at whether this process's claims still hold.
 LEASE_CHECK_SECONDS = 5.0

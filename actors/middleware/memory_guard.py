@@ -9,7 +9,7 @@ starts stopping while it waits skips the message (acknowledged, not run):
 the job, still queued, gets a fresh message from the clock
 (LOST_MESSAGE_AFTER_SECONDS), for any worker, instead of waiting in this
 one's Redis acknowledgements after it is gone. Stages shrink their write
-batches too (`docqueue.memory.batch_size`).
+batches too (`docqueue.runtime.memory.batch_size`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import time
 from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware, SkipMessage
 
-from docqueue.memory import memory_used_percent, under_pressure
-from docqueue.worker_shutdown import is_stopping
+from docqueue.runtime.memory import memory_used_percent, under_pressure
+from docqueue.runtime.worker_shutdown import is_stopping
 
 
 class MemoryGuard(Middleware):

@@ -18,7 +18,7 @@ import threading
 from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
 
-from docqueue.memory import family_rss_bytes
+from docqueue.runtime.memory import family_rss_bytes
 from docqueue.settings import get_settings
 
 

@@ -26,12 +26,12 @@ from rich.progress import (
 from rich.text import Text
 from sqlalchemy import select
 
+from docqueue.accounts.users import normalize_email
 from docqueue.db import session_scope
 from docqueue.ingest.importer import IngestOptions, IngestProgress, IngestReport, ingest_paths
 from docqueue.ingest.runs import write_rejections_csv
 from docqueue.models import User
 from docqueue.queue.lanes import bulk_backlog
-from docqueue.users import normalize_email
 
 #: How often --monitor looks at the queue.
 MONITOR_INTERVAL_SECONDS = 2.0

@@ -21,14 +21,14 @@ from docqueue.db import session_scope
 from docqueue.documents import detected_type, pages_awaiting_ocr
 from docqueue.errors import StageError
 from docqueue.ocr.pages import read_page_range
-from docqueue.pdf_pool import has_free_process, run_in_pdf_process, run_in_pdf_processes
 from docqueue.queue import Claim, LeaseLost, ocr_ranges
 from docqueue.queue.messages import send_ocr_range_messages
 from docqueue.queue.ocr_ranges import TakenRange
+from docqueue.runtime.pdf_pool import has_free_process, run_in_pdf_process, run_in_pdf_processes
+from docqueue.runtime.worker_identity import current_worker_id
+from docqueue.runtime.worker_shutdown import WorkerStopping, is_stopping
 from docqueue.settings import get_settings
 from docqueue.storage.originals import OriginalFile
-from docqueue.worker_identity import current_worker_id
-from docqueue.worker_shutdown import WorkerStopping, is_stopping
 
 logger = logging.getLogger(__name__)
 

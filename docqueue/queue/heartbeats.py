@@ -9,7 +9,7 @@ Rules:
 - Only rows still claimed by this worker are renewed: once the clock has
   taken an item back (its lease lapsed) or an operator cancelled it, a late
   beat cannot revive it; the ids it could not renew tell the worker to stop
-  those stages (`docqueue.lease_watch`). Between beats a cheaper read
+  those stages (`docqueue.runtime.lease_watch`). Between beats a cheaper read
   (`held_claims`) asks the same, so a cancel takes effect within seconds.
 - The clock reads `worker_heartbeats` to tell when work waits and no worker
   has been seen for NO_WORKER_ALERT_SECONDS; the dashboard lists them.

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from docqueue.audit import record_audit
+from docqueue.accounts.audit import record_audit
 from docqueue.models import User
 from docqueue.queue.job_listing import JobFilter
 

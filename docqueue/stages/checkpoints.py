@@ -21,10 +21,10 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
-from docqueue import lease_watch
 from docqueue.db import session_scope
-from docqueue.memory import batch_size
 from docqueue.queue import Claim, stage_records
+from docqueue.runtime import lease_watch
+from docqueue.runtime.memory import batch_size
 
 #: Longest a batch gathers before it commits: what a crash loses, and how stale live progress can be.
 BATCH_SECONDS = 5.0

@@ -18,9 +18,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from docqueue.documents import record_text_summary, save_page_texts
-from docqueue.pool_guard import reading
 from docqueue.queue import Claim
 from docqueue.results import batched
+from docqueue.runtime.pool_guard import reading
 from docqueue.settings import get_settings
 from docqueue.stages.checkpoints import BatchBudget, committing_batch
 from docqueue.stages.inspect import open_document, sniff_type

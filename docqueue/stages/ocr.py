@@ -20,9 +20,9 @@ from docqueue.documents import detected_type, pages_awaiting_ocr, record_ocr_sta
 from docqueue.ocr.range_reading import failure_reason, read_ranges, split_pages
 from docqueue.queue import Claim, DocumentQueueService, LeaseLost, ocr_ranges
 from docqueue.queue.messages import send_ocr_range_messages
+from docqueue.runtime.worker_shutdown import WorkerStopping
 from docqueue.settings import get_settings
 from docqueue.stages.stage import Stage
-from docqueue.worker_shutdown import WorkerStopping
 
 NOTHING_TO_READ = "every page has a text layer: nothing for OCR to read"
 BACKGROUND_OCR_OFF = (

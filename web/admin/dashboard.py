@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import flash, jsonify, redirect, url_for
 from flask_login import current_user
 
+from docqueue.accounts.audit import recent_audit
 from docqueue.ai.breakers import breaker_states
-from docqueue.audit import recent_audit
 from docqueue.queue.dashboard import EXACT_COUNT_LIMIT
 from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.history import completion_series

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from docqueue.accounts import (
+from docqueue.accounts.management import (
     UnknownUser,
     UserSettings,
     add_user,
@@ -16,8 +16,8 @@ from docqueue.accounts import (
     set_role,
     update_settings,
 )
+from docqueue.accounts.users import UserExists
 from docqueue.statuses import ROLES
-from docqueue.users import UserExists
 from web.admin import bp
 from web.admin.common import form_int
 from web.auth import role_required

@@ -21,23 +21,26 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from docqueue import lease_watch
 from docqueue.ai.breakers import ServiceUnavailable
 from docqueue.callbacks import deliveries
 from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
-from docqueue.pdf_pool import StageStopped, run_in_pdf_process
 from docqueue.pipeline import next_stage, progress_after, stage_named
 from docqueue.queue import Claim, DocumentQueueService, LeaseLost, run_outputs, stage_records
 from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.messages import send_stage_messages
 from docqueue.queue.values import Dispatch
-from docqueue.stage_outcomes import defer, fail, give_back
+from docqueue.runtime import lease_watch
+from docqueue.runtime.pdf_pool import StageStopped, preload_in_pdf_processes, run_in_pdf_process
+from docqueue.runtime.worker_identity import current_worker_id
+from docqueue.runtime.worker_shutdown import WorkerStopping, is_stopping
 from docqueue.stages.stage import Lane, Skipped, Stage
 from docqueue.stages.time_limits import time_limit_for
 from docqueue.storage.originals import OriginalFile
-from docqueue.worker_identity import current_worker_id
-from docqueue.worker_shutdown import WorkerStopping, is_stopping
+from docqueue.worker.stage_outcomes import defer, fail, give_back
+
+# The runner hands stages' `run` to the PDF processes: have each import them all before its first task.
+preload_in_pdf_processes("docqueue.pipeline")
 
 logger = logging.getLogger(__name__)
 

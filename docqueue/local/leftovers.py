@@ -12,7 +12,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from docqueue.up_state import RecordedProcess, UpState
+from docqueue.local.state import RecordedProcess, UpState
 
 #: How long the Procfile processes get to finish, as when `up` stops them itself.
 PROCESS_GRACE_SECONDS = 30

@@ -9,7 +9,7 @@ from pathlib import Path
 from honcho.environ import parse_procfile
 
 #: The checkout: where the Procfile, `migrations/` and the top-level packages live.
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def procfile_commands() -> dict[str, str]:

@@ -13,8 +13,8 @@ from typing import Iterator
 
 import sqlalchemy as sa
 
+from docqueue.local.procfile import REPO_ROOT, procfile_commands, with_local_scripts
 from docqueue.models import Base
-from docqueue.procfile import REPO_ROOT, procfile_commands, with_local_scripts
 from docqueue.settings import normalize_database_url
 
 

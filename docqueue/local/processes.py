@@ -24,9 +24,9 @@ import honcho.process
 import psutil
 from honcho.printer import Message
 
-from docqueue.parent_death import die_with_parent
-from docqueue.procfile import REPO_ROOT
-from docqueue.up_state import RecordedProcess, UpState, write_state
+from docqueue.local.parent_death import die_with_parent
+from docqueue.local.procfile import REPO_ROOT
+from docqueue.local.state import RecordedProcess, UpState, write_state
 
 PROCESSES = ("web", "worker", "clock")
 # Honcho SIGKILLs whatever still runs this long after the first process exits.

@@ -9,7 +9,7 @@ guardian stops what it names, holding `up.lock` meanwhile so that a new `up`
 waits for it (or, had a new `up` taken the lock first and replaced `up.json`,
 leaves the work to it).
 
-Run as `python -m docqueue.guardian HOME UP_PID`.
+Run as `python -m docqueue.local.guardian HOME UP_PID`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from docqueue.leftovers import stop_leftovers
-from docqueue.up_state import LOCK_FILE, read_state, remove_state
+from docqueue.local.leftovers import stop_leftovers
+from docqueue.local.state import LOCK_FILE, read_state, remove_state
 
 LOCK_POLL_SECONDS = 0.1
 

@@ -9,9 +9,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from docqueue.leftovers import stop_leftovers
-from docqueue.up_processes import STOP_GRACE_SECONDS
-from docqueue.up_state import lock_is_held, read_state, remove_state, wait_for_unlock
+from docqueue.local.leftovers import stop_leftovers
+from docqueue.local.processes import STOP_GRACE_SECONDS
+from docqueue.local.state import lock_is_held, read_state, remove_state, wait_for_unlock
 
 #: `down` waits this long beyond the processes' own grace for `up` to finish stopping the servers.
 DOWN_EXTRA_SECONDS = 60

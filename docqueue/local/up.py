@@ -5,7 +5,7 @@ DATABASE_URL and REDIS_URL say where real ones are), keep a SECRET_KEY,
 run the Procfile's `release` command, create a first admin, then run the
 Procfile's web, worker and clock under honcho until Ctrl-C or SIGTERM
 (`docqueue down` sends it). What runs is recorded in `up.json` (see
-`docqueue.up_state`) and a guardian process stops it if `up` is killed.
+`docqueue.local.state`) and a guardian process stops it if `up` is killed.
 
 The web and worker code is only ever run as Procfile subprocesses: this
 module must not import `web` or `actors`.
@@ -28,11 +28,11 @@ from typing import IO
 import click
 from sqlalchemy import select
 
-from docqueue.embedded import EmbeddedServers
-from docqueue.leftovers import stop_leftovers
-from docqueue.procfile import REPO_ROOT, procfile_commands, with_local_scripts
-from docqueue.up_processes import PROCESSES, run_processes
-from docqueue.up_state import (
+from docqueue.local.embedded import EmbeddedServers
+from docqueue.local.leftovers import stop_leftovers
+from docqueue.local.processes import PROCESSES, run_processes
+from docqueue.local.procfile import REPO_ROOT, procfile_commands, with_local_scripts
+from docqueue.local.state import (
     LOCK_FILE,
     RecordedProcess,
     UpState,
@@ -121,9 +121,9 @@ def stop_previous_leftovers(home: Path) -> None:
 
 
 def start_guardian(home: Path) -> subprocess.Popen:
-    """Start the process that stops our servers if we are killed (see `docqueue.guardian`)."""
+    """Start the process that stops our servers if we are killed (see `docqueue.local.guardian`)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "docqueue.guardian", str(home), str(os.getpid())],
+        [sys.executable, "-m", "docqueue.local.guardian", str(home), str(os.getpid())],
         stdin=subprocess.PIPE,
         start_new_session=True,
     )
@@ -157,7 +157,7 @@ def start_servers(home: Path) -> EmbeddedServers | None:
         return None
     if database_url or redis_url:
         raise click.ClickException("set both DATABASE_URL and REDIS_URL, or neither to use embedded servers")
-    from docqueue.embedded import start_embedded_servers
+    from docqueue.local.embedded import start_embedded_servers
 
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # its start-up chatter is INFO
     click.echo(f"starting embedded Postgres and Redis (data in {home})")
@@ -228,9 +228,9 @@ def apply_migrations(release_command: str) -> None:
 
 def ensure_admin() -> None:
     """On an empty database create admin@localhost and print its password and API token, once."""
+    from docqueue.accounts.users import count_users, create_user
     from docqueue.db import get_engine, session_scope
     from docqueue.models import User
-    from docqueue.users import count_users, create_user
 
     try:
         with session_scope() as session:

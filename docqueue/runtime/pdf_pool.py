@@ -17,6 +17,7 @@ errors, in plain words, come back from it.
 from __future__ import annotations
 
 import concurrent.futures
+import importlib
 import multiprocessing
 import os
 import signal
@@ -32,10 +33,10 @@ from typing import TypeVar
 
 import pebble
 
-from docqueue import pool_guard, worker_shutdown
 from docqueue.errors import StageTimeout, TransientError
+from docqueue.runtime import pool_guard, worker_shutdown
+from docqueue.runtime.worker_shutdown import WorkerStopping
 from docqueue.settings import get_settings
-from docqueue.worker_shutdown import WorkerStopping
 
 T = TypeVar("T")
 
@@ -54,8 +55,22 @@ class StageProcessDied(TransientError):
     """The pool process died mid-task (a crash inside MuPDF, or killed by the OS)."""
 
 
-def _prepare_pdf_process() -> None:
-    """Set up a new pool process: ignore shutdown signals, import the stages, cap its memory.
+#: Modules each new pool process imports before its first task (`preload_in_pdf_processes`).
+_preloaded: list[str] = []
+
+
+def preload_in_pdf_processes(*modules: str) -> None:
+    """Have every pool process started from now on import `modules` up front.
+
+    The pool runs whatever functions it is handed and knows no stage; its
+    user names what is worth importing before the first task (the worker:
+    the pipeline, so every stage's `run` is ready to be called).
+    """
+    _preloaded.extend(name for name in modules if name not in _preloaded)
+
+
+def _prepare_pdf_process(preload: tuple[str, ...]) -> None:
+    """Set up a new pool process: ignore shutdown signals, import what its user asked for, cap its memory.
 
     A PaaS signals every process in the dyno on deploy; if pool processes
     died then, the stage they run would fail instead of finishing during the
@@ -65,8 +80,8 @@ def _prepare_pdf_process() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import pymupdf  # noqa: F401  (~0.7 s: pay the import once, up front)
 
-    import docqueue.pipeline  # noqa: F401  (every stage's `run`, ready to be called)
-
+    for name in preload:
+        importlib.import_module(name)
     pool_guard.limit_memory()
 
 
@@ -82,6 +97,7 @@ def _get_pool() -> pebble.ProcessPool:
             _pool = pebble.ProcessPool(
                 max_workers=get_settings().pdf_worker_processes,
                 initializer=_prepare_pdf_process,
+                initargs=(tuple(_preloaded),),
                 context=multiprocessing.get_context("spawn"),
             )
             _pool_pid = os.getpid()

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from docqueue.audit import record_audit
+from docqueue.accounts.audit import record_audit
+from docqueue.accounts.users import create_user, end_all_sessions, hash_token, normalize_email, validate_role
 from docqueue.models import User
-from docqueue.users import create_user, end_all_sessions, hash_token, normalize_email, validate_role
 
 
 class UnknownUser(LookupError):
