@@ -3,8 +3,10 @@
 import dramatiq
 
 from actors.stages import STAGE_ACTOR_OPTIONS
+from docqueue.ocr.range_messages import OCR_RANGE_ACTOR
 from docqueue.ocr.range_reading import read_offered_range
-from docqueue.queue.messages import OCR_RANGE_ACTOR
+from docqueue.pipeline import progress_span
+from docqueue.stages import ocr
 from docqueue.stages.stage import LANE_QUEUES, Lane
 
 
@@ -16,4 +18,4 @@ from docqueue.stages.stage import LANE_QUEUES, Lane
 )
 def ocr_range(job_id: int, range_id: int) -> None:
     """Read OCR range `range_id` of job `job_id` if it is still to be read."""
-    read_offered_range(job_id, range_id)
+    read_offered_range(job_id, range_id, progress_span(ocr.STAGE.name))

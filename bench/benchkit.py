@@ -212,7 +212,7 @@ PARAGRAPHS = (
 def scanned_pdf(pages: int, dpi: int = 300, seed: int = 0) -> bytes:
     """An image-only PDF of `pages` letter pages of text rendered at `dpi` in grey, as a scanner makes them.
 
-    Like `tests/scans.py`: no text layer, so every page goes to OCR. `seed` varies the text between documents.
+    Like `tests/support/scans.py`: no text layer, so every page goes to OCR. `seed` varies the text between documents.
     """
     import pymupdf
 

@@ -59,7 +59,7 @@ def main() -> None:
         from docqueue.broker import build_broker
         from docqueue.commands import queue_upload
         from docqueue.db import session_scope
-        from docqueue.queue.dispatcher import process_document_queue
+        from docqueue.dispatch.dispatcher import process_document_queue
 
         build_broker()
         with booted_worker(env, logs) as worker:

@@ -9,10 +9,10 @@ message as they do in the real worker.
 The actor is registered under the first pipeline stage's actor and queue
 names (`inspect` on `documents`): the dispatcher sends a job's message to
 the actor named after its `stage` and only knows the pipeline's stages
-(`docqueue.queue.messages`), so jobs are enqueued at that stage and this
+(`docqueue.dispatch.messages`), so jobs are enqueued at that stage and this
 worker, in its own namespace, answers them instead of the real one. Each
 message takes the path `docqueue.worker.stage_runner.run_stage` takes for a last
-stage whose work returned at once: the claim (`mark_in_progress`, which
+stage whose work returned at once: the claim (`claim`, which
 opens the attempt row) in one transaction; then, fenced, `hold_lease`,
 `mark_completed` (closing the attempt), the older runs' outputs retired and
 the callback scheduled in another; then a dispatcher nudge to admit the next
@@ -38,9 +38,9 @@ import dramatiq  # noqa: E402
 
 from docqueue.callbacks import deliveries  # noqa: E402
 from docqueue.db import session_scope  # noqa: E402
+from docqueue.dispatch.dispatcher import nudge_dispatcher  # noqa: E402
 from docqueue.pipeline import first_stage  # noqa: E402
 from docqueue.queue import DocumentQueueService, run_outputs  # noqa: E402
-from docqueue.queue.dispatcher import nudge_dispatcher  # noqa: E402
 from docqueue.runtime.worker_identity import current_worker_id  # noqa: E402
 
 STAGE = first_stage()
@@ -57,7 +57,7 @@ STAGE = first_stage()
 def noop_stage(job_id: int) -> None:
     """Claim job `job_id`, complete it under its lease, and nudge the dispatcher; drop a stale message."""
     with session_scope() as session:
-        claim = DocumentQueueService(session).mark_in_progress(job_id, STAGE.name, current_worker_id())
+        claim = DocumentQueueService(session).claim(job_id, STAGE.name, current_worker_id())
         if claim is None:
             return
     with session_scope() as session:

@@ -32,6 +32,7 @@ import time
 from benchkit import make_user, print_medians, query, running, scratch_environment, start, wait_for, worker_booted
 
 from docqueue.local.procfile import procfile_commands
+from docqueue.pipeline import STAGE_NAMES
 from docqueue.settings import get_settings
 
 # A one-page PDF; each job's document gets its own trailing comment, so each has its own bytes.
@@ -79,9 +80,8 @@ def durable(count: int, runs: int, env: dict, logs) -> list[float]:
     """Seconds for `count` no-op jobs through docqueue's queue, `runs` times (documents stored untimed)."""
     from docqueue.broker import build_broker
     from docqueue.db import session_scope
-    from docqueue.pipeline import first_stage
+    from docqueue.dispatch.dispatcher import process_document_queue
     from docqueue.queue import DocumentQueueService
-    from docqueue.queue.dispatcher import process_document_queue
 
     build_broker()
     # One user's jobs: let the global capacity (OCR_CONCURRENT_JOBS) be the only limit, as in pipeline_throughput.
@@ -103,7 +103,7 @@ def durable(count: int, runs: int, env: dict, logs) -> list[float]:
             with session_scope() as session:
                 queue = DocumentQueueService(session)
                 for document_id in ids:
-                    queue.enqueue(document_id, first_stage().name)
+                    queue.enqueue(document_id, STAGE_NAMES)
             with session_scope() as session:
                 process_document_queue(session)
             wait_for(

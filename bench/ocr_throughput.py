@@ -1,7 +1,7 @@
 """OCR pages per second through docqueue's worker, against bare `tesseract` on both cores.
 
 The document: an N-page scan made on the spot (text rendered in grey at
-300 dpi as an image-only page, as tests/scans.py does), so every page goes
+300 dpi as an image-only page, as tests/support/scans.py does), so every page goes
 to OCR. Per run, in one run:
 
 1. baseline, bare Tesseract: the same pages rendered to PNM at 300 dpi

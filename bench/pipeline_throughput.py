@@ -87,7 +87,7 @@ def docqueue_pipeline(files: list[tuple[str, bytes]], workdir: Path, ocr: bool) 
     from docqueue.broker import build_broker
     from docqueue.commands import queue_upload
     from docqueue.db import get_engine, session_scope
-    from docqueue.queue.dispatcher import process_document_queue
+    from docqueue.dispatch.dispatcher import process_document_queue
 
     engine = get_engine()
     empty_all_tables(engine)

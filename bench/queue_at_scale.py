@@ -173,8 +173,8 @@ def main() -> None:
                     session, lambda s: DocumentQueueService(s, one_more_slot).admit_pending(), runs
                 ),
                 "admit_pending (full)": timed(session, lambda s: DocumentQueueService(s).admit_pending(), runs),
-                "mark_in_progress (claim)": timed(
-                    session, lambda s: DocumentQueueService(s).mark_in_progress(queued_id, "inspect", "bench"), runs
+                "claim (claim)": timed(
+                    session, lambda s: DocumentQueueService(s).claim(queued_id, "inspect", "bench"), runs
                 ),
                 "recover_stale_jobs": timed(session, lambda s: DocumentQueueService(s).recover_stale_jobs(), runs),
                 "redispatch_lost_messages": timed(

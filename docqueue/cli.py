@@ -234,7 +234,7 @@ def clock() -> None:
 def dispatch() -> None:
     """Run the dispatcher once and print what it did."""
     from docqueue.broker import build_broker
-    from docqueue.queue.dispatcher import process_document_queue
+    from docqueue.dispatch.dispatcher import process_document_queue
 
     build_broker()
     with session_scope() as session:

@@ -25,10 +25,10 @@ from docqueue.broker import build_broker
 from docqueue.callbacks.deliveries import any_due, schedule_missed
 from docqueue.callbacks.sender import request_delivery
 from docqueue.db import get_engine, session_scope
+from docqueue.dispatch.dispatcher import DispatchReport, process_document_queue
 from docqueue.ingest.runs import mark_abandoned
 from docqueue.queue import dispatch_requests
 from docqueue.queue.cleanup import delete_old_completed
-from docqueue.queue.dispatcher import DispatchReport, process_document_queue
 from docqueue.queue.heartbeats import liveness
 from docqueue.queue.idempotency import prune_expired_keys
 from docqueue.settings import get_settings

@@ -16,11 +16,12 @@ from typing import BinaryIO, Callable
 from sqlalchemy.orm import Session
 
 from docqueue.accounts.audit import record_audit
+from docqueue.dispatch.dispatcher import nudge_dispatcher
 from docqueue.documents import UploadRejected, clean_content_type, clean_filename, create_document
+from docqueue.jobs import RequeueResult
 from docqueue.models import Document, User
-from docqueue.pipeline import first_stage
-from docqueue.queue import DocumentQueueService, RequeueResult, idempotency
-from docqueue.queue.dispatcher import nudge_dispatcher
+from docqueue.pipeline import STAGE_NAMES
+from docqueue.queue import DocumentQueueService, idempotency
 
 
 def queue_upload(
@@ -38,7 +39,7 @@ def queue_upload(
     """
     document = create_document(session, owner_id, filename, content_type, stream)
     document.callback_url = callback_url
-    DocumentQueueService(session).enqueue(document.id, first_stage().name, "process", priority)
+    DocumentQueueService(session).enqueue(document.id, STAGE_NAMES, "process", priority)
     return document
 
 
@@ -184,7 +185,7 @@ def reprocess(session: Session, document_id: int, operation: str = "reprocess") 
     background OCR off: its `ocr` stage runs regardless.
     """
     try:
-        DocumentQueueService(session).enqueue(document_id, first_stage().name, operation)
+        DocumentQueueService(session).enqueue(document_id, STAGE_NAMES, operation)
         session.commit()
     except BaseException:
         session.rollback()

@@ -1,7 +1,8 @@
 """The pipeline: every stage, in order. Adding a stage is a module and a line here.
 
-The queue service and dispatcher name stages by string (a queue row's
-`stage` column), so `docqueue` sends work without importing `actors`;
+The queue names stages by string (a queue row's `stage` column) and is
+given their names (`STAGE_NAMES`, `stage_names_from`), never this list;
+the dispatcher sends work without importing `actors`;
 `actors/stages.py` declares one Dramatiq actor per entry.
 """
 
@@ -21,12 +22,20 @@ PIPELINE: tuple[Stage, ...] = (
     enrich.STAGE,
 )
 
+#: Every stage's name, in order: what the queue, its filters and the dashboard are given.
+STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in PIPELINE)
+
 _BY_NAME = {stage.name: stage for stage in PIPELINE}
 _TOTAL_WEIGHT = sum(stage.weight for stage in PIPELINE)
 
 
 def first_stage() -> Stage:
     return PIPELINE[0]
+
+
+def stage_names_from(name: str) -> tuple[str, ...]:
+    """The names of stage `name` and every stage after it: the stages of a run that starts there."""
+    return STAGE_NAMES[STAGE_NAMES.index(name) :]
 
 
 def stage_named(name: str) -> Stage:

@@ -1,6 +1,6 @@
 """Every setting docqueue reads, in one place, from the environment.
 
-The README's settings table documents each field below; keep the two in step.
+docs/operating.md's settings table documents each field below; a test keeps the two in step.
 """
 
 from __future__ import annotations

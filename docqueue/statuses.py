@@ -11,7 +11,7 @@ from enum import StrEnum
 
 
 class QueueStatus(StrEnum):
-    """States of a queue item. The first migration's trigger allows only the moves the README lists."""
+    """States of a queue item. The first migration's trigger allows only the moves ARCHITECTURE.md lists."""
 
     #: Waiting for the dispatcher: new, or backing off before a retry.
     PENDING = "pending"

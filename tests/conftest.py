@@ -3,29 +3,41 @@
 Servers come from DATABASE_URL / REDIS_URL when set, else embedded ones are
 started. Each run creates its own database and Redis namespace and removes
 only those at the end.
+
+Tiers are folders: `tests/unit` (no servers), `tests/integration` (Postgres
+and Redis used in this process), `tests/system` (processes, a browser,
+`docqueue up`). Each test is marked with its folder's tier, and any test
+that starts processes through a fixture is marked `system` wherever it
+lives, so `pytest -m "not system"` never starts a Procfile process.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
-import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import redis
-import requests
 from flask.testing import FlaskClient
 
-from docqueue.local.procfile import REPO_ROOT as REPO
-from docqueue.local.procfile import procfile_commands, with_local_scripts
+from tests.support.processes import CORPUS, ManagedProcess, delete_namespace
 
-CORPUS = REPO.parent / "shared" / "corpus"
 RUN_ID = f"{os.getpid()}_{secrets.token_hex(4)}"
+
+TIERS = ("unit", "integration", "system")
+#: Fixtures that start real processes or a browser: a test using one is a system test.
+PROCESS_FIXTURES = {"procfile", "browser", "page", "admin_browser", "private_postgres", "private_redis"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test with its folder's tier, and `system` where it starts processes."""
+    for item in items:
+        tier = item.path.parent.name
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in tests/unit, tests/integration or tests/system")
+        item.add_marker(tier)
+        if tier != "system" and PROCESS_FIXTURES & set(item.fixturenames):
+            item.add_marker("system")
 
 
 def _server_urls(tmp_root: Path) -> tuple[str, str, object]:
@@ -70,16 +82,9 @@ def test_env(tmp_path_factory) -> dict:
         from docqueue.db import get_engine
 
         get_engine().dispose()
-        _delete_namespace(redis_url, namespace)
+        delete_namespace(redis_url, namespace)
     if embedded is not None:
         embedded.stop()
-
-
-def _delete_namespace(redis_url: str, namespace: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
-    if keys:
-        client.delete(*keys)
 
 
 @pytest.fixture(autouse=True)
@@ -93,7 +98,7 @@ def clean_state(request):
     from docqueue.local.scratch import empty_all_tables
 
     empty_all_tables(get_engine())
-    _delete_namespace(env["REDIS_URL"], env["REDIS_NAMESPACE"])
+    delete_namespace(env["REDIS_URL"], env["REDIS_NAMESPACE"])
     yield
 
 
@@ -158,58 +163,6 @@ def make_user(test_env):
     return make
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class ManagedProcess:
-    """A Procfile process started with bash, as a PaaS would, in its own process group."""
-
-    def __init__(self, name: str, env: dict, log_dir: Path, extra_env: dict | None = None) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
-        self.env = with_local_scripts({**os.environ, **env, **(extra_env or {})})
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> ManagedProcess:
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            ["bash", "-c", f"exec {procfile_commands()[self.name]}"],
-            cwd=REPO,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        return self
-
-    def signal_group(self, signum: int) -> None:
-        """Signal every process of the group, as a PaaS does on shutdown."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signum)
-
-    def stop(self, timeout: float = 30) -> int | None:
-        """SIGTERM the whole group and wait; SIGKILL what is left."""
-        if self.process is None:
-            return None
-        self.signal_group(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.signal_group(signal.SIGKILL)
-            return self.process.wait(timeout=10)
-
-    def kill(self) -> None:
-        """SIGKILL the whole group: a crash, with no chance to clean up."""
-        self.signal_group(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 @pytest.fixture
 def procfile(test_env, tmp_path):
     """Start Procfile processes by name; everything started is stopped after the test."""
@@ -223,41 +176,6 @@ def procfile(test_env, tmp_path):
     yield start
     for process in started:
         process.stop()
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.2, message: str | Callable[[], str] = "condition"):
-    """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds.
-
-    `message` may be a function, called on failure to describe the state then.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout} s waiting for {message() if callable(message) else message}")
-
-
-def wait_for_web(base_url: str) -> None:
-    """Block until the web process at `base_url` answers /healthz."""
-
-    def healthy():
-        try:
-            return requests.get(f"{base_url}/healthz", timeout=5).status_code == 200
-        except requests.RequestException:  # not listening yet, or still booting its workers
-            return False
-
-    wait_until(healthy, timeout=60, message="web to answer /healthz")
-
-
-def start_web(procfile, port: int | None = None, processes: int = 2, **env) -> str:
-    """Start the Procfile's web process (with `env` added); return its base URL once it answers."""
-    port = port or free_port()
-    procfile("web", PORT=port, WEB_CONCURRENCY=processes, **env)
-    base_url = f"http://127.0.0.1:{port}"
-    wait_for_web(base_url)
-    return base_url
 
 
 @pytest.fixture

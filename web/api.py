@@ -9,6 +9,7 @@ from docqueue import commands
 from docqueue.ai.breakers import breaker_states
 from docqueue.callbacks.urls import CallbackUrlRejected, validate_callback_url
 from docqueue.commands import Upload
+from docqueue.dispatch.dispatcher import process_document_queue
 from docqueue.documents import (
     UploadRejected,
     document_as_dict,
@@ -18,10 +19,11 @@ from docqueue.documents import (
     upload_too_large_message,
     validate_priority,
 )
-from docqueue.queue import AlreadyQueued, idempotency, run_outputs, stage_records
+from docqueue.jobs import AlreadyQueued
+from docqueue.pipeline import STAGE_NAMES
+from docqueue.queue import idempotency, run_outputs, stage_records
 from docqueue.queue.attempts import attempt_history
 from docqueue.queue.dashboard import read_dashboard
-from docqueue.queue.dispatcher import process_document_queue
 from web.auth import api_error, api_role_required, token_required
 from web.dispatch_waker import wake_dispatcher
 from web.downloads import send_searchable_pdf
@@ -173,7 +175,7 @@ def queue_stats():
     each outside service's circuit breaker (`breakers`)."""
     owner_id = None if g.user.has_role("operator") else g.user.id
     breakers = {name: state.as_dict() for name, state in breaker_states().items()}
-    return jsonify({**read_dashboard(db.session, owner_id).as_stats(), "breakers": breakers})
+    return jsonify({**read_dashboard(db.session, STAGE_NAMES, owner_id).as_stats(), "breakers": breakers})
 
 
 @bp.post("/queue/requeue-failed")

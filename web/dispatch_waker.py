@@ -23,7 +23,7 @@ from typing import Callable
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
-from docqueue.queue.dispatcher import nudge_dispatcher
+from docqueue.dispatch.dispatcher import nudge_dispatcher
 from web.extensions import db
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,8 @@ from flask_login import current_user, login_required
 
 from docqueue import commands
 from docqueue.documents import get_document, result_pages
-from docqueue.queue import AlreadyQueued, run_outputs, stage_records
+from docqueue.jobs import AlreadyQueued
+from docqueue.queue import run_outputs, stage_records
 from docqueue.results.chunks import list_chunks
 from docqueue.results.enrichment import list_answers
 from docqueue.results.images import list_images

@@ -15,9 +15,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 
 from docqueue.ai.breakers import breaker_states
+from docqueue.dispatch.messages import held_messages
+from docqueue.pipeline import STAGE_NAMES
 from docqueue.queue.dashboard import read_dashboard
 from docqueue.queue.history import stage_timings
-from docqueue.queue.messages import held_messages
 from docqueue.settings import get_settings
 from web.auth import api_error, bearer_user
 from web.extensions import db
@@ -101,7 +102,7 @@ def metrics():
     if not _authorised():
         return api_error(401, "metrics need 'Authorization: Bearer <METRICS_TOKEN or an operator's API token>'")
     cache = current_app.extensions["dashboard_snapshot"]
-    dashboard = cache.get(lambda: read_dashboard(db.session, None, held_messages))
+    dashboard = cache.get(lambda: read_dashboard(db.session, STAGE_NAMES, None, held_messages))
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_QueueCollector(dashboard, stage_timings(db.session), breaker_states()))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

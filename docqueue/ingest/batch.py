@@ -23,7 +23,6 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from sqlalchemy import text
@@ -33,8 +32,9 @@ from docqueue.db import copy_rows
 from docqueue.documents import clean_filename
 from docqueue.ingest import runs
 from docqueue.ingest.reading import ReadFile, open_walked
+from docqueue.ingest.runs import BatchResult
 from docqueue.ingest.walk import Rejection
-from docqueue.pipeline import first_stage
+from docqueue.pipeline import STAGE_NAMES
 from docqueue.queue import DocumentQueueService
 from docqueue.stages.inspect import SUPPORTED_TYPES
 from docqueue.statuses import QueueLane
@@ -54,14 +54,6 @@ _ALREADY_THERE = """
         SELECT 1 FROM documents d WHERE d.owner_id = :owner AND d.sha256 = h.sha256 LIMIT 1
     ) found
 """
-
-
-@dataclass
-class BatchResult:
-    added: int = 0
-    bytes_added: int = 0
-    duplicates: int = 0
-    rejections: list[Rejection] = field(default_factory=list)
 
 
 def _streams(files: list[ReadFile], ids: list[int]) -> Iterator[tuple[str, BinaryIO]]:
@@ -140,9 +132,7 @@ def store_batch(
                 ]
             kept = [(i, read) for i, read, same in zip(ids, new, unchanged) if same]
             _insert_documents(session, owner_id, kept)
-            result.added = DocumentQueueService(session).enqueue_many(
-                [i for i, _ in kept], first_stage().name, lane, priority
-            )
+            result.added = DocumentQueueService(session).enqueue_many([i for i, _ in kept], STAGE_NAMES, lane, priority)
             result.bytes_added = sum(read.size for _, read in kept)
         elif dry_run:
             result.added = len(new)

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from psycopg.errors import QueryCanceled
 from sqlalchemy.orm import Session
 
+from docqueue.dispatch.dispatcher import nudge_dispatcher
 from docqueue.ingest.batch import store_batch
 from docqueue.ingest.heartbeat import RunHeartbeat
 from docqueue.ingest.reading import ReadFile, read_files
 from docqueue.ingest.runs import finish_run, run_rejections, start_run
 from docqueue.ingest.walk import Rejection, walk_paths
 from docqueue.models import IngestRun
-from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.settings import get_settings
 from docqueue.statuses import IngestRunStatus, QueueLane
 

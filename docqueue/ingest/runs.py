@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from docqueue.models import IngestRejection, IngestRun
+from docqueue.ingest.walk import Rejection
+from docqueue.models import IngestRejection, IngestRun, User
 from docqueue.settings import get_settings
 from docqueue.statuses import IngestRunStatus
 
-if TYPE_CHECKING:
-    from docqueue.ingest.batch import BatchResult
+
+@dataclass
+class BatchResult:
+    """What one committed batch of an import added, skipped as duplicates and rejected."""
+
+    added: int = 0
+    bytes_added: int = 0
+    duplicates: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
 
 
 def start_run(session: Session, owner_id: int, source: str, paths: Iterable[str]) -> int:
@@ -92,8 +100,6 @@ def mark_abandoned(session: Session) -> int:
 
 def recent_runs(session: Session, limit: int = 50) -> list[tuple[IngestRun, str]]:
     """The newest runs with their owner's email, newest first."""
-    from docqueue.models import User
-
     rows = session.execute(
         select(IngestRun, User.email)
         .join(User, User.id == IngestRun.owner_id)

@@ -16,13 +16,15 @@ import logging
 import math
 import tempfile
 import time
+from dataclasses import replace
 
 from docqueue.db import session_scope
 from docqueue.documents import detected_type, pages_awaiting_ocr
 from docqueue.errors import StageError
+from docqueue.jobs import Claim, LeaseLost
 from docqueue.ocr.pages import read_page_range
-from docqueue.queue import Claim, LeaseLost, ocr_ranges
-from docqueue.queue.messages import send_ocr_range_messages
+from docqueue.ocr.range_messages import send_ocr_range_messages
+from docqueue.queue import ocr_ranges
 from docqueue.queue.ocr_ranges import TakenRange
 from docqueue.runtime.pdf_pool import has_free_process, run_in_pdf_process, run_in_pdf_processes
 from docqueue.runtime.worker_identity import current_worker_id
@@ -111,8 +113,10 @@ def read_ranges(claim: Claim, path: str, detected_type: str, total: int) -> None
         time.sleep(WAIT_POLL_SECONDS)
 
 
-def read_offered_range(job_id: int, range_id: int) -> str:
+def read_offered_range(job_id: int, range_id: int, progress: tuple[int, int]) -> str:
     """Another worker's part: take the offered range if it is still to read, and read it in this worker's pool.
+
+    `progress` is the OCR stage's span of the document's progress (`Claim.progress`).
 
     Returns what happened: "offered_again" (this worker's PDF processes are
     all busy), "dropped" (taken, finished, or its claim is gone), "done",
@@ -126,7 +130,7 @@ def read_offered_range(job_id: int, range_id: int) -> str:
         taken = ocr_ranges.take(session, job_id, current_worker_id(), range_id=range_id)
         if not taken:
             return "dropped"
-        claim = taken[0].claim
+        claim = replace(taken[0].claim, progress=progress)
         awaiting, total = pages_awaiting_ocr(session, job_id)
         [pages] = _unread(awaiting, taken)
         kind = detected_type(session, claim.document_id)

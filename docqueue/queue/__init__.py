@@ -1,17 +1,11 @@
-"""The Postgres-backed job queue: every state transition of a queue item."""
+"""The Postgres-backed job queue: every state transition of a job.
+
+What the queue's statements take and return (`Claim`, `Dispatch`, `LeaseLost`...) lives in
+`docqueue.jobs`, below everything, so the stages and the worker can name them without the queue.
+"""
 
 from docqueue.queue import run_outputs, stage_records
 from docqueue.queue.priority import priority_for_size
 from docqueue.queue.service import DocumentQueueService
-from docqueue.queue.values import AlreadyQueued, Claim, LeaseLost, RequeueResult
 
-__all__ = [
-    "AlreadyQueued",
-    "Claim",
-    "DocumentQueueService",
-    "LeaseLost",
-    "RequeueResult",
-    "priority_for_size",
-    "run_outputs",
-    "stage_records",
-]
+__all__ = ["DocumentQueueService", "priority_for_size", "run_outputs", "stage_records"]

@@ -6,10 +6,10 @@ one statement, run by the dispatcher under its advisory lock.
 
 from __future__ import annotations
 
+from docqueue.jobs import Dispatch, RecoveryCounts
 from docqueue.queue import stage_records
 from docqueue.queue.attempts import closed_by_recovery
 from docqueue.queue.fragments import ADMISSION_OPEN, FAILURE_SHOWN, RELEASE_LEASE, documents_follow
-from docqueue.queue.values import Dispatch, RecoveryCounts
 
 
 class DispatcherSteps:
@@ -82,7 +82,7 @@ class DispatcherSteps:
     def admit_pending(self) -> list[Dispatch]:
         """Move due pending jobs to `queued` within capacity; send the returned dispatches after commit.
 
-        The admission rule, in one statement (README, "Fairness"):
+        The admission rule, in one statement (ARCHITECTURE.md, "Fairness"):
 
         - At most OCR_CONCURRENT_JOBS jobs are in flight (queued or processing).
         - Interactive before bulk: a job someone uploaded (browser, API) is

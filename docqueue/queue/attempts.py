@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from docqueue.errors import failure_label
 
 if TYPE_CHECKING:
-    from docqueue.queue.values import Claim
+    from docqueue.jobs import Claim
 
 #: How an attempt ended.
 SUCCEEDED, RETRYING, FAILED, LOST, HANDED_BACK = "succeeded", "retrying", "failed", "lost", "handed_back"

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import redis
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from docqueue.pipeline import PIPELINE
 from docqueue.queue.heartbeats import WorkerBeat, recent_workers
 from docqueue.queue.stats import today_figures
 from docqueue.settings import get_settings
@@ -73,12 +72,18 @@ class Dashboard:
 
 
 def read_dashboard(
-    session: Session, owner_id: int | None = None, held_messages: Callable[[], set[tuple[int, str]]] | None = None
+    session: Session,
+    stage_names: Sequence[str],
+    owner_id: int | None = None,
+    held_messages: Callable[[], set[tuple[int, str]]] | None = None,
 ) -> Dashboard:
-    """Read every dashboard figure now; `held_messages` (`messages.held_messages`) enables the lost-message check."""
+    """Read every dashboard figure now; `held_messages` (`messages.held_messages`) enables the lost-message check.
+
+    `stage_names` (the pipeline's, in order) are the rows of the per-stage table, shown even when empty.
+    """
     settings = get_settings()
     statuses = {status: _count(session, status, owner_id) for status in QueueStatus}
-    stages, sampled = _stage_counts(session, owner_id)
+    stages, sampled = _stage_counts(session, stage_names, owner_id)
     completed_today, avg_wait, oldest = today_figures(session, owner_id)
     rate = _completion_rate(session, owner_id)
     backlog = sum(statuses[status].value for status in ACTIVE)
@@ -126,7 +131,9 @@ def _count(session: Session, status: str, owner_id: int | None) -> Count:
     return Count(max(int(plan[0]["Plan"]["Plan Rows"]), exact), estimated=True)
 
 
-def _stage_counts(session: Session, owner_id: int | None) -> tuple[dict[str, dict[str, int]], bool]:
+def _stage_counts(
+    session: Session, stage_names: Sequence[str], owner_id: int | None
+) -> tuple[dict[str, dict[str, int]], bool]:
     """Live jobs per stage and status; `sampled` when more than EXACT_COUNT_LIMIT were live (then counts are of the first ones)."""
     rows = session.execute(
         text(
@@ -141,7 +148,7 @@ def _stage_counts(session: Session, owner_id: int | None) -> tuple[dict[str, dic
         ),
         {"owner_id": owner_id, "cap": EXACT_COUNT_LIMIT + 1},
     ).all()
-    stages = {stage.name: dict.fromkeys(ACTIVE, 0) for stage in PIPELINE}
+    stages = {name: dict.fromkeys(ACTIVE, 0) for name in stage_names}
     for stage, status, count in rows:
         stages.setdefault(stage, dict.fromkeys(ACTIVE, 0))[status] = count
     return stages, sum(row[2] for row in rows) > EXACT_COUNT_LIMIT

@@ -21,8 +21,9 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from docqueue.queue.fragments import HOLDS_LEASE, RELEASE_LEASE, documents_follow
-from docqueue.queue.values import Claim, LeaseLost
+from docqueue.jobs import Claim, LeaseLost
+from docqueue.queue.fragments import RELEASE_LEASE, documents_follow
+from docqueue.queue.lease import HOLDS_LEASE
 
 # The claimed stage's record waits with its job: pending again, its attempt taken back, the reason shown.
 _RECORD_WAITS = """

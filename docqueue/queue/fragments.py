@@ -9,14 +9,10 @@ from __future__ import annotations
 
 from docqueue.queue import stage_records
 from docqueue.queue.priority import priority_for_size_sql
-from docqueue.queue.values import Claim
 from docqueue.statuses import DOCUMENT_STATUS_FOR
 
 CLAIM_COLUMNS = "id, document_id, owner_id, operation, stage, attempts, max_attempts, lease_token::text"
 CLAIM_FIELDS = ", ".join(f"claimed.{column.split('::')[0]}" for column in CLAIM_COLUMNS.split(", "))
-
-# Only the holder of the current lease may publish or give up a job.
-HOLDS_LEASE = "id = :job_id AND lease_token = CAST(:lease_token AS uuid) AND status = 'processing'"
 
 # A claim's lease: a fresh fencing token, held by `:worker_id` until HEARTBEAT_TIMEOUT_SECONDS pass without a beat.
 NEW_LEASE = (
@@ -75,14 +71,6 @@ FAILURE_SHOWN = (
 )
 
 
-def stages_from(stage: str) -> list[str]:
-    """The names of `stage` and the stages after it: a run's stage records."""
-    from docqueue.pipeline import PIPELINE  # the stages import this package, so not at module level
-
-    names = [each.name for each in PIPELINE]
-    return names[names.index(stage) :]
-
-
 # The one definition of a new queue row, for one upload (`enqueue`) or a whole ingest batch
 # (`enqueue_many`): pending at `:stage`, the given priority or one by size, fresh attempts, no
 # failure; the document follows, and the run's stage records are made (`:record_stages`).
@@ -106,8 +94,3 @@ NEW_JOBS = f"""
     )
     SELECT id FROM queued
 """
-
-
-def claim_params(claim: Claim) -> dict:
-    """The parameters `HOLDS_LEASE` names."""
-    return {"job_id": claim.job_id, "lease_token": claim.lease_token}

@@ -15,9 +15,10 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from docqueue.jobs import Claim, Dispatch, LeaseLost
 from docqueue.queue.attempts import HANDED_BACK, close_attempt
-from docqueue.queue.fragments import HOLDS_LEASE, RELEASE_LEASE
-from docqueue.queue.values import Claim, Dispatch, LeaseLost
+from docqueue.queue.fragments import RELEASE_LEASE
+from docqueue.queue.lease import HOLDS_LEASE
 
 _HAND_BACK = f"""
     UPDATE document_queue SET status = 'queued', attempts = greatest(attempts - 1, 0), dispatched_at = now(),

@@ -8,13 +8,13 @@ the same at any depth of a million-row table.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from docqueue.pipeline import PIPELINE
 from docqueue.statuses import OPERATIONS, QueueStatus
 
 #: Time windows the list offers, in hours.
@@ -39,18 +39,18 @@ class JobFilter:
     window: str = ""
 
     @classmethod
-    def from_args(cls, args) -> JobFilter:
-        """Build from a query-string mapping, refusing unknown or malformed values."""
+    def from_args(cls, args, stage_names: Sequence[str]) -> JobFilter:
+        """Build from a query-string mapping, refusing unknown or malformed values (a stage not in `stage_names`)."""
         values = {field.name: (args.get(field.name) or "").strip() for field in fields(cls)}
         job_filter = cls(**values)
-        job_filter._validate()
+        job_filter._validate(stage_names)
         return job_filter
 
-    def _validate(self) -> None:
+    def _validate(self, stage_names: Sequence[str]) -> None:
         if self.status and self.status not in set(QueueStatus):
             raise FilterError(f"status must be one of {', '.join(QueueStatus)}")
-        if self.stage and self.stage not in {stage.name for stage in PIPELINE}:
-            raise FilterError(f"stage must be one of {', '.join(stage.name for stage in PIPELINE)}")
+        if self.stage and self.stage not in stage_names:
+            raise FilterError(f"stage must be one of {', '.join(stage_names)}")
         if self.operation and self.operation not in OPERATIONS:
             raise FilterError(f"operation must be one of {', '.join(OPERATIONS)}")
         if self.priority and not (

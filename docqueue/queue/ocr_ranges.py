@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from docqueue.queue.fragments import HOLDS_LEASE, claim_params
-from docqueue.queue.values import Claim, LeaseLost
+from docqueue.jobs import Claim, LeaseLost
+from docqueue.queue.lease import HOLDS_LEASE, claim_params
 from docqueue.settings import get_settings
 
 OCR_STAGE = "ocr"

@@ -25,7 +25,7 @@ from typing import Callable
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from docqueue.queue.values import Dispatch
+from docqueue.jobs import Dispatch
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """DocumentQueueService: every statement that changes a queue item's state.
 
-Rules this module keeps (README, "How it works"):
+Rules this module keeps (ARCHITECTURE.md, "How it works"):
 
 - Postgres is the source of truth; a Redis message only names a job id.
-- A worker claims with one conditional UPDATE (`mark_in_progress`). If it
+- A worker claims with one conditional UPDATE (`claim`). If it
   matches nothing the message was a duplicate or stale and is dropped.
 - Every claim gets a fresh `lease_token`. A result is published only by a
   statement that still finds that token on the row, so a worker that lost
@@ -29,17 +29,12 @@ document row, its blob and its queue item land together or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from docqueue.queue import stage_records
-from docqueue.queue.admission import DispatcherSteps
-from docqueue.queue.fragments import (
-    NEW_JOBS,
-    documents_follow,
-    stages_from,
-)
-from docqueue.queue.values import (
+from docqueue.jobs import (
     AlreadyQueued,
     Claim,
     Dispatch,
@@ -47,6 +42,9 @@ from docqueue.queue.values import (
     PendingItem,
     RequeueResult,
 )
+from docqueue.queue import stage_records
+from docqueue.queue.admission import DispatcherSteps
+from docqueue.queue.fragments import NEW_JOBS, documents_follow
 from docqueue.queue.worker_steps import WorkerSteps
 from docqueue.settings import Settings, get_settings
 from docqueue.statuses import QueueLane
@@ -66,21 +64,24 @@ class DocumentQueueService(WorkerSteps, DispatcherSteps):
 
     # -- producers -------------------------------------------------------
 
-    def enqueue(self, document_id: int, stage: str, operation: str = "process", priority: int | None = None) -> int:
-        """Add a pending job for the document starting at `stage`, and mark the document pending.
+    def enqueue(
+        self, document_id: int, stages: Sequence[str], operation: str = "process", priority: int | None = None
+    ) -> int:
+        """Add a pending job for the document that runs `stages` (names, in order), and mark the document pending.
 
-        `priority` defaults to one derived from the file's size. Raises
+        The queue knows no pipeline: its caller names the run's stages
+        (`docqueue.pipeline.stage_names_from`). `priority` defaults to one derived from the file's size. Raises
         AlreadyQueued if the document already has a live job.
         """
         row = self._execute(
             NEW_JOBS,
             document_ids=[document_id],
             priorities=[priority],
-            stage=stage,
+            stage=stages[0],
             operation=operation,
             lane=QueueLane.INTERACTIVE.value,
             max_attempts=self.settings.max_attempts,
-            record_stages=stages_from(stage),
+            record_stages=list(stages),
         ).first()
         if row is None:
             if self._execute("SELECT 1 FROM documents WHERE id = :id", id=document_id).first() is None:
@@ -88,7 +89,9 @@ class DocumentQueueService(WorkerSteps, DispatcherSteps):
             raise AlreadyQueued(f"document {document_id} is already queued or being processed")
         return row.id
 
-    def enqueue_many(self, document_ids: list[int], stage: str, lane: QueueLane, priority: int | None = None) -> int:
+    def enqueue_many(
+        self, document_ids: list[int], stages: Sequence[str], lane: QueueLane, priority: int | None = None
+    ) -> int:
         """`enqueue` for many documents in one statement (bulk ingest); return how many were queued.
 
         Documents that already have a live job are left as they are.
@@ -100,11 +103,11 @@ class DocumentQueueService(WorkerSteps, DispatcherSteps):
                 NEW_JOBS,
                 document_ids=list(document_ids),
                 priorities=[priority] * len(document_ids),
-                stage=stage,
+                stage=stages[0],
                 operation="process",
                 lane=lane.value,
                 max_attempts=self.settings.max_attempts,
-                record_stages=stages_from(stage),
+                record_stages=list(stages),
             ).all()
         )
 

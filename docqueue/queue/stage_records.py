@@ -25,14 +25,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-if TYPE_CHECKING:
-    # The queue service builds its statements from this module's fragments, so it cannot be imported here.
-    from docqueue.queue.values import Claim
+from docqueue.jobs import Claim, LeaseLost
+from docqueue.queue.lease import HOLDS_LEASE, claim_params
 
 # -- fragments for the queue service's transitions ---------------------------------
 # Each takes the name of a CTE of the transition's statement; parameters are named in the docstrings.
@@ -117,10 +115,6 @@ def report_units(
     processes working on ranges of one stage may call it at once: units add
     up and the checkpoint only grows.
     """
-    # fragments.py builds on this module, so its lease condition is imported here rather than at the top.
-    from docqueue.queue.fragments import HOLDS_LEASE, claim_params
-    from docqueue.queue.values import LeaseLost
-
     held = session.execute(
         text(
             f"""
@@ -166,8 +160,6 @@ def skip(session: Session, claim: Claim, reason: str) -> None:
         {"job_id": claim.job_id, "stage": claim.stage, "reason": reason},
     ).first()
     if row is None:
-        from docqueue.queue.values import LeaseLost
-
         raise LeaseLost(f"job {claim.job_id} stage {claim.stage} is no longer running")
 
 

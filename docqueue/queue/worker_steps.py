@@ -9,26 +9,25 @@ record with it.
 from __future__ import annotations
 
 from docqueue.backoff import jittered_interval_sql
+from docqueue.jobs import Claim, Dispatch, LeaseLost
 from docqueue.queue import attempts, stage_records
 from docqueue.queue.fragments import (
     CLAIM_COLUMNS,
     CLAIM_RESULT,
     FAILURE_SHOWN,
-    HOLDS_LEASE,
     NEW_LEASE,
     RELEASE_LEASE,
-    claim_params,
     documents_follow,
     documents_progress,
 )
-from docqueue.queue.values import Claim, Dispatch, LeaseLost
+from docqueue.queue.lease import HOLDS_LEASE, claim_params
 from docqueue.statuses import FailureKind
 
 
 class WorkerSteps:
     """The transitions a worker makes; `DocumentQueueService` provides `_execute` and `settings`."""
 
-    def mark_in_progress(self, job_id: int, stage: str, worker_id: str) -> Claim | None:
+    def claim(self, job_id: int, stage: str, worker_id: str) -> Claim | None:
         """Claim a queued job's stage for this worker, or None if the message was stale.
 
         One conditional UPDATE: it matches only a job that is `queued` at
@@ -103,7 +102,7 @@ class WorkerSteps:
     def continue_with(self, claim: Claim, next_stage: str, progress: int, worker_id: str) -> Claim:
         """Hand the job from the claimed stage to `next_stage` and claim that at once for the same worker.
 
-        `advance` and `mark_in_progress` in one statement, for a worker that
+        `advance` and `claim` in one statement, for a worker that
         goes on with the next stage itself instead of sending a message for
         it: no message exists that a second worker could claim, and the new
         claim has its own fencing token and lease like any other. The old

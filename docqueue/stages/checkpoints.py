@@ -22,7 +22,8 @@ from contextlib import contextmanager
 from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
-from docqueue.queue import Claim, stage_records
+from docqueue.jobs import Claim
+from docqueue.queue import stage_records
 from docqueue.runtime import lease_watch
 from docqueue.runtime.memory import batch_size
 
@@ -68,9 +69,7 @@ def committing_batch(claim: Claim, *, added: int, total: int, unit: str, checkpo
     in this process past its time limit gets StageTimeout instead, before
     the batch is written and again before it commits (`lease_watch`).
     """
-    from docqueue.pipeline import progress_span  # the pipeline imports the stages
-
-    before, weight = progress_span(claim.stage)
+    before, weight = claim.progress
     lease_watch.check_time(claim.job_id)
     with session_scope() as session:
         stage_records.report_units(

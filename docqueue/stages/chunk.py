@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
-from docqueue.queue import Claim
+from docqueue.jobs import Claim
 from docqueue.results import batched
 from docqueue.results.chunks import Chunk, save_chunks, split_into_chunks, stream_page_texts, text_length
 from docqueue.settings import get_settings

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
+from docqueue.jobs import Claim
 from docqueue.models import DocumentChunk, DocumentImage
-from docqueue.queue import Claim
 from docqueue.results import batched
 from docqueue.results.images import image_bytes
 from docqueue.results.vectors import store_embeddings

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
+from docqueue.jobs import Claim
 from docqueue.models import DocumentImage
-from docqueue.queue import Claim
 from docqueue.results.chunks import PAGE_SEPARATOR, stream_page_texts
 from docqueue.results.enrichment import (
     PRODUCT_DISCOVERY,

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
 from docqueue.image_limits import pdf_image_size
-from docqueue.queue import Claim
+from docqueue.jobs import Claim
 from docqueue.results.images import FoundImage, images_found_before, save_images
 from docqueue.runtime.memory import batch_size
 from docqueue.settings import get_settings

@@ -18,7 +18,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from docqueue.documents import record_text_summary, save_page_texts
-from docqueue.queue import Claim
+from docqueue.jobs import Claim
 from docqueue.results import batched
 from docqueue.runtime.pool_guard import reading
 from docqueue.settings import get_settings

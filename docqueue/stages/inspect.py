@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from docqueue.documents import record_inspection
 from docqueue.errors import DocumentRejected
 from docqueue.image_limits import check_image_file
-from docqueue.queue import Claim
+from docqueue.jobs import Claim
 from docqueue.runtime.pool_guard import with_detail
 from docqueue.stages.stage import Stage
 

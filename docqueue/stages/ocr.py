@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
 from docqueue.documents import detected_type, pages_awaiting_ocr, record_ocr_status
+from docqueue.jobs import Claim, LeaseLost
+from docqueue.ocr.range_messages import send_ocr_range_messages
 from docqueue.ocr.range_reading import failure_reason, read_ranges, split_pages
-from docqueue.queue import Claim, DocumentQueueService, LeaseLost, ocr_ranges
-from docqueue.queue.messages import send_ocr_range_messages
+from docqueue.queue import DocumentQueueService, ocr_ranges
 from docqueue.runtime.worker_shutdown import WorkerStopping
 from docqueue.settings import get_settings
 from docqueue.stages.stage import Stage

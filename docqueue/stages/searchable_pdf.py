@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
 from docqueue.documents import detected_type
+from docqueue.jobs import Claim
 from docqueue.ocr.pages import open_as_pdf
-from docqueue.queue import Claim
 from docqueue.queue.run_outputs import run_blob_prefix
 from docqueue.stages.checkpoints import committing_batch
 from docqueue.stages.stage import Stage

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from docqueue.queue import Claim
+    from docqueue.jobs import Claim
 
 
 class Lane(StrEnum):

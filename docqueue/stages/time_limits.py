@@ -16,7 +16,7 @@ gets the owner's `ocr_timeout_seconds` (`Stage.limits_own_time`).
 
 from __future__ import annotations
 
-from docqueue.queue import Claim
+from docqueue.jobs import Claim
 from docqueue.settings import get_settings
 from docqueue.stages.stage import Stage
 

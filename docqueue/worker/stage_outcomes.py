@@ -15,13 +15,14 @@ from docqueue.ai.breakers import ServiceUnavailable
 from docqueue.callbacks import deliveries
 from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
+from docqueue.dispatch.dispatcher import nudge_dispatcher
+from docqueue.dispatch.messages import send_stage_messages
 from docqueue.errors import StageError, StageTimeout, failure_kind
-from docqueue.queue import Claim, DocumentQueueService, LeaseLost
+from docqueue.jobs import Claim, LeaseLost
+from docqueue.queue import DocumentQueueService
 from docqueue.queue.attempts import FAILED, RETRYING, close_attempt
 from docqueue.queue.deferral import defer_claim
-from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.handback import hand_back
-from docqueue.queue.messages import send_stage_messages
 from docqueue.stages.stage import Stage
 from docqueue.statuses import FailureKind
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
@@ -25,11 +25,11 @@ from docqueue.ai.breakers import ServiceUnavailable
 from docqueue.callbacks import deliveries
 from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
-from docqueue.pipeline import next_stage, progress_after, stage_named
-from docqueue.queue import Claim, DocumentQueueService, LeaseLost, run_outputs, stage_records
-from docqueue.queue.dispatcher import nudge_dispatcher
-from docqueue.queue.messages import send_stage_messages
-from docqueue.queue.values import Dispatch
+from docqueue.dispatch.dispatcher import nudge_dispatcher
+from docqueue.dispatch.messages import send_stage_messages
+from docqueue.jobs import Claim, Dispatch, LeaseLost
+from docqueue.pipeline import next_stage, progress_after, progress_span, stage_named
+from docqueue.queue import DocumentQueueService, run_outputs, stage_records
 from docqueue.runtime import lease_watch
 from docqueue.runtime.pdf_pool import StageStopped, preload_in_pdf_processes, run_in_pdf_process
 from docqueue.runtime.worker_identity import current_worker_id
@@ -58,6 +58,7 @@ class _Step:
 
 def _claimed(stage: Stage, claim: Claim, skip_checked: bool = False) -> _Step:
     """The step of a claim just made (its statement opened the attempt), with its time limit."""
+    claim = replace(claim, progress=progress_span(stage.name))
     return _Step(stage, claim, time_limit_for(stage, claim), skip_checked)
 
 
@@ -213,7 +214,7 @@ def run_stage(stage_name: str, job_id: int) -> str:
         send_stage_messages([Dispatch(job_id=job_id, stage=stage.name)])
         return "handed_back"
     with session_scope() as session:
-        claim = DocumentQueueService(session).mark_in_progress(job_id, stage.name, current_worker_id())
+        claim = DocumentQueueService(session).claim(job_id, stage.name, current_worker_id())
         step = _claimed(stage, claim) if claim is not None else None
     if step is None:
         logger.info("dropping message for job %s stage %s: not queued at that stage", job_id, stage.name)

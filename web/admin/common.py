@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import abort, current_app, make_response, render_template, request
 from flask_login import current_user
 
+from docqueue.dispatch.messages import held_messages
 from docqueue.models import MAX_ID
+from docqueue.pipeline import STAGE_NAMES
 from docqueue.queue.dashboard import Dashboard, read_dashboard
-from docqueue.queue.messages import held_messages
 from web.extensions import db
 from web.params import whole_number
 
@@ -28,9 +29,9 @@ def scope_owner_id() -> int | None:
 def current_dashboard() -> Dashboard:
     """The whole queue's shared reading (refreshed every two seconds at most), or the viewer's own figures."""
     if not sees_everything():
-        return read_dashboard(db.session, current_user.id)
+        return read_dashboard(db.session, STAGE_NAMES, current_user.id)
     cache = current_app.extensions["dashboard_snapshot"]
-    return cache.get(lambda: read_dashboard(db.session, None, held_messages))
+    return cache.get(lambda: read_dashboard(db.session, STAGE_NAMES, None, held_messages))
 
 
 def page_or_partial(template: str, partial: str, **context):

@@ -7,12 +7,12 @@ from flask_login import current_user
 
 from docqueue.accounts.audit import recent_audit
 from docqueue.ai.breakers import breaker_states
+from docqueue.dispatch.dispatcher import nudge_dispatcher
 from docqueue.queue.dashboard import EXACT_COUNT_LIMIT
-from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.history import completion_series
 from docqueue.queue.operator import OperatorActions
 from docqueue.wording import counted
-from web.admin import bp
+from web.admin.blueprint import bp
 from web.admin.common import current_dashboard, form_int, page_or_partial, sees_everything
 from web.auth import role_required
 from web.extensions import db

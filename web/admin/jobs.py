@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from docqueue.dispatch.dispatcher import nudge_dispatcher
 from docqueue.documents import get_document
 from docqueue.models import MAX_ID, Document
-from docqueue.pipeline import PIPELINE
-from docqueue.queue.dispatcher import nudge_dispatcher
+from docqueue.pipeline import PIPELINE, STAGE_NAMES
 from docqueue.queue.job_listing import (
     PAGE_SIZE,
     WINDOWS,
@@ -21,7 +21,7 @@ from docqueue.queue.job_listing import (
 from docqueue.queue.operator import OperatorActions, failure_groups
 from docqueue.statuses import OPERATIONS, QueueStatus
 from docqueue.wording import counted
-from web.admin import bp
+from web.admin.blueprint import bp
 from web.admin.common import form_int, page_or_partial, scope_owner_id, selected_job_ids
 from web.auth import local_path, role_required
 from web.extensions import db
@@ -33,7 +33,7 @@ JOB_ACTIONS = {"retry": "Retried", "cancel": "Cancelled", "delete": "Deleted", "
 
 def _filter_or_400(args) -> JobFilter:
     try:
-        return JobFilter.from_args(args)
+        return JobFilter.from_args(args, STAGE_NAMES)
     except FilterError as error:
         abort(400, description=str(error))
 

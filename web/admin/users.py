@@ -18,7 +18,7 @@ from docqueue.accounts.management import (
 )
 from docqueue.accounts.users import UserExists
 from docqueue.statuses import ROLES
-from web.admin import bp
+from web.admin.blueprint import bp
 from web.admin.common import form_int
 from web.auth import role_required
 from web.extensions import db

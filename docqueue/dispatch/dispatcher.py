@@ -1,0 +1,119 @@
+"""The dispatcher: finds work in Postgres and hands it to the broker.
+
+It runs after each enqueue and completion (a nudge), on the clock, and on
+`POST /api/queue/process`. It is safe to run anywhere at any time: one
+transaction-scoped advisory lock lets a single run proceed at once, and a
+caller that finds it taken leaves a dispatch request that the holder sees
+(`dispatch_requests`), so freed capacity never waits for the clock's tick.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+import redis.exceptions
+import sentry_sdk
+from sqlalchemy.orm import Session
+
+from docqueue.dispatch.messages import held_messages, send_stage_messages
+from docqueue.jobs import Dispatch, RecoveryCounts
+from docqueue.queue import dispatch_requests
+from docqueue.queue.recovery import resend_lost_messages
+from docqueue.queue.service import DocumentQueueService
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DispatchReport:
+    ran: bool
+    recovered: int = 0
+    failed_stale: int = 0
+    redispatched: int = 0
+    #: Queued jobs whose message Redis no longer held (lost in a flush or restart).
+    resent_lost: int = 0
+    admitted: int = 0
+    sent: int = 0
+    #: Someone asked for a run while this one worked: the clock was notified to run again.
+    more_requested: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def process_document_queue(session: Session, maintenance: bool = True) -> DispatchReport:
+    """Recover stale leases, re-send lost messages, admit pending jobs; commit, then send.
+
+    Messages are re-sent when Redis no longer holds them, after
+    LOST_MESSAGE_AFTER_SECONDS; any message unclaimed after
+    REDISPATCH_AFTER_SECONDS is re-sent blindly. If Redis cannot be read,
+    only the blind re-send runs. Without `maintenance` it only admits: what
+    a nudge needs, leaving recovery and re-sends to the clock's runs.
+
+    Commits `session`. Returns `ran=False` when another dispatcher held the
+    lock: that one sees this call's request and makes sure a run follows.
+    """
+    dispatch_requests.request_dispatch(session)
+    queue = DocumentQueueService(session)
+    if not queue.lock_dispatcher():
+        session.rollback()
+        return DispatchReport(ran=False)
+    seen = dispatch_requests.latest_request(session)
+    if maintenance:
+        recovered = queue.recover_stale_jobs()
+        redispatched = queue.redispatch_lost_messages()
+        resent = _resend_lost(session, queue)
+    else:
+        recovered, redispatched, resent = RecoveryCounts(requeued=0, failed=0), [], []
+    admitted = queue.admit_pending()
+    session.commit()
+    if recovered.requeued or recovered.failed:
+        # A worker died or froze mid-stage: worth an operator's look even though the work resumes.
+        sentry_sdk.capture_message(
+            f"Recovered stale jobs: {recovered.requeued} back to pending, {recovered.failed} failed out of attempts",
+            level="warning",
+        )
+    sent = send_stage_messages(redispatched + resent + admitted)
+    more_requested = dispatch_requests.latest_request(session) != seen
+    if more_requested:
+        dispatch_requests.notify_clock(session)
+        session.commit()
+    return DispatchReport(
+        ran=True,
+        recovered=recovered.requeued,
+        failed_stale=recovered.failed,
+        redispatched=len(redispatched),
+        resent_lost=len(resent),
+        admitted=len(admitted),
+        sent=sent,
+        more_requested=more_requested,
+    )
+
+
+def _resend_lost(session: Session, queue: DocumentQueueService) -> list[Dispatch]:
+    settings = queue.settings
+    try:
+        with session.begin_nested():
+            return resend_lost_messages(
+                session, held_messages, settings.lost_message_after_seconds, settings.queue_batch_size
+            )
+    except redis.exceptions.RedisError:
+        logger.warning("cannot read the broker's messages; lost ones are re-sent after REDISPATCH_AFTER_SECONDS")
+        return []
+
+
+def nudge_dispatcher(session: Session) -> None:
+    """Admit pending work now for lower latency, never failing the caller.
+
+    Used right after an upload or a finished job has committed: an error here
+    must not turn that success into a failure (a client would retry and
+    upload twice). It only admits: recovery and re-sends do not depend on
+    what just happened, and are the clock's. The clock's next tick does
+    whatever this run could not.
+    """
+    try:
+        process_document_queue(session, maintenance=False)
+    except Exception:
+        session.rollback()
+        logger.exception("dispatcher nudge failed; the clock will dispatch instead")

