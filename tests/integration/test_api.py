@@ -166,7 +166,7 @@ def test_requeue_failed_answers_what_it_skipped_and_why(client, make_user, sessi
 
 def test_a_failed_stage_is_logged_with_its_job_and_its_document(client, make_user, session, procfile):
     """The user knows the document, the operator the job: the worker's log line names both."""
-    from tests.conftest import wait_until
+    from tests.support.processes import wait_until
 
     _, token = make_user()
     worker = procfile("worker", WORKER_THREADS=1, PDF_WORKER_PROCESSES=1)

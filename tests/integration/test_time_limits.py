@@ -1,6 +1,6 @@
 """Stage time limits: a base per stage from the settings, scaled with the document's size, and enforced.
 
-Stages in a PDF process are killed at their limit (tests/test_stages.py);
+Stages in a PDF process are killed at their limit (tests/integration/test_stages.py);
 here the stages that run in the worker process (chunk in the worker thread,
 embed on the I/O lane) are stopped past theirs, through real worker
 processes.
