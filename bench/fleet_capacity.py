@@ -63,10 +63,12 @@ def private_redis(directory: str) -> tuple[subprocess.Popen, str]:
 
 
 def used_memory(client: redis.Redis) -> int:
+    """The server's `INFO memory` used_memory, in bytes."""
     return int(client.info("memory")["used_memory"])
 
 
 def set_capacity(slots: int) -> None:
+    """Make OCR_CONCURRENT_JOBS `slots` for the dispatcher runs that follow."""
     os.environ["OCR_CONCURRENT_JOBS"] = str(slots)
     get_settings.cache_clear()
 
@@ -128,6 +130,7 @@ def backlog_in_redis_bytes(url: str, waiting: int) -> int:
 
 
 def machine() -> str:
+    """The CPUs, the kernel and the load average: the figures depend on all three."""
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     return f"{os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}, load average {load}"
@@ -147,6 +150,7 @@ def main() -> None:
 
 
 def run(url: str, waiting: int) -> None:
+    """Fill, measure and print, inside the scratch environment."""
     from docqueue.broker import build_broker
     from docqueue.db import get_engine
 

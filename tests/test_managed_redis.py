@@ -19,8 +19,8 @@ import redis
 import requests
 
 from docqueue.redis_eviction import check_eviction_policy, warn_if_evicting
-from docqueue.settings import redis_url_with_tls
-from tests.conftest import CORPUS, free_port, start_web, wait_until
+from docqueue.settings import SettingsError, load_settings, redis_url_with_tls
+from tests.conftest import CORPUS, free_port, wait_for_web, wait_until
 from tests.test_e2e_procfile import Api
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -103,7 +103,10 @@ def test_the_whole_service_runs_on_a_tls_redis(procfile, test_env, make_user, tl
         "LOGIN_FAILURES_PER_MINUTE": "2",
     }
     worker, clock = procfile("worker", **env), procfile("clock", **env)
-    base_url = start_web(procfile, processes=1, **env)
+    port = free_port()
+    web = procfile("web", PORT=port, WEB_CONCURRENCY=1, **env)
+    base_url = f"http://127.0.0.1:{port}"
+    wait_for_web(base_url)
     email = "tls@example.com"
     _, token = make_user(email, password="correct horse battery", role="operator")
     api = Api(base_url, token)
@@ -131,7 +134,7 @@ def test_the_whole_service_runs_on_a_tls_redis(procfile, test_env, make_user, tl
     assert list(client.scan_iter(match=f"{test_env['REDIS_NAMESPACE']}:limits*")), "the limiter's keys are in it"
 
     # Each process named the eviction policy at start, and why it matters.
-    for process in (worker, clock):
+    for process in (worker, clock, web):
         wait_until(lambda: "maxmemory-policy allkeys-lru" in process.log(), timeout=30, message="the warning")
         assert "can delete queued job messages" in process.log()
 
@@ -170,3 +173,20 @@ def test_a_redis_that_refuses_config_is_said_to_be_unchecked(tmp_path, caplog):
 def test_an_unreachable_redis_does_not_stop_the_check():
     check = check_eviction_policy(redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=2))
     assert check.policy is None and "did not answer" in check.reason
+
+
+def test_bad_tls_and_machine_settings_are_named(monkeypatch):
+    monkeypatch.setenv("REDIS_TLS_CERT_REQS", "sometimes")
+    with pytest.raises(SettingsError, match="REDIS_TLS_CERT_REQS must be one of 'none', 'optional', 'required'"):
+        load_settings()
+    monkeypatch.setenv("REDIS_TLS_CERT_REQS", "none")
+    monkeypatch.setenv("MACHINE_NAME", "rack:7")
+    with pytest.raises(SettingsError, match="MACHINE_NAME must be .* without ':'"):
+        load_settings()
+    monkeypatch.setenv("MACHINE_NAME", "rack-7")
+    monkeypatch.setenv("REDIS_URL", "rediss://:secret@redis.example:6380/0")
+    settings = load_settings()
+    assert (settings.redis_url, settings.machine_name) == (
+        "rediss://:secret@redis.example:6380/0?ssl_cert_reqs=none",
+        "rack-7",
+    )
