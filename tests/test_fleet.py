@@ -9,6 +9,7 @@ clocks during a deploy, so both machines run one.
 from __future__ import annotations
 
 import collections
+import signal
 import time
 
 import dramatiq
@@ -20,7 +21,6 @@ from docqueue.queue.operator import OperatorActions
 from tests.chaos_support import (
     assert_processed_once,
     chaos_documents,
-    in_flight_job,
     start,
     submit_all,
     wait_all_finished,
@@ -45,18 +45,42 @@ def machines_that_worked(engine, ids) -> collections.Counter:
         return collections.Counter(worker.split(":")[0] for worker in workers)
 
 
+def running_attempts(engine, machine: str) -> list[tuple[int, str]]:
+    """(job id, stage) of the attempts `machine`'s workers have open now."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT job_id, stage FROM stage_attempts WHERE outcome = 'running' AND worker_id LIKE :machine"),
+            {"machine": f"{machine}:%"},
+        ).all()
+    return [tuple(row) for row in rows]
+
+
+def freeze_while_working(engine, machine: list, name: str) -> list[tuple[int, str]]:
+    """SIGSTOP `machine` at a moment it has attempts open (so none can end before the kill); return them."""
+
+    def frozen_mid_attempt():
+        if not running_attempts(engine, name):
+            return None
+        for process in machine:
+            process.signal_group(signal.SIGSTOP)
+        held = running_attempts(engine, name)  # final: nothing of the machine runs now
+        if not held:
+            for process in machine:
+                process.signal_group(signal.SIGCONT)
+        return held
+
+    return wait_until(frozen_mid_attempt, timeout=180, message=f"{name} to be in the middle of a stage")
+
+
 def test_two_machines_one_killed_mid_run_lose_and_double_nothing(procfile, engine, make_user, tmp_path, broker):
     owner = make_user(concurrent_ocr_jobs=6)[0]
     doomed = start_machine(procfile, tmp_path, "machine-a")
     start_machine(procfile, tmp_path, "machine-b")
     uploaded = submit_all(owner, chaos_documents())
 
-    # Kill machine A (its worker group and its clock, SIGKILL, no goodbye) while it holds a long document.
-    def machine_a_extracting():
-        job = in_flight_job(engine, "extract_text", long_only=True)
-        return job if job and job.worker_id.startswith("machine-a:") else None
-
-    job_id, _ = wait_until(machine_a_extracting, timeout=180, message="machine A to be extracting a long document")
+    # Both machines at work, then machine A (worker group and clock) SIGKILLed in the middle of its stages.
+    wait_until(lambda: running_attempts(engine, "machine-b"), timeout=180, message="machine B to be working")
+    held = freeze_while_working(engine, doomed, "machine-a")
     for process in doomed:
         process.kill()
     killed_at = time.monotonic()
@@ -64,14 +88,20 @@ def test_two_machines_one_killed_mid_run_lose_and_double_nothing(procfile, engin
     wait_all_finished(engine, uploaded, killed_at, "one of two machines SIGKILLed mid-run")
     assert_processed_once(engine, uploaded)
     with engine.connect() as connection:
-        taken_over = connection.execute(
-            sa.text(
-                "SELECT worker_id FROM stage_attempts WHERE job_id = :id AND stage = 'extract_text' "
-                "AND outcome = 'succeeded'"
-            ),
-            {"id": job_id},
-        ).scalar_one()
-    assert taken_over.startswith("machine-b:"), "machine B finished what machine A was killed in"
+        for job_id, stage in held:
+            outcomes = connection.execute(
+                sa.text(
+                    "SELECT split_part(worker_id, ':', 1), outcome FROM stage_attempts "
+                    "WHERE job_id = :id AND stage = :stage ORDER BY id"
+                ),
+                {"id": job_id, "stage": stage},
+            ).all()
+            # What A was killed in was taken back and done by B.
+            assert [tuple(row) for row in outcomes] == [("machine-a", "lost"), ("machine-b", "succeeded")], (
+                job_id,
+                stage,
+                outcomes,
+            )
     assert set(machines_that_worked(engine, uploaded)) == {"machine-a", "machine-b"}
 
 
