@@ -3,6 +3,8 @@
 Order matters: Sentry first (its Dramatiq integration patches the broker
 class), then the broker, then middleware; actors are imported only after
 that, because middleware that declares actor options must already be there.
+Every process that builds it (worker, clock, web) checks at once whether
+the Redis evicts keys (`redis_eviction.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
 from docqueue.observability import init_sentry
+from docqueue.redis_eviction import warn_if_evicting
 from docqueue.settings import get_settings
 
 
@@ -25,4 +28,5 @@ def build_broker(middleware: Iterable[Middleware] = ()) -> RedisBroker:
     for extra in middleware:
         broker.add_middleware(extra)
     dramatiq.set_broker(broker)
+    warn_if_evicting(broker.client, settings.lost_message_after_seconds)
     return broker

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
 class SettingsError(RuntimeError):
@@ -52,11 +54,37 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+def redis_url_with_tls(url: str, cert_reqs: str, ca_certs: str) -> str:
+    """`url` with REDIS_TLS_CERT_REQS / REDIS_TLS_CA_CERTS added as redis-py's query parameters.
+
+    Only a `rediss://` URL takes them (the embedded Redis's `unix://` ignores
+    them); a parameter the URL names itself wins. Every Redis client (broker,
+    breakers, rate limiter) is built from this one URL, so all get the same TLS.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        return url
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    for name, value in (("ssl_cert_reqs", cert_reqs), ("ssl_ca_certs", ca_certs)):
+        if value and name not in query:
+            query[name] = value
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _machine_name(name: str) -> str:
+    raw = os.environ.get(name) or socket.gethostname()
+    # Worker ids are `machine:pid:suffix`, read back by splitting on ':'.
+    if ":" in raw or not raw.isprintable() or len(raw) > 100:
+        raise SettingsError(f"{name} must be at most 100 printable characters without ':', got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
     redis_url: str
     redis_namespace: str
+    machine_name: str
     secret_key: str
     sentry_dsn: str
     ocr_concurrent_jobs: int
@@ -143,8 +171,13 @@ def load_settings() -> Settings:
     database_url = os.environ.get("DATABASE_URL", "")
     return Settings(
         database_url=normalize_database_url(database_url) if database_url else "",
-        redis_url=os.environ.get("REDIS_URL", ""),
+        redis_url=redis_url_with_tls(
+            os.environ.get("REDIS_URL", ""),
+            _choice("REDIS_TLS_CERT_REQS", ("", "none", "optional", "required")),
+            os.environ.get("REDIS_TLS_CA_CERTS", ""),
+        ),
         redis_namespace=os.environ.get("REDIS_NAMESPACE", "dramatiq"),
+        machine_name=_machine_name("MACHINE_NAME"),
         secret_key=os.environ.get("SECRET_KEY", ""),
         sentry_dsn=os.environ.get("SENTRY_DSN", ""),
         ocr_concurrent_jobs=_int("OCR_CONCURRENT_JOBS", 4, minimum=1),

@@ -9,6 +9,7 @@ from flask import Flask
 
 from docqueue.broker import build_broker
 from docqueue.db import connect_args
+from docqueue.queue.backlog import TimingsCache
 from docqueue.queue.dashboard import SnapshotCache
 from docqueue.settings import SettingsError, get_settings
 from web.dispatch_waker import install_dispatch_waker
@@ -67,6 +68,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     limiter.init_app(app)
     app.extensions["dashboard_snapshot"] = SnapshotCache(max_age=2.0)
+    app.extensions["stage_timings"] = TimingsCache(max_age=30.0)
     install_dispatch_waker(app)
     build_broker()
 

@@ -23,6 +23,7 @@ from docqueue.jobs import AlreadyQueued
 from docqueue.pipeline import STAGE_NAMES
 from docqueue.queue import idempotency, run_outputs, stage_records
 from docqueue.queue.attempts import attempt_history
+from docqueue.queue.backlog import lane_backlog
 from docqueue.queue.dashboard import read_dashboard
 from web.auth import api_error, api_role_required, token_required
 from web.dispatch_waker import wake_dispatcher
@@ -175,7 +176,13 @@ def queue_stats():
     each outside service's circuit breaker (`breakers`)."""
     owner_id = None if g.user.has_role("operator") else g.user.id
     breakers = {name: state.as_dict() for name, state in breaker_states().items()}
-    return jsonify({**read_dashboard(db.session, STAGE_NAMES, owner_id).as_stats(), "breakers": breakers})
+    timings = current_app.extensions["stage_timings"].get(db.session)
+    lanes = {
+        lane: backlog.as_dict() for lane, backlog in lane_backlog(db.session, timings, STAGE_NAMES, owner_id).items()
+    }
+    return jsonify(
+        {**read_dashboard(db.session, STAGE_NAMES, owner_id).as_stats(), "breakers": breakers, "lanes": lanes}
+    )
 
 
 @bp.post("/queue/requeue-failed")

@@ -17,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from docqueue.ai.breakers import breaker_states
 from docqueue.dispatch.messages import held_messages
 from docqueue.pipeline import STAGE_NAMES
+from docqueue.queue.backlog import lane_backlog
 from docqueue.queue.dashboard import read_dashboard
 from docqueue.queue.history import stage_timings
 from docqueue.settings import get_settings
@@ -38,8 +39,8 @@ def _authorised() -> bool:
 class _QueueCollector:
     """Builds every family from one dashboard reading and the recent stage timings."""
 
-    def __init__(self, dashboard, timings, breakers) -> None:
-        self.dashboard, self.timings, self.breakers = dashboard, timings, breakers
+    def __init__(self, dashboard, timings, breakers, backlog) -> None:
+        self.dashboard, self.timings, self.breakers, self.backlog = dashboard, timings, breakers, backlog
 
     def collect(self):
         d = self.dashboard
@@ -95,6 +96,21 @@ class _QueueCollector:
         for name, state in self.breakers.items():
             breaker.add_metric([name, state.state], int(state.state == "open"))
         yield breaker
+        yield from self._scaling()
+
+    def _scaling(self):
+        """What an autoscaler scales workers on (README, "Autoscaling workers")."""
+        families = [
+            ("docqueue_backlog_documents", "Unfinished documents (waiting or running) per lane", "documents"),
+            ("docqueue_backlog_waiting_documents", "Documents no worker has started yet per lane", "waiting"),
+            ("docqueue_backlog_seconds", "Estimated worker seconds to finish the backlog per lane", "seconds"),
+            ("docqueue_oldest_wait_seconds", "Age of the oldest waiting document per lane", "oldest_wait_seconds"),
+        ]
+        for name, help_text, attribute in families:
+            family = GaugeMetricFamily(name, help_text, labels=["lane"])
+            for lane, backlog in self.backlog.items():
+                family.add_metric([lane], getattr(backlog, attribute))
+            yield family
 
 
 @bp.get("/metrics")
@@ -104,5 +120,8 @@ def metrics():
     cache = current_app.extensions["dashboard_snapshot"]
     dashboard = cache.get(lambda: read_dashboard(db.session, STAGE_NAMES, None, held_messages))
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_QueueCollector(dashboard, stage_timings(db.session), breaker_states()))
+    timings = stage_timings(db.session)
+    registry.register(
+        _QueueCollector(dashboard, timings, breaker_states(), lane_backlog(db.session, timings, STAGE_NAMES))
+    )
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -70,9 +70,11 @@ class DocumentQueueService(WorkerSteps, DispatcherSteps):
         """Add a pending job for the document that runs `stages` (names, in order), and mark the document pending.
 
         The queue knows no pipeline: its caller names the run's stages
-        (`docqueue.pipeline.stage_names_from`). `priority` defaults to one derived from the file's size. Raises
-        AlreadyQueued if the document already has a live job.
+        (`docqueue.pipeline.stage_names_from`). `priority` defaults to one
+        derived from the file's size. Raises AlreadyQueued if the document
+        already has a live job.
         """
+        _require_stage_names(stages)
         row = self._execute(
             NEW_JOBS,
             document_ids=[document_id],
@@ -96,6 +98,7 @@ class DocumentQueueService(WorkerSteps, DispatcherSteps):
 
         Documents that already have a live job are left as they are.
         """
+        _require_stage_names(stages)
         if not document_ids:
             return 0
         return len(
@@ -163,3 +166,9 @@ class DocumentQueueService(WorkerSteps, DispatcherSteps):
             owner_id=owner_id,
         )
         return RequeueResult(requeued=requeued, skipped=[(reason, count) for reason, count in skipped])
+
+
+def _require_stage_names(stages: Sequence[str]) -> None:
+    # A single name is a Sequence[str] too, and would make a stage record per letter.
+    if isinstance(stages, str) or not stages:
+        raise TypeError(f"a job is given its run's stage names, in order, not {stages!r}")
