@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sqlalchemy as sa
 
+from docqueue.pipeline import progress_span
 from docqueue.queue import DocumentQueueService
 from docqueue.runtime.worker_identity import current_worker_id
 from docqueue.worker import stage_runner
@@ -31,7 +34,8 @@ def claim_next(session, document_id: int):
     claim = DocumentQueueService(session).claim(job.id, job.stage, current_worker_id())
     session.commit()
     assert claim is not None
-    return claim
+    # The worker gives each claim its stage's span of the document's progress (stage_runner._claimed).
+    return replace(claim, progress=progress_span(claim.stage))
 
 
 def job_for_newest(session, document_id: int) -> sa.Row:

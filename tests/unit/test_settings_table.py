@@ -11,7 +11,6 @@ SETTINGS = ROOT / "docqueue" / "settings.py"
 TABLE = ROOT / "docs" / "operating.md"
 #: Where settings outside settings.py are read: process sizing in the Procfile and gunicorn's config, `up`'s home.
 ALSO_READ_IN = [ROOT / "Procfile", ROOT / "gunicorn.conf.py", *sorted((ROOT / "docqueue" / "local").glob("*.py"))]
-READERS = {"_int", "_languages", "_choice", "get"}
 
 
 def table_rows() -> dict[str, str]:
@@ -37,7 +36,8 @@ def settings_read() -> dict[str, object]:
             continue
         function = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
         name = node.args[0].value
-        if function not in READERS or not isinstance(name, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]+", name):
+        # Every reader (`_int`, `os.environ.get`, ...) takes the variable's name first.
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]+", name):
             continue
         default = None
         if len(node.args) > 1 and function != "_choice":  # `_choice` takes the allowed values; its default is empty
