@@ -1,6 +1,6 @@
 """The chaos suite at a larger scale, with its long variants.
 
-Runs tests/test_chaos.py and tests/test_chaos_outages.py with N documents per scenario (CI runs 12) and the
+Runs tests/system/test_chaos.py and tests/system/test_chaos_outages.py with N documents per scenario (CI runs 12) and the
 long variants (more SIGKILLs at random points; SIGKILL 30 s after SIGTERM,
 where CI waits 5 s); each scenario prints how long recovery took. Extra arguments go to pytest.
 

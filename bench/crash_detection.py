@@ -9,7 +9,7 @@ stage is running plus a random part of a heartbeat interval (so kills
 land at every phase of the beat), finds the worker holding the claim from
 `document_queue.worker_id` (host:pid:...), and SIGKILLs that worker's whole
 process group (the dramatiq master, its worker process and PDF processes;
-Tesseract dies with its PDF process) as tests/test_chaos.py does. Then the
+Tesseract dies with its PDF process) as tests/system/test_chaos.py does. Then the
 job row is polled every 20 ms: "taken back" is when the clock's recovery
 makes it pending again, "claimed" when the other worker holds it (a new
 `worker_id`). The killed worker is restarted and the document must complete.
