@@ -22,7 +22,7 @@ def main(argv: list[str]) -> int:
     extra = argv[1:] if argv and argv[0].isdigit() else argv
     os.environ["CHAOS_DOCUMENTS"] = documents
     os.environ["CHAOS_LONG"] = "1"
-    tests = Path(__file__).resolve().parent.parent / "tests"
+    tests = Path(__file__).resolve().parent.parent / "tests" / "system"
     return pytest.main(["-q", "-s", str(tests / "test_chaos.py"), str(tests / "test_chaos_outages.py"), *extra])
 
 
