@@ -8,6 +8,9 @@ themselves go in by binary COPY:
    same user (a CLI run and a folder upload) cannot both add a file;
 2. which of the batch's hashes the owner already has (dedupe, by the
    `documents (owner_id, sha256)` index);
+2b. the owner's storage quota and use, their user row locked as an upload's
+   check locks it (`quotas.locked_storage`): files that would pass it are
+   rejected with the reason;
 3. ids for the new documents, drawn from their sequence in one query;
 4. the bytes (`BlobStore.put_many`: one COPY);
 5. the documents (COPY);
@@ -29,6 +32,7 @@ from typing import BinaryIO
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from docqueue import quotas
 from docqueue.db import copy_rows
 from docqueue.documents import clean_filename
 from docqueue.ingest import runs
@@ -120,6 +124,8 @@ def store_batch(
             else:
                 existing.add(read.sha256)  # a second copy within this batch is a duplicate too
                 new.append(read)
+        if new:
+            new = _within_quota(session, owner_id, new, result)
         if new and not dry_run:
             ids = list(
                 session.execute(
@@ -157,6 +163,21 @@ def store_batch(
         session.rollback()
         raise
     return result
+
+
+def _within_quota(session: Session, owner_id: int, new: list[ReadFile], result: BatchResult) -> list[ReadFile]:
+    """The files of `new` that fit the owner's storage quota, in order; the others go to the rejections."""
+    quota, stored = quotas.locked_storage(session, owner_id)
+    kept = []
+    for read in new:
+        if stored + read.size > quota:
+            result.rejections.append(
+                Rejection(read.candidate.display, quotas.storage_refusal(quota, stored, read.size))
+            )
+        else:
+            stored += read.size
+            kept.append(read)
+    return kept
 
 
 def _insert_documents(session: Session, owner_id: int, documents: list[tuple[int, ReadFile]]) -> None:
