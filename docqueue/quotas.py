@@ -99,13 +99,21 @@ def usage(session: Session, user: User) -> Usage:
     return Usage(storage_quota_mb(user), int(stored), daily_page_quota(user), int(pages))
 
 
+def pages_today(session: Session, user_id: int) -> int:
+    """Pages of the user's documents `inspect` counted in today (UTC)."""
+    return session.execute(
+        text(f"SELECT coalesce(sum(pages), 0) FROM daily_page_usage WHERE user_id = :user AND day = {_TODAY}"),
+        {"user": user_id},
+    ).scalar()
+
+
 def check_pages_left(session: Session, user: User) -> None:
     """DailyPageQuotaUsedUp when `user` has no page left today: an upload then stores nothing."""
-    used = usage(session, user)
-    if used.pages_today >= used.daily_page_quota:
+    quota, used = daily_page_quota(user), pages_today(session, user.id)
+    if used >= quota:
         raise DailyPageQuotaUsedUp(
-            f"your daily page quota of {used.daily_page_quota:,} pages is used up ({used.pages_today:,} pages "
-            "processed today); it resets at 00:00 UTC. Nothing was stored"
+            f"your daily page quota of {quota:,} pages is used up ({used:,} pages processed today); "
+            "it resets at 00:00 UTC. Nothing was stored"
         )
 
 
@@ -158,10 +166,9 @@ def count_in_pages(session: Session, owner_id: int, pages: int) -> None:
         {"owner": owner_id, "pages": pages, "default_quota": get_settings().default_daily_page_quota},
     ).scalar()
     if counted is None:
-        user = session.get(User, owner_id)
-        used = usage(session, user)
+        quota = daily_page_quota(session.get(User, owner_id))
         raise DailyPageQuotaReached(
-            f"the document's {pages:,} pages would pass your daily page quota of {used.daily_page_quota:,} pages "
-            f"({used.pages_today:,} processed today); the quota resets at 00:00 UTC: reprocess the document then, "
-            "or ask an admin for a larger quota"
+            f"the document's {pages:,} pages would pass your daily page quota of {quota:,} pages "
+            f"({pages_today(session, owner_id):,} processed today); the quota resets at 00:00 UTC: reprocess the "
+            "document then, or ask an admin for a larger quota"
         )

@@ -55,6 +55,14 @@ def test_an_upload_over_the_storage_quota_is_refused_whole_with_the_quota_and_us
     assert stored == 1, "the refused upload's bytes are rolled back with it"
     # What fits still goes in.
     assert upload(client, token, padded_pdf(300 * 1024), "small.pdf").status_code == 202
+    # Under an Idempotency-Key the refusal keeps the key free: the same request passes once there is room.
+    keyed = {"file": (io.BytesIO(b"%PDF-1.4 " + b"x" * 300 * 1024), "keyed.pdf")}
+    headers = {**auth(token), "Idempotency-Key": "quota-1"}
+    assert client.post("/api/documents", data=keyed, headers=headers).status_code == 413
+    session.execute(sa.text("UPDATE users SET storage_quota_mb = 2 WHERE id = :u"), {"u": user_id})
+    session.commit()
+    keyed = {"file": (io.BytesIO(b"%PDF-1.4 " + b"x" * 300 * 1024), "keyed.pdf")}
+    assert client.post("/api/documents", data=keyed, headers=headers).status_code == 202
 
 
 def test_me_shows_the_quotas_and_their_use(client, make_user):
@@ -137,6 +145,12 @@ def test_admins_set_quotas_on_the_users_page_and_the_user_sees_them(no_csrf_app,
     user.post("/login", data={"email": "quota@example.com", "password": "pw-user-1"})
     page = user.get("/").get_data(as_text=True)
     assert "0.0 MB of your 5 MB quota" in page and "Pages processed today: 0 of 10,000" in page
+    form = {"files": [(io.BytesIO(padded_pdf(3 * MB)), "a.pdf"), (io.BytesIO(padded_pdf(3 * MB)), "b.pdf")]}
+    refused = user.post("/upload", data=form, content_type="multipart/form-data", follow_redirects=True)
+    assert "over your storage quota of 5.0 MB: you store 0.0 MB and this is 6.0 MB more" in refused.get_data(
+        as_text=True
+    )
+    assert count(session, "SELECT count(*) FROM documents WHERE owner_id = :u", u=user_id) == 0, "all or nothing"
 
 
 def test_the_user_settings_command_sets_and_shows_quotas(test_env, session, make_user):
