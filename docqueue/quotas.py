@@ -2,12 +2,15 @@
 
 Each user has `storage_quota_mb` and `daily_page_quota` (None: the
 defaults DEFAULT_STORAGE_QUOTA_MB and DEFAULT_DAILY_PAGE_QUOTA), set by
-admins. Storage counts the bytes of the user's uploaded files; what their
-processing adds is bounded per document by its budgets (`docqueue/budgets.py`).
+admins. Storage counts the bytes of the user's uploaded files
+(`users.storage_used_bytes`, kept here by the statements that store them);
+what their processing adds is bounded per document by its budgets
+(`docqueue/budgets.py`).
 
 - An upload over the storage quota is refused whole (413, nothing stored):
-  checked inside the upload's transaction, after its bytes are stored, under
-  a lock on the user's row, so concurrent uploads cannot both slip under it.
+  one conditional UPDATE of the user's row inside the upload's transaction,
+  after its bytes are stored, adds them only if they fit; the row stays
+  locked until the commit, so concurrent uploads cannot both slip under it.
   `docqueue ingest` and folder uploads reject the files that would pass it.
 - Pages are counted in by `inspect` (`count_in_pages`) in the transaction
   that records its result: a document whose pages would pass the day's quota
@@ -90,8 +93,9 @@ def usage(session: Session, user: User) -> Usage:
     stored, pages = session.execute(
         text(
             f"""
-            SELECT (SELECT coalesce(sum(size_bytes), 0) FROM documents WHERE owner_id = :user),
-                   (SELECT coalesce(sum(pages), 0) FROM daily_page_usage WHERE user_id = :user AND day = {_TODAY})
+            SELECT u.storage_used_bytes,
+                   (SELECT coalesce(sum(pages), 0) FROM daily_page_usage WHERE user_id = u.id AND day = {_TODAY})
+            FROM users u WHERE u.id = :user
             """
         ),
         {"user": user.id},
@@ -118,20 +122,23 @@ def check_pages_left(session: Session, user: User) -> None:
 
 
 def locked_storage(session: Session, owner_id: int) -> tuple[int, int]:
-    """(the owner's storage quota in bytes, bytes they store now, this transaction's included), their user row
-    locked until the transaction ends: concurrent uploads and imports of one user check one after another."""
+    """(the owner's storage quota in bytes, bytes they store), their user row locked until the transaction
+    ends: concurrent uploads and imports of one user check one after another. Add what is stored with
+    `add_storage`."""
     quota, stored = session.execute(
-        text(
-            """
-            SELECT u.storage_quota_mb,
-                   (SELECT coalesce(sum(size_bytes), 0) FROM documents WHERE owner_id = u.id)
-            FROM users u WHERE u.id = :owner FOR UPDATE OF u
-            """
-        ),
+        text("SELECT storage_quota_mb, storage_used_bytes FROM users WHERE id = :owner FOR UPDATE"),
         {"owner": owner_id},
     ).one()
     quota_mb = quota if quota is not None else get_settings().default_storage_quota_mb
     return quota_mb * MB, int(stored)
+
+
+def add_storage(session: Session, owner_id: int, added: int) -> None:
+    """Count `added` bytes this transaction stored into the owner's use (checked with `locked_storage` first)."""
+    session.execute(
+        text("UPDATE users SET storage_used_bytes = storage_used_bytes + :added WHERE id = :owner"),
+        {"owner": owner_id, "added": added},
+    )
 
 
 def storage_refusal(quota_bytes: int, stored: int, adding: int) -> str:
@@ -140,11 +147,22 @@ def storage_refusal(quota_bytes: int, stored: int, adding: int) -> str:
 
 
 def check_storage(session: Session, owner_id: int, added: int) -> None:
-    """StorageQuotaExceeded if the owner's files, with the `added` bytes this transaction stored, pass their
-    quota (the caller rolls back: nothing is stored). Call it last before the commit: it locks their row."""
-    quota, stored = locked_storage(session, owner_id)
-    if stored > quota:
-        raise StorageQuotaExceeded(f"the upload is {storage_refusal(quota, stored - added, added)}; nothing was stored")
+    """Count the `added` bytes this transaction stored into the owner's use if they fit their quota, else
+    StorageQuotaExceeded (the caller rolls back: nothing is stored). Call it last before the commit: it locks
+    their row until then."""
+    fits = session.execute(
+        text(
+            """
+            UPDATE users SET storage_used_bytes = storage_used_bytes + :added
+            WHERE id = :owner AND storage_used_bytes + :added <= CAST(coalesce(storage_quota_mb, :default_mb) AS bigint) * :mb
+            RETURNING storage_used_bytes
+            """
+        ),
+        {"owner": owner_id, "added": added, "default_mb": get_settings().default_storage_quota_mb, "mb": MB},
+    ).scalar()
+    if fits is None:
+        quota, stored = locked_storage(session, owner_id)
+        raise StorageQuotaExceeded(f"the upload is {storage_refusal(quota, stored, added)}; nothing was stored")
 
 
 def count_in_pages(session: Session, owner_id: int, pages: int) -> None:

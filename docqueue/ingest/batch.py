@@ -10,7 +10,7 @@ themselves go in by binary COPY:
    `documents (owner_id, sha256)` index);
 2b. the owner's storage quota and use, their user row locked as an upload's
    check locks it (`quotas.locked_storage`): files that would pass it are
-   rejected with the reason;
+   rejected with the reason (and 6b. the bytes stored added to that use);
 3. ids for the new documents, drawn from their sequence in one query;
 4. the bytes (`BlobStore.put_many`: one COPY);
 5. the documents (COPY);
@@ -150,6 +150,7 @@ def store_batch(
                 [i for i, _ in kept], first_stage().name, lane, priority
             )
             result.bytes_added = sum(read.size for _, read in kept)
+            quotas.add_storage(session, owner_id, result.bytes_added)
         elif dry_run:
             result.added = len(new)
             result.bytes_added = sum(read.size for read in new)

@@ -26,6 +26,14 @@ def upgrade():
     # NULL: the setting's default applies (DEFAULT_STORAGE_QUOTA_MB, DEFAULT_DAILY_PAGE_QUOTA).
     op.add_column("users", sa.Column("storage_quota_mb", sa.Integer(), nullable=True))
     op.add_column("users", sa.Column("daily_page_quota", sa.Integer(), nullable=True))
+    op.add_column(
+        "users", sa.Column("storage_used_bytes", sa.BigInteger(), server_default=sa.text("0"), nullable=False)
+    )
+    # What each user stores already; from now on the statements that store uploads keep it.
+    op.execute(
+        "UPDATE users u SET storage_used_bytes = s.total FROM "
+        "(SELECT owner_id, sum(size_bytes) AS total FROM documents GROUP BY owner_id) s WHERE s.owner_id = u.id"
+    )
     op.create_check_constraint("users_storage_quota_nonnegative", "users", "storage_quota_mb >= 0")
     op.create_check_constraint("users_daily_page_quota_nonnegative", "users", "daily_page_quota >= 0")
     op.create_table(
@@ -41,6 +49,7 @@ def downgrade():
     op.drop_table("daily_page_usage")
     op.drop_constraint("users_daily_page_quota_nonnegative", "users")
     op.drop_constraint("users_storage_quota_nonnegative", "users")
+    op.drop_column("users", "storage_used_bytes")
     op.drop_column("users", "daily_page_quota")
     op.drop_column("users", "storage_quota_mb")
     op.drop_column("document_queue", "ai_calls")
