@@ -121,16 +121,24 @@ def check_pages_left(session: Session, user: User) -> None:
         )
 
 
-def locked_storage(session: Session, owner_id: int) -> tuple[int, int]:
-    """(the owner's storage quota in bytes, bytes they store), their user row locked until the transaction
-    ends: concurrent uploads and imports of one user check one after another. Add what is stored with
-    `add_storage`."""
+def _storage(session: Session, owner_id: int, lock: str) -> tuple[int, int]:
     quota, stored = session.execute(
-        text("SELECT storage_quota_mb, storage_used_bytes FROM users WHERE id = :owner FOR UPDATE"),
-        {"owner": owner_id},
+        text(f"SELECT storage_quota_mb, storage_used_bytes FROM users WHERE id = :owner {lock}"), {"owner": owner_id}
     ).one()
     quota_mb = quota if quota is not None else get_settings().default_storage_quota_mb
     return quota_mb * MB, int(stored)
+
+
+def locked_storage(session: Session, owner_id: int) -> tuple[int, int]:
+    """(the owner's storage quota in bytes, bytes they store), their user row locked until the transaction
+    ends: concurrent uploads and imports of one user check one after another. Add what is stored with
+    `add_storage`.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: the documents other transactions of the
+    user insert hold KEY SHARE locks on the row (their foreign key), which FOR
+    UPDATE would wait for while they wait to update the row: a deadlock.
+    """
+    return _storage(session, owner_id, "FOR NO KEY UPDATE")
 
 
 def add_storage(session: Session, owner_id: int, added: int) -> None:
@@ -161,7 +169,8 @@ def check_storage(session: Session, owner_id: int, added: int) -> None:
         {"owner": owner_id, "added": added, "default_mb": get_settings().default_storage_quota_mb, "mb": MB},
     ).scalar()
     if fits is None:
-        quota, stored = locked_storage(session, owner_id)
+        # Only for the message, so no lock (see `locked_storage`): this transaction is about to roll back.
+        quota, stored = _storage(session, owner_id, "")
         raise StorageQuotaExceeded(f"the upload is {storage_refusal(quota, stored, added)}; nothing was stored")
 
 

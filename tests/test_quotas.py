@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -167,3 +169,22 @@ def test_the_user_settings_command_sets_and_shows_quotas(test_env, session, make
     assert "storage_quota_mb=10240 (default)" in reset.output
     bad = runner.invoke(main, ["user", "settings", "cli-quota@example.com", "--daily-page-quota", "lots"])
     assert bad.exit_code == 2 and "must be a whole number or 'default'" in bad.output
+
+
+def test_uploads_racing_for_the_last_of_the_quota_cannot_both_pass_it(app, session, make_user):
+    user_id, token = make_user(storage_quota_mb=1)
+    barrier = threading.Barrier(4)
+
+    def send(n: int) -> int:
+        client = app.test_client()
+        data = padded_pdf(400 * 1024)
+        barrier.wait()
+        return upload(client, token, data, f"racer{n}.pdf").status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        codes = sorted(pool.map(send, range(4)))
+    # 1 MB holds two of the 0.4 MB files, never three, whatever order the four transactions commit in; and
+    # the refused ones answer 413, not a deadlock's 503 (seen when the refusal read the row FOR UPDATE).
+    assert codes == [202, 202, 413, 413]
+    stored = count(session, "SELECT sum(size_bytes) FROM documents WHERE owner_id = :u", u=user_id)
+    assert stored == count(session, "SELECT storage_used_bytes FROM users WHERE id = :u", u=user_id) <= MB
