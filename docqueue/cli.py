@@ -164,25 +164,57 @@ def user_enable(email: str) -> None:
     _change_user(email, change)
 
 
+def _quota_option(option: str, raw: str | None) -> int | None:
+    """A quota option's value: a whole number, or 'default' (USE_DEFAULT); a usage error for anything else."""
+    from docqueue.accounts.management import USE_DEFAULT
+
+    if raw is None:
+        return None
+    if raw.strip().lower() == "default":
+        return USE_DEFAULT
+    try:
+        return int(raw)
+    except ValueError:
+        raise click.BadParameter(f"must be a whole number or 'default', got {raw!r}", param_hint=option) from None
+
+
 @user.command("settings")
 @click.argument("email")
 @click.option("--concurrent-ocr-jobs", type=int, help="Jobs of this user in flight at once (0 holds them all).")
 @click.option("--ocr-timeout-seconds", type=int, help="Time limit of each of this user's stages.")
 @click.option("--background-ocr/--no-background-ocr", default=None, help="Run OCR for this user's scans.")
+@click.option("--storage-quota-mb", help="MB of uploads this user may store, or 'default' (DEFAULT_STORAGE_QUOTA_MB).")
+@click.option("--daily-page-quota", help="Pages processed a UTC day, or 'default' (DEFAULT_DAILY_PAGE_QUOTA).")
 def user_settings(
-    email: str, concurrent_ocr_jobs: int | None, ocr_timeout_seconds: int | None, background_ocr: bool | None
+    email: str,
+    concurrent_ocr_jobs: int | None,
+    ocr_timeout_seconds: int | None,
+    background_ocr: bool | None,
+    storage_quota_mb: str | None,
+    daily_page_quota: str | None,
 ) -> None:
-    """Show a user's settings, changing those given first."""
+    """Show a user's settings and quotas, changing those given first."""
     from docqueue.accounts.management import UserSettings, update_settings
+    from docqueue.quotas import usage
 
     def change(session, found):
-        wanted = UserSettings(concurrent_ocr_jobs, ocr_timeout_seconds, background_ocr)
+        wanted = UserSettings(
+            concurrent_ocr_jobs,
+            ocr_timeout_seconds,
+            background_ocr,
+            _quota_option("--storage-quota-mb", storage_quota_mb),
+            _quota_option("--daily-page-quota", daily_page_quota),
+        )
         if wanted != UserSettings():
             update_settings(session, None, found, wanted)
+        used = usage(session, found)
         return (
             f"{found.email}: role={found.role} concurrent_ocr_jobs={found.concurrent_ocr_jobs} "
             f"ocr_timeout_seconds={found.ocr_timeout_seconds} enable_background_ocr={found.enable_background_ocr} "
-            f"disabled={'yes' if found.disabled_at else 'no'}"
+            f"storage_quota_mb={used.storage_quota_mb}{'' if found.storage_quota_mb is not None else ' (default)'} "
+            f"storage_used_bytes={used.storage_used_bytes} "
+            f"daily_page_quota={used.daily_page_quota}{'' if found.daily_page_quota is not None else ' (default)'} "
+            f"pages_today={used.pages_today} disabled={'yes' if found.disabled_at else 'no'}"
         )
 
     _change_user(email, change)

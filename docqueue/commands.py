@@ -15,6 +15,7 @@ from typing import BinaryIO, Callable
 
 from sqlalchemy.orm import Session
 
+from docqueue import quotas
 from docqueue.accounts.audit import record_audit
 from docqueue.dispatch.dispatcher import nudge_dispatcher
 from docqueue.documents import UploadRejected, clean_content_type, clean_filename, create_document
@@ -67,7 +68,9 @@ def submit_all(
     and an upload refused while storing (an empty file) rolls back the
     others too, so a client's retry never makes duplicates. Raises
     UploadRejected (nothing stored); with several files its message names
-    the file. The documents come back detached, holding the values they had
+    the file. The owner's quotas are checked in the same transaction
+    (`docqueue/quotas.py`): DailyPageQuotaUsedUp before anything is stored,
+    StorageQuotaExceeded once the files' sizes are known (both UploadRejected). The documents come back detached, holding the values they had
     inside the transaction: an answer built from them needs no query after
     the commit, which a lost connection could fail after the work is done.
     `before_commit(documents)` runs in the same transaction, last.
@@ -88,6 +91,7 @@ def submit_all(
             raise rejected(upload, rejection) from None
     documents = []
     try:
+        quotas.check_pages_left(session, session.get(User, owner_id))
         for upload in uploads:
             try:
                 documents.append(
@@ -97,6 +101,7 @@ def submit_all(
                 )
             except UploadRejected as rejection:
                 raise rejected(upload, rejection) from None
+        quotas.check_storage(session, owner_id, sum(document.size_bytes for document in documents))
         for document in documents:
             session.refresh(document)
         if before_commit is not None:

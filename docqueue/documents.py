@@ -15,8 +15,10 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from docqueue.budgets import BudgetCut
 from docqueue.models import Document, DocumentPage
 from docqueue.queue.run_outputs import results_run
+from docqueue.settings import get_settings
 from docqueue.storage import blob_store, original_file_key
 
 MAX_FILENAME_CHARS = 255
@@ -140,6 +142,8 @@ def document_as_dict(document: Document) -> dict:
         "page_count": document.page_count,
         # Pages whose text was cut at MAX_PAGE_TEXT_CHARS (a page drawing millions of characters).
         "text_truncated_pages": document.text_truncated_pages,
+        # The per-document budgets (MAX_DOCUMENT_TEXT_CHARS, ...) the newest run reached: what each cut.
+        "budget_cuts": document.budget_cuts or {},
         "error": document.error,
         "ocr_status": document.ocr_status,
         "ocr_error": document.ocr_error,
@@ -176,10 +180,11 @@ def detected_type(session: Session, document_id: int) -> str | None:
 
 
 def record_inspection(session: Session, document_id: int, detected_type: str, page_count: int) -> None:
+    """Note what `inspect` found; a new run starts with no budget cuts (its stages mark those they reach)."""
     session.execute(
         text(
-            "UPDATE documents SET detected_type = :detected_type, page_count = :page_count, updated_at = now() "
-            "WHERE id = :document_id"
+            "UPDATE documents SET detected_type = :detected_type, page_count = :page_count, updated_at = now(), "
+            "budget_cuts = '{}' WHERE id = :document_id"
         ),
         {"document_id": document_id, "detected_type": detected_type, "page_count": page_count},
     )
@@ -238,7 +243,7 @@ def pages_awaiting_ocr(session: Session, job_id: int) -> tuple[list[int], int]:
         text(
             """
             SELECT page_number, ocr FROM document_pages
-            WHERE job_id = :job_id AND (ocr OR text = '') ORDER BY page_number
+            WHERE job_id = :job_id AND (ocr OR (text = '' AND NOT text_cut)) ORDER BY page_number
             """
         ),
         {"job_id": job_id},
@@ -261,20 +266,54 @@ def record_ocr_status(session: Session, document_id: int, status: str, error: st
     )
 
 
-def record_text_summary(session: Session, document_id: int, job_id: int, page_count: int) -> None:
-    """Note the page count, whether any page of run `job_id` has no text (then OCR is needed), and how many
-    pages had their text cut at MAX_PAGE_TEXT_CHARS."""
+def text_kept_before(session: Session, job_id: int, checkpoint: int, max_page_chars: int) -> tuple[int, int | None]:
+    """(characters run `job_id` kept on pages up to `checkpoint`, the first of them the document's text budget
+    cut, if any): where a retried `extract_text` goes on from.
+
+    A page the budget cut kept fewer than `max_page_chars` characters; one cut
+    only by MAX_PAGE_TEXT_CHARS kept exactly that many.
+    """
+    kept, cut_at = session.execute(
+        text(
+            """
+            SELECT coalesce(sum(char_count), 0),
+                   min(page_number) FILTER (WHERE text_cut AND char_count < :max_page_chars)
+            FROM document_pages WHERE job_id = :job_id AND page_number <= :checkpoint
+            """
+        ),
+        {"job_id": job_id, "checkpoint": checkpoint, "max_page_chars": max_page_chars},
+    ).one()
+    return kept, cut_at
+
+
+def record_text_summary(
+    session: Session, document_id: int, job_id: int, page_count: int, budget_cut: BudgetCut | None = None
+) -> None:
+    """Note the page count, whether any page of run `job_id` has no text (then OCR is needed), how many pages
+    had their text cut at MAX_PAGE_TEXT_CHARS, and the document's text budget cut (`budget_cut`), if any.
+
+    Pages the document's budget left without text are not for OCR: they were never read.
+    """
     session.execute(
         text(
             """
             UPDATE documents SET page_count = :page_count, updated_at = now(),
                    ocr_status = CASE WHEN EXISTS (SELECT 1 FROM document_pages
-                                                  WHERE job_id = :job_id AND text = '' AND NOT ocr)
+                                                  WHERE job_id = :job_id AND text = '' AND NOT ocr
+                                                        AND NOT text_cut)
                                 THEN 'needed' ELSE 'not_needed' END,
                    text_truncated_pages = (SELECT count(*) FROM document_pages
-                                           WHERE job_id = :job_id AND text_cut)
+                                           WHERE job_id = :job_id AND text_cut AND char_count >= :max_page_chars),
+                   budget_cuts = CASE WHEN CAST(:cut AS jsonb) IS NULL THEN budget_cuts - 'text'
+                                 ELSE budget_cuts || jsonb_build_object('text', CAST(:cut AS jsonb)) END
             WHERE id = :document_id
             """
         ),
-        {"document_id": document_id, "job_id": job_id, "page_count": page_count},
+        {
+            "document_id": document_id,
+            "job_id": job_id,
+            "page_count": page_count,
+            "max_page_chars": get_settings().max_page_text_chars,
+            "cut": budget_cut.as_json() if budget_cut else None,
+        },
     )

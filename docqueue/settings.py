@@ -104,6 +104,14 @@ class Settings:
     pdf_process_memory_mb: int
     max_page_text_chars: int
     max_image_pixels: int
+    # -- per-document budgets and per-user quotas: no one upload or user may bankrupt the service
+    max_document_pages: int
+    max_document_text_chars: int
+    max_document_chunks: int
+    max_ai_calls_per_document: int
+    min_ai_image_side: int
+    default_storage_quota_mb: int
+    default_daily_page_quota: int
     lost_message_after_seconds: int
     db_lock_timeout_ms: int
     db_idle_in_transaction_timeout_seconds: int
@@ -199,6 +207,15 @@ def load_settings() -> Settings:
         max_page_text_chars=_int("MAX_PAGE_TEXT_CHARS", 1_000_000, minimum=1),
         # Pillow's default decompression-bomb limit.
         max_image_pixels=_int("MAX_IMAGE_PIXELS", 89_478_485, minimum=1),
+        # A real page holds a few thousand characters: 5,000 pages of 4,000 is 20 M, and 25,000 chunks of 1,000
+        # with their overlap; the AI budget covers their embedding requests (10 a request) and a few hundred more.
+        max_document_pages=_int("MAX_DOCUMENT_PAGES", 5000, minimum=1),
+        max_document_text_chars=_int("MAX_DOCUMENT_TEXT_CHARS", 20_000_000, minimum=1),
+        max_document_chunks=_int("MAX_DOCUMENT_CHUNKS", 25_000, minimum=1),
+        max_ai_calls_per_document=_int("MAX_AI_CALLS_PER_DOCUMENT", 3000, minimum=1),
+        min_ai_image_side=_int("MIN_AI_IMAGE_SIDE", 32, minimum=1),
+        default_storage_quota_mb=_int("DEFAULT_STORAGE_QUOTA_MB", 10_240, minimum=0),
+        default_daily_page_quota=_int("DEFAULT_DAILY_PAGE_QUOTA", 10_000, minimum=0),
         lost_message_after_seconds=_int("LOST_MESSAGE_AFTER_SECONDS", 15, minimum=1),
         db_lock_timeout_ms=_int("DB_LOCK_TIMEOUT_MS", 10_000, minimum=0),
         db_idle_in_transaction_timeout_seconds=_int("DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 60, minimum=0),

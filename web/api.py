@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, g, jsonify, request
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
-from docqueue import commands
+from docqueue import commands, quotas
 from docqueue.ai.breakers import breaker_states
 from docqueue.callbacks.urls import CallbackUrlRejected, validate_callback_url
 from docqueue.commands import Upload
@@ -69,6 +69,9 @@ def upload_document():
         answer = commands.submit_once(
             db.session, g.user.id, key, upload, priority, raw_priority, callback_url, wake_dispatcher
         )
+    except quotas.QuotaExceeded as refusal:
+        # 413 over the storage quota, 429 once the day's pages are used up: nothing was stored.
+        return api_error(refusal.status, str(refusal))
     except (UploadRejected, CallbackUrlRejected, idempotency.IdempotencyKeyInvalid) as rejection:
         return api_error(400, str(rejection))
     except idempotency.IdempotencyConflict as conflict:
@@ -76,6 +79,13 @@ def upload_document():
     except idempotency.IdempotencyInProgress as busy:
         return api_error(409, str(busy))
     return jsonify(answer.body), answer.status, {"Idempotent-Replayed": "true"} if answer.replayed else {}
+
+
+@bp.get("/me")
+@token_required
+def me():
+    """The caller's account: email, role, and their quotas with what they use of them."""
+    return jsonify(email=g.user.email, role=g.user.role, **quotas.usage(db.session, g.user).as_dict())
 
 
 @bp.get("/documents")

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, flash, make_response, redire
 from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from docqueue import commands
+from docqueue import commands, quotas
 from docqueue.document_listing import DOCUMENT_STATUSES, BadListingRequest, ListingRequest, documents_page
 from docqueue.documents import UploadRejected, upload_too_large_message, validate_priority
 from docqueue.wording import counted
@@ -60,9 +60,11 @@ def index():
         return redirect(url_for("pages.index"))
     page = documents_page(db.session, current_user.id, listing)
     polling = any(document.status in UNFINISHED_STATUSES for document in page.documents)
-    template = "_document_list.html" if request.headers.get("HX-Request") else "index.html"
+    htmx = request.headers.get("HX-Request")
+    template = "_document_list.html" if htmx else "index.html"
+    usage = None if htmx else quotas.usage(db.session, current_user)
     response = make_response(
-        render_template(template, page=page, listing=listing, statuses=DOCUMENT_STATUSES, polling=polling)
+        render_template(template, page=page, listing=listing, statuses=DOCUMENT_STATUSES, polling=polling, usage=usage)
     )
     # One URL, two bodies: caches must not hand the fragment to a full page load.
     response.vary.add("HX-Request")

@@ -22,19 +22,32 @@ class UnknownUser(LookupError):
     """No user has that email or id."""
 
 
+#: A quota set to this goes back to the setting's default (DEFAULT_STORAGE_QUOTA_MB, DEFAULT_DAILY_PAGE_QUOTA).
+USE_DEFAULT = -1
+#: Largest quota an admin may give (an `integer` column): 2 PB of storage, 2 billion pages a day.
+MAX_QUOTA = 2_000_000_000
+QUOTAS = ("storage_quota_mb", "daily_page_quota")
+
+
 @dataclass(frozen=True)
 class UserSettings:
-    """The per-user settings an admin may change; None leaves one as it is."""
+    """The per-user settings an admin may change; None leaves one as it is, USE_DEFAULT resets a quota."""
 
     concurrent_ocr_jobs: int | None = None
     ocr_timeout_seconds: int | None = None
     enable_background_ocr: bool | None = None
+    storage_quota_mb: int | None = None
+    daily_page_quota: int | None = None
 
     def validate(self) -> None:
         if self.concurrent_ocr_jobs is not None and not 0 <= self.concurrent_ocr_jobs <= 1000:
             raise ValueError("concurrent_ocr_jobs must be a whole number from 0 to 1000")
         if self.ocr_timeout_seconds is not None and not 1 <= self.ocr_timeout_seconds <= 86400:
             raise ValueError("ocr_timeout_seconds must be a whole number from 1 to 86400")
+        for name in QUOTAS:
+            value = getattr(self, name)
+            if value is not None and value != USE_DEFAULT and not 0 <= value <= MAX_QUOTA:
+                raise ValueError(f"{name} must be a whole number from 0 to {MAX_QUOTA:,}, or the default")
 
 
 def find_user(session: Session, email_or_id: str | int) -> User:
@@ -105,11 +118,12 @@ def update_settings(session: Session, actor: User | None, user: User, settings: 
     """Change `user`'s per-user settings; ValueError (nothing changed) for an out-of-range value."""
     settings.validate()
     changed = []
-    for name in ("concurrent_ocr_jobs", "ocr_timeout_seconds", "enable_background_ocr"):
+    for name in ("concurrent_ocr_jobs", "ocr_timeout_seconds", "enable_background_ocr", *QUOTAS):
         value = getattr(settings, name)
         if value is not None:
-            setattr(user, name, value)
-            changed.append(f"{name}={value}")
+            # A quota reset to the default is stored as NULL: it follows the setting from then on.
+            setattr(user, name, None if name in QUOTAS and value == USE_DEFAULT else value)
+            changed.append(f"{name}={'default' if name in QUOTAS and value == USE_DEFAULT else value}")
     record_audit(session, actor, "user.settings", 1, f"{user.email}: {', '.join(changed) or 'no change'}")
     session.flush()
 

@@ -8,6 +8,9 @@ themselves go in by binary COPY:
    same user (a CLI run and a folder upload) cannot both add a file;
 2. which of the batch's hashes the owner already has (dedupe, by the
    `documents (owner_id, sha256)` index);
+2b. the owner's storage quota and use, their user row locked as an upload's
+   check locks it (`quotas.locked_storage`): files that would pass it are
+   rejected with the reason (and 6b. the bytes stored added to that use);
 3. ids for the new documents, drawn from their sequence in one query;
 4. the bytes (`BlobStore.put_many`: one COPY);
 5. the documents (COPY);
@@ -28,6 +31,7 @@ from typing import BinaryIO
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from docqueue import quotas
 from docqueue.db import copy_rows
 from docqueue.documents import clean_filename
 from docqueue.ingest import runs
@@ -112,6 +116,8 @@ def store_batch(
             else:
                 existing.add(read.sha256)  # a second copy within this batch is a duplicate too
                 new.append(read)
+        if new:
+            new = _within_quota(session, owner_id, new, result)
         if new and not dry_run:
             ids = list(
                 session.execute(
@@ -134,6 +140,7 @@ def store_batch(
             _insert_documents(session, owner_id, kept)
             result.added = DocumentQueueService(session).enqueue_many([i for i, _ in kept], STAGE_NAMES, lane, priority)
             result.bytes_added = sum(read.size for _, read in kept)
+            quotas.add_storage(session, owner_id, result.bytes_added)
         elif dry_run:
             result.added = len(new)
             result.bytes_added = sum(read.size for read in new)
@@ -147,6 +154,21 @@ def store_batch(
         session.rollback()
         raise
     return result
+
+
+def _within_quota(session: Session, owner_id: int, new: list[ReadFile], result: BatchResult) -> list[ReadFile]:
+    """The files of `new` that fit the owner's storage quota, in order; the others go to the rejections."""
+    quota, stored = quotas.locked_storage(session, owner_id)
+    kept = []
+    for read in new:
+        if stored + read.size > quota:
+            result.rejections.append(
+                Rejection(read.candidate.display, quotas.storage_refusal(quota, stored, read.size))
+            )
+        else:
+            stored += read.size
+            kept.append(read)
+    return kept
 
 
 def _insert_documents(session: Session, owner_id: int, documents: list[tuple[int, ReadFile]]) -> None:

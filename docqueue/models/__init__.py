@@ -8,7 +8,7 @@ One module per concern; importing this package imports them all, so
 `Base.metadata` holds every table whichever model a caller names.
 """
 
-from docqueue.models.accounts import AuditRecord, User
+from docqueue.models.accounts import AuditRecord, DailyPageUsage, User
 from docqueue.models.base import MAX_ID, Base
 from docqueue.models.documents import BlobChunk, Document, DocumentPage, IdempotencyKey
 from docqueue.models.execution import OcrRange, StageAttempt, StageRecord, WorkerHeartbeat
@@ -23,6 +23,7 @@ __all__ = [
     "Base",
     "BlobChunk",
     "CallbackDelivery",
+    "DailyPageUsage",
     "Document",
     "DocumentChunk",
     "DocumentEnrichment",

@@ -40,6 +40,9 @@ class Document(Base):
     page_count: Mapped[int | None] = mapped_column(Integer)
     # Pages whose text `extract_text` cut at MAX_PAGE_TEXT_CHARS (they had more).
     text_truncated_pages: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # The per-document budgets the newest run reached, by what they cut ("text", "chunks", "embed", "enrich"):
+    # {"setting", "limit", "message"} each (see `docqueue/budgets.py`).
+    budget_cuts: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
     progress: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
     error: Mapped[str | None] = mapped_column(Text)

@@ -52,6 +52,8 @@ class QueueItem(Base):
     attempts: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
     max_attempts: Mapped[int] = mapped_column(SmallInteger)
     file_size: Mapped[int] = mapped_column(BigInteger)
+    # Requests this run's AI stages sent (committed with their answers): bounded by MAX_AI_CALLS_PER_DOCUMENT.
+    ai_calls: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     run_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -30,6 +30,21 @@ class FoundImage:
     skipped_reason: str | None = None
 
 
+def sent_to_ai(job_id: int, min_side: int) -> tuple:
+    """SQL conditions on DocumentImage: run `job_id`'s stored images big enough to mean anything to an AI model.
+
+    One narrower or lower than `min_side` (MIN_AI_IMAGE_SIDE) pixels, a bullet
+    or a 2 × 2 speck, is neither embedded nor described: a page of 20,000 of
+    them once sent 20,141 vision requests and opened the chat breaker for everyone.
+    """
+    return (
+        DocumentImage.job_id == job_id,
+        DocumentImage.skipped_reason.is_(None),
+        DocumentImage.width >= min_side,
+        DocumentImage.height >= min_side,
+    )
+
+
 def image_key(document_id: int, job_id: int, sha256: str) -> str:
     """Where a run's image bytes live: under the run's prefix, so they go with its other outputs."""
     return f"{run_blob_prefix(document_id, job_id)}images/{sha256}"

@@ -8,7 +8,8 @@ message. Chunks are written in batches as they are made, each once it holds
 CHUNK_BATCH_CHARS characters (a quarter while memory is tight) or
 BATCH_SECONDS after it began (see `checkpoints`), ROWS_PER_STATEMENT chunks
 a statement; splitting is deterministic, so a retry skips the chunks
-committed before its checkpoint instead of writing them again.
+committed before its checkpoint instead of writing them again. It stops at
+MAX_DOCUMENT_CHUNKS and marks the cut on the document (`docqueue/budgets.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from docqueue.budgets import chunks_cut, record_budget_cut
 from docqueue.db import session_scope
 from docqueue.jobs import Claim
 from docqueue.results import batched
@@ -29,6 +31,8 @@ from docqueue.stages.stage import Stage
 @dataclass(frozen=True)
 class ChunkSummary:
     chunks: int
+    #: The page the last chunk ends on when MAX_DOCUMENT_CHUNKS stopped chunking, else None.
+    cut_at_page: int | None = None
 
 
 #: Characters of chunks a batch holds before it is written (a quarter while memory is tight).
@@ -39,6 +43,8 @@ def run(path: None, claim: Claim) -> ChunkSummary:
     """Split the run's page texts into chunks and store them in batches after the checkpoint."""
     settings = get_settings()
     size, overlap = settings.chunk_size_chars, settings.chunk_overlap_chars
+    most = settings.max_document_chunks
+    cut_at_page = None
     batch: list[Chunk] = []
     budget = BatchBudget(CHUNK_BATCH_CHARS)
 
@@ -51,8 +57,13 @@ def run(path: None, claim: Claim) -> ChunkSummary:
 
     with session_scope() as reader:
         last_seq = claim.checkpoint
+        last_page = 0
         estimate = None
         for chunk in split_into_chunks(stream_page_texts(reader, claim.job_id), size, overlap):
+            if chunk.seq > most:
+                cut_at_page = last_page
+                break
+            last_page = chunk.page_end
             if chunk.seq <= last_seq:
                 continue
             batch.append(chunk)
@@ -63,13 +74,15 @@ def run(path: None, claim: Claim) -> ChunkSummary:
                     # For live progress until the last commit says the real number (one that commits at once
                     # needs none).
                     estimate = text_length(reader, claim.job_id) // max(size - overlap, 1)
-                commit(max(estimate, last_seq + 1))
+                commit(min(max(estimate, last_seq + 1), most))
     commit(last_seq)
-    return ChunkSummary(chunks=last_seq)
+    return ChunkSummary(chunks=last_seq, cut_at_page=cut_at_page)
 
 
 def record(session: Session, claim: Claim, summary: ChunkSummary) -> None:
-    """Chunks are written batch by batch; nothing is left to record."""
+    """Chunks are written batch by batch; only a cut at MAX_DOCUMENT_CHUNKS is left to record."""
+    if summary.cut_at_page is not None:
+        record_budget_cut(session, claim.document_id, "chunks", chunks_cut(summary.cut_at_page))
 
 
 STAGE = Stage(

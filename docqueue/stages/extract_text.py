@@ -10,14 +10,22 @@ page), so a retried attempt goes on from the next page. Pages with no text
 are the ones OCR must read. A page's text is cut at MAX_PAGE_TEXT_CHARS (a
 hostile page can draw millions of characters); each page records whether
 it was cut (a page exactly at the cap was not), and the number of pages cut
-is recorded on the document.
+is recorded on the document. The document's text as a whole is cut at
+MAX_DOCUMENT_TEXT_CHARS (`docqueue/budgets.py`): the page that reaches it
+keeps what fits, every later page is stored without text and without being
+read, marked cut (so OCR does not read it either), and the cut is recorded
+on the document's `budget_cuts`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
-from docqueue.documents import record_text_summary, save_page_texts
+from docqueue.budgets import text_cut
+from docqueue.db import session_scope
+from docqueue.documents import record_text_summary, save_page_texts, text_kept_before
 from docqueue.jobs import Claim
 from docqueue.results import batched
 from docqueue.runtime.pool_guard import reading
@@ -37,29 +45,60 @@ def _write_pages(claim: Claim, pages: list[tuple[int, str, bool]], page_count: i
             save_page_texts(session, claim.document_id, claim.job_id, rows)
 
 
-def run(path: str, claim: Claim) -> int:
-    """Extract and store each page's text after the checkpoint; return the page count. Runs in a PDF pool process."""
-    max_chars = get_settings().max_page_text_chars
+@dataclass(frozen=True)
+class TextSummary:
+    page_count: int
+    #: The page where MAX_DOCUMENT_TEXT_CHARS cut the text (it and every page after it), or None.
+    budget_cut_at: int | None = None
+
+
+def _resume(claim: Claim, max_chars: int) -> tuple[int, int | None]:
+    """Characters the batches before the checkpoint kept, and the page the document budget cut there, if any."""
+    if not claim.checkpoint:
+        return 0, None
+    with session_scope() as session:
+        return text_kept_before(session, claim.job_id, claim.checkpoint, max_chars)
+
+
+def run(path: str, claim: Claim) -> TextSummary:
+    """Extract and store each page's text after the checkpoint, within the document's text budget; return the
+    page count and where the budget cut. Runs in a PDF pool process."""
+    settings = get_settings()
+    max_chars = settings.max_page_text_chars
+    kept_so_far, cut_at = _resume(claim, max_chars)
+    budget_left = max(0, settings.max_document_text_chars - kept_so_far)
     batch: list[tuple[int, str, bool]] = []
     budget = BatchBudget(TEXT_BATCH_CHARS)
     with open_document(path, sniff_type(path)) as document:
         for index in range(claim.checkpoint, document.page_count):
-            with reading(f"page {index + 1}"):
-                page_text = storable_text(document.load_page(index).get_text()).strip()
-            kept = page_text[:max_chars]
-            batch.append((index + 1, kept, len(kept) < len(page_text)))
-            budget.add(len(kept))
+            if budget_left == 0 and cut_at is not None:
+                # Past the document's budget: the page is not even read (a hostile one costs seconds to).
+                batch.append((index + 1, "", True))
+                budget.add(0)
+            else:
+                with reading(f"page {index + 1}"):
+                    page_text = storable_text(document.load_page(index).get_text()).strip()
+                kept = page_text[: min(max_chars, budget_left)]
+                cut = len(kept) < len(page_text)
+                if cut and len(kept) < max_chars and cut_at is None:
+                    cut_at = index + 1
+                budget_left -= len(kept)
+                if budget_left == 0 and cut_at is None and index + 1 < document.page_count:
+                    cut_at = index + 2  # the budget ran out exactly at this page's end: the next one is cut
+                batch.append((index + 1, kept, cut))
+                budget.add(len(kept))
             if budget.due():
                 _write_pages(claim, batch, document.page_count)
                 batch = []
                 budget.clear()
         if batch:
             _write_pages(claim, batch, document.page_count)
-        return document.page_count
+        return TextSummary(document.page_count, cut_at)
 
 
-def record(session: Session, claim: Claim, page_count: int) -> None:
-    record_text_summary(session, claim.document_id, claim.job_id, page_count)
+def record(session: Session, claim: Claim, summary: TextSummary) -> None:
+    cut = text_cut(summary.budget_cut_at, summary.page_count) if summary.budget_cut_at else None
+    record_text_summary(session, claim.document_id, claim.job_id, summary.page_count, cut)
 
 
 STAGE = Stage(

@@ -1,7 +1,9 @@
 """Stage `inspect`: what is this file, really, and can we open it?
 
 The type comes from the bytes, never from the name or the declared
-content type. Whatever cannot be processed fails here with a specific reason.
+content type. Whatever cannot be processed fails here with a specific reason:
+a document of more than MAX_DOCUMENT_PAGES pages too, and one whose pages
+would pass its owner's daily page quota (counted in here, `docqueue/quotas.py`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from typing import TYPE_CHECKING
 import filetype
 from sqlalchemy.orm import Session
 
+from docqueue.budgets import pages_over_limit
 from docqueue.documents import record_inspection
 from docqueue.errors import DocumentRejected
 from docqueue.image_limits import check_image_file
 from docqueue.jobs import Claim
+from docqueue.quotas import count_in_pages
 from docqueue.runtime.pool_guard import with_detail
 from docqueue.stages.stage import Stage
 
@@ -77,13 +81,18 @@ def open_document(path: str, detected_type: str) -> pymupdf.Document:
 
 
 def run(path: str, claim: Claim) -> Inspection:
-    """Sniff, open and count pages. Runs in a PDF pool process."""
+    """Sniff, open and count pages; DocumentRejected over MAX_DOCUMENT_PAGES. Runs in a PDF pool process."""
     detected_type = sniff_type(path)
     with open_document(path, detected_type) as document:
+        refusal = pages_over_limit(document.page_count)
+        if refusal:
+            raise DocumentRejected(refusal)
         return Inspection(detected_type=detected_type, page_count=document.page_count)
 
 
 def record(session: Session, claim: Claim, inspection: Inspection) -> None:
+    """Record the type and pages, counting the pages into the owner's day (DailyPageQuotaReached past it)."""
+    count_in_pages(session, claim.owner_id, inspection.page_count)
     record_inspection(session, claim.document_id, inspection.detected_type, inspection.page_count)
 
 

@@ -15,6 +15,7 @@ from docqueue.results.vectors import embedding_dimensions
 from docqueue.settings import get_settings
 from tests.support.factories import add_document, make_pdf
 from tests.support.processes import CORPUS, wait_until
+from tests.support.queue import document_row
 from tests.support.service_stub import ServiceStub, start_stub
 from tests.support.stages import run_until_settled, stage_record
 
@@ -60,10 +61,6 @@ def embeddings(ai_settings, stub):
         AI_RETRY_BACKOFF_MS=10,
     )
     return stub
-
-
-def document_row(session, document_id: int) -> sa.Row:
-    return session.execute(sa.text("SELECT * FROM documents WHERE id = :d"), {"d": document_id}).one()
 
 
 def embedding_requests(stub: ServiceStub) -> list:

@@ -96,7 +96,7 @@ def test_text_and_chunks_commit_batch_by_batch_when_a_batch_fills(session, owner
 
     monkeypatch.setattr(extract_text, "committing_batch", counted_batch)
     monkeypatch.setattr(chunk, "committing_batch", counted_batch)
-    assert extract_text.run(str(tmp_path / "doc.pdf"), claim) == 12
+    assert extract_text.run(str(tmp_path / "doc.pdf"), claim).page_count == 12
     assert committed == [("extract_text", n) for n in range(1, 13)]
     record = records(session, claim.job_id)["extract_text"]
     assert (record.units_done, record.units_total, record.checkpoint) == (12, 12, 12)

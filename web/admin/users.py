@@ -6,6 +6,9 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from docqueue.accounts.management import (
+    MAX_QUOTA,
+    QUOTAS,
+    USE_DEFAULT,
     UnknownUser,
     UserSettings,
     add_user,
@@ -17,6 +20,7 @@ from docqueue.accounts.management import (
     update_settings,
 )
 from docqueue.accounts.users import UserExists
+from docqueue.settings import get_settings
 from docqueue.statuses import ROLES
 from web.admin.blueprint import bp
 from web.admin.common import form_int
@@ -27,7 +31,12 @@ from web.extensions import db
 @bp.get("/users")
 @role_required("admin")
 def users():
-    return render_template("admin/users.html", users=list_users(db.session), roles=ROLES)
+    settings = get_settings()
+    defaults = {
+        "storage_quota_mb": settings.default_storage_quota_mb,
+        "daily_page_quota": settings.default_daily_page_quota,
+    }
+    return render_template("admin/users.html", users=list_users(db.session), roles=ROLES, quota_defaults=defaults)
 
 
 @bp.post("/users")
@@ -87,4 +96,14 @@ def _settings_from_form() -> UserSettings:
         concurrent_ocr_jobs=form_int("concurrent_ocr_jobs", 0, 1000),
         ocr_timeout_seconds=form_int("ocr_timeout_seconds", 1, 86400),
         enable_background_ocr=request.form.get("enable_background_ocr") == "on",
+        **{name: _form_quota(name) for name in QUOTAS},
     )
+
+
+def _form_quota(name: str) -> int | None:
+    """A quota field: left out, unchanged; blank, back to the setting's default; else a whole number."""
+    if name not in request.form:
+        return None
+    if not request.form[name].strip():
+        return USE_DEFAULT
+    return form_int(name, 0, MAX_QUOTA)
