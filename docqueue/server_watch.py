@@ -68,12 +68,21 @@ class ServerWatch:
             if self.stopping.is_set():
                 return
             try:
-                pid = restart()
+                pid, url = restart()
             except Exception as error:  # any reason it would not start: try again, then say it
                 failure = error
                 self.stopping.wait(RESTART_RETRY_SECONDS)
                 continue
             self._record(recorded, pid)
+            recorded_url = self.state.database_url if recorded.name == "postgres" else self.state.redis_url
+            if url != recorded_url:
+                # The processes keep the URL they started with: a server elsewhere is no use to them.
+                self.given_up.add(recorded.name)
+                self.say(
+                    f"error: embedded {label} came back at {url}, not {recorded_url}; "
+                    f"run `docqueue down` and then `docqueue up`"
+                )
+                return
             self.say(f"embedded {label} is running again (pid {pid}); the processes reconnect by themselves")
             return
         self.given_up.add(recorded.name)
@@ -82,23 +91,13 @@ class ServerWatch:
             f"run `docqueue down` and then `docqueue up` (the data in {self.home} is kept)"
         )
 
-    def _restart_postgres(self) -> int:
+    def _restart_postgres(self) -> tuple[int, str]:
         url = self.servers.restart_postgres()
-        self._check_url(url, self.state.database_url, "Postgres")
-        return self.servers.postgres_pid
+        return self.servers.postgres_pid, url
 
-    def _restart_redis(self) -> int:
+    def _restart_redis(self) -> tuple[int, str]:
         url = self.servers.restart_redis()
-        self._check_url(url, self.state.redis_url, "Redis")
-        return self.servers.redis_pid
-
-    def _check_url(self, url: str, recorded_url: str, label: str) -> None:
-        if url != recorded_url:
-            # The processes keep the URL they started with: a server elsewhere is no use to them.
-            self.say(
-                f"error: embedded {label} came back at {url}, not {recorded_url}; "
-                f"run `docqueue down` and then `docqueue up`"
-            )
+        return self.servers.redis_pid, url
 
     def _record(self, recorded: RecordedProcess, pid: int) -> None:
         """Put the new process in `up.json` in place of the dead one (the guardian and `down` stop what it names)."""
