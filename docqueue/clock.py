@@ -27,6 +27,7 @@ from docqueue.callbacks.sender import request_delivery
 from docqueue.db import get_engine, session_scope
 from docqueue.dispatch.dispatcher import DispatchReport, process_document_queue
 from docqueue.ingest.runs import mark_abandoned
+from docqueue.outages import OutageLog
 from docqueue.queue import dispatch_requests
 from docqueue.queue.cleanup import delete_old_completed
 from docqueue.queue.heartbeats import liveness
@@ -40,8 +41,9 @@ logger = logging.getLogger(__name__)
 class _Listener:
     """A LISTEN connection for dispatch notifications, reopened after an error (a Postgres restart)."""
 
-    def __init__(self) -> None:
+    def __init__(self, outages: OutageLog) -> None:
         self.connection = None
+        self.outages = outages
 
     def wait(self, timeout: float, stop: threading.Event) -> None:
         """Return when notified, when `stop` is set, or after `timeout` seconds."""
@@ -54,8 +56,9 @@ class _Listener:
             while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
                 if dispatch_requests.wait_for_notification(self.connection, min(left, 1.0)):
                     return
-        except Exception:
-            logger.warning("could not listen for dispatch requests; falling back to the %s s tick", timeout)
+        except Exception as error:
+            if not self.outages.note(error):
+                logger.warning("could not listen for dispatch requests; falling back to the %s s tick", timeout)
             self.close()
             stop.wait(timeout)
 
@@ -68,24 +71,27 @@ class _Listener:
             self.connection = None
 
 
-def _tick() -> DispatchReport | None:
+def _tick(outages: OutageLog) -> DispatchReport | None:
     try:
         with session_scope() as session:
             report = process_document_queue(session)
-    except Exception:
-        logger.exception("dispatch failed; retrying next tick")
+    except Exception as error:
+        if not outages.note(error):
+            logger.exception("dispatch failed; retrying next tick")
         return None
     if report.recovered or report.failed_stale or report.redispatched or report.resent_lost or report.admitted:
         logger.info("dispatch: %s", report.as_dict())
     return report
 
 
-def _guarded(what: str, step) -> bool:
-    """Run one maintenance step; a failure is logged and the next tick tries again. True if it ran."""
+def _guarded(what: str, step, outages: OutageLog) -> bool:
+    """Run one maintenance step; a failure is logged (an unreachable server once per outage) and the next
+    tick tries again. True if it ran."""
     try:
         step()
-    except Exception:
-        logger.exception("%s failed; retrying next tick", what)
+    except Exception as error:
+        if not outages.note(error):
+            logger.exception("%s failed; retrying next tick", what)
         return False
     return True
 
@@ -146,18 +152,20 @@ def run_clock(stop: threading.Event | None = None) -> None:
     build_broker()
     settings = get_settings()
     interval = settings.dispatch_interval_seconds
-    listener = _Listener()
+    outages = OutageLog(logger, f"the clock retries every {interval} s")
+    listener = _Listener(outages)
     alarm = _NoWorkerAlarm()
     next_cleanup = time.monotonic()
     logger.info("clock started: dispatching on request and every %s s", interval)
     while not stop.is_set():
-        report = _tick()
-        _guarded("looking for due callbacks", _send_due_callbacks)
-        _guarded("dropping expired idempotency keys", _prune_idempotency_keys)
-        _guarded("the no-worker check", alarm.check)
-        _guarded("marking abandoned ingest runs", _mark_abandoned_ingests)
-        if time.monotonic() >= next_cleanup and _guarded("cleanup", _cleanup):
+        report = _tick(outages)
+        _guarded("looking for due callbacks", _send_due_callbacks, outages)
+        _guarded("dropping expired idempotency keys", _prune_idempotency_keys, outages)
+        _guarded("the no-worker check", alarm.check, outages)
+        _guarded("marking abandoned ingest runs", _mark_abandoned_ingests, outages)
+        if time.monotonic() >= next_cleanup and _guarded("cleanup", _cleanup, outages):
             next_cleanup = time.monotonic() + settings.cleanup_interval_seconds
+        outages.round_done()
         if report is not None and report.more_requested:
             continue  # asked again while it ran: run again now
         listener.wait(interval, stop)

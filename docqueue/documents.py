@@ -8,6 +8,7 @@ a transaction that holds the job's lease (see `DocumentQueueService.hold_lease`)
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from typing import BinaryIO
 
@@ -20,10 +21,13 @@ from docqueue.models import Document, DocumentPage
 from docqueue.queue.run_outputs import results_run
 from docqueue.settings import get_settings
 from docqueue.storage import blob_store, original_file_key
+from docqueue.text_cleaning import shown_name
 
 MAX_FILENAME_CHARS = 255
 MAX_CONTENT_TYPE_CHARS = 255
 MIN_PRIORITY, MAX_PRIORITY = 0, 100
+#: A priority as a form or the API may give it: ASCII digits only (`int()` also reads `１０` and `٣`).
+_PRIORITY_TEXT = re.compile(r"[+-]?[0-9]{1,4}")
 
 
 class UploadRejected(ValueError):
@@ -41,17 +45,16 @@ def validate_priority(raw: str | int | None) -> int | None:
     """Parse a caller-given priority; None means "derive it from the file size"."""
     if raw is None or raw == "":
         return None
-    try:
-        priority = int(raw)
-    except (TypeError, ValueError):
-        raise UploadRejected(f"priority must be a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}") from None
-    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
-        raise UploadRejected(f"priority must be a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}")
-    return priority
-
-
-# Unicode categories removed from names: control, format (bidi overrides, zero-width), surrogate, line separators.
-_UNSHOWN_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
+    wrong = UploadRejected(f"priority must be a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}")
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise wrong
+    if isinstance(raw, str):
+        if not _PRIORITY_TEXT.fullmatch(raw.strip()):
+            raise wrong
+        raw = int(raw)
+    if not MIN_PRIORITY <= raw <= MAX_PRIORITY:
+        raise wrong
+    return raw
 
 
 def clean_filename(filename: str | None) -> str:
@@ -64,8 +67,7 @@ def clean_filename(filename: str | None) -> str:
     """
     if "\x00" in (filename or ""):
         raise UploadRejected("the file name contains a NUL byte")
-    name = "".join(char for char in filename or "" if unicodedata.category(char) not in _UNSHOWN_CATEGORIES)
-    name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    name = shown_name(filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
     if not name:
         raise UploadRejected("the upload has no file name")
     return name[:MAX_FILENAME_CHARS]

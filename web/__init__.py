@@ -14,6 +14,7 @@ from docqueue.queue.dashboard import SnapshotCache
 from docqueue.settings import SettingsError, get_settings
 from web.dispatch_waker import install_dispatch_waker
 from web.extensions import csrf, db, limiter, login_manager, migrate
+from web.json_body import DepthLimitedJSONProvider
 from web.params import IdConverter
 from web.request_body import LargeBodyReads
 from web.security import init_security
@@ -57,6 +58,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     if test_config:
         app.config.update(test_config)
+    app.json = DepthLimitedJSONProvider(app)  # a deeply nested body is a 400, not a RecursionError
     app.url_map.converters["id"] = IdConverter  # `<id:...>` in every route that takes a row id
 
     init_security(app, settings)

@@ -1,7 +1,12 @@
 """The document page: one document's stage timeline, its text page by page, its searchable PDF.
 
-A full page, or the detail partial alone when htmx polls (`HX-Request`);
-the partial polls only while the document can still change.
+The text is shown a few pages at a time (`?after=` the last page seen,
+links to the next ones), never all of it: a document of 100 pages of 1 MB
+of text each made a 95 MB page. While the document can still change, only
+a small status partial (summary and stages, `/documents/<id>/status`)
+polls; once the document has finished the poll's answer asks htmx to
+reload the page (`HX-Refresh`), which then shows the results and no
+longer polls.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from flask_login import current_user, login_required
 from docqueue import commands
 from docqueue.documents import get_document, result_pages
 from docqueue.jobs import AlreadyQueued
+from docqueue.models import MAX_ID
 from docqueue.queue import run_outputs, stage_records
 from docqueue.results.chunks import list_chunks
 from docqueue.results.enrichment import list_answers
@@ -19,13 +25,16 @@ from docqueue.results.images import list_images
 from web.downloads import send_searchable_pdf
 from web.extensions import db
 from web.pages import redirect_whole_page_for_htmx
+from web.params import query_int
 
 bp = Blueprint("document_pages", __name__)
 # A poll whose session ended must send the whole page to the login form, as on the documents list.
 bp.after_request(redirect_whole_page_for_htmx)
 
-#: Pages of text shown on the page; the API pages through the rest.
-PAGES_SHOWN = 100
+#: Most pages of text shown at once; links page through the rest.
+TEXT_PAGES_SHOWN = 10
+#: Most characters of text shown at once (a page may hold MAX_PAGE_TEXT_CHARS): at least one page is shown.
+TEXT_CHARS_SHOWN = 200_000
 #: Images, chunks and enrichment answers shown on the page; the API pages through the rest.
 ITEMS_SHOWN = 50
 #: Document statuses that can still change: the detail polls while the document has one.
@@ -39,28 +48,61 @@ def _owned(document_id: int):
     return document
 
 
-@bp.get("/documents/<id:document_id>")
-@login_required
-def document_page(document_id: int):
-    """The document's detail; an htmx poll gets only the detail partial."""
-    document = _owned(document_id)
+def text_window(pages: list, most_pages: int, most_chars: int) -> tuple[list, int | None]:
+    """The pages to show from `pages` (in order): at most `most_pages` and `most_chars` of text, at least one;
+    and the page number to show the next ones after (None when `pages` holds no more)."""
+    shown, chars = [], 0
+    for page in pages[:most_pages]:
+        chars += len(page.text or "")
+        if shown and chars > most_chars:
+            break
+        shown.append(page)
+    return shown, (shown[-1].page_number if len(shown) < len(pages) else None)
+
+
+def _status_context(document) -> dict:
+    """What the status partial shows: the summary and the stages, and whether it polls."""
     run = run_outputs.results_run(db.session, document.id)
-    context = {
+    return {
         "document": document,
         "stages": stage_records.latest_run_records(db.session, document.id),
         "run": run,
-        "pages": result_pages(db.session, document.id, limit=PAGES_SHOWN),
-        "pages_shown": PAGES_SHOWN,
         "searchable": run.complete and stage_records.stage_completed(db.session, run.job_id, "searchable_pdf"),
         "polling": document.status in UNFINISHED_STATUSES,
+    }
+
+
+@bp.get("/documents/<id:document_id>")
+@login_required
+def document_page(document_id: int):
+    """The document's detail with a window of its text: `?after=N` shows the pages after page N."""
+    document = _owned(document_id)
+    after = query_int("after", 0, 0, MAX_ID)
+    context = _status_context(document)
+    run = context["run"]
+    rows = result_pages(db.session, document.id, after=after, limit=TEXT_PAGES_SHOWN + 1)
+    pages, next_after = text_window(rows, TEXT_PAGES_SHOWN, TEXT_CHARS_SHOWN)
+    context |= {
+        "pages": pages,
+        "after": after,
+        "next_after": next_after,
         "images": list_images(db.session, run.job_id, limit=ITEMS_SHOWN),
         "chunks": list_chunks(db.session, run.job_id, limit=ITEMS_SHOWN),
         "answers": list_answers(db.session, run.job_id, limit=ITEMS_SHOWN),
         "items_shown": ITEMS_SHOWN,
     }
-    template = "_document_detail.html" if request.headers.get("HX-Request") else "document.html"
-    response = make_response(render_template(template, **context))
-    response.vary.add("HX-Request")
+    return render_template("document.html", **context)
+
+
+@bp.get("/documents/<id:document_id>/status")
+@login_required
+def document_status(document_id: int):
+    """The summary and stages alone, for the page's poll; a finished document's answer reloads the page."""
+    context = _status_context(_owned(document_id))
+    response = make_response(render_template("_document_status.html", **context))
+    if not context["polling"] and request.headers.get("HX-Request"):
+        # Finished while the page polled: the whole page (text, images, downloads) is now worth showing.
+        response.headers["HX-Refresh"] = "true"
     return response
 
 

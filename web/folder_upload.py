@@ -18,6 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from docqueue.documents import UploadRejected, validate_priority
 from docqueue.ingest import IngestOptions, ingest_paths
+from docqueue.text_cleaning import shown_name
 from docqueue.wording import counted
 from web.extensions import db
 from web.pages import upload_too_large
@@ -63,20 +64,40 @@ def _check_names(files) -> None:
             if length > MAX_PATH_BYTES:
                 raise UploadRejected(f"the path is {length} bytes long, over the {MAX_PATH_BYTES} a folder path may be")
         except UploadRejected as rejection:
-            shown = "".join(char for char in upload.filename if char.isprintable())[:100]
+            shown = shown_name(upload.filename)[:100]
             raise UploadRejected(f"{shown}: {rejection}; nothing was stored") from None
+
+
+def _planned_paths(files) -> list[tuple[object, list[str]]]:
+    """Each upload with the parts of the path it will be written to, no two the same and none a folder of another.
+
+    The browser's paths may clash once cleaned (`a/./b.pdf` and `a/b.pdf`), or
+    one file's path may be another's folder (`x/a.pdf` beside `x/a.pdf/b.pdf`):
+    such a file keeps its folder and gets its upload's number in front of its
+    name, so every file is kept and none is written over or in the way.
+    """
+    planned = [(number, upload, _safe_parts(upload.filename)) for number, upload in enumerate(files)]
+    folders = {tuple(parts[:end]) for _, _, parts in planned for end in range(1, len(parts))}
+    taken: set[tuple[str, ...]] = set()
+    paths = []
+    for number, upload, parts in planned:
+        if not parts:
+            continue
+        name, attempt = parts[-1], 0
+        while tuple(parts) in taken or tuple(parts) in folders:
+            # A new prefix each time: cutting a long name to fit must not give back a name already tried.
+            prefix = f"{number}-" if attempt == 0 else f"{number}-{attempt}-"
+            parts, attempt = [*parts[:-1], _fit_name(prefix + name)], attempt + 1
+        taken.add(tuple(parts))
+        paths.append((upload, parts))
+    return paths
 
 
 def _save_tree(files, target: Path) -> list[str]:
     """Write the uploaded files under `target` by their relative paths; return the top-level names."""
     tops: list[str] = []
-    for number, upload in enumerate(files):
-        parts = _safe_parts(upload.filename)
-        if not parts:
-            continue
+    for upload, parts in _planned_paths(files):
         destination = target.joinpath(*parts)
-        if destination.exists():  # two parts that sanitised to the same path: keep both
-            destination = destination.with_name(_fit_name(f"{number}-{destination.name}"))
         destination.parent.mkdir(parents=True, exist_ok=True)
         upload.save(destination)
         if parts[0] not in tops:

@@ -49,5 +49,6 @@ class ListWindow:
         items = list(rows[: self.limit])
         if len(rows) <= self.limit:
             return items, None
-        arguments = {**request.view_args, **request.args.to_dict(), "limit": self.limit, "after": key(items[-1])}
-        return items, url_for(request.endpoint, **arguments)
+        # Only the route's own values and the two paging parameters: a query's other names (`endpoint`,
+        # `_method`, `_anchor`, a route value like `document_id`) would steer url_for itself.
+        return items, url_for(request.endpoint, **request.view_args, limit=self.limit, after=key(items[-1]))

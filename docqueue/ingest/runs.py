@@ -19,6 +19,7 @@ from docqueue.ingest.walk import Rejection
 from docqueue.models import IngestRejection, IngestRun, User
 from docqueue.settings import get_settings
 from docqueue.statuses import IngestRunStatus
+from docqueue.text_cleaning import shown_name
 
 
 @dataclass
@@ -33,7 +34,7 @@ class BatchResult:
 
 def start_run(session: Session, owner_id: int, source: str, paths: Iterable[str]) -> int:
     """Record a new run as `running` and commit; return its id."""
-    run = IngestRun(owner_id=owner_id, source=source, paths="\n".join(paths))
+    run = IngestRun(owner_id=owner_id, source=source, paths="\n".join(map(shown_name, paths)))
     session.add(run)
     session.commit()
     return run.id
@@ -120,7 +121,9 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _spreadsheet_cell(value: str) -> str:
-    """The value, with a leading quote if a spreadsheet would run it: a file may be named `=HYPERLINK(...)`."""
+    """The value as `shown_name` shows it (rows recorded before names were cleaned may hold a bidi override),
+    with a leading quote if a spreadsheet would run it: a file may be named `=HYPERLINK(...)`."""
+    value = shown_name(value)
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 

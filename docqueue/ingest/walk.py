@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 
+from docqueue.text_cleaning import shown_name
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -71,7 +73,8 @@ def walk_paths(
 ) -> WalkResult:
     """Every regular file under `paths` (files or directories), in a stable order, with what was left out.
 
-    Files are reported under `names` (one per path; default the paths as given).
+    Files are reported under `names` (one per path; default the paths as given), every part as
+    `shown_name` shows it: these names reach the run record, its CSV and the folder upload's messages.
     """
     paths = list(paths)
     given = [os.path.abspath(path) for path in paths]
@@ -89,7 +92,9 @@ def walk_paths(
                 )
             else:
                 result.rejections.append(
-                    Rejection(display, f"symbolic link to {target}, outside the ingested paths: not followed")
+                    Rejection(
+                        display, f"symbolic link to {shown_name(target)}, outside the ingested paths: not followed"
+                    )
                 )
         elif not stat.S_ISREG(entry_stat.st_mode):
             result.rejections.append(Rejection(display, "not a regular file"))
@@ -106,7 +111,7 @@ def walk_paths(
             result.rejections.append(Rejection(display, f"cannot list the folder: {error.strerror}"))
             return
         for entry in entries:
-            child_display = os.path.join(display, entry.name)
+            child_display = os.path.join(display, shown_name(entry.name))
             child_relative = f"{relative}/{entry.name}" if relative else entry.name
             try:
                 if entry.is_dir(follow_symlinks=False):
@@ -118,7 +123,8 @@ def walk_paths(
                 continue
             consider(entry.path, child_display, child_relative, entry_stat)
 
-    for original, path in zip(names or paths, given):
+    for name, path in zip(names or paths, given):
+        original = shown_name(os.fspath(name))
         try:
             path_stat = os.stat(path)
         except OSError as error:

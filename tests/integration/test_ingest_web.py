@@ -8,12 +8,7 @@ import io
 import sqlalchemy as sa
 
 from tests.support.factories import make_pdf
-from tests.support.ingest import logged_in
-
-
-def upload_folder(client, files: dict[str, bytes]):
-    data = {"folder": [(io.BytesIO(content), name) for name, content in files.items()]}
-    return client.post("/upload/folder", data=data, content_type="multipart/form-data", follow_redirects=True)
+from tests.support.ingest import logged_in, upload_folder
 
 
 def test_a_folder_upload_is_an_ingest_run_and_admins_see_it(app, make_user, session, broker):

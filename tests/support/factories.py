@@ -10,6 +10,8 @@ import sqlalchemy as sa
 
 from docqueue.commands import queue_upload
 from docqueue.pipeline import STAGE_NAMES
+from docqueue.stages import extract_text
+from tests.support.stage_records import claim_next, inspect_alone
 
 
 def make_pdf(pages: list[str]) -> bytes:
@@ -252,3 +254,13 @@ def make_long_pdf(pages: int, text_operations: int) -> bytes:
         )
         document.update_stream(page.get_contents()[0], stream)
     return document.tobytes(deflate=True)
+
+
+def document_with_pages(session, owner_id: int, monkeypatch, texts: list[str]):
+    """A document whose text stage is part way: `texts` stored as its pages, the document still processing.
+    Returns the claim on its text stage (`.document_id` is the document)."""
+    document_id = add_document(session, owner_id, make_pdf([f"page {n}" for n in range(1, len(texts) + 1)]))
+    inspect_alone(session, document_id, monkeypatch)
+    claim = claim_next(session, document_id)
+    extract_text._write_pages(claim, [(n, text, False) for n, text in enumerate(texts, 1)], len(texts))
+    return claim

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +51,8 @@ def logged_in(app, make_user, email: str, **user):
     client = app.test_client()
     assert client.post("/login", data={"email": email, "password": "pw"}).status_code == 302
     return client
+
+
+def upload_folder(client, files: dict[str, bytes]):
+    data = {"folder": [(io.BytesIO(content), name) for name, content in files.items()]}
+    return client.post("/upload/folder", data=data, content_type="multipart/form-data", follow_redirects=True)

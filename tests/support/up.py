@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import requests
 
 DOCQUEUE = Path(sys.executable).parent / "docqueue"
 
@@ -124,3 +125,16 @@ def started_processes(cwd: Path) -> list[psutil.Process]:
 
 
 MARKER = "DOCQUEUE_UP_TEST_MARKER"
+
+
+def upload(base_url: str, token: str, path: Path) -> int:
+    with path.open("rb") as file:
+        response = requests.post(
+            f"{base_url}api/documents",
+            files={"file": (path.name, file, "application/pdf")},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "pending"
+    return response.json()["id"]

@@ -1,9 +1,18 @@
-"""Fixtures of the system tier: a real headless Chromium (Debian's, driven by Playwright), and a page of it."""
+"""Fixtures of the system tier: a real headless Chromium and a page of it; private Postgres and Redis to break."""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
 from tests.support.browser import CHROMIUM_ARGS
+from tests.support.chaos import (
+    PrivatePostgres,
+    PrivateRedis,
+)
 
 
 @pytest.fixture
@@ -27,3 +36,41 @@ def page(browser):
     yield page
     context.close()
     assert violations == []
+
+
+@pytest.fixture
+def private_redis(tmp_path, monkeypatch):
+    """A private Redis the test may kill and restart; this test process's broker uses it too."""
+    from docqueue.broker import build_broker
+    from docqueue.settings import get_settings
+
+    server = PrivateRedis(tmp_path).start()
+    monkeypatch.setenv("REDIS_URL", server.url)
+    get_settings.cache_clear()
+    build_broker()
+    yield server
+    server.kill()
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def private_postgres(monkeypatch, test_env):
+    """A private, migrated Postgres the test may stop and start; this test process uses it too."""
+    from docqueue.local.scratch import migrate
+    from docqueue.settings import get_settings
+
+    # Not under pytest's tmp_path: other pytest runs on the machine prune old base temp dirs.
+    directory = Path(tempfile.mkdtemp(prefix="docqueue-chaos-postgres-"))
+    server = PrivatePostgres(directory).init()
+    monkeypatch.setenv("DATABASE_URL", server.url)
+    get_settings.cache_clear()
+    migrate({**os.environ})
+    yield server
+    from docqueue.db import get_engine
+
+    get_engine().dispose()
+    server.stop("immediate")
+    shutil.rmtree(directory, ignore_errors=True)
+    monkeypatch.undo()
+    get_settings.cache_clear()

@@ -4,20 +4,13 @@ mid-upload, each under real worker, clock and web processes (see test_chaos.py f
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import tempfile
 import time
-from pathlib import Path
 
-import pytest
 import requests
 import sqlalchemy as sa
 
 from tests.support.chaos import (
-    PrivatePostgres,
-    PrivateRedis,
     assert_processed_once,
     chaos_documents,
     in_flight_job,
@@ -26,22 +19,6 @@ from tests.support.chaos import (
     wait_all_finished,
 )
 from tests.support.processes import free_port, start_web, wait_for_web, wait_until
-
-
-@pytest.fixture
-def private_redis(tmp_path, monkeypatch):
-    """A private Redis the test may kill and restart; this test process's broker uses it too."""
-    from docqueue.broker import build_broker
-    from docqueue.settings import get_settings
-
-    server = PrivateRedis(tmp_path).start()
-    monkeypatch.setenv("REDIS_URL", server.url)
-    get_settings.cache_clear()
-    build_broker()
-    yield server
-    server.kill()
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 def test_redis_unreachable_while_uploads_arrive_then_restarted_empty(procfile, engine, make_user, private_redis):
@@ -70,28 +47,6 @@ def test_redis_unreachable_while_uploads_arrive_then_restarted_empty(procfile, e
     back_at = time.monotonic()
     wait_all_finished(engine, uploaded, back_at, "Redis unreachable, then restarted empty")
     assert_processed_once(engine, uploaded)
-
-
-@pytest.fixture
-def private_postgres(monkeypatch, test_env):
-    """A private, migrated Postgres the test may stop and start; this test process uses it too."""
-    from docqueue.local.scratch import migrate
-    from docqueue.settings import get_settings
-
-    # Not under pytest's tmp_path: other pytest runs on the machine prune old base temp dirs.
-    directory = Path(tempfile.mkdtemp(prefix="docqueue-chaos-postgres-"))
-    server = PrivatePostgres(directory).init()
-    monkeypatch.setenv("DATABASE_URL", server.url)
-    get_settings.cache_clear()
-    migrate({**os.environ})
-    yield server
-    from docqueue.db import get_engine
-
-    get_engine().dispose()
-    server.stop("immediate")
-    shutil.rmtree(directory, ignore_errors=True)
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 def test_postgres_restarted_mid_run_web_answers_503_meanwhile(procfile, private_postgres, broker):

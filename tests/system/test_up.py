@@ -9,25 +9,11 @@ must not depend on DATABASE_URL or REDIS_URL.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import requests
 
 from tests.support.processes import CORPUS, free_port, wait_until
-from tests.support.up import UpProcess, started_processes
-
-
-def upload(base_url: str, token: str, path: Path) -> int:
-    with path.open("rb") as file:
-        response = requests.post(
-            f"{base_url}api/documents",
-            files={"file": (path.name, file, "application/pdf")},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-        )
-    assert response.status_code == 202, response.text
-    assert response.json()["status"] == "pending"
-    return response.json()["id"]
+from tests.support.up import UpProcess, started_processes, upload
 
 
 def test_up_runs_everything_stops_cleanly_and_keeps_its_data(tmp_path):
