@@ -33,6 +33,7 @@ from typing import TypeVar
 import pebble
 
 from docqueue import pool_guard, worker_shutdown
+from docqueue.connections import ProcessRole, set_process_role
 from docqueue.errors import StageTimeout, TransientError
 from docqueue.settings import get_settings
 from docqueue.worker_shutdown import WorkerStopping
@@ -55,7 +56,7 @@ class StageProcessDied(TransientError):
 
 
 def _prepare_pdf_process() -> None:
-    """Set up a new pool process: ignore shutdown signals, import the stages, cap its memory.
+    """Set up a new pool process: ignore shutdown signals, budget its connections, import the stages, cap its memory.
 
     A PaaS signals every process in the dyno on deploy; if pool processes
     died then, the stage they run would fail instead of finishing during the
@@ -63,6 +64,7 @@ def _prepare_pdf_process() -> None:
     """
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    set_process_role(ProcessRole.PDF)
     import pymupdf  # noqa: F401  (~0.7 s: pay the import once, up front)
 
     import docqueue.pipeline  # noqa: F401  (every stage's `run`, ready to be called)

@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 
 from docqueue.procfile import REPO_ROOT as REPO
 from docqueue.procfile import procfile_commands, with_local_scripts
+from tests.pooler_support import PgBouncer
 
 CORPUS = REPO.parent / "shared" / "corpus"
 RUN_ID = f"{os.getpid()}_{secrets.token_hex(4)}"
@@ -73,6 +74,24 @@ def test_env(tmp_path_factory) -> dict:
         _delete_namespace(redis_url, namespace)
     if embedded is not None:
         embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(test_env):
+    """A transaction-mode PgBouncer in front of the test database's server (`tests/pooler_support.py`)."""
+    bouncer = PgBouncer(test_env["DATABASE_URL"]).start()
+    yield bouncer
+    bouncer.stop()
+
+
+@pytest.fixture
+def pooled_env(test_env, pgbouncer) -> dict:
+    """What a Procfile process behind the pooler gets: DATABASE_URL through it, the direct URL for LISTEN."""
+    return {
+        "DATABASE_URL": pgbouncer.url_for(test_env["DATABASE_URL"]),
+        "DATABASE_POOLER": "transaction",
+        "DATABASE_DIRECT_URL": test_env["DATABASE_URL"],
+    }
 
 
 def _delete_namespace(redis_url: str, namespace: str) -> None:
