@@ -6,12 +6,14 @@ Files go in over HTTP and come out processed, through crashes and restarts.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 import sqlalchemy as sa
 
@@ -62,13 +64,18 @@ class Api:
         return documents if finished else None
 
 
-def test_every_corpus_pdf_is_processed_as_truth_says(procfile, test_env, corpus_truth):
-    procfile("worker")
-    procfile("clock")
-    api = Api(start_web(procfile), create_admin_with_cli(test_env))
-    uploaded = {api.upload(name, (CORPUS / "pdf" / name).read_bytes()): name for name in sorted(corpus_truth)}
+@pytest.fixture(params=["direct", "pgbouncer"])
+def connection_env(request) -> dict:
+    """Each Procfile process's database settings: straight to Postgres, or through a transaction-mode PgBouncer
+    (prepared statements off, session settings per transaction, the clock's LISTEN on the direct URL)."""
+    return {} if request.param == "direct" else request.getfixturevalue("pooled_env")
 
-    documents = wait_until(lambda: api.all_finished(uploaded), timeout=180, message="every corpus PDF to finish")
+
+# A log line that reports a failure: an error or worse, a traceback, a pooler's complaint.
+ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL)\b|Traceback|prepared statement|pooler error")
+
+
+def assert_as_truth_says(api: Api, documents: dict[int, dict], uploaded: dict[int, str], corpus_truth: dict) -> None:
     for document_id, name in uploaded.items():
         truth, document = corpus_truth[name], documents[document_id]
         assert (document["status"], document["error"]) == ("completed", None), name
@@ -85,9 +92,41 @@ def test_every_corpus_pdf_is_processed_as_truth_says(procfile, test_env, corpus_
             assert (ocr["status"], ocr["units_total"]) == ("completed", truth["pages_without_text"]), name
         else:
             assert ocr["status"] == "skipped", name
+
+
+def test_every_corpus_pdf_is_processed_as_truth_says(procfile, test_env, corpus_truth, connection_env):
+    from docqueue.db import get_engine
+
+    processes = [procfile("worker", **connection_env), procfile("clock", **connection_env)]
+    port = free_port()
+    processes.append(procfile("web", PORT=port, **connection_env))
+    base_url = f"http://127.0.0.1:{port}"
+    wait_for_web(base_url)
+    api = Api(base_url, create_admin_with_cli(test_env))
+    uploaded = {api.upload(name, (CORPUS / "pdf" / name).read_bytes()): name for name in sorted(corpus_truth)}
+
+    documents = wait_until(lambda: api.all_finished(uploaded), timeout=180, message="every corpus PDF to finish")
+    assert_as_truth_says(api, documents, uploaded, corpus_truth)
     stats = api.get("/api/queue/stats")
     assert (stats["pending"], stats["processing"], stats["failed"]) == (0, 0, 0)
     assert stats["completed_today"] == len(uploaded)
+
+    # Every document again: a second run through the same processes gives the same results.
+    for document_id in uploaded:
+        response = requests.post(f"{base_url}/api/documents/{document_id}/reprocess", headers=api.headers, timeout=30)
+        assert response.status_code == 202, response.text
+    documents = wait_until(lambda: api.all_finished(uploaded), timeout=180, message="every reprocess to finish")
+    assert_as_truth_says(api, documents, uploaded, corpus_truth)
+    jobs = jobs_by_document(get_engine())
+    assert {document_id: jobs[document_id] for document_id in uploaded} == {
+        document_id: [("completed", "chunk")] * 2 for document_id in uploaded
+    }, "two runs each, both completed"
+    # The clock listens on a direct connection (LISTEN does not work through a transaction pooler).
+    listening = "LISTEN on DATABASE_DIRECT_URL" if connection_env else "LISTEN on DATABASE_URL"
+    assert listening in processes[1].log()
+    for process in processes:
+        log = process.log()
+        assert not [line for line in log.splitlines() if ERROR_LINE.search(line)], (process.name, log[-5000:])
 
 
 def jobs_by_document(engine) -> dict[int, list[tuple]]:

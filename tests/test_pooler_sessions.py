@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from docqueue.errors import failure_kind
 from docqueue.statuses import FailureKind
+from tests.conftest import wait_until
 
 LOCK_TIMEOUT = {"DB_LOCK_TIMEOUT_MS": "500", "DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS": "1"}
 
@@ -134,3 +135,11 @@ def test_prepared_statement_errors_from_a_pooler_are_transient(pgbouncer, test_e
         psycopg.errors.InvalidSqlStatementName: FailureKind.TRANSIENT,
         psycopg.errors.DuplicatePreparedStatement: FailureKind.TRANSIENT,
     }
+
+
+def test_the_clock_behind_a_pooler_without_a_direct_url_says_it_runs_on_its_tick(procfile, pooled_env):
+    tick_only = {name: value for name, value in pooled_env.items() if name != "DATABASE_DIRECT_URL"}
+    clock = procfile("clock", **tick_only)
+    wait_until(lambda: "clock started" in clock.log(), timeout=60, message="the clock to start")
+    assert "dispatching every 1 s (DATABASE_POOLER=transaction and no DATABASE_DIRECT_URL to LISTEN on)" in clock.log()
+    assert clock.process.poll() is None, clock.log()
