@@ -4,12 +4,13 @@ It runs the dispatcher, which takes back jobs from dead workers, re-sends
 lost messages and admits pending work, whenever a dispatcher run asks it to
 (a Postgres notification: see `queue/dispatch_requests.py`) and at least
 every DISPATCH_INTERVAL_SECONDS. It LISTENs on a connection of its own,
-to DATABASE_DIRECT_URL when set; behind a transaction pooler without one it
-has only its tick, and its first log line says which. Each tick also asks a worker to send the
-result callbacks that are due, drops Idempotency-Key answers past their 24
-hours, checks that some worker is alive while work waits (a Sentry event
-when none has been heard from for NO_WORKER_ALERT_SECONDS) and marks
-`abandoned` the ingest runs whose process stopped beating. Every
+to DATABASE_DIRECT_URL when set; behind a transaction pooler without one
+it has only its tick, and its first log line says which. Each tick also
+asks a worker to send the result callbacks that are due, drops
+Idempotency-Key answers past their 24 hours, checks that some worker is
+alive while work waits (a Sentry event when none has been heard from for
+NO_WORKER_ALERT_SECONDS) and marks `abandoned` the ingest runs whose
+process stopped beating. Every
 CLEANUP_INTERVAL_SECONDS (daily) it deletes completed queue rows older than
 COMPLETED_RETENTION_DAYS, in small batches.
 """

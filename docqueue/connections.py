@@ -23,11 +23,14 @@ different server connections, so three things change:
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 
 from sqlalchemy import Engine, event
 
 from docqueue.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
 
 
 class ProcessRole(StrEnum):
@@ -108,16 +111,39 @@ def engine_options(role: ProcessRole, settings: Settings | None = None) -> dict:
     return {**pool, "connect_args": connect_args(role, settings)}
 
 
-def keep_session_settings(engine: Engine, settings: Settings | None = None) -> None:
-    """Behind a transaction pooler, set `session_options` at the start of each of `engine`'s transactions.
+def configure_engine(engine: Engine, settings: Settings | None = None) -> None:
+    """Give `engine` its session settings per transaction behind a pooler, or else a hint when a pooler refuses them."""
+    settings = settings or get_settings()
+    if settings.behind_transaction_pooler:
+        _set_session_options_per_transaction(engine, settings)
+    else:
+        _explain_a_pooler_refusal(engine)
+
+
+def _explain_a_pooler_refusal(engine: Engine) -> None:
+    """Name the setting to change when DATABASE_URL is a pooler but DATABASE_POOLER is not set.
+
+    PgBouncer refuses the `options` parameter that carries the session
+    settings ("unsupported startup parameter: options"); every connection
+    fails, and the log should say why and what to do.
+    """
+
+    @event.listens_for(engine, "handle_error")
+    def _explain(context) -> None:
+        if "unsupported startup parameter" in str(context.original_exception):
+            logger.error(
+                "Postgres refused the connection: DATABASE_URL looks like a connection pooler (PgBouncer). "
+                "Set DATABASE_POOLER=transaction on every process (README, Deploy)."
+            )
+
+
+def _set_session_options_per_transaction(engine: Engine, settings: Settings) -> None:
+    """Set `session_options` at the start of each of `engine`'s transactions.
 
     `SET LOCAL` lasts until the transaction ends, so nothing leaks to the
     next client the pooler gives the server connection to. Without a
-    pooler the settings came with the connection (`connect_args`).
+    pooler the settings come with the connection (`connect_args`).
     """
-    settings = settings or get_settings()
-    if not settings.behind_transaction_pooler:
-        return
     # set_config(..., true) is SET LOCAL: both settings in one statement, one round trip.
     statement = "SELECT " + ", ".join(
         f"set_config('{name}', '{value}', true)" for name, value in session_options(settings).items()

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-from docqueue.connections import engine_options, keep_session_settings, process_role
+from docqueue.connections import configure_engine, engine_options, process_role
 from docqueue.settings import get_settings
 
 _engines: dict[tuple[int, str], Engine] = {}
@@ -56,7 +56,7 @@ def get_engine() -> Engine:
     key = (os.getpid(), url)
     if key not in _engines:
         engine = create_engine(url, **engine_options(process_role()))
-        keep_session_settings(engine)
+        configure_engine(engine)
         _ping_when_idle(engine)
         _engines[key] = engine
     return _engines[key]

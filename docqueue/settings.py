@@ -44,6 +44,14 @@ def _choice(name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _worker_connections(worker_threads: int) -> int:
+    value = _int("DB_WORKER_CONNECTIONS", worker_threads + 2, minimum=2)
+    if value <= worker_threads:
+        # Each thread may hold two at once (a reader and a batch writer): fewer than threads + 1 can deadlock.
+        raise SettingsError(f"DB_WORKER_CONNECTIONS must be more than WORKER_THREADS ({worker_threads}), got {value}")
+    return value
+
+
 def normalize_database_url(url: str) -> str:
     """Point SQLAlchemy at psycopg 3 whatever scheme the PaaS hands us."""
     for prefix in ("postgres://", "postgresql://"):
@@ -155,7 +163,7 @@ def load_settings() -> Settings:
     database_url = os.environ.get("DATABASE_URL", "")
     direct_url = os.environ.get("DATABASE_DIRECT_URL", "")
     # A worker process's threads may each hold two connections at once (a stage's reader and its batch writer),
-    # and its heartbeat one more: this many can never all wait for each other.
+    # and its heartbeat one more: WORKER_THREADS + 2 can never all wait for each other.
     worker_threads = _int("WORKER_THREADS", 4, minimum=1)
     return Settings(
         database_url=normalize_database_url(database_url) if database_url else "",
@@ -188,7 +196,7 @@ def load_settings() -> Settings:
         db_lock_timeout_ms=_int("DB_LOCK_TIMEOUT_MS", 10_000, minimum=0),
         db_idle_in_transaction_timeout_seconds=_int("DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 60, minimum=0),
         db_web_connections=_int("DB_WEB_CONNECTIONS", 5, minimum=1),
-        db_worker_connections=_int("DB_WORKER_CONNECTIONS", worker_threads + 2, minimum=2),
+        db_worker_connections=_worker_connections(worker_threads),
         db_pdf_process_connections=_int("DB_PDF_PROCESS_CONNECTIONS", 2, minimum=2),
         db_clock_connections=_int("DB_CLOCK_CONNECTIONS", 2, minimum=2),
         db_ingest_connections=_int("DB_INGEST_CONNECTIONS", 3, minimum=2),

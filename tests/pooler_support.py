@@ -4,7 +4,8 @@ Debian's `pgbouncer` (1.18), started on a free loopback port with its own
 ini and user list in a folder of its own; the system's pgbouncer service is
 never touched. Its defaults are kept where they matter: `options` is an
 unsupported startup parameter (refused), and each transaction may run on
-another server connection.
+another server connection. It keeps few server connections, and not for
+long: the Postgres it fronts is shared by every test run on the machine.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _free_port() -> int:
 class PgBouncer:
     """A pgbouncer process pooling connections to the Postgres server of `server_url`."""
 
-    def __init__(self, server_url: str, pool_size: int = 20) -> None:
+    def __init__(self, server_url: str, pool_size: int = 8) -> None:
         self.server = sa.make_url(server_url)
         self.pool_size = pool_size
         self.port = _free_port()
@@ -66,6 +67,7 @@ max_client_conn = 2000
 default_pool_size = {self.pool_size}
 logfile = {self.log_path}
 pidfile = {self.folder / "pgbouncer.pid"}
+server_idle_timeout = 5
 log_connections = 0
 log_disconnections = 0
 """

@@ -138,14 +138,14 @@ def jobs_by_document(engine) -> dict[int, list[tuple]]:
     return jobs
 
 
-def test_worker_sigkill_and_web_restart_lose_and_repeat_nothing(procfile, test_env, corpus_truth):
+def test_worker_sigkill_and_web_restart_lose_and_repeat_nothing(procfile, test_env, corpus_truth, connection_env):
     from docqueue.db import get_engine
 
     engine = get_engine()
-    worker = procfile("worker", **SLOW_PDF_MEMORY)
-    procfile("clock")
+    worker = procfile("worker", **SLOW_PDF_MEMORY, **connection_env)
+    procfile("clock", **connection_env)
     port = free_port()
-    web = procfile("web", PORT=port)
+    web = procfile("web", PORT=port, **connection_env)
     base_url = f"http://127.0.0.1:{port}"
     wait_for_web(base_url)
     api = Api(base_url, create_admin_with_cli(test_env))
@@ -164,12 +164,12 @@ def test_worker_sigkill_and_web_restart_lose_and_repeat_nothing(procfile, test_e
 
     # Restart web mid-run, as a deploy does; uploads keep working against the new one.
     assert web.stop() == 0
-    procfile("web", PORT=port)
+    procfile("web", PORT=port, **connection_env)
     wait_for_web(base_url)
     late = api.upload("late.pdf", (CORPUS / "pdf" / "minimal-document.pdf").read_bytes())
     uploaded[late] = "minimal-document.pdf"
 
-    procfile("worker", **SLOW_PDF_MEMORY)
+    procfile("worker", **SLOW_PDF_MEMORY, **connection_env)
     documents = wait_until(lambda: api.all_finished(uploaded), timeout=240, message="every document to finish")
     for document_id, name in uploaded.items():
         document = documents[document_id]
@@ -192,12 +192,12 @@ def test_worker_sigkill_and_web_restart_lose_and_repeat_nothing(procfile, test_e
         )
 
 
-def test_paas_sigterm_hands_the_running_stage_back_for_the_next_worker(procfile, test_env):
+def test_paas_sigterm_hands_the_running_stage_back_for_the_next_worker(procfile, test_env, connection_env):
     from docqueue.db import get_engine
 
     engine = get_engine()
-    worker = procfile("worker", **SLOW_PDF_MEMORY)
-    api = Api(start_web(procfile), create_admin_with_cli(test_env))
+    worker = procfile("worker", **SLOW_PDF_MEMORY, **connection_env)
+    api = Api(start_web(procfile, **connection_env), create_admin_with_cli(test_env))
     document_id = api.upload("slow.pdf", make_slow_pdf(2_500_000))
 
     def extracting():
@@ -229,7 +229,7 @@ def test_paas_sigterm_hands_the_running_stage_back_for_the_next_worker(procfile,
         ).one()
     assert tuple(job) == ("queued", "extract_text", 0), "handed back at once, the attempt not counted"
 
-    procfile("worker")
+    procfile("worker", **connection_env)
     document = wait_until(lambda: api.all_finished([document_id]), timeout=120, message="the next worker")[document_id]
     assert document["status"] == "completed"
     attempts = api.get(f"/api/documents/{document_id}")["attempts"]

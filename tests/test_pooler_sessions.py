@@ -10,6 +10,7 @@ inside a transaction.
 
 from __future__ import annotations
 
+import os
 import time
 
 import psycopg
@@ -17,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from docqueue.errors import failure_kind
+from docqueue.scratch import migrate, scratch_database
 from docqueue.statuses import FailureKind
 from tests.conftest import wait_until
 
@@ -57,7 +59,8 @@ def test_the_pooler_refuses_the_options_startup_parameter(pgbouncer, test_env):
         psycopg.connect(pgbouncer.raw_url(sa.make_url(test_env["DATABASE_URL"]).database), options="-c lock_timeout=1s")
 
 
-def test_lock_and_idle_transaction_timeouts_are_in_force_through_the_pooler(pooled_engines, test_env, owner):
+def test_lock_and_idle_transaction_timeouts_are_in_force_through_the_pooler(owner, pooled_engines, test_env):
+    # `owner` first: made with the usual settings, not the one-second idle timeout.
     direct = sa.create_engine(test_env["DATABASE_URL"], poolclass=sa.NullPool)
     for name, engine in pooled_engines.items():
         assert engine.url.port != direct.url.port, "goes through the pooler"
@@ -143,3 +146,39 @@ def test_the_clock_behind_a_pooler_without_a_direct_url_says_it_runs_on_its_tick
     wait_until(lambda: "clock started" in clock.log(), timeout=60, message="the clock to start")
     assert "dispatching every 1 s (DATABASE_POOLER=transaction and no DATABASE_DIRECT_URL to LISTEN on)" in clock.log()
     assert clock.process.poll() is None, clock.log()
+
+
+def test_the_release_step_migrates_a_new_database_through_the_pooler(pgbouncer, test_env):
+    # Alembic's transactional DDL through the pooler, prepared statements off, as a managed service's release runs.
+    server_url = sa.make_url(test_env["DATABASE_URL"]).set(database="postgres").render_as_string(hide_password=False)
+    with scratch_database(server_url, "docqueue_pooled") as database_url:
+        pooled = {"DATABASE_URL": pgbouncer.url_for(database_url), "DATABASE_POOLER": "transaction"}
+        migrate({**os.environ, **pooled})
+        direct = sa.create_engine(database_url, poolclass=sa.NullPool)
+        with direct.connect() as connection:
+            assert connection.execute(sa.text("SELECT to_regclass('document_queue')")).scalar() == "document_queue"
+        direct.dispose()
+
+
+def test_a_pooler_behind_database_url_without_database_pooler_is_named_in_the_log(pgbouncer, test_env, caplog):
+    from docqueue.connections import ProcessRole, configure_engine, engine_options
+    from docqueue.settings import get_settings
+
+    # The settings of a process told nothing of the pooler: options go with the connection, and PgBouncer refuses.
+    engine = sa.create_engine(pgbouncer.url_for(test_env["DATABASE_URL"]), **engine_options(ProcessRole.WORKER))
+    configure_engine(engine, get_settings())
+    with pytest.raises(sa.exc.OperationalError) as refused:
+        engine.connect()
+    engine.dispose()
+    assert "unsupported startup parameter: options" in str(refused.value)
+    assert "Set DATABASE_POOLER=transaction on every process" in caplog.text
+
+
+def test_worker_connections_must_outnumber_worker_threads(monkeypatch):
+    from docqueue.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("WORKER_THREADS", "8")
+    assert load_settings().db_worker_connections == 10
+    monkeypatch.setenv("DB_WORKER_CONNECTIONS", "8")
+    with pytest.raises(SettingsError, match=r"DB_WORKER_CONNECTIONS must be more than WORKER_THREADS \(8\), got 8"):
+        load_settings()

@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from docqueue.broker import build_broker
-from docqueue.connections import ProcessRole, engine_options, keep_session_settings
+from docqueue.connections import ProcessRole, configure_engine, engine_options
 from docqueue.queue.dashboard import SnapshotCache
 from docqueue.settings import SettingsError, get_settings
 from web.dispatch_waker import install_dispatch_waker
@@ -62,7 +62,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.wsgi_app = LargeBodyReads(app.wsgi_app)
     db.init_app(app)
     with app.app_context():
-        keep_session_settings(db.engine, settings)
+        configure_engine(db.engine, settings)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
