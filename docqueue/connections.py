@@ -108,7 +108,7 @@ def engine_options(role: ProcessRole, settings: Settings | None = None) -> dict:
     settings = settings or get_settings()
     limit = pool_limit(role, settings)
     pool = {"pool_size": 5, "max_overflow": 5} if limit is None else {"pool_size": limit, "max_overflow": 0}
-    return {**pool, "connect_args": connect_args(role, settings)}
+    return {**pool, "pool_timeout": settings.db_pool_timeout_seconds, "connect_args": connect_args(role, settings)}
 
 
 def configure_engine(engine: Engine, settings: Settings | None = None) -> None:

@@ -2,8 +2,9 @@
 
 A failure that will repeat on every attempt (the file is the problem, or a
 bug in our code) fails the document at once with its reason. Only transient
-ones (a lost connection, a connection pooler's error, a timeout talking to a service, 429/5xx) back off
-and retry: anything not known to be transient is treated as permanent.
+ones (a lost connection, a connection pooler's error, a timeout talking to
+a service, 429/5xx) back off and retry: anything not known to be transient
+is treated as permanent.
 """
 
 from __future__ import annotations

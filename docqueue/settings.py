@@ -94,6 +94,7 @@ class Settings:
     db_pdf_process_connections: int
     db_clock_connections: int
     db_ingest_connections: int
+    db_pool_timeout_seconds: int
     web_header_timeout_seconds: int
     web_body_timeout_seconds: int
     ocr_languages: str
@@ -200,6 +201,7 @@ def load_settings() -> Settings:
         db_pdf_process_connections=_int("DB_PDF_PROCESS_CONNECTIONS", 2, minimum=2),
         db_clock_connections=_int("DB_CLOCK_CONNECTIONS", 2, minimum=2),
         db_ingest_connections=_int("DB_INGEST_CONNECTIONS", 3, minimum=2),
+        db_pool_timeout_seconds=_int("DB_POOL_TIMEOUT_SECONDS", 30, minimum=1),
         web_header_timeout_seconds=_int("WEB_HEADER_TIMEOUT_SECONDS", 10, minimum=1),
         web_body_timeout_seconds=_int("WEB_BODY_TIMEOUT_SECONDS", 30, minimum=1),
         ocr_languages=_languages("OCR_LANGUAGES", "eng"),

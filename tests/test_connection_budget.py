@@ -121,3 +121,27 @@ def test_a_running_stack_opens_no_more_connections_than_the_readme_budget(procfi
         assert most <= budget()[name], (name, most, budget()[name])
     assert counter.most_in_total <= sum(budget().values())
     assert "LISTEN on DATABASE_URL" in clock.log()
+
+
+def test_a_request_that_finds_the_web_budget_busy_answers_503_and_retry_after(test_env, make_user, monkeypatch):
+    from docqueue.settings import get_settings
+    from web import create_app
+    from web.extensions import db
+
+    _, token = make_user()
+    monkeypatch.setenv("DB_WEB_CONNECTIONS", "1")
+    monkeypatch.setenv("DB_POOL_TIMEOUT_SECONDS", "1")
+    get_settings.cache_clear()
+    try:
+        app = create_app({"TESTING": True})
+        with app.app_context(), db.engine.connect() as busy:
+            busy.execute(sa.text("SELECT 1"))  # the web process's only connection, in use
+            response = app.test_client().get("/api/documents", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 503, response.text
+        assert response.json == {"error": "the database is unavailable for a moment: try again shortly"}
+        assert response.headers["Retry-After"] == "5"
+        with app.app_context():
+            db.engine.dispose()
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
