@@ -4,6 +4,7 @@ The broker and its middleware are set up here, before any actor module is
 imported, so the actors see every option the middleware declares.
 """
 
+from actors.middleware.connection_role import ConnectionRole
 from actors.middleware.graceful_handback import GracefulHandback
 from actors.middleware.io_lane_cap import IoLaneCap
 from actors.middleware.lease_heartbeat import LeaseHeartbeat
@@ -17,6 +18,7 @@ from docqueue.observability import configure_logging
 configure_logging()
 broker = build_broker(
     [
+        ConnectionRole(),
         SigtermOnce(),
         MemoryGuard(),
         IoLaneCap(),

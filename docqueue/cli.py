@@ -7,6 +7,7 @@ import sys
 import click
 
 from docqueue.accounts.users import UserExists, create_user
+from docqueue.connections import ProcessRole, set_process_role
 from docqueue.db import session_scope
 from docqueue.observability import configure_logging
 from docqueue.settings import SettingsError
@@ -259,6 +260,7 @@ def clock() -> None:
     """Run periodic maintenance (the Procfile's `clock` process)."""
     from docqueue.clock import run_clock
 
+    set_process_role(ProcessRole.CLOCK)
     run_clock()
 
 
@@ -291,6 +293,7 @@ def ingest(paths, email, batch_size, monitor, dry_run, priority, include, exclud
     from docqueue.broker import build_broker
     from docqueue.ingest.console import run_ingest
 
+    set_process_role(ProcessRole.INGEST)
     build_broker()
     sys.exit(
         run_ingest(

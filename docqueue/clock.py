@@ -3,11 +3,14 @@
 It runs the dispatcher, which takes back jobs from dead workers, re-sends
 lost messages and admits pending work, whenever a dispatcher run asks it to
 (a Postgres notification: see `queue/dispatch_requests.py`) and at least
-every DISPATCH_INTERVAL_SECONDS. Each tick also asks a worker to send the
-result callbacks that are due, drops Idempotency-Key answers past their 24
-hours, checks that some worker is alive while work waits (a Sentry event
-when none has been heard from for NO_WORKER_ALERT_SECONDS) and marks
-`abandoned` the ingest runs whose process stopped beating. Every
+every DISPATCH_INTERVAL_SECONDS. It LISTENs on a connection of its own,
+to DATABASE_DIRECT_URL when set; behind a transaction pooler without one
+it has only its tick, and its first log line says which. Each tick also
+asks a worker to send the result callbacks that are due, drops
+Idempotency-Key answers past their 24 hours, checks that some worker is
+alive while work waits (a Sentry event when none has been heard from for
+NO_WORKER_ALERT_SECONDS) and marks `abandoned` the ingest runs whose
+process stopped beating. Every
 CLEANUP_INTERVAL_SECONDS (daily) it deletes completed queue rows older than
 COMPLETED_RETENTION_DAYS, in small batches.
 """
@@ -20,11 +23,13 @@ import threading
 import time
 
 import sentry_sdk
+from sqlalchemy import NullPool, create_engine
 
 from docqueue.broker import build_broker
 from docqueue.callbacks.deliveries import any_due, schedule_missed
 from docqueue.callbacks.sender import request_delivery
-from docqueue.db import get_engine, session_scope
+from docqueue.connections import connect_args, listen_url, process_role
+from docqueue.db import session_scope
 from docqueue.dispatch.dispatcher import DispatchReport, process_document_queue
 from docqueue.ingest.runs import mark_abandoned
 from docqueue.outages import OutageLog
@@ -39,9 +44,14 @@ logger = logging.getLogger(__name__)
 
 
 class _Listener:
-    """A LISTEN connection for dispatch notifications, reopened after an error (a Postgres restart)."""
+    """A LISTEN connection for dispatch notifications, reopened after an error (a Postgres restart).
 
-    def __init__(self, outages: OutageLog) -> None:
+    A connection of its own (not from the clock's pool), to `url`: a direct
+    one, as LISTEN does not work through a transaction pooler.
+    """
+
+    def __init__(self, url: str, outages: OutageLog) -> None:
+        self.engine = create_engine(url, poolclass=NullPool, connect_args=connect_args(process_role(), direct=True))
         self.connection = None
         self.outages = outages
 
@@ -49,7 +59,7 @@ class _Listener:
         """Return when notified, when `stop` is set, or after `timeout` seconds."""
         try:
             if self.connection is None:
-                self.connection = get_engine().connect().execution_options(isolation_level="AUTOCOMMIT")
+                self.connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
                 dispatch_requests.listen(self.connection)
             deadline = time.monotonic() + timeout
             # In slices, so a SIGTERM stops the clock within a second.
@@ -69,6 +79,16 @@ class _Listener:
             except Exception:
                 pass  # the connection is already broken: nothing to close
             self.connection = None
+
+
+class _TickOnly:
+    """No LISTEN connection (behind a transaction pooler with no DATABASE_DIRECT_URL): wait for the tick."""
+
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        stop.wait(timeout)
+
+    def close(self) -> None:
+        pass
 
 
 def _tick(outages: OutageLog) -> DispatchReport | None:
@@ -153,10 +173,18 @@ def run_clock(stop: threading.Event | None = None) -> None:
     settings = get_settings()
     interval = settings.dispatch_interval_seconds
     outages = OutageLog(logger, f"the clock retries every {interval} s")
-    listener = _Listener(outages)
+    url = listen_url(settings)
+    listener = _Listener(url, outages) if url else _TickOnly()
     alarm = _NoWorkerAlarm()
     next_cleanup = time.monotonic()
-    logger.info("clock started: dispatching on request and every %s s", interval)
+    if url is None:
+        logger.info(
+            "clock started: dispatching every %s s (DATABASE_POOLER=transaction and no DATABASE_DIRECT_URL to LISTEN on)",
+            interval,
+        )
+    else:
+        via = "DATABASE_DIRECT_URL" if url == settings.database_direct_url else "DATABASE_URL"
+        logger.info("clock started: dispatching on request (LISTEN on %s) and every %s s", via, interval)
     while not stop.is_set():
         report = _tick(outages)
         _guarded("looking for due callbacks", _send_due_callbacks, outages)

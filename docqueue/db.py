@@ -16,30 +16,13 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from docqueue.connections import configure_engine, engine_options, process_role
 from docqueue.settings import get_settings
 
 _engines: dict[tuple[int, str], Engine] = {}
 
 #: A pooled connection idle for longer than this is pinged before it is used again.
 PING_AFTER_IDLE_SECONDS = 1.0
-
-
-def connect_args() -> dict:
-    """Session settings for every connection docqueue opens (web, worker, clock, PDF processes).
-
-    `lock_timeout`: a statement waits at most DB_LOCK_TIMEOUT_MS for a row
-    lock, then fails (and is retried as a transient error) instead of
-    hanging behind a frozen process. `idle_in_transaction_session_timeout`:
-    Postgres ends a session idle inside a transaction for
-    DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS, releasing the locks a frozen
-    (SIGSTOPped) or wedged process would otherwise hold for ever. 0 turns either off.
-    """
-    settings = get_settings()
-    options = (
-        f"-c lock_timeout={settings.db_lock_timeout_ms} "
-        f"-c idle_in_transaction_session_timeout={settings.db_idle_in_transaction_timeout_seconds * 1000}"
-    )
-    return {"options": options}
 
 
 def _ping_when_idle(engine: Engine) -> None:
@@ -68,11 +51,12 @@ def _ping_when_idle(engine: Engine) -> None:
 
 
 def get_engine() -> Engine:
-    """This process's engine; a forked child builds its own pool."""
+    """This process's engine, its pool sized by the process's role; a forked child builds its own pool."""
     url = get_settings().require_database_url()
     key = (os.getpid(), url)
     if key not in _engines:
-        engine = create_engine(url, pool_size=5, max_overflow=5, connect_args=connect_args())
+        engine = create_engine(url, **engine_options(process_role()))
+        configure_engine(engine)
         _ping_when_idle(engine)
         _engines[key] = engine
     return _engines[key]

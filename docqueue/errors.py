@@ -2,14 +2,16 @@
 
 A failure that will repeat on every attempt (the file is the problem, or a
 bug in our code) fails the document at once with its reason. Only transient
-ones (a lost connection, a timeout talking to a service, 429/5xx) back off
-and retry: anything not known to be transient is treated as permanent.
+ones (a lost connection, a connection pooler's error, a timeout talking to
+a service, 429/5xx) back off and retry: anything not known to be transient
+is treated as permanent.
 """
 
 from __future__ import annotations
 
 import sys
 
+import psycopg
 import sqlalchemy.exc
 
 from docqueue.statuses import FailureKind
@@ -56,7 +58,28 @@ _TRANSIENT_TYPES = (
     TimeoutError,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
+    # No pooled connection came free within the pool's timeout: the process's connection budget is busy.
+    sqlalchemy.exc.TimeoutError,
+    # Raised by psycopg itself where SQLAlchemy does not wrap it (a COPY on the driver's cursor). A pooler's own
+    # errors (PgBouncer's "no more connections allowed", "query_wait_timeout") are SQLSTATE 08P01, one of these.
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
 )
+
+_TRANSIENT_DATABASE_ERRORS = (
+    # A statement prepared on one server connection, missing or already there on the one a pooler gave the next
+    # transaction: the pooler's doing, not the file's (psycopg prepares nothing when DATABASE_POOLER is set).
+    psycopg.errors.InvalidSqlStatementName,
+    psycopg.errors.DuplicatePreparedStatement,
+    # Postgres ended the session after DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS (a process paused too long): an
+    # InternalError to psycopg (SQLSTATE 25P03), as a pooler reports it, but the next attempt gets a new session.
+    psycopg.errors.IdleInTransactionSessionTimeout,
+)
+
+
+def _database_cause(error: BaseException) -> BaseException:
+    """The driver's error under SQLAlchemy's wrapper, else `error` itself."""
+    return error.orig if isinstance(error, sqlalchemy.exc.DBAPIError) and error.orig is not None else error
 
 
 def failure_kind(error: BaseException) -> FailureKind:
@@ -68,7 +91,9 @@ def failure_kind(error: BaseException) -> FailureKind:
     redis_errors = sys.modules.get("redis.exceptions")
     if redis_errors is not None:
         transient += (redis_errors.ConnectionError, redis_errors.TimeoutError)
-    return FailureKind.TRANSIENT if isinstance(error, transient) else FailureKind.PERMANENT
+    if isinstance(error, transient) or isinstance(_database_cause(error), _TRANSIENT_DATABASE_ERRORS):
+        return FailureKind.TRANSIENT
+    return FailureKind.PERMANENT
 
 
 def failure_label(error: BaseException) -> str:

@@ -46,6 +46,14 @@ def _choice(name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _worker_connections(worker_threads: int) -> int:
+    value = _int("DB_WORKER_CONNECTIONS", worker_threads + 2, minimum=2)
+    if value <= worker_threads:
+        # Each thread may hold two at once (a reader and a batch writer): fewer than threads + 1 can deadlock.
+        raise SettingsError(f"DB_WORKER_CONNECTIONS must be more than WORKER_THREADS ({worker_threads}), got {value}")
+    return value
+
+
 def normalize_database_url(url: str) -> str:
     """Point SQLAlchemy at psycopg 3 whatever scheme the PaaS hands us."""
     for prefix in ("postgres://", "postgresql://"):
@@ -82,6 +90,8 @@ def _machine_name(name: str) -> str:
 @dataclass(frozen=True)
 class Settings:
     database_url: str
+    database_direct_url: str
+    database_pooler: str
     redis_url: str
     redis_namespace: str
     machine_name: str
@@ -115,6 +125,12 @@ class Settings:
     lost_message_after_seconds: int
     db_lock_timeout_ms: int
     db_idle_in_transaction_timeout_seconds: int
+    db_web_connections: int
+    db_worker_connections: int
+    db_pdf_process_connections: int
+    db_clock_connections: int
+    db_ingest_connections: int
+    db_pool_timeout_seconds: int
     web_header_timeout_seconds: int
     web_body_timeout_seconds: int
     ocr_languages: str
@@ -163,6 +179,11 @@ class Settings:
     worker_max_messages: int
     worker_max_rss_mb: int
 
+    @property
+    def behind_transaction_pooler(self) -> bool:
+        """Whether DATABASE_URL reaches Postgres through a transaction-mode pooler (PgBouncer)."""
+        return self.database_pooler == "transaction"
+
     def require_database_url(self) -> str:
         if not self.database_url:
             raise SettingsError("DATABASE_URL is not set (`docqueue up` starts an embedded Postgres for you)")
@@ -177,8 +198,14 @@ class Settings:
 def load_settings() -> Settings:
     """Read the settings from the environment as it is now."""
     database_url = os.environ.get("DATABASE_URL", "")
+    direct_url = os.environ.get("DATABASE_DIRECT_URL", "")
+    # A worker process's threads may each hold two connections at once (a stage's reader and its batch writer),
+    # and its heartbeat one more: WORKER_THREADS + 2 can never all wait for each other.
+    worker_threads = _int("WORKER_THREADS", 4, minimum=1)
     return Settings(
         database_url=normalize_database_url(database_url) if database_url else "",
+        database_direct_url=normalize_database_url(direct_url) if direct_url else "",
+        database_pooler=_choice("DATABASE_POOLER", ("", "transaction")),
         redis_url=redis_url_with_tls(
             os.environ.get("REDIS_URL", ""),
             _choice("REDIS_TLS_CERT_REQS", ("", "none", "optional", "required")),
@@ -219,6 +246,12 @@ def load_settings() -> Settings:
         lost_message_after_seconds=_int("LOST_MESSAGE_AFTER_SECONDS", 15, minimum=1),
         db_lock_timeout_ms=_int("DB_LOCK_TIMEOUT_MS", 10_000, minimum=0),
         db_idle_in_transaction_timeout_seconds=_int("DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 60, minimum=0),
+        db_web_connections=_int("DB_WEB_CONNECTIONS", 5, minimum=1),
+        db_worker_connections=_worker_connections(worker_threads),
+        db_pdf_process_connections=_int("DB_PDF_PROCESS_CONNECTIONS", 2, minimum=2),
+        db_clock_connections=_int("DB_CLOCK_CONNECTIONS", 2, minimum=2),
+        db_ingest_connections=_int("DB_INGEST_CONNECTIONS", 3, minimum=2),
+        db_pool_timeout_seconds=_int("DB_POOL_TIMEOUT_SECONDS", 30, minimum=1),
         web_header_timeout_seconds=_int("WEB_HEADER_TIMEOUT_SECONDS", 10, minimum=1),
         web_body_timeout_seconds=_int("WEB_BODY_TIMEOUT_SECONDS", 30, minimum=1),
         ocr_languages=_languages("OCR_LANGUAGES", "eng"),

@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from docqueue.broker import build_broker
-from docqueue.db import connect_args
+from docqueue.connections import ProcessRole, configure_engine, engine_options
 from docqueue.queue.backlog import TimingsCache
 from docqueue.queue.dashboard import SnapshotCache
 from docqueue.settings import SettingsError, get_settings
@@ -40,7 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.require_database_url(),
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "connect_args": connect_args()},
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, **engine_options(ProcessRole.WEB, settings)},
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -64,6 +64,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_security(app, settings)
     app.wsgi_app = LargeBodyReads(app.wsgi_app)
     db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine, settings)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Flask, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from web.extensions import db
 
@@ -17,10 +18,12 @@ RETRY_AFTER_SECONDS = 5
 
 
 def register_unavailable_handler(app: Flask) -> None:
-    """Answer 503 + Retry-After for any request that failed because the database is unreachable."""
+    """Answer 503 + Retry-After for any request that failed because the database is unreachable, or every
+    connection of this process's budget (DB_WEB_CONNECTIONS) stayed busy for DB_POOL_TIMEOUT_SECONDS."""
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)
     def database_unavailable(error):
         db.session.remove()  # its connection is broken: the next request starts a fresh one
         message = "the database is unavailable for a moment: try again shortly"

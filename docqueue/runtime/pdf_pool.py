@@ -33,6 +33,7 @@ from typing import TypeVar
 
 import pebble
 
+from docqueue.connections import ProcessRole, set_process_role
 from docqueue.errors import StageTimeout, TransientError
 from docqueue.runtime import pool_guard, worker_shutdown
 from docqueue.runtime.worker_shutdown import WorkerStopping
@@ -70,7 +71,8 @@ def preload_in_pdf_processes(*modules: str) -> None:
 
 
 def _prepare_pdf_process(preload: tuple[str, ...]) -> None:
-    """Set up a new pool process: ignore shutdown signals, import what its user asked for, cap its memory.
+    """Set up a new pool process: ignore shutdown signals, budget its connections, import what its user asked for,
+    cap its memory.
 
     A PaaS signals every process in the dyno on deploy; if pool processes
     died then, the stage they run would fail instead of finishing during the
@@ -78,6 +80,7 @@ def _prepare_pdf_process(preload: tuple[str, ...]) -> None:
     """
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    set_process_role(ProcessRole.PDF)
     import pymupdf  # noqa: F401  (~0.7 s: pay the import once, up front)
 
     for name in preload:

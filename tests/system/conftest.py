@@ -1,4 +1,5 @@
-"""Fixtures of the system tier: a real headless Chromium and a page of it; private Postgres and Redis to break."""
+"""Fixtures of the system tier: a real headless Chromium and a page of it; private Postgres and Redis to break;
+a transaction-mode PgBouncer in front of the test database."""
 
 import os
 import shutil
@@ -13,6 +14,7 @@ from tests.support.chaos import (
     PrivatePostgres,
     PrivateRedis,
 )
+from tests.support.pooler import PgBouncer
 
 
 @pytest.fixture
@@ -74,3 +76,21 @@ def private_postgres(monkeypatch, test_env):
     shutil.rmtree(directory, ignore_errors=True)
     monkeypatch.undo()
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(test_env):
+    """A transaction-mode PgBouncer in front of the test database's server (`tests/support/pooler.py`)."""
+    bouncer = PgBouncer(test_env["DATABASE_URL"]).start()
+    yield bouncer
+    bouncer.stop()
+
+
+@pytest.fixture
+def pooled_env(test_env, pgbouncer) -> dict:
+    """What a Procfile process behind the pooler gets: DATABASE_URL through it, the direct URL for LISTEN."""
+    return {
+        "DATABASE_URL": pgbouncer.url_for(test_env["DATABASE_URL"]),
+        "DATABASE_POOLER": "transaction",
+        "DATABASE_DIRECT_URL": test_env["DATABASE_URL"],
+    }

@@ -6,10 +6,13 @@ Files go in over HTTP and come out processed, through crashes and restarts.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
 
+import pytest
+import requests
 import sqlalchemy as sa
 
 from tests.support.api import Api, create_admin_with_cli
@@ -21,13 +24,18 @@ from tests.support.processes import CORPUS, free_port, start_web, wait_for_web, 
 SLOW_PDF_MEMORY = {"PDF_PROCESS_MEMORY_MB": 4096}
 
 
-def test_every_corpus_pdf_is_processed_as_truth_says(procfile, test_env, corpus_truth):
-    procfile("worker")
-    procfile("clock")
-    api = Api(start_web(procfile), create_admin_with_cli(test_env))
-    uploaded = {api.upload(name, (CORPUS / "pdf" / name).read_bytes()): name for name in sorted(corpus_truth)}
+@pytest.fixture(params=["direct", "pgbouncer"])
+def connection_env(request) -> dict:
+    """Each Procfile process's database settings: straight to Postgres, or through a transaction-mode PgBouncer
+    (prepared statements off, session settings per transaction, the clock's LISTEN on the direct URL)."""
+    return {} if request.param == "direct" else request.getfixturevalue("pooled_env")
 
-    documents = wait_until(lambda: api.all_finished(uploaded), timeout=180, message="every corpus PDF to finish")
+
+# A log line that reports a failure: an error or worse, a traceback, a pooler's complaint.
+ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL)\b|Traceback|prepared statement|pooler error")
+
+
+def assert_as_truth_says(api: Api, documents: dict[int, dict], uploaded: dict[int, str], corpus_truth: dict) -> None:
     for document_id, name in uploaded.items():
         truth, document = corpus_truth[name], documents[document_id]
         assert (document["status"], document["error"]) == ("completed", None), name
@@ -44,9 +52,41 @@ def test_every_corpus_pdf_is_processed_as_truth_says(procfile, test_env, corpus_
             assert (ocr["status"], ocr["units_total"]) == ("completed", truth["pages_without_text"]), name
         else:
             assert ocr["status"] == "skipped", name
+
+
+def test_every_corpus_pdf_is_processed_as_truth_says(procfile, test_env, corpus_truth, connection_env):
+    from docqueue.db import get_engine
+
+    processes = [procfile("worker", **connection_env), procfile("clock", **connection_env)]
+    port = free_port()
+    processes.append(procfile("web", PORT=port, **connection_env))
+    base_url = f"http://127.0.0.1:{port}"
+    wait_for_web(base_url)
+    api = Api(base_url, create_admin_with_cli(test_env))
+    uploaded = {api.upload(name, (CORPUS / "pdf" / name).read_bytes()): name for name in sorted(corpus_truth)}
+
+    documents = wait_until(lambda: api.all_finished(uploaded), timeout=180, message="every corpus PDF to finish")
+    assert_as_truth_says(api, documents, uploaded, corpus_truth)
     stats = api.get("/api/queue/stats")
     assert (stats["pending"], stats["processing"], stats["failed"]) == (0, 0, 0)
     assert stats["completed_today"] == len(uploaded)
+
+    # Every document again: a second run through the same processes gives the same results.
+    for document_id in uploaded:
+        response = requests.post(f"{base_url}/api/documents/{document_id}/reprocess", headers=api.headers, timeout=30)
+        assert response.status_code == 202, response.text
+    documents = wait_until(lambda: api.all_finished(uploaded), timeout=180, message="every reprocess to finish")
+    assert_as_truth_says(api, documents, uploaded, corpus_truth)
+    jobs = jobs_by_document(get_engine())
+    assert {document_id: jobs[document_id] for document_id in uploaded} == {
+        document_id: [("completed", "chunk")] * 2 for document_id in uploaded
+    }, "two runs each, both completed"
+    # The clock listens on a direct connection (LISTEN does not work through a transaction pooler).
+    listening = "LISTEN on DATABASE_DIRECT_URL" if connection_env else "LISTEN on DATABASE_URL"
+    assert listening in processes[1].log()
+    for process in processes:
+        log = process.log()
+        assert not [line for line in log.splitlines() if ERROR_LINE.search(line)], (process.name, log[-5000:])
 
 
 def jobs_by_document(engine) -> dict[int, list[tuple]]:
@@ -58,14 +98,14 @@ def jobs_by_document(engine) -> dict[int, list[tuple]]:
     return jobs
 
 
-def test_worker_sigkill_and_web_restart_lose_and_repeat_nothing(procfile, test_env, corpus_truth):
+def test_worker_sigkill_and_web_restart_lose_and_repeat_nothing(procfile, test_env, corpus_truth, connection_env):
     from docqueue.db import get_engine
 
     engine = get_engine()
-    worker = procfile("worker", **SLOW_PDF_MEMORY)
-    procfile("clock")
+    worker = procfile("worker", **SLOW_PDF_MEMORY, **connection_env)
+    procfile("clock", **connection_env)
     port = free_port()
-    web = procfile("web", PORT=port)
+    web = procfile("web", PORT=port, **connection_env)
     base_url = f"http://127.0.0.1:{port}"
     wait_for_web(base_url)
     api = Api(base_url, create_admin_with_cli(test_env))
@@ -84,12 +124,12 @@ def test_worker_sigkill_and_web_restart_lose_and_repeat_nothing(procfile, test_e
 
     # Restart web mid-run, as a deploy does; uploads keep working against the new one.
     assert web.stop() == 0
-    procfile("web", PORT=port)
+    procfile("web", PORT=port, **connection_env)
     wait_for_web(base_url)
     late = api.upload("late.pdf", (CORPUS / "pdf" / "minimal-document.pdf").read_bytes())
     uploaded[late] = "minimal-document.pdf"
 
-    procfile("worker", **SLOW_PDF_MEMORY)
+    procfile("worker", **SLOW_PDF_MEMORY, **connection_env)
     documents = wait_until(lambda: api.all_finished(uploaded), timeout=240, message="every document to finish")
     for document_id, name in uploaded.items():
         document = documents[document_id]
@@ -112,12 +152,12 @@ def test_worker_sigkill_and_web_restart_lose_and_repeat_nothing(procfile, test_e
         )
 
 
-def test_paas_sigterm_hands_the_running_stage_back_for_the_next_worker(procfile, test_env):
+def test_paas_sigterm_hands_the_running_stage_back_for_the_next_worker(procfile, test_env, connection_env):
     from docqueue.db import get_engine
 
     engine = get_engine()
-    worker = procfile("worker", **SLOW_PDF_MEMORY)
-    api = Api(start_web(procfile), create_admin_with_cli(test_env))
+    worker = procfile("worker", **SLOW_PDF_MEMORY, **connection_env)
+    api = Api(start_web(procfile, **connection_env), create_admin_with_cli(test_env))
     document_id = api.upload("slow.pdf", make_slow_pdf(2_500_000))
 
     def extracting():
@@ -149,7 +189,7 @@ def test_paas_sigterm_hands_the_running_stage_back_for_the_next_worker(procfile,
         ).one()
     assert tuple(job) == ("queued", "extract_text", 0), "handed back at once, the attempt not counted"
 
-    procfile("worker")
+    procfile("worker", **connection_env)
     document = wait_until(lambda: api.all_finished([document_id]), timeout=120, message="the next worker")[document_id]
     assert document["status"] == "completed"
     attempts = api.get(f"/api/documents/{document_id}")["attempts"]
