@@ -44,6 +44,9 @@ class User(Base):
     callback_secret: Mapped[str] = mapped_column(
         String(64), server_default=text("replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')")
     )
+    # The secret `callback_secret` replaced, still signing beside it until `callback_secret_previous_until`.
+    callback_secret_previous: Mapped[str | None] = mapped_column(String(64))
+    callback_secret_previous_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     # The attributes a login session needs (Flask-Login's protocol), without importing Flask here.
