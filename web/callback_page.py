@@ -5,7 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from docqueue.callbacks.signing import SCHEME, SIGNATURE_HEADER, TOLERANCE_SECONDS, rotate_secret
+from docqueue.callbacks.signing import (
+    SCHEME,
+    SIGNATURE_HEADER,
+    TOLERANCE_SECONDS,
+    previous_secret_valid_until,
+    rotate_secret,
+)
 from docqueue.settings import get_settings
 from web.extensions import db
 
@@ -22,6 +28,7 @@ def callback_settings():
         header=SIGNATURE_HEADER,
         tolerance_seconds=TOLERANCE_SECONDS,
         grace_hours=get_settings().callback_secret_grace_hours,
+        previous_until=previous_secret_valid_until(current_user),
     )
 
 

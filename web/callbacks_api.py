@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from docqueue.callbacks.signing import SCHEME, SIGNATURE_HEADER, TOLERANCE_SECONDS, rotate_secret
+from docqueue.callbacks.signing import (
+    SCHEME,
+    SIGNATURE_HEADER,
+    TOLERANCE_SECONDS,
+    previous_secret_valid_until,
+    rotate_secret,
+)
 from docqueue.callbacks.urls import CallbackUrlRejected, validate_callback_url
 from docqueue.settings import get_settings
 from web.auth import api_error, token_required
@@ -14,12 +20,12 @@ bp = Blueprint("callbacks_api", __name__, url_prefix="/api")
 
 
 def _settings():
-    until = g.user.callback_secret_previous_until
+    until = previous_secret_valid_until(g.user)
     return jsonify(
         callback_url=g.user.callback_url,
         secret=g.user.callback_secret,
         # After a rotation the old secret still signs (a second `v1=`) until then.
-        previous_secret_valid_until=until.isoformat() if until and g.user.callback_secret_previous else None,
+        previous_secret_valid_until=until.isoformat() if until else None,
         signature_header=SIGNATURE_HEADER,
         signature=SCHEME,
         tolerance_seconds=TOLERANCE_SECONDS,

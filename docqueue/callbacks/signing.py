@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func
 from sqlalchemy.orm import Session
@@ -39,6 +39,14 @@ def signature_header(keys: Sequence[str], body: bytes, timestamp: int) -> str:
     return ",".join(
         [f"t={timestamp}"] + [f"v1={hmac.new(key.encode(), signed, hashlib.sha256).hexdigest()}" for key in keys]
     )
+
+
+def previous_secret_valid_until(user: User) -> datetime | None:
+    """Until when the secret `user` rotated away from still signs beside the new one; None when it no longer does."""
+    until = user.callback_secret_previous_until
+    if user.callback_secret_previous and until and until > datetime.now(UTC):
+        return until
+    return None
 
 
 def rotate_secret(session: Session, actor: User | None, user: User, grace_hours: int) -> str:
