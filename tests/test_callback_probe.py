@@ -1,8 +1,8 @@
 """The issue's probe through the real Procfile processes: whatever receivers a viewer names, others' work goes on.
 
 A hostile viewer's documents name a receiver that trickles a byte every
-5 s (it never finished a POST under the old per-read timeout), one that
-hangs, and a closed port. Once their callbacks have been sent and retried,
+5 s (six of them: it never finished a POST under the old per-read
+timeout), one that hangs, and a closed port. Once their callbacks have been sent and retried,
 another user's small document must still complete, and its callback arrive. Before,
 it stayed at `embed` for minutes: both I/O-lane slots were held by
 deliveries that never ended.
@@ -49,20 +49,20 @@ def test_another_users_small_document_completes_whatever_receivers_a_viewer_name
         base_url = start_web(procfile)
         _, hostile = make_user()
         _, other = make_user()
-        receivers = [trickler.url] * 3 + [hanging.url] * 3 + [f"http://127.0.0.1:{free_port()}/"] * 3
+        receivers = [trickler.url] * 6 + [hanging.url] * 2 + [f"http://127.0.0.1:{free_port()}/"]
         hostile_ids = [upload(base_url, hostile, url) for url in receivers]
         wait_until(
             lambda: all(status(base_url, hostile, i) in ("completed", "failed") for i in hostile_ids),
             timeout=300,
             message="the hostile viewer's documents to finish",
         )
-        wait_until(lambda: trickler.requests >= 3, timeout=60, message="the hostile viewer's callbacks to be sent")
+        wait_until(lambda: trickler.requests >= 6, timeout=120, message="the hostile viewer's callbacks to be sent")
         first_sent = time.monotonic()
         # Until the trickling receiver has had its deliveries POSTed again, or for 130 s: before, they were
         # POSTed again after the 120 s take lease with the first POSTs still open, if a free I/O-lane slot
         # was left to do it; either way both slots were then held.
         wait_until(
-            lambda: trickler.requests >= 6 or time.monotonic() - first_sent > 130,
+            lambda: trickler.requests >= 12 or time.monotonic() - first_sent > 130,
             timeout=240,
             interval=1,
             message="the hostile viewer's callbacks to be retried",
