@@ -221,6 +221,26 @@ def user_settings(
     _change_user(email, change)
 
 
+@user.group("callback-secret")
+def callback_secret() -> None:
+    """Manage the secret that signs a user's callbacks."""
+
+
+@callback_secret.command("rotate")
+@click.argument("email")
+def callback_secret_rotate(email: str) -> None:
+    """Give a user a new callback secret, printed alone on the last line; the old one signs for the grace period."""
+    from docqueue.callbacks.signing import rotate_secret
+    from docqueue.settings import get_settings
+
+    def change(session, found):
+        grace_hours = get_settings().callback_secret_grace_hours
+        secret = rotate_secret(session, None, found, grace_hours)
+        return f"new callback secret for {found.email} (the old one also signs for {grace_hours} hours):\n{secret}"
+
+    _change_user(email, change)
+
+
 @main.command()
 @click.option("--port", default=8000, show_default=True, help="Port the web process listens on.")
 def up(port: int) -> None:

@@ -5,6 +5,7 @@ docs/operating.md's settings table documents each field below; a test keeps the 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import socket
@@ -52,6 +53,20 @@ def _worker_connections(worker_threads: int) -> int:
         # Each thread may hold two at once (a reader and a batch writer): fewer than threads + 1 can deadlock.
         raise SettingsError(f"DB_WORKER_CONNECTIONS must be more than WORKER_THREADS ({worker_threads}), got {value}")
     return value
+
+
+def _allowed_hosts(name: str) -> tuple[str, ...]:
+    """Host names, addresses and networks (CIDR) an operator lets callbacks reach despite being internal."""
+    entries = tuple(entry.strip().lower() for entry in os.environ.get(name, "").split(",") if entry.strip())
+    for entry in entries:
+        if not re.fullmatch(r"[a-z0-9.:_/-]+", entry):
+            raise SettingsError(f"{name} must be host names, addresses or networks separated by commas, got {entry!r}")
+        if "/" in entry:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise SettingsError(f"{name}: {entry!r} is not a network such as 10.0.0.0/8") from None
+    return entries
 
 
 def normalize_database_url(url: str) -> str:
@@ -162,6 +177,10 @@ class Settings:
     chunk_overlap_chars: int
     callback_max_attempts: int
     callback_backoff_seconds: int
+    callback_timeout_seconds: int
+    callback_user_in_flight: int
+    callback_allowed_hosts: tuple[str, ...]
+    callback_secret_grace_hours: int
     remember_days: int
     proxy_hops: int
     login_failures_per_minute: int
@@ -283,6 +302,10 @@ def load_settings() -> Settings:
         chunk_overlap_chars=_int("CHUNK_OVERLAP_CHARS", 200, minimum=0),
         callback_max_attempts=_int("CALLBACK_MAX_ATTEMPTS", 6, minimum=1),
         callback_backoff_seconds=_int("CALLBACK_BACKOFF_SECONDS", 30, minimum=0),
+        callback_timeout_seconds=_int("CALLBACK_TIMEOUT_SECONDS", 10, minimum=1),
+        callback_user_in_flight=_int("CALLBACK_USER_IN_FLIGHT", 2, minimum=1),
+        callback_allowed_hosts=_allowed_hosts("CALLBACK_ALLOWED_HOSTS"),
+        callback_secret_grace_hours=_int("CALLBACK_SECRET_GRACE_HOURS", 24, minimum=0),
         remember_days=_int("REMEMBER_DAYS", 14, minimum=1),
         proxy_hops=_int("PROXY_HOPS", 0),
         login_failures_per_minute=_int("LOGIN_FAILURES_PER_MINUTE", 10, minimum=1),

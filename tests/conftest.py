@@ -74,6 +74,8 @@ def test_env(tmp_path_factory) -> dict:
             "REDISPATCH_AFTER_SECONDS": "10",
             "RETRY_BACKOFF_SECONDS": "1",
             "PDF_WORKER_PROCESSES": "2",
+            # The tests' callback receivers listen on loopback, which callbacks may not reach unless allowed.
+            "CALLBACK_ALLOWED_HOSTS": "127.0.0.1",
         }
         os.environ.update(env)
         get_settings.cache_clear()

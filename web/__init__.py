@@ -79,6 +79,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from web import (
         api,
         auth,
+        callback_page,
         callbacks_api,
         document_images,
         document_pages,
@@ -101,6 +102,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(results_api.bp)
     app.register_blueprint(callbacks_api.bp)
+    app.register_blueprint(callback_page.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(folder_upload.bp)

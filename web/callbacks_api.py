@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from docqueue.callbacks.sender import SIGNATURE_HEADER
+from docqueue.callbacks.signing import (
+    SCHEME,
+    SIGNATURE_HEADER,
+    TOLERANCE_SECONDS,
+    previous_secret_valid_until,
+    rotate_secret,
+)
 from docqueue.callbacks.urls import CallbackUrlRejected, validate_callback_url
+from docqueue.settings import get_settings
 from web.auth import api_error, token_required
 from web.extensions import db
 
@@ -13,11 +20,15 @@ bp = Blueprint("callbacks_api", __name__, url_prefix="/api")
 
 
 def _settings():
+    until = previous_secret_valid_until(g.user)
     return jsonify(
         callback_url=g.user.callback_url,
         secret=g.user.callback_secret,
+        # After a rotation the old secret still signs (a second `v1=`) until then.
+        previous_secret_valid_until=until.isoformat() if until else None,
         signature_header=SIGNATURE_HEADER,
-        signature="sha256=<hex HMAC-SHA256 of the request body, keyed by secret>",
+        signature=SCHEME,
+        tolerance_seconds=TOLERANCE_SECONDS,
     )
 
 
@@ -42,5 +53,14 @@ def set_callback():
         g.user.callback_url = validate_callback_url(raw)
     except CallbackUrlRejected as rejection:
         return api_error(400, str(rejection))
+    db.session.commit()
+    return _settings()
+
+
+@bp.post("/me/callback/rotate-secret")
+@token_required
+def rotate_callback_secret():
+    """Give the caller a new signing secret; the old one still signs beside it for CALLBACK_SECRET_GRACE_HOURS."""
+    rotate_secret(db.session, g.user, g.user, get_settings().callback_secret_grace_hours)
     db.session.commit()
     return _settings()

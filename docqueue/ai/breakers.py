@@ -7,6 +7,12 @@ A stage that meets an open breaker is deferred until it closes, without
 using up an attempt (`ServiceUnavailable`, handled by the stage runner).
 Opening one sends a Sentry event (`breaker_alert.py`).
 
+Callback receivers get one breaker each (`receiver_breaker_name`: host and
+port), so one user's dead receiver never defers another's deliveries; an
+opening one alerts no one, as a user's receiver is not the service's
+health, and its object is made per call rather than kept, as the names are
+unbounded.
+
 pybreaker holds its lock for the whole wrapped call, so one breaker object
 shared by threads would make parallel requests take turns: each thread gets
 its own objects over the same Redis state instead.
@@ -35,8 +41,21 @@ T = TypeVar("T")
 SERVICES = {
     "embeddings": "embeddings provider",
     "chat": "chat provider",
-    "callbacks": "callback receiver",
 }
+#: Breaker names of callback receivers start with this, then `host:port`.
+RECEIVER_PREFIX = "receiver:"
+
+
+def receiver_breaker_name(host: str, port: int) -> str:
+    """The breaker name of the callback receiver at `host`:`port`."""
+    return f"{RECEIVER_PREFIX}{host.lower()}:{port}"
+
+
+def service_name(name: str) -> str:
+    """How the product names breaker `name`'s service to a person."""
+    if name.startswith(RECEIVER_PREFIX):
+        return f"callback receiver {name.removeprefix(RECEIVER_PREFIX)}"
+    return SERVICES[name]
 
 
 class ServiceFailed(Exception):
@@ -53,7 +72,7 @@ class ServiceUnavailable(TransientError):
     def __init__(self, breaker: str, until: datetime) -> None:
         self.breaker = breaker
         self.until = until
-        super().__init__(f"waiting: {SERVICES[breaker]} unavailable until {until.astimezone(UTC):%H:%M:%S} UTC")
+        super().__init__(f"waiting: {service_name(breaker)} unavailable until {until.astimezone(UTC):%H:%M:%S} UTC")
 
 
 def _not_a_service_failure(error: BaseException) -> bool:
@@ -77,9 +96,21 @@ def _storage(name: str, settings: Settings) -> pybreaker.CircuitRedisStorage:
 _local = threading.local()
 
 
+def _receiver_breaker(name: str, settings: Settings) -> pybreaker.CircuitBreaker:
+    return pybreaker.CircuitBreaker(
+        fail_max=settings.breaker_fail_max,
+        reset_timeout=settings.breaker_reset_seconds,
+        exclude=[Interrupt, _not_a_service_failure],
+        state_storage=_storage(name, settings),
+        name=name,
+    )
+
+
 def breaker(name: str) -> pybreaker.CircuitBreaker:
     """This thread's breaker object for service `name` (state shared through Redis)."""
     settings = get_settings()
+    if name.startswith(RECEIVER_PREFIX):
+        return _receiver_breaker(name, settings)
     cache = getattr(_local, "breakers", None)
     if cache is None or _local.settings is not settings:
         cache = _local.breakers = {}

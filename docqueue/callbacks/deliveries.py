@@ -11,6 +11,11 @@ Rules this module keeps:
 - A sender takes due deliveries with one UPDATE that pushes their next
   attempt out by a lease (`take_due`), so two senders never POST the same
   delivery at once; a sender that dies leaves it due again after the lease.
+  The lease outlasts a POST's whole deadline, so a delivery is never sent
+  again while its first POST is still open.
+- A user's deliveries being sent at once (`sending_until` in the future)
+  are at most CALLBACK_USER_IN_FLIGHT across all senders: one user's slow
+  receivers cannot hold every I/O-lane slot, nor delay other users' POSTs.
 - Each attempt is recorded with one UPDATE (`record_attempt`): delivered,
   or pending again after an exponential backoff with jitter, or failed after
   CALLBACK_MAX_ATTEMPTS. A receiver behind an open breaker is not an
@@ -29,8 +34,8 @@ from sqlalchemy.orm import Session
 
 from docqueue.backoff import jittered_interval_sql
 
-# Seconds a taken delivery is hidden from other senders: longer than one POST may take.
-TAKE_LEASE_SECONDS = 120
+#: Seconds a taken delivery stays hidden from other senders beyond its POST's deadline (CALLBACK_TIMEOUT_SECONDS).
+TAKE_LEASE_MARGIN_SECONDS = 60
 
 
 # The delivery of each ended run the query's WHERE picks (`q`: its queue item): the upload's URL, else the
@@ -49,7 +54,14 @@ class DueDelivery:
     url: str
     payload: str
     secret: str
+    #: The secret a rotation replaced, while its grace period lasts (it signs beside `secret`).
+    previous_secret: str | None
     attempts: int
+
+    @property
+    def keys(self) -> list[str]:
+        """The secrets that sign this delivery, the current one first."""
+        return [self.secret] + ([self.previous_secret] if self.previous_secret else [])
 
 
 @dataclass(frozen=True)
@@ -126,26 +138,46 @@ def schedule_missed(session: Session) -> int:
     return len(rows.all())
 
 
-def take_due(session: Session, limit: int) -> list[DueDelivery]:
-    """Take up to `limit` due deliveries for this sender, hiding them from others for TAKE_LEASE_SECONDS."""
+def take_due(session: Session, limit: int, per_user: int, post_seconds: int) -> list[DueDelivery]:
+    """Take up to `limit` due deliveries for this sender, at most `per_user` in flight per owner.
+
+    Each is hidden from other senders for `post_seconds` (a POST's deadline)
+    plus TAKE_LEASE_MARGIN_SECONDS, and counts as in flight until then or
+    until its attempt is recorded. Oldest due first, within each owner too.
+    """
     rows = session.execute(
         text(
             """
-            WITH due AS (
-                SELECT id FROM callback_deliveries
-                WHERE status = 'pending' AND next_attempt_at <= now()
-                ORDER BY next_attempt_at LIMIT :limit
-                FOR UPDATE SKIP LOCKED
+            WITH sending AS (
+                SELECT d.owner_id, count(*) AS n
+                FROM callback_deliveries c JOIN documents d ON d.id = c.document_id
+                WHERE c.status = 'pending' AND c.sending_until > now()
+                GROUP BY d.owner_id
+            ), ranked AS (
+                SELECT c.id, d.owner_id,
+                       row_number() OVER (PARTITION BY d.owner_id ORDER BY c.next_attempt_at, c.id) AS place
+                FROM callback_deliveries c JOIN documents d ON d.id = c.document_id
+                WHERE c.status = 'pending' AND c.next_attempt_at <= now()
+            ), due AS (
+                SELECT c.id FROM callback_deliveries c
+                JOIN ranked r ON r.id = c.id LEFT JOIN sending s ON s.owner_id = r.owner_id
+                WHERE r.place + COALESCE(s.n, 0) <= :per_user
+                ORDER BY c.next_attempt_at LIMIT :limit
+                FOR UPDATE OF c SKIP LOCKED
             ), taken AS (
-                UPDATE callback_deliveries c SET next_attempt_at = now() + make_interval(secs => :lease)
-                FROM due WHERE c.id = due.id
+                UPDATE callback_deliveries c
+                SET next_attempt_at = now() + make_interval(secs => :lease),
+                    sending_until = now() + make_interval(secs => :lease)
+                FROM due WHERE c.id = due.id AND c.status = 'pending'
                 RETURNING c.id, c.url, c.payload, c.document_id, c.attempts
             )
-            SELECT taken.id, taken.url, taken.payload, u.callback_secret, taken.attempts
+            SELECT taken.id, taken.url, taken.payload, u.callback_secret,
+                   CASE WHEN u.callback_secret_previous_until > now() THEN u.callback_secret_previous END,
+                   taken.attempts
             FROM taken JOIN documents d ON d.id = taken.document_id JOIN users u ON u.id = d.owner_id
             """
         ),
-        {"limit": limit, "lease": TAKE_LEASE_SECONDS},
+        {"limit": limit, "per_user": per_user, "lease": post_seconds + TAKE_LEASE_MARGIN_SECONDS},
     )
     return [DueDelivery(*row) for row in rows]
 
@@ -168,7 +200,7 @@ def record_attempt(
                    last_error = :error,
                    status = CASE WHEN :delivered THEN 'delivered'
                                  WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END,
-                   delivered_at = CASE WHEN :delivered THEN now() END,
+                   delivered_at = CASE WHEN :delivered THEN now() END, sending_until = NULL,
                    next_attempt_at = now() + {jittered_interval_sql(":backoff", "attempts")}
             WHERE id = :id AND status = 'pending'
             """
@@ -188,7 +220,7 @@ def postpone(session: Session, delivery_id: int, until: datetime, reason: str) -
     """Leave the delivery pending until `until` without counting an attempt (the breaker is open)."""
     session.execute(
         text(
-            "UPDATE callback_deliveries SET next_attempt_at = :until, last_error = :reason "
+            "UPDATE callback_deliveries SET next_attempt_at = :until, last_error = :reason, sending_until = NULL "
             "WHERE id = :id AND status = 'pending'"
         ),
         {"id": delivery_id, "until": until, "reason": reason},

@@ -1,80 +1,99 @@
-"""Sending due callbacks: signed POSTs through the `callbacks` circuit breaker.
+"""Sending due callbacks: signed POSTs, each through its receiver's own circuit breaker.
 
 Each POST's body is the delivery's JSON payload, signed with the owner's
-callback secret: header `X-Docqueue-Signature: sha256=<hex HMAC-SHA256 of
-the body>`. A 2xx answer delivers it; anything else is retried with backoff.
+callback secret (`signing.py`: `X-Docqueue-Signature: t=...,v1=...`) and
+sent by `http_post.post`: to a vetted address, within CALLBACK_TIMEOUT_SECONDS
+all told, following no redirect. A 2xx answer delivers it; anything else is
+retried with backoff. What the owner sees of a failure never tells a
+refused port from a slow or a silent one ("not delivered"): the detail goes
+to the log only, so callbacks cannot be used to scan a network.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import dramatiq
-import requests
 
-from docqueue.ai.breakers import ServiceFailed, ServiceUnavailable, guarded
-from docqueue.callbacks import deliveries
+from docqueue.ai.breakers import ServiceFailed, ServiceUnavailable, guarded, receiver_breaker_name
+from docqueue.callbacks import deliveries, http_post
+from docqueue.callbacks.signing import SIGNATURE_HEADER, signature_header
+from docqueue.callbacks.urls import default_port
 from docqueue.db import session_scope
 from docqueue.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Docqueue-Signature"
-#: Seconds to wait for a receiver: a callback is a notification, not a long request.
-TIMEOUT_SECONDS = 10
 #: The actor (actors/callbacks.py) that runs `deliver_due`; named here so docqueue never imports actors.
 ACTOR_NAME = "deliver_callbacks"
 QUEUE_NAME = "documents_io"
+#: What the owner sees when a POST got no HTTP answer, whatever the reason.
+NOT_DELIVERED = "not delivered: no HTTP answer from the callback URL"
 
 
-def signature(secret: str, body: bytes) -> str:
-    """The signature header's value for `body`: `sha256=` and the hex HMAC-SHA256 keyed by `secret`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def _unreachable_reason(error: requests.RequestException) -> str:
-    """Why the callback URL could not be reached, in words its owner can act on (the class goes to the log)."""
-    # ConnectTimeout is a ConnectionError too, and SSLError one as well: the more precise reason first.
-    if isinstance(error, requests.Timeout):
-        return f"it did not answer within {TIMEOUT_SECONDS} seconds"
-    if isinstance(error, requests.exceptions.SSLError):
-        return "its TLS certificate could not be verified"
-    if isinstance(error, requests.ConnectionError):
-        return "the connection was refused or failed"
-    if isinstance(error, requests.TooManyRedirects):
-        return "it redirected too many times"
-    return "the request could not be sent"
-
-
-def _post(delivery: deliveries.DueDelivery) -> requests.Response:
+def _post(delivery: deliveries.DueDelivery) -> int:
+    settings = get_settings()
     body = delivery.payload.encode()
     headers = {
         "Content-Type": "application/json",
-        SIGNATURE_HEADER: signature(delivery.secret, body),
+        SIGNATURE_HEADER: signature_header(delivery.keys, body, int(time.time())),
         "X-Docqueue-Delivery": str(delivery.id),
     }
     try:
-        response = requests.post(delivery.url, data=body, headers=headers, timeout=TIMEOUT_SECONDS)
-    except requests.RequestException as error:
-        logger.warning("callback delivery %s could not reach %s: %r", delivery.id, delivery.url, error)
-        raise ServiceFailed(f"could not reach the callback URL: {_unreachable_reason(error)}") from None
-    if response.status_code >= 500:
-        raise ServiceFailed(f"the callback URL answered HTTP {response.status_code}", response.status_code)
-    return response
+        status = http_post.post(
+            delivery.url,
+            body,
+            headers,
+            deadline_seconds=settings.callback_timeout_seconds,
+            allowed_hosts=settings.callback_allowed_hosts,
+        )
+    except http_post.NotDelivered as failure:
+        logger.warning("callback delivery %s to %s not delivered: %s", delivery.id, delivery.url, failure)
+        raise ServiceFailed(NOT_DELIVERED) from None
+    if status >= 500:
+        raise ServiceFailed(f"the callback URL answered HTTP {status}", status)
+    return status
+
+
+def _through_breaker(delivery: deliveries.DueDelivery) -> int:
+    """POST through the receiver's breaker; a POST that was made counts as an attempt even if it was the trial.
+
+    pybreaker answers a failed trial call (half-open) with CircuitBreakerError,
+    as if no call had been made: the failure it swallowed is raised instead.
+    """
+    parts = urlsplit(delivery.url)
+    name = receiver_breaker_name(parts.hostname or "", parts.port or default_port(parts.scheme))
+    failures: list[ServiceFailed] = []
+
+    def call() -> int:
+        try:
+            return _post(delivery)
+        except ServiceFailed as failure:
+            failures.append(failure)
+            raise
+
+    try:
+        return guarded(name, call)
+    except ServiceUnavailable:
+        if failures:
+            raise failures[0] from None
+        raise
 
 
 def _attempt(delivery: deliveries.DueDelivery) -> None:
     settings = get_settings()
     outcome = {"delivered": False, "status_code": None, "error": None}
     try:
-        response = guarded("callbacks", lambda: _post(delivery))
-        outcome["status_code"] = response.status_code
-        outcome["delivered"] = 200 <= response.status_code < 300
-        if not outcome["delivered"]:
-            outcome["error"] = f"the callback URL answered HTTP {response.status_code}"
+        status = _through_breaker(delivery)
+        outcome["status_code"] = status
+        outcome["delivered"] = 200 <= status < 300
+        if 300 <= status < 400:
+            outcome["error"] = f"the callback URL answered HTTP {status} (redirects are not followed)"
+        elif not outcome["delivered"]:
+            outcome["error"] = f"the callback URL answered HTTP {status}"
     except ServiceUnavailable as waiting:
         with session_scope() as session:
             deliveries.postpone(session, delivery.id, waiting.until, str(waiting))
@@ -92,12 +111,22 @@ def _attempt(delivery: deliveries.DueDelivery) -> None:
         )
 
 
-def deliver_due(limit: int = 100) -> int:
-    """POST every due delivery (up to `limit`), MAX_CONCURRENT_IO at once; return how many were tried."""
+def deliver_due() -> int:
+    """POST due deliveries, MAX_CONCURRENT_IO at once (all taken ones start together); return how many were tried.
+
+    A call lasts at most about one CALLBACK_TIMEOUT_SECONDS, so the worker
+    thread (an I/O-lane slot) it holds is soon free again.
+    """
+    settings = get_settings()
     with session_scope() as session:
-        due = deliveries.take_due(session, limit)
+        due = deliveries.take_due(
+            session,
+            settings.max_concurrent_io,
+            per_user=settings.callback_user_in_flight,
+            post_seconds=settings.callback_timeout_seconds,
+        )
     if due:
-        with ThreadPoolExecutor(max_workers=min(len(due), get_settings().max_concurrent_io)) as pool:
+        with ThreadPoolExecutor(max_workers=len(due)) as pool:
             list(pool.map(_attempt, due))
     return len(due)
 

@@ -52,6 +52,9 @@ class User(Base):
     # never deleted but with their owner; code that ever deletes one must take its bytes off here.
     storage_used_bytes: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     daily_page_quota: Mapped[int | None] = mapped_column(Integer)
+    # The secret `callback_secret` replaced, still signing beside it until `callback_secret_previous_until`.
+    callback_secret_previous: Mapped[str | None] = mapped_column(String(64))
+    callback_secret_previous_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     # The attributes a login session needs (Flask-Login's protocol), without importing Flask here.

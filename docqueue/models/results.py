@@ -111,6 +111,8 @@ class CallbackDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set while a sender is POSTing it (the take lease): counts against its owner's CALLBACK_USER_IN_FLIGHT.
+    sending_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="callback_deliveries_status_valid"),

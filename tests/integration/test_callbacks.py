@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import io
 import json
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -77,8 +78,10 @@ def test_the_callback_is_signed_retried_after_a_500_and_its_attempts_shown(
     first, second = receiver.requests
     assert first.body == second.body and first.path == "/hook"
     secret = client.get("/api/me/callback", headers=auth(token)).json["secret"]
-    expected = "sha256=" + hmac.new(secret.encode(), second.body, hashlib.sha256).hexdigest()
-    assert second.headers["X-Docqueue-Signature"] == expected
+    timestamp, signed = second.headers["X-Docqueue-Signature"].split(",")
+    assert timestamp.startswith("t=") and abs(int(timestamp[2:]) - time.time()) < 300
+    expected = hmac.new(secret.encode(), f"{timestamp[2:]}.".encode() + second.body, hashlib.sha256).hexdigest()
+    assert signed == f"v1={expected}"
     payload = json.loads(second.body)
     assert (payload["document_id"], payload["status"], payload["error"]) == (document_id, "completed", None)
     shown = client.get(f"/api/documents/{document_id}/callbacks", headers=auth(token)).json["callbacks"]

@@ -53,9 +53,9 @@ def test_corpus_images_are_counted_by_real_workers_and_callbacks_arrive(procfile
         wait_until(lambda: receiver.requests, timeout=60, message="the callback to arrive")
         (request,) = receiver.requests
         secret = api.get("/api/me/callback")["secret"]
-        assert request.headers["X-Docqueue-Signature"] == (
-            "sha256=" + hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
-        )
+        stamp, signed = request.headers["X-Docqueue-Signature"].split(",")
+        expected = hmac.new(secret.encode(), stamp.removeprefix("t=").encode() + b"." + request.body, hashlib.sha256)
+        assert signed == f"v1={expected.hexdigest()}"
         assert json.loads(request.body)["status"] == "completed"
         shown = wait_until(
             lambda: [
