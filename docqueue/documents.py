@@ -110,17 +110,6 @@ def get_document(session: Session, owner_id: int, document_id: int) -> Document 
     return session.scalar(select(Document).where(Document.id == document_id, Document.owner_id == owner_id))
 
 
-def list_documents(session: Session, owner_id: int, limit: int = 100) -> list[Document]:
-    """The owner's newest documents first."""
-    query = (
-        select(Document)
-        .where(Document.owner_id == owner_id)
-        .order_by(Document.created_at.desc(), Document.id.desc())
-        .limit(limit)
-    )
-    return list(session.scalars(query))
-
-
 def document_as_dict(document: Document) -> dict:
     """The JSON shape of a document in the API."""
 

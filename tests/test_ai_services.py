@@ -149,10 +149,12 @@ def test_a_malformed_answer_fails_the_stage_with_a_clear_error(session, owner, e
     embeddings.default = (200, {}, {"data": [{"index": 0, "embedding": "not a vector"}]})
     document_id = add_document(session, owner, make_pdf(["a short page about one widget"]))
     job = run_until_settled(session, document_id)
-    assert (job.status, job.failure_kind, job.stage, job.attempts) == ("failed", "permanent", "embed", 1)
-    assert document_row(session, document_id).error == (
-        "the embeddings provider answered embeddings that are not lists of numbers"
-    )
+    # Embedding is optional: the document completes, the stage is failed with its reason, not retried.
+    assert job.status == "completed"
+    record = stage_record(session, job.id, "embed")
+    assert (record.status, record.attempts) == ("failed", 1)
+    assert record.error == "the embeddings provider answered embeddings that are not lists of numbers"
+    assert document_row(session, document_id).error is None
     assert len(embedding_requests(embeddings)) == 1
 
 

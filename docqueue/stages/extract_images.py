@@ -148,4 +148,5 @@ STAGE = Stage(
     record=record,
     time_limit_setting="image_time_limit_seconds",
     weight=3,
+    optional=True,
 )
