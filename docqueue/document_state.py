@@ -2,14 +2,15 @@
 
 The stage records say what happened; this module says it for the reader:
 which stages will never run (those after the stage that failed a run),
-which failed stages the run completed without (`warnings`), and which
+which failed stages and skipped pages the run completed without
+(`warnings`), and which
 actions apply (reprocess, retry from the failed stage, retry one stage).
 The document page and the API both read it, so they never disagree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from docqueue.pipeline import stage_named
 from docqueue.queue.stage_records import StageRecordView
@@ -32,6 +33,8 @@ class DocumentState:
     failed_stage: str | None
     #: Whether a new run may start now (no run is live).
     can_reprocess: bool
+    #: (page number, why) of pages skipped because their contents could not be read.
+    skipped_pages: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def can_retry_failed(self) -> bool:
@@ -40,12 +43,18 @@ class DocumentState:
 
     @property
     def warnings(self) -> list[dict]:
-        """The failures the document completed with, as the API lists them: `{"stage", "error"}`."""
-        return [{"stage": record.stage, "error": record.error} for record in self.optional_failures]
+        """What the document completed without, as the API lists them: `{"stage", "error"}` for each failed
+        optional stage, `{"stage": "extract_text", "page", "error"}` for each page whose contents were skipped."""
+        stages = [{"stage": record.stage, "error": record.error} for record in self.optional_failures]
+        pages = [{"stage": "extract_text", "page": number, "error": note} for number, note in self.skipped_pages]
+        return stages + pages
 
 
-def document_state(status: str, records: list[StageRecordView]) -> DocumentState:
-    """Read the newest run's `records` for a document whose status is `status`."""
+def document_state(
+    status: str, records: list[StageRecordView], skipped_pages: list[tuple[int, str]] | None = None
+) -> DocumentState:
+    """Read the newest run's `records` for a document whose status is `status`, and the (page, note) of the
+    pages whose contents were skipped (`documents.page_notes`)."""
     failed_stage = None
     if status == DocumentStatus.FAILED:
         failed_stage = next((record.stage for record in records if record.status == "failed"), None)
@@ -62,6 +71,7 @@ def document_state(status: str, records: list[StageRecordView]) -> DocumentState
         optional_failures=optional_failures,
         failed_stage=failed_stage,
         can_reprocess=status not in LIVE_STATUSES,
+        skipped_pages=skipped_pages or [],
     )
 
 

@@ -15,6 +15,7 @@ from docqueue.documents import (
     UploadRejected,
     document_as_dict,
     get_document,
+    page_notes,
     result_pages,
     upload_too_large_message,
     validate_priority,
@@ -126,7 +127,11 @@ def document_detail(document_id: int):
     the optional stages it completed without (`warnings`), its attempt history and which run its results come
     from."""
     document = owned_document(document_id)
-    state = document_state(document.status, stage_records.latest_run_records(db.session, document.id))
+    state = document_state(
+        document.status,
+        stage_records.latest_run_records(db.session, document.id),
+        page_notes(db.session, document.id),
+    )
     return jsonify(
         {
             **document_as_dict(document),
@@ -149,7 +154,7 @@ def document_pages(document_id: int):
     return jsonify(
         document_id=document.id,
         **results_of(document.id),
-        pages=[{"page": page.page_number, "text": page.text, "ocr": page.ocr} for page in pages],
+        pages=[{"page": page.page_number, "text": page.text, "ocr": page.ocr, "note": page.note} for page in pages],
         next=next_url,
     )
 

@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 
 from docqueue import commands
 from docqueue.document_state import document_state
-from docqueue.documents import get_document, result_pages
+from docqueue.documents import get_document, page_notes, result_pages
 from docqueue.queue import AlreadyQueued, run_outputs, stage_records
 from docqueue.queue.owner_retries import NothingToRetry
 from docqueue.results.chunks import list_chunks
@@ -46,7 +46,11 @@ def document_page(document_id: int):
     """The document's detail; an htmx poll gets only the detail partial."""
     document = _owned(document_id)
     run = run_outputs.results_run(db.session, document.id)
-    state = document_state(document.status, stage_records.latest_run_records(db.session, document.id))
+    state = document_state(
+        document.status,
+        stage_records.latest_run_records(db.session, document.id),
+        page_notes(db.session, document.id),
+    )
     context = {
         "document": document,
         "state": state,

@@ -10,7 +10,10 @@ page), so a retried attempt goes on from the next page. Pages with no text
 are the ones OCR must read. A page's text is cut at MAX_PAGE_TEXT_CHARS (a
 hostile page can draw millions of characters); each page records whether
 it was cut (a page exactly at the cap was not), and the number of pages cut
-is recorded on the document.
+is recorded on the document. A page whose contents cannot be read (a broken
+content stream, as in real files from bug reports) is stored without text
+and with a note saying why: it costs that page, not the document, and OCR
+does not try it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from docqueue.documents import record_text_summary, save_page_texts
-from docqueue.pool_guard import reading
+from docqueue.pool_guard import read_piece, reading
 from docqueue.queue import Claim
 from docqueue.results import batched
 from docqueue.settings import get_settings
@@ -31,7 +34,7 @@ from docqueue.text_cleaning import storable_text
 TEXT_BATCH_CHARS = 4_000_000
 
 
-def _write_pages(claim: Claim, pages: list[tuple[int, str, bool]], page_count: int) -> None:
+def _write_pages(claim: Claim, pages: list[tuple[int, str, bool, str | None]], page_count: int) -> None:
     with committing_batch(claim, added=len(pages), total=page_count, unit="pages", checkpoint=pages[-1][0]) as session:
         for rows in batched(pages, get_settings().rows_per_statement):
             save_page_texts(session, claim.document_id, claim.job_id, rows)
@@ -40,14 +43,18 @@ def _write_pages(claim: Claim, pages: list[tuple[int, str, bool]], page_count: i
 def run(path: str, claim: Claim) -> int:
     """Extract and store each page's text after the checkpoint; return the page count. Runs in a PDF pool process."""
     max_chars = get_settings().max_page_text_chars
-    batch: list[tuple[int, str, bool]] = []
+    batch: list[tuple[int, str, bool, str | None]] = []
     budget = BatchBudget(TEXT_BATCH_CHARS)
     with open_document(path, sniff_type(path)) as document:
         for index in range(claim.checkpoint, document.page_count):
             with reading(f"page {index + 1}"):
-                page_text = storable_text(document.load_page(index).get_text()).strip()
+                page = document.load_page(index)  # a page the page tree cannot give fails the document
+            # A broken content stream costs its page only: stored without text, with the reason.
+            raw_text, broken = read_piece(f"page {index + 1}", page.get_text)
+            page_text = storable_text(raw_text or "").strip()
             kept = page_text[:max_chars]
-            batch.append((index + 1, kept, len(kept) < len(page_text)))
+            note = f"{broken}; the page was skipped" if broken else None
+            batch.append((index + 1, kept, len(kept) < len(page_text), note))
             budget.add(len(kept))
             if budget.due():
                 _write_pages(claim, batch, document.page_count)

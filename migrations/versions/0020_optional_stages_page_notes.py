@@ -1,4 +1,4 @@
-"""optional stage retry: a completed run may go back to pending to run one failed optional stage again
+"""optional stages and page notes: a completed run may retry one failed optional stage; a page says why it has no text
 
 An optional stage (enrichment and the others after the text is stored) that
 fails for good no longer fails its document: the run completes with that
@@ -6,12 +6,17 @@ stage marked failed. Its owner may retry that stage alone, in the same run
 (its outputs are keyed by the run, so everything else is kept): the queue
 item goes `completed → pending` at that stage with operation `stage_retry`.
 
+A page whose contents cannot be read (a broken content stream) costs that
+page, not the document: it is stored without text and with a `note` saying
+why, and OCR does not try it again.
+
 Revision ID: 0020
 Revises: 0016
 Create Date: 2026-12-07 17:10:00
 
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
@@ -53,6 +58,7 @@ $$
 
 
 def upgrade():
+    op.add_column("document_pages", sa.Column("note", sa.Text(), nullable=True))
     op.execute(guard_function(EDGES + [STAGE_RETRY_EDGE]))
     op.drop_constraint("document_queue_operation_valid", "document_queue", type_="check")
     op.create_check_constraint(
@@ -74,3 +80,4 @@ def downgrade():
         "document_queue_operation_valid", "document_queue", "operation IN ('process', 'reprocess', 'ocr')"
     )
     op.execute(guard_function(EDGES))
+    op.drop_column("document_pages", "note")
