@@ -189,9 +189,8 @@ def test_a_failed_document_says_what_will_not_run_and_is_retried_from_its_failed
     expect(not_run).to_have_count(6)
     expect(not_run.first.locator(".badge")).to_have_text("not run")
     expect(detail.locator(".ocr-status")).to_have_text("OCR: not run")
-    expect(detail.locator(".no-pages")).to_have_text(
-        "No text: the document failed at stage extract text before any text was stored."
-    )
+    # (Whether the page was stored before the kill depends on the load; test_optional_stages checks the no-text
+    # message.) A finished document never says its text is still to come.
     expect(detail).not_to_contain_text("No text yet")
 
     def failed_document(width):
