@@ -121,7 +121,6 @@ def test_a_failed_document_shows_what_will_not_run_and_is_retried_from_its_faile
     assert ">Retry from extract text</button>" in page and ">Reprocess</button>" in page
     assert page.count('data-status="not_run"') == len(later)
     assert "OCR: not run" in page and "No text yet" not in page
-    assert "No text: the document failed at stage extract text" in page
 
     ai_settings(DISCOVERY_TIME_LIMIT_SECONDS=300)
     answer = client.post(f"/api/documents/{document_id}/retry", headers=auth(token))
@@ -135,3 +134,19 @@ def test_a_failed_document_shows_what_will_not_run_and_is_retried_from_its_faile
     assert client.post(f"/api/documents/{document_id}/retry", headers=auth(token)).status_code == 409
     page = browser.get(f"/documents/{document_id}").get_data(as_text=True)
     assert "Retry from" not in page and ">Reprocess</button>" in page
+
+
+def test_a_document_refused_at_inspect_says_why_it_has_no_text(session, make_user, app):
+    owner, _ = make_user("refused@example.com", password="pw")
+    document_id = add_document(session, owner, b"plain text, not a PDF\n")
+    job = settle(session, document_id)
+    assert (job.status, job.stage) == ("failed", "inspect")
+
+    app.config.update(WTF_CSRF_ENABLED=False)
+    browser = app.test_client()
+    assert browser.post("/login", data={"email": "refused@example.com", "password": "pw"}).status_code == 302
+    page = browser.get(f"/documents/{document_id}").get_data(as_text=True)
+    assert "No text: the document failed at stage inspect before any text was stored." in page
+    assert "No text yet" not in page and "OCR: not run" in page
+    assert page.count('data-status="not_run"') == 7, "every stage after inspect will never run"
+    assert ">Retry from inspect</button>" in page and ">Reprocess</button>" in page
