@@ -21,8 +21,8 @@ from docqueue.dispatch.dispatcher import nudge_dispatcher
 from docqueue.documents import UploadRejected, clean_content_type, clean_filename, create_document
 from docqueue.jobs import RequeueResult
 from docqueue.models import Document, User
-from docqueue.pipeline import STAGE_NAMES
-from docqueue.queue import DocumentQueueService, idempotency
+from docqueue.pipeline import STAGE_NAMES, stage_named
+from docqueue.queue import DocumentQueueService, idempotency, owner_retries
 
 
 def queue_upload(
@@ -201,6 +201,41 @@ def reprocess(session: Session, document_id: int, operation: str = "reprocess") 
 def start_ocr(session: Session, document_id: int) -> None:
     """Run the document again with OCR on, whatever the owner's background OCR setting; AlreadyQueued if live."""
     reprocess(session, document_id, "ocr")
+
+
+def retry_failed(session: Session, document_id: int) -> str:
+    """Retry the document's failed run from the stage that failed, keeping what it wrote; return that stage.
+
+    NothingToRetry when its last run has not failed.
+    """
+    try:
+        stage = owner_retries.retry_failed_run(session, document_id)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    nudge_dispatcher(session)
+    return stage
+
+
+def retry_stage(session: Session, document_id: int, stage_name: str) -> None:
+    """Run one failed optional stage of the document's completed run again, alone, keeping everything else.
+
+    KeyError for a stage that does not exist; NothingToRetry for one that is
+    not optional (its failure failed the run: retry that instead) or did not fail.
+    """
+    stage = stage_named(stage_name)
+    if not stage.optional:
+        raise owner_retries.NothingToRetry(
+            f"stage {stage.name} is not optional: a failure there fails the document, which is retried whole"
+        )
+    try:
+        owner_retries.retry_stage(session, document_id, stage.name)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    nudge_dispatcher(session)
 
 
 def requeue_failed(session: Session, owner_id: int | None = None, actor: User | None = None) -> RequeueResult:

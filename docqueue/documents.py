@@ -114,17 +114,6 @@ def get_document(session: Session, owner_id: int, document_id: int) -> Document 
     return session.scalar(select(Document).where(Document.id == document_id, Document.owner_id == owner_id))
 
 
-def list_documents(session: Session, owner_id: int, limit: int = 100) -> list[Document]:
-    """The owner's newest documents first."""
-    query = (
-        select(Document)
-        .where(Document.owner_id == owner_id)
-        .order_by(Document.created_at.desc(), Document.id.desc())
-        .limit(limit)
-    )
-    return list(session.scalars(query))
-
-
 def document_as_dict(document: Document) -> dict:
     """The JSON shape of a document in the API."""
 
@@ -173,6 +162,17 @@ def result_pages(session: Session, document_id: int, after: int = 0, limit: int 
     return list(session.scalars(query))
 
 
+def page_notes(session: Session, document_id: int) -> list[tuple[int, str]]:
+    """(page number, note) of the pages a reader sees whose contents could not be read, in order."""
+    run = results_run(session, document_id)
+    query = (
+        select(DocumentPage.page_number, DocumentPage.note)
+        .where(DocumentPage.job_id == run.job_id, DocumentPage.note.is_not(None))
+        .order_by(DocumentPage.page_number)
+    )
+    return [(number, note) for number, note in session.execute(query)]
+
+
 # -- stage results (written by workers under a held lease) -------------------
 
 
@@ -192,9 +192,11 @@ def record_inspection(session: Session, document_id: int, detected_type: str, pa
     )
 
 
-def save_page_texts(session: Session, document_id: int, job_id: int, pages: list[tuple[int, str, bool]]) -> None:
-    """Upsert a batch of run `job_id`'s pages (number, text, whether the text was cut) in one statement: an
-    attempt that redoes a page rewrites it."""
+def save_page_texts(
+    session: Session, document_id: int, job_id: int, pages: list[tuple[int, str, bool, str | None]]
+) -> None:
+    """Upsert a batch of run `job_id`'s pages (number, text, whether the text was cut, why its contents could
+    not be read or None) in one statement: an attempt that redoes a page rewrites it."""
     statement = insert(DocumentPage).values(
         [
             {
@@ -204,8 +206,9 @@ def save_page_texts(session: Session, document_id: int, job_id: int, pages: list
                 "text": page_text,
                 "char_count": len(page_text),
                 "text_cut": cut,
+                "note": note,
             }
-            for number, page_text, cut in pages
+            for number, page_text, cut, note in pages
         ]
     )
     session.execute(
@@ -215,6 +218,7 @@ def save_page_texts(session: Session, document_id: int, job_id: int, pages: list
                 "text": statement.excluded.text,
                 "char_count": statement.excluded.char_count,
                 "text_cut": statement.excluded.text_cut,
+                "note": statement.excluded.note,
             },
         )
     )
@@ -240,12 +244,15 @@ def save_ocr_pages(session: Session, job_id: int, pages: list[dict]) -> None:
 
 
 def pages_awaiting_ocr(session: Session, job_id: int) -> tuple[list[int], int]:
-    """(numbers of run `job_id`'s pages with no text that OCR has not read yet, how many need OCR in all)."""
+    """(numbers of run `job_id`'s pages with no text that OCR has not read yet, how many need OCR in all).
+
+    A page whose contents could not be read (it has a `note`) is not for OCR: rendering it fails the same way.
+    """
     rows = session.execute(
         text(
             """
             SELECT page_number, ocr FROM document_pages
-            WHERE job_id = :job_id AND (ocr OR (text = '' AND NOT text_cut)) ORDER BY page_number
+            WHERE job_id = :job_id AND (ocr OR (text = '' AND NOT text_cut AND note IS NULL)) ORDER BY page_number
             """
         ),
         {"job_id": job_id},
@@ -302,7 +309,7 @@ def record_text_summary(
             UPDATE documents SET page_count = :page_count, updated_at = now(),
                    ocr_status = CASE WHEN EXISTS (SELECT 1 FROM document_pages
                                                   WHERE job_id = :job_id AND text = '' AND NOT ocr
-                                                        AND NOT text_cut)
+                                                        AND NOT text_cut AND note IS NULL)
                                 THEN 'needed' ELSE 'not_needed' END,
                    text_truncated_pages = (SELECT count(*) FROM document_pages
                                            WHERE job_id = :job_id AND text_cut AND char_count >= :max_page_chars),

@@ -107,8 +107,10 @@ DOCUMENT_STATUS_FOR = {
 #: operators watch and steer the whole queue, admins also manage accounts.
 ROLES = ("viewer", "operator", "admin")
 
-#: Why a run exists: an upload, a user's reprocess, or a user asking for OCR that was switched off.
-OPERATIONS = ("process", "reprocess", "ocr")
+#: Why a run exists: an upload, a user's reprocess, or a user asking for OCR that was switched off;
+#: `stage_retry`: a completed run whose owner asked to run one failed optional stage again (that stage alone).
+OPERATIONS = ("process", "reprocess", "ocr", "stage_retry")
+STAGE_RETRY = "stage_retry"
 
 
 def sql_values(statuses) -> str:

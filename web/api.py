@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, g, jsonify, request
+from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
 from docqueue import commands, quotas
@@ -10,11 +10,13 @@ from docqueue.ai.breakers import breaker_states
 from docqueue.callbacks.urls import CallbackUrlRejected, validate_callback_url
 from docqueue.commands import Upload
 from docqueue.dispatch.dispatcher import process_document_queue
+from docqueue.document_listing import BadListingRequest, ListingRequest, documents_page
+from docqueue.document_state import document_state
 from docqueue.documents import (
     UploadRejected,
     document_as_dict,
     get_document,
-    list_documents,
+    page_notes,
     result_pages,
     upload_too_large_message,
     validate_priority,
@@ -25,12 +27,12 @@ from docqueue.queue import idempotency, run_outputs, stage_records
 from docqueue.queue.attempts import attempt_history
 from docqueue.queue.backlog import lane_backlog
 from docqueue.queue.dashboard import read_dashboard
+from docqueue.queue.owner_retries import NothingToRetry
 from web.auth import api_error, api_role_required, token_required
 from web.dispatch_waker import wake_dispatcher
 from web.downloads import send_searchable_pdf
 from web.extensions import db
 from web.pagination import ListWindow
-from web.params import query_int
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -91,8 +93,25 @@ def me():
 @bp.get("/documents")
 @token_required
 def documents_index():
-    limit = query_int("limit", default=100, minimum=1, maximum=1000)
-    return jsonify(documents=[document_as_dict(d) for d in list_documents(db.session, g.user.id, limit)])
+    """The caller's documents, newest first, a keyset page at a time (the documents page's own listing).
+
+    `?limit=` (1–1000), `?after=<id>` (the last document already seen),
+    `?status=` and `?q=` (part of the file name) as on the page; `next` is
+    the URL of the following page, null on the last.
+    """
+    window = ListWindow.from_request()
+    try:
+        listing = ListingRequest.parse(
+            {"q": request.args.get("q"), "status": request.args.get("status"), "before": str(window.after or "")}
+        )
+    except BadListingRequest as error:
+        return api_error(400, str(error))
+    page = documents_page(db.session, g.user.id, listing, size=window.limit)
+    next_url = None
+    if page.older:
+        # Built from named parameters only: a client's other arguments never reach url_for.
+        next_url = url_for("api.documents_index", limit=window.limit, after=page.documents[-1].id, **listing.filters())
+    return jsonify(documents=[document_as_dict(d) for d in page.documents], next=next_url)
 
 
 def owned_document(document_id: int):
@@ -117,14 +136,20 @@ def results_of(document_id: int) -> dict:
 @bp.get("/documents/<id:document_id>")
 @token_required
 def document_detail(document_id: int):
-    """The document, its newest run's stage records (the timeline), its attempt history and which run its
-    results come from."""
+    """The document, its newest run's stage records (the timeline: `not_run` for those a failure left),
+    the optional stages it completed without (`warnings`), its attempt history and which run its results come
+    from."""
     document = owned_document(document_id)
-    stages = [record.as_dict() for record in stage_records.latest_run_records(db.session, document.id)]
+    state = document_state(
+        document.status,
+        stage_records.latest_run_records(db.session, document.id),
+        page_notes(db.session, document.id),
+    )
     return jsonify(
         {
             **document_as_dict(document),
-            "stages": stages,
+            "stages": [record.as_dict() for record in state.stages],
+            "warnings": state.warnings,
             "attempts": attempt_history(db.session, document.id),
             "results": results_of(document.id),
         }
@@ -142,7 +167,7 @@ def document_pages(document_id: int):
     return jsonify(
         document_id=document.id,
         **results_of(document.id),
-        pages=[{"page": page.page_number, "text": page.text, "ocr": page.ocr} for page in pages],
+        pages=[{"page": page.page_number, "text": page.text, "ocr": page.ocr, "note": page.note} for page in pages],
         next=next_url,
     )
 
@@ -157,6 +182,33 @@ def reprocess_document(document_id: int):
     except AlreadyQueued as conflict:
         return api_error(409, str(conflict))
     return jsonify(id=document.id, status="pending"), 202
+
+
+@bp.post("/documents/<id:document_id>/retry")
+@token_required
+def retry_failed_document(document_id: int):
+    """Retry a failed document from the stage that failed, keeping what its run wrote; 409 unless it failed."""
+    document = owned_document(document_id)
+    try:
+        stage = commands.retry_failed(db.session, document.id)
+    except NothingToRetry as conflict:
+        return api_error(409, str(conflict))
+    return jsonify(id=document.id, status="pending", stage=stage), 202
+
+
+@bp.post("/documents/<id:document_id>/stages/<stage>/retry")
+@token_required
+def retry_document_stage(document_id: int, stage: str):
+    """Run one failed optional stage of a completed document again, alone; 404 for no such stage, 409 for one
+    that is not optional or did not fail."""
+    document = owned_document(document_id)
+    try:
+        commands.retry_stage(db.session, document.id, stage)
+    except KeyError:
+        return api_error(404, f"no stage {stage[:100]!r}")
+    except NothingToRetry as conflict:
+        return api_error(409, str(conflict))
+    return jsonify(id=document.id, status="pending", stage=stage), 202
 
 
 @bp.post("/documents/<id:document_id>/ocr")

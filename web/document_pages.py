@@ -15,10 +15,12 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from flask_login import current_user, login_required
 
 from docqueue import commands
-from docqueue.documents import get_document, result_pages
+from docqueue.document_state import document_state
+from docqueue.documents import get_document, page_notes, result_pages
 from docqueue.jobs import AlreadyQueued
 from docqueue.models import MAX_ID
 from docqueue.queue import run_outputs, stage_records
+from docqueue.queue.owner_retries import NothingToRetry
 from docqueue.results.chunks import list_chunks
 from docqueue.results.enrichment import list_answers
 from docqueue.results.images import list_images
@@ -63,9 +65,15 @@ def text_window(pages: list, most_pages: int, most_chars: int) -> tuple[list, in
 def _status_context(document) -> dict:
     """What the status partial shows: the summary and the stages, and whether it polls."""
     run = run_outputs.results_run(db.session, document.id)
+    state = document_state(
+        document.status,
+        stage_records.latest_run_records(db.session, document.id),
+        page_notes(db.session, document.id),
+    )
     return {
         "document": document,
-        "stages": stage_records.latest_run_records(db.session, document.id),
+        "state": state,
+        "stages": state.stages,
         "run": run,
         "searchable": run.complete and stage_records.stage_completed(db.session, run.job_id, "searchable_pdf"),
         "polling": document.status in UNFINISHED_STATUSES,
@@ -124,4 +132,52 @@ def start_ocr(document_id: int):
         flash("This document is still being processed: start OCR once it has finished.", "error")
     else:
         flash("OCR queued", "info")
-    return redirect(url_for("document_pages.document_page", document_id=document.id))
+    return _back_to(document.id)
+
+
+def _back_to(document_id: int):
+    return redirect(url_for("document_pages.document_page", document_id=document_id))
+
+
+@bp.post("/documents/<id:document_id>/reprocess")
+@login_required
+def reprocess(document_id: int):
+    """Run the document through the whole pipeline again; its results stay until the new run completes."""
+    document = _owned(document_id)
+    try:
+        commands.reprocess(db.session, document.id)
+    except AlreadyQueued:
+        flash("This document is still being processed: reprocess it once it has finished.", "error")
+    else:
+        flash("Reprocessing queued: the results shown stay until the new run completes.", "info")
+    return _back_to(document.id)
+
+
+@bp.post("/documents/<id:document_id>/retry")
+@login_required
+def retry_failed(document_id: int):
+    """Retry the failed document from the stage that failed, keeping what its run wrote."""
+    document = _owned(document_id)
+    try:
+        stage = commands.retry_failed(db.session, document.id)
+    except NothingToRetry as refusal:
+        flash(f"Nothing to retry: {refusal}.", "error")
+    else:
+        flash(f"Retrying from stage {stage.replace('_', ' ')}.", "info")
+    return _back_to(document.id)
+
+
+@bp.post("/documents/<id:document_id>/stages/<stage>/retry")
+@login_required
+def retry_stage(document_id: int, stage: str):
+    """Run one failed optional stage of the completed document again, alone."""
+    document = _owned(document_id)
+    try:
+        commands.retry_stage(db.session, document.id, stage)
+    except KeyError:
+        abort(404)
+    except NothingToRetry as refusal:
+        flash(f"Nothing to retry: {refusal}.", "error")
+    else:
+        flash(f"Retrying stage {stage.replace('_', ' ')}; everything else is kept.", "info")
+    return _back_to(document.id)

@@ -11,6 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from docqueue import commands, quotas
 from docqueue.document_listing import DOCUMENT_STATUSES, BadListingRequest, ListingRequest, documents_page
 from docqueue.documents import UploadRejected, upload_too_large_message, validate_priority
+from docqueue.upload_each import submit_each
 from docqueue.wording import counted
 from web.dispatch_waker import wake_dispatcher
 from web.extensions import db
@@ -74,7 +75,7 @@ def index():
 @bp.post("/upload")
 @login_required
 def upload():
-    """Queue every file chosen in the upload form, then show the list again (POST-redirect-GET)."""
+    """Queue each file chosen in the upload form on its own, then show the list again (POST-redirect-GET)."""
     try:
         priority = validate_priority(request.form.get("priority"))
     except UploadRejected as rejection:
@@ -86,11 +87,13 @@ def upload():
         flash("Choose at least one file to upload.", "error")
         return redirect(url_for("pages.index"))
     uploads = [commands.Upload(file.filename, file.mimetype, file.stream) for file in files]
-    try:
-        # All or nothing: a refused file stores none of the others, so trying again makes no duplicates.
-        queued = commands.submit_all(db.session, current_user.id, uploads, priority, wake=wake_dispatcher)
-    except UploadRejected as rejection:
-        flash(str(rejection), "error")
-        return redirect(url_for("pages.index"))
-    flash(f"Queued {counted(len(queued), 'file')}", "info")
+    # Each file is its own upload here: a refused one costs only itself (the API's request stays all or nothing).
+    result = submit_each(db.session, current_user.id, uploads, priority, wake=wake_dispatcher)
+    if result.stored:
+        flash(f"Queued {counted(len(result.stored), 'file')}", "info")
+    if result.refused:
+        flash(f"{counted(len(result.refused), 'file')} not stored:", "error")
+    # Each refused file stays listed with its reason (the message survives the redirect); the others are queued.
+    for refusal in result.refused:
+        flash(f"{refusal.filename}: {refusal.reason}", "refused")
     return redirect(url_for("pages.index"))

@@ -105,9 +105,7 @@ class ApiClient:
                 wait = _retry_after_seconds(response)
                 last_problem = "it kept answering HTTP 429 (rate limited)"
                 if wait is not None and wait > self.settings.ai_max_retry_after_seconds:
-                    raise TransientError(
-                        f"the {self.endpoint.service} asked us to wait {wait:.0f} s (rate limited); retrying later"
-                    )
+                    raise TransientError(f"the {self.endpoint.service} asked us to wait {wait:.0f} s (rate limited)")
                 if attempt < self.settings.ai_max_tries:
                     time.sleep(
                         wait if wait is not None else jittered(self.settings.ai_retry_backoff_seconds, attempt - 1)
@@ -122,6 +120,4 @@ class ApiClient:
             if not isinstance(body, dict):
                 raise MalformedAnswer(f"the {self.endpoint.service} answered JSON that is not an object")
             return body
-        raise TransientError(
-            f"the {self.endpoint.service} failed {self.settings.ai_max_tries} tries ({last_problem}); retrying later"
-        )
+        raise TransientError(f"the {self.endpoint.service} failed {self.settings.ai_max_tries} tries ({last_problem})")

@@ -93,6 +93,9 @@ class DocumentPage(Base):
     ocr_words: Mapped[list | None] = mapped_column(JSONB)
     # Degrees (clockwise) the page was turned to read upright, from Tesseract's orientation detection.
     ocr_rotation: Mapped[int | None] = mapped_column(SmallInteger)
+    # Why the page has no text although it may show some: its contents could not be read (a broken content
+    # stream). The page is skipped, not the document, and OCR does not try it.
+    note: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("document_pages_document_idx", "document_id"),)
 

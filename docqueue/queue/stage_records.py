@@ -163,6 +163,27 @@ def skip(session: Session, claim: Claim, reason: str) -> None:
         raise LeaseLost(f"job {claim.job_id} stage {claim.stage} is no longer running")
 
 
+def fail_optional(session: Session, claim: Claim, message: str) -> None:
+    """Mark the claimed optional stage failed for good, saying why; the run goes on without it.
+
+    Call after `hold_lease`, in the transaction that hands the run on; raises
+    LeaseLost if the record is no longer running.
+    """
+    row = session.execute(
+        text(
+            f"""
+            UPDATE document_stage_records r SET status = 'failed', finished_at = now(), error = :message
+            WHERE {_RUNNING_RECORD} RETURNING 1
+            """
+        ),
+        {"job_id": claim.job_id, "stage": claim.stage, "message": message},
+    ).first()
+    if row is None:
+        from docqueue.jobs import LeaseLost
+
+        raise LeaseLost(f"job {claim.job_id} stage {claim.stage} is no longer running")
+
+
 def skip_ahead(session: Session, claim: Claim, skipped: list[tuple[str, str]]) -> None:
     """Mark skipped, each with its reason, the later stages (name, reason) the claim's worker passes over.
 

@@ -31,13 +31,15 @@ import re
 import resource
 import traceback
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 from docqueue.errors import DocumentRejected, StageError, TransientError, failure_kind
 from docqueue.settings import get_settings
 from docqueue.statuses import FailureKind
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Exit status of a process that gave up after running out of its memory cap.
 MEMORY_EXIT_CODE = 86
@@ -151,6 +153,25 @@ def reading(what: str) -> Iterator[None]:
         if translated is error:
             raise
         raise translated from None
+
+
+def read_piece(what: str, read: Callable[[], T]) -> tuple[T | None, str | None]:
+    """`(read(), None)`, or `(None, reason)` when the file's own data there is broken ("page 2 cannot be read:
+    it exceeds a limit of the PDF reader").
+
+    For a piece of a file whose loss should cost that piece only (a page's
+    content stream, one image), as readers do with real files from bug
+    reports. Running out of memory, transient errors and our own crashes
+    still raise: they are not the piece's fault. MuPDF's own text goes to the log.
+    """
+    try:
+        with reading(what):
+            return read(), None
+    except MemoryCapExceeded:
+        raise
+    except DocumentRejected as broken:
+        logger.warning("skipped %s: %s\n%s", what, broken, getattr(broken, "detail", ""))
+        return None, str(broken)
 
 
 def run_guarded(report_path: str, function: Callable, *args):

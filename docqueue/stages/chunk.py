@@ -93,4 +93,5 @@ STAGE = Stage(
     time_limit_setting="chunking_time_limit_seconds",
     in_worker_thread=True,
     weight=1,
+    optional=True,
 )

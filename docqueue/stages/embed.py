@@ -169,4 +169,5 @@ STAGE = Stage(
     lane=Lane.IO,
     weight=2,
     skip_if=unconfigured,
+    optional=True,
 )

@@ -178,4 +178,5 @@ STAGE = Stage(
     lane=Lane.IO,
     weight=2,
     skip_if=unconfigured,
+    optional=True,
 )

@@ -20,6 +20,9 @@ knowing the objects and bytes the committed batches stored, so nothing is
 stored twice. Before anything is decoded, the pixel count its PDF
 dictionary (and, for a JPEG, its own header) claims is checked against
 MAX_IMAGE_PIXELS: a decompression bomb is recorded as skipped, with its size.
+An image that cannot be read (it refers to a missing object, its data is
+broken) is recorded as skipped with the reason, as real files from bug
+reports need: it costs that image, not the document.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from docqueue.image_limits import pdf_image_size
 from docqueue.jobs import Claim
 from docqueue.results.images import FoundImage, images_found_before, save_images
 from docqueue.runtime.memory import batch_size
+from docqueue.runtime.pool_guard import read_piece
 from docqueue.settings import get_settings
 from docqueue.stages.checkpoints import BatchBudget, committing_batch
 from docqueue.stages.inspect import open_document, sniff_type
@@ -48,6 +52,26 @@ class ImageSummary:
 
 
 def _found_image(document, xref: int, page_number: int, info: tuple, max_pixels: int) -> FoundImage:
+    """The image object `xref`; one that cannot be read (it refers to a missing object, its data is broken) is
+    recorded as skipped with the reason: it costs that image, not the stage."""
+    image, broken = read_piece(
+        f"the image on page {page_number}", lambda: _read_image(document, xref, page_number, info, max_pixels)
+    )
+    if image is not None:
+        return image
+    return FoundImage(
+        xref=xref,
+        page_number=page_number,
+        sha256=hashlib.sha256(b"").hexdigest(),
+        width=info[2],
+        height=info[3],
+        format=(info[8] or "").replace("Decode", "").lower() or "raw",
+        size_bytes=0,
+        skipped_reason=f"skipped: {broken}",
+    )
+
+
+def _read_image(document, xref: int, page_number: int, info: tuple, max_pixels: int) -> FoundImage:
     width, height, filters = info[2], info[3], info[8] or ""
     claimed_width, claimed_height = pdf_image_size(document, xref, width, height)
     if claimed_width * claimed_height > max_pixels:
@@ -110,7 +134,9 @@ def run(path: str, claim: Claim) -> ImageSummary | Skipped:
             start, end = end, min(end + batch_size(settings.image_pages_per_batch), pages)
             budget.add(0)
             for index in range(start, end):
-                for info in document.load_page(index).get_images(full=True):
+                # A page whose resources cannot be read loses its images, not the document's.
+                infos, _ = read_piece(f"page {index + 1}", lambda: document.load_page(index).get_images(full=True))
+                for info in infos or []:
                     xref = info[0]
                     if xref in seen_xrefs:
                         continue
@@ -148,4 +174,5 @@ STAGE = Stage(
     record=record,
     time_limit_setting="image_time_limit_seconds",
     weight=3,
+    optional=True,
 )

@@ -14,7 +14,10 @@ is recorded on the document. The document's text as a whole is cut at
 MAX_DOCUMENT_TEXT_CHARS (`docqueue/budgets.py`): the page that reaches it
 keeps what fits, every later page is stored without text and without being
 read, marked cut (so OCR does not read it either), and the cut is recorded
-on the document's `budget_cuts`.
+on the document's `budget_cuts`. A page whose contents cannot be read (a broken
+content stream, as in real files from bug reports) is stored without text
+and with a note saying why: it costs that page, not the document, and OCR
+does not try it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from docqueue.db import session_scope
 from docqueue.documents import record_text_summary, save_page_texts, text_kept_before
 from docqueue.jobs import Claim
 from docqueue.results import batched
-from docqueue.runtime.pool_guard import reading
+from docqueue.runtime.pool_guard import read_piece, reading
 from docqueue.settings import get_settings
 from docqueue.stages.checkpoints import BatchBudget, committing_batch
 from docqueue.stages.inspect import open_document, sniff_type
@@ -39,7 +42,7 @@ from docqueue.text_cleaning import storable_text
 TEXT_BATCH_CHARS = 4_000_000
 
 
-def _write_pages(claim: Claim, pages: list[tuple[int, str, bool]], page_count: int) -> None:
+def _write_pages(claim: Claim, pages: list[tuple[int, str, bool, str | None]], page_count: int) -> None:
     with committing_batch(claim, added=len(pages), total=page_count, unit="pages", checkpoint=pages[-1][0]) as session:
         for rows in batched(pages, get_settings().rows_per_statement):
             save_page_texts(session, claim.document_id, claim.job_id, rows)
@@ -67,17 +70,20 @@ def run(path: str, claim: Claim) -> TextSummary:
     max_chars = settings.max_page_text_chars
     kept_so_far, cut_at = _resume(claim, max_chars)
     budget_left = max(0, settings.max_document_text_chars - kept_so_far)
-    batch: list[tuple[int, str, bool]] = []
+    batch: list[tuple[int, str, bool, str | None]] = []
     budget = BatchBudget(TEXT_BATCH_CHARS)
     with open_document(path, sniff_type(path)) as document:
         for index in range(claim.checkpoint, document.page_count):
             if budget_left == 0 and cut_at is not None:
                 # Past the document's budget: the page is not even read (a hostile one costs seconds to).
-                batch.append((index + 1, "", True))
+                batch.append((index + 1, "", True, None))
                 budget.add(0)
             else:
                 with reading(f"page {index + 1}"):
-                    page_text = storable_text(document.load_page(index).get_text()).strip()
+                    page = document.load_page(index)  # a page the page tree cannot give fails the document
+                # A broken content stream costs its page only: stored without text, with the reason.
+                raw_text, broken = read_piece(f"page {index + 1}", page.get_text)
+                page_text = storable_text(raw_text or "").strip()
                 kept = page_text[: min(max_chars, budget_left)]
                 cut = len(kept) < len(page_text)
                 if cut and len(kept) < max_chars and cut_at is None:
@@ -85,7 +91,8 @@ def run(path: str, claim: Claim) -> TextSummary:
                 budget_left -= len(kept)
                 if budget_left == 0 and cut_at is None and index + 1 < document.page_count:
                     cut_at = index + 2  # the budget ran out exactly at this page's end: the next one is cut
-                batch.append((index + 1, kept, cut))
+                note = f"{broken}; the page was skipped" if broken else None
+                batch.append((index + 1, kept, cut, note))
                 budget.add(len(kept))
             if budget.due():
                 _write_pages(claim, batch, document.page_count)

@@ -41,14 +41,24 @@ class Inspection:
     page_count: int
 
 
+#: PDF readers accept a header starting anywhere in the first 1,024 bytes (real files carry mail or HTTP headers).
+PDF_HEADER_WITHIN = 1024
+
+
+def pdf_header_at(head: bytes) -> int | None:
+    """Where the `%PDF-` header starts in `head`, if it starts within its first PDF_HEADER_WITHIN bytes."""
+    # The header may start at byte 1,023 and end past 1,024: search up to where such a header ends.
+    offset = head.find(b"%PDF-", 0, PDF_HEADER_WITHIN + len(b"%PDF-") - 1)
+    return None if offset < 0 else offset
+
+
 def sniff_type(path: str) -> str:
     """The PyMuPDF format name for the file's bytes; DocumentRejected if unsupported."""
     with open(path, "rb") as handle:
         head = handle.read(8192)
     if not head:
         raise DocumentRejected("the file is empty")
-    # PDF readers accept junk before the header, so look for it in the first kilobyte.
-    if b"%PDF-" in head[:1024]:
+    if pdf_header_at(head) is not None:
         return "pdf"
     kind = filetype.guess(head)
     if kind is None or kind.mime not in SUPPORTED_TYPES:

@@ -109,4 +109,5 @@ STAGE = Stage(
     record=record,
     weight=5,
     skip_if=skip_if,
+    optional=True,
 )

@@ -57,6 +57,12 @@ class Stage:
     its time limit between batches (`lease_watch.check_time`), as an I/O
     stage is; with `limits_own_time` it gets no stage-wide limit and limits
     its own work instead (OCR: the owner's `ocr_timeout_seconds` a page).
+
+    An `optional` stage (any stage after the text is stored) cannot fail its
+    document: once it fails for good (a permanent error, or its last
+    attempt), its record is `failed` with the reason, the run goes on without
+    it and completes, and the document lists the failure in its `warnings`.
+    Its owner may retry that stage alone later (`queue.owner_retries`).
     """
 
     name: str
@@ -75,6 +81,8 @@ class Stage:
     time_limit_setting: str | None = None
     #: The stage limits its own work, piece by piece: the runner gives it no deadline (see above).
     limits_own_time: bool = False
+    #: Its failure costs only its own output: the run goes on and completes (see above).
+    optional: bool = False
 
     @property
     def actor_name(self) -> str:

@@ -1,13 +1,16 @@
 """How a stage attempt that did not publish ends: failed, deferred, or handed back.
 
 Each records its outcome in one fenced transaction (the queue service's
-transitions), then logs, tells Sentry, or wakes whoever must act next.
+transitions), then logs, tells Sentry, or wakes whoever must act next. An
+optional stage's final failure is the exception: the run goes on without
+it (`passed_over`), and the runner records it in the hand-on's transaction.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
+from dataclasses import dataclass
 
 import sentry_sdk
 
@@ -34,6 +37,44 @@ def fail(stage: Stage, claim: Claim, error: Exception) -> None:
     _log_failure(stage, claim, error)
     crash = crash_traceback(error) if getattr(error, "detail", None) or not isinstance(error, StageError) else None
     _record_failure(claim, error, _failure_message(stage, claim, error), failure_kind(error), crash)
+
+
+def is_final(claim: Claim, error: Exception) -> bool:
+    """Whether this attempt's failure ends the stage: a permanent error, or a transient one on its last attempt.
+
+    The same rule as `DocumentQueueService.mark_failed`'s retry condition.
+    """
+    return failure_kind(error) is FailureKind.PERMANENT or claim.attempt >= claim.max_attempts
+
+
+@dataclass(frozen=True)
+class PassedOver:
+    """An optional stage failed for good: the result its hand-on records (the stage `failed`, with `message`)."""
+
+    error: Exception
+    message: str
+
+
+def passed_over(stage: Stage, claim: Claim, error: Exception) -> PassedOver:
+    """Log an optional stage's final failure and tell Sentry once; what its hand-on records."""
+    _log_failure(stage, claim, error)
+    message = _failure_message(stage, claim, error)
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("stage", claim.stage)
+        scope.set_tag("job_id", claim.job_id)
+        scope.set_tag("document_id", claim.document_id)
+        scope.set_extra("message", message)
+        scope.set_extra("optional", True)
+        sentry_sdk.capture_exception(error)
+    logger.info(
+        "job %s (document %s) optional stage %s failed for good on attempt %s, the run goes on: %s",
+        claim.job_id,
+        claim.document_id,
+        claim.stage,
+        claim.attempt,
+        message,
+    )
+    return PassedOver(error, message)
 
 
 def _record_failure(

@@ -30,14 +30,16 @@ from docqueue.dispatch.messages import send_stage_messages
 from docqueue.jobs import Claim, Dispatch, LeaseLost
 from docqueue.pipeline import next_stage, progress_after, progress_span, stage_named
 from docqueue.queue import DocumentQueueService, run_outputs, stage_records
+from docqueue.queue.attempts import FAILED, close_attempt
 from docqueue.runtime import lease_watch
 from docqueue.runtime.pdf_pool import StageStopped, preload_in_pdf_processes, run_in_pdf_process
 from docqueue.runtime.worker_identity import current_worker_id
 from docqueue.runtime.worker_shutdown import WorkerStopping, is_stopping
 from docqueue.stages.stage import Lane, Skipped, Stage
 from docqueue.stages.time_limits import time_limit_for
+from docqueue.statuses import STAGE_RETRY
 from docqueue.storage.originals import OriginalFile
-from docqueue.worker.stage_outcomes import defer, fail, give_back
+from docqueue.worker.stage_outcomes import PassedOver, defer, fail, give_back, is_final, passed_over
 
 # The runner hands stages' `run` to the PDF processes: have each import them all before its first task.
 preload_in_pdf_processes("docqueue.pipeline")
@@ -88,8 +90,11 @@ def _next_to_run(session: Session, claim: Claim) -> tuple[Stage | None, int]:
     """The next stage after the claimed one that has work, and the progress reached before it.
 
     Stages whose `skip_if` gives a reason are recorded skipped on the way, in
-    the caller's fenced transaction.
+    the caller's fenced transaction. A stage retry runs its stage alone: the
+    others of its run are done already.
     """
+    if claim.operation == STAGE_RETRY:
+        return None, 100
     progress = progress_after(claim.stage)
     following = next_stage(claim.stage)
     skipped = []
@@ -127,6 +132,9 @@ def _publish(step: _Step, result) -> _Step | None:
         queue.hold_lease(claim)
         if isinstance(result, Skipped):
             stage_records.skip(session, claim, result.reason)
+        elif isinstance(result, PassedOver):
+            stage_records.fail_optional(session, claim, result.message)
+            close_attempt(session, claim, FAILED, result.error, result.message)
         else:
             stage.record(session, claim, result)
         following, progress = _next_to_run(session, claim)
@@ -196,8 +204,24 @@ def _run_step(step: _Step, original: OriginalFile) -> tuple[str, _Step | None]:
         defer(claim, waiting)
         return "deferred", None
     except Exception as error:
+        if stage.optional and is_final(claim, error):
+            return _go_on_without(step, error)
         fail(stage, claim, error)
         return "failed", None
+
+
+def _go_on_without(step: _Step, error: Exception) -> tuple[str, _Step | None]:
+    """An optional stage failed for good: record it failed and hand the run on (or complete it) without it."""
+    try:
+        return "done", _publish(step, passed_over(step.stage, step.claim, error))
+    except LeaseLost:
+        logger.warning(
+            "job %s (document %s) lost its lease before optional stage %s's failure was recorded",
+            step.claim.job_id,
+            step.claim.document_id,
+            step.stage.name,
+        )
+        return "lease_lost", None
 
 
 def run_stage(stage_name: str, job_id: int) -> str:

@@ -26,7 +26,7 @@ def test_a_retried_stage_resumes_after_its_last_committed_batch(session, owner, 
     # The first attempt at extract_text commits one batch, then its worker is lost (a transient failure).
     claim = claim_next(session, document_id)
     assert claim.stage == "extract_text"
-    extract_text._write_pages(claim, [(n, f"page {n}", False) for n in range(1, 51)], 120)
+    extract_text._write_pages(claim, [(n, f"page {n}", False, None) for n in range(1, 51)], 120)
     first_batch = page_versions(session, claim.job_id)
     DocumentQueueService(session).mark_failed(claim, "worker lost", FailureKind.TRANSIENT)
     session.execute(sa.text("UPDATE document_queue SET run_after = now() WHERE id = :j"), {"j": claim.job_id})
@@ -51,11 +51,11 @@ def test_progress_moves_forward_with_committed_pages(session, owner, monkeypatch
         sa.text("SELECT progress FROM documents WHERE id = :d"), {"d": document_id}
     ).scalar()
     claim = claim_next(session, document_id)
-    extract_text._write_pages(claim, [(n, f"p{n}", False) for n in range(1, 51)], 100)
+    extract_text._write_pages(claim, [(n, f"p{n}", False, None) for n in range(1, 51)], 100)
     halfway = session.execute(sa.text("SELECT progress FROM documents WHERE id = :d"), {"d": document_id}).scalar()
     assert after_inspect < halfway < 100
     # A report of fewer units (a smaller total) never moves progress back.
-    extract_text._write_pages(claim, [(51, "p51", False)], 1000)
+    extract_text._write_pages(claim, [(51, "p51", False, None)], 1000)
     assert (
         session.execute(sa.text("SELECT progress FROM documents WHERE id = :d"), {"d": document_id}).scalar() == halfway
     )
@@ -71,7 +71,7 @@ def test_a_batch_whose_lease_is_gone_writes_nothing(session, owner, monkeypatch)
     )
     session.commit()
     with pytest.raises(LeaseLost):
-        extract_text._write_pages(claim, [(1, "one", False), (2, "two", False)], 2)
+        extract_text._write_pages(claim, [(1, "one", False, None), (2, "two", False, None)], 2)
     assert page_versions(session, claim.job_id) == {}
     record = records(session, claim.job_id)["extract_text"]
     assert (record.units_done, record.checkpoint) == (0, 0)

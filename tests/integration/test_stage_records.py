@@ -83,7 +83,7 @@ def test_reprocess_replaces_outputs_only_when_the_new_run_completes(session, own
     session.commit()
     inspect_alone(session, document_id, monkeypatch)
     claim = claim_next(session, document_id)
-    extract_text._write_pages(claim, [(1, "one", False)], 2)
+    extract_text._write_pages(claim, [(1, "one", False, None)], 2)
     # Mid-run, and after the new run fails: readers see the old run's pages, all of them, as complete.
     assert run_outputs.results_run(session, document_id) == run_outputs.ResultsRun(first_run, True)
     assert {page.job_id for page in result_pages(session, document_id)} == {first_run}
@@ -153,7 +153,7 @@ def test_api_lists_stage_records_and_pages_pages(client, make_user, session):
         assert len(answer["pages"]) <= 3
         seen += answer["pages"]
         url = answer["next"]
-    assert seen == [{"page": n, "text": f"page {n}", "ocr": False} for n in range(1, 8)]
+    assert seen == [{"page": n, "text": f"page {n}", "ocr": False, "note": None} for n in range(1, 8)]
     bad = client.get(f"/api/documents/{document_id}/pages?limit=lots", headers=auth(token))
     assert bad.status_code == 400 and bad.json["error"].startswith("limit must be a whole number")
     too_many = client.get(f"/api/documents/{document_id}/pages?limit=5000", headers=auth(token))
@@ -167,7 +167,7 @@ def test_a_run_that_failed_part_way_shows_its_pages_marked_incomplete(app, make_
     document_id = add_document(session, owner, make_pdf([f"page {n}" for n in range(1, 121)]))
     inspect_alone(session, document_id, monkeypatch)
     claim = claim_next(session, document_id)
-    extract_text._write_pages(claim, [(n, f"page {n}", False) for n in range(1, 51)], 120)
+    extract_text._write_pages(claim, [(n, f"page {n}", False, None) for n in range(1, 51)], 120)
     DocumentQueueService(session).mark_failed(claim, "page 51 is damaged and cannot be read", FailureKind.PERMANENT)
     session.commit()
 

@@ -262,5 +262,5 @@ def document_with_pages(session, owner_id: int, monkeypatch, texts: list[str]):
     document_id = add_document(session, owner_id, make_pdf([f"page {n}" for n in range(1, len(texts) + 1)]))
     inspect_alone(session, document_id, monkeypatch)
     claim = claim_next(session, document_id)
-    extract_text._write_pages(claim, [(n, text, False) for n, text in enumerate(texts, 1)], len(texts))
+    extract_text._write_pages(claim, [(n, text, False, None) for n, text in enumerate(texts, 1)], len(texts))
     return claim

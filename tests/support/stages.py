@@ -65,3 +65,13 @@ def latest_job(session, document_id: int) -> sa.Row:
 
 #: What must never reach a user: temporary paths, MuPDF's codes, library class names, tracebacks, SQL.
 INTERNALS = re.compile(r"/tmp|docqueue-\d|code=\d|Fz[A-Z]|Swig|Error\b|Traceback|pymupdf|SELECT|INSERT|UPDATE")
+
+
+def settle(session, document_id: int) -> sa.Row:
+    """Run the document here until it completes or fails, retries made due at once."""
+    while True:
+        job = run_until_settled(session, document_id)
+        if job.status != "pending":
+            return job
+        session.execute(sa.text("UPDATE document_queue SET run_after = now() WHERE id = :j"), {"j": job.id})
+        session.commit()
