@@ -28,6 +28,7 @@ from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
 from docqueue.pdf_pool import StageStopped, run_in_pdf_process
 from docqueue.pipeline import next_stage, progress_after, stage_named
+from docqueue.pool_share import Preempted
 from docqueue.queue import Claim, DocumentQueueService, LeaseLost, run_outputs, stage_records
 from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.messages import send_stage_messages
@@ -76,7 +77,13 @@ def _work(step: _Step, original: OriginalFile):
     with lease_watch.watching(claim.job_id) as lease_lost:
         path = original.fetch()
         return run_in_pdf_process(
-            stage.run, path, claim, timeout=step.time_limit, stop=lease_lost, confirm_stop=lambda: _lease_gone(claim)
+            stage.run,
+            path,
+            claim,
+            timeout=step.time_limit,
+            stop=lease_lost,
+            confirm_stop=lambda: _lease_gone(claim),
+            owner=claim.owner_id,
         )
 
 
@@ -176,8 +183,9 @@ def _run_step(step: _Step, original: OriginalFile) -> tuple[str, _Step | None]:
             claim.attempt,
         )
         return "lease_lost", None
-    except WorkerStopping:
-        give_back(claim)
+    except WorkerStopping as stopping:
+        # Shutting down, or preempted for another user's waiting work (`pool_share`): resumed later, not failed.
+        give_back(claim, str(stopping) if isinstance(stopping, Preempted) else None)
         return "handed_back", None
     except LeaseLost:
         logger.warning(

@@ -1,7 +1,8 @@
 """Stage `inspect`: what is this file, really, and can we open it?
 
 The type comes from the bytes, never from the name or the declared
-content type. Whatever cannot be processed fails here with a specific reason.
+content type. Whatever cannot be processed fails here with a specific reason,
+a PDF whose pages nest forms too deep or draw too much included.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 import filetype
 from sqlalchemy.orm import Session
 
+from docqueue.content_limits import check_content
 from docqueue.documents import record_inspection
 from docqueue.errors import DocumentRejected
 from docqueue.image_limits import check_image_file
@@ -77,9 +79,12 @@ def open_document(path: str, detected_type: str) -> pymupdf.Document:
 
 
 def run(path: str, claim: Claim) -> Inspection:
-    """Sniff, open and count pages. Runs in a PDF pool process."""
+    """Sniff, open and count pages; refuse a PDF whose drawing is hopeless (`content_limits`). Runs in a PDF pool
+    process."""
     detected_type = sniff_type(path)
     with open_document(path, detected_type) as document:
+        if detected_type == "pdf":
+            check_content(document)
         return Inspection(detected_type=detected_type, page_count=document.page_count)
 
 
