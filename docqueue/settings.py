@@ -184,7 +184,7 @@ def load_settings() -> Settings:
         # Real files nest forms a few levels deep; a bomb draws the next form several times, dozens deep.
         max_content_nesting=_int("MAX_CONTENT_NESTING", 12, minimum=1),
         # ~4 s of MuPDF's text extraction here; the densest real drawings run a few hundred thousand.
-        max_content_operators=_int("MAX_CONTENT_OPERATORS", 5_000_000, minimum=1),
+        max_content_operators=_int("MAX_CONTENT_OPERATORS", 5_000_000, minimum=0),
         embeddings_provider=_choice("EMBEDDINGS_PROVIDER", ("", "openai", "local")),
         embeddings_base_url=os.environ.get("EMBEDDINGS_BASE_URL", "").rstrip("/"),
         embeddings_api_key=os.environ.get("EMBEDDINGS_API_KEY", ""),
