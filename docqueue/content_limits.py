@@ -22,6 +22,7 @@ corpus page measures 2,757).
 
 from __future__ import annotations
 
+import logging
 import re
 import string
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from docqueue.settings import get_settings
 
 if TYPE_CHECKING:
     import pymupdf
+
+logger = logging.getLogger(__name__)
 
 # Inline image data holds bytes that are no operators.
 _INLINE_IMAGES = re.compile(rb"ID\s.*?EI", re.DOTALL)
@@ -81,7 +84,10 @@ class _Measure:
     def _stream(self, xref: int) -> tuple[int, dict[bytes, int]]:
         """(operators, how often each XObject name is drawn) of one content stream."""
         if xref not in self.streams:
-            data = self.document.xref_stream(xref) or b""
+            try:
+                data = self.document.xref_stream(xref) or b""
+            except Exception:  # noqa: BLE001  (MuPDF's errors have no common base we can name)
+                data = b""  # a stream that cannot be decoded draws nothing: MuPDF skips it too
             if b"ID" in data:
                 data = _INLINE_IMAGES.sub(b" ", data)
             draws: dict[bytes, int] = {}
@@ -158,6 +164,11 @@ def check_content(document: pymupdf.Document) -> None:
             cost = measure.page(document.page_xref(number))
         except ContentTooComplex as error:
             raise ContentTooComplex(f"page {number + 1} is too complex to read: {error}") from None
+        except Exception:  # noqa: BLE001  (MuPDF's errors have no common base we can name)
+            # A damaged page tree or content stream is not measured: reading the page reports it in its own words
+            # later, and one broken piece costs that piece, not the document.
+            logger.info("page %s could not be measured at inspect", number + 1, exc_info=True)
+            continue
         if settings.max_content_operators and cost.operators > settings.max_content_operators:
             raise ContentTooComplex(
                 f"page {number + 1} is too complex to read: drawing it takes about {cost.operators:,} operations"
