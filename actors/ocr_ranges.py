@@ -16,6 +16,6 @@ from docqueue.stages.stage import LANE_QUEUES, Lane
     # Not `heartbeat_lease`: the job's lease is the OCR stage worker's to renew, not this one's.
     **{**STAGE_ACTOR_OPTIONS, "heartbeat_lease": False},
 )
-def ocr_range(job_id: int, range_id: int) -> None:
-    """Read OCR range `range_id` of job `job_id` if it is still to be read."""
+def ocr_range(job_id: int, range_id: int | None = None) -> None:
+    """Read OCR range `range_id` of job `job_id` (None: the next one) if it is still to be read."""
     read_offered_range(job_id, range_id, progress_span(ocr.STAGE.name))

@@ -152,6 +152,9 @@ class Settings:
     tessdata_prefix: str
     ocr_dpi: int
     ocr_range_pages: int
+    ocr_seconds_per_page: int
+    max_content_nesting: int
+    max_content_operators: int
     # -- outside services (embeddings, chat, callbacks) and the stages that use them
     embeddings_provider: str
     embeddings_base_url: str
@@ -278,6 +281,12 @@ def load_settings() -> Settings:
         tessdata_prefix=os.environ.get("TESSDATA_PREFIX") or "/usr/share/tesseract-ocr/5/tessdata",
         ocr_dpi=_int("OCR_DPI", 300, minimum=72),
         ocr_range_pages=_int("OCR_RANGE_PAGES", 8, minimum=1),
+        # A real scan's page takes 0.3-9 s (one thread, orientation included): 30 s a page is far past any of them.
+        ocr_seconds_per_page=_int("OCR_SECONDS_PER_PAGE", 30, minimum=1),
+        # Real files nest forms a few levels deep; a bomb draws the next form several times, dozens deep.
+        max_content_nesting=_int("MAX_CONTENT_NESTING", 12, minimum=1),
+        # ~4 s of MuPDF's text extraction here; the densest real drawings run a few hundred thousand.
+        max_content_operators=_int("MAX_CONTENT_OPERATORS", 5_000_000, minimum=0),
         embeddings_provider=_choice("EMBEDDINGS_PROVIDER", ("", "openai", "local")),
         embeddings_base_url=os.environ.get("EMBEDDINGS_BASE_URL", "").rstrip("/"),
         embeddings_api_key=os.environ.get("EMBEDDINGS_API_KEY", ""),

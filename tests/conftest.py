@@ -76,6 +76,10 @@ def test_env(tmp_path_factory) -> dict:
             "PDF_WORKER_PROCESSES": "2",
             # The tests' callback receivers listen on loopback, which callbacks may not reach unless allowed.
             "CALLBACK_ALLOWED_HOSTS": "127.0.0.1",
+            # The suite's slow files (tests/support/factories.py) stand for files slow in ways `inspect` cannot measure, to
+            # reach the time limits (0: no operator limit, no content stream read at inspect); the tests of the
+            # content limits set them (tests/test_content_limits.py).
+            "MAX_CONTENT_OPERATORS": "0",
         }
         os.environ.update(env)
         get_settings.cache_clear()

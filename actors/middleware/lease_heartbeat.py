@@ -11,7 +11,9 @@ A claim that could not be renewed was taken away (an operator cancelled the
 job, or recovery gave it to another attempt): its stage is told to stop
 (`docqueue.runtime.lease_watch`). So that a cancel takes effect within seconds, the
 thread also asks which claims still hold every LEASE_CHECK_SECONDS between
-beats, with a read that renews nothing.
+beats, with a read that renews nothing; in the same transaction it asks whether
+the claims this process's OCR range readers follow still hold
+(`lease_watch.following`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
 
 from docqueue.db import session_scope
-from docqueue.queue.heartbeats import beat, forget_worker, held_claims
+from docqueue.queue.heartbeats import beat, claims_holding, forget_worker, held_claims
 from docqueue.runtime import lease_watch
 from docqueue.runtime.worker_identity import current_worker_id
 from docqueue.settings import get_settings
@@ -91,7 +93,8 @@ class LeaseHeartbeat(Middleware):
     def _check(self, *, renew: bool):
         with self.lock:
             job_ids = list(self.running_jobs.values())
-        if not job_ids and not renew:
+        followed = lease_watch.followed()
+        if not job_ids and not followed and not renew:
             return
         started = time.monotonic()
         try:
@@ -100,8 +103,10 @@ class LeaseHeartbeat(Middleware):
                     held = beat(session, current_worker_id(), job_ids)
                 else:
                     held = held_claims(session, current_worker_id(), job_ids)
+                followed_held = claims_holding(session, followed)
         except Exception:
             # A missed beat is not fatal: the timeout spans several beats.
             self.logger.exception("Could not send the heartbeat for jobs %s.", job_ids)
             return
         lease_watch.signal_lost(set(job_ids) - held, started)
+        lease_watch.signal_unheld(followed, followed_held)

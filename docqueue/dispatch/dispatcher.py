@@ -43,7 +43,8 @@ class DispatchReport:
 
 
 def process_document_queue(session: Session, maintenance: bool = True) -> DispatchReport:
-    """Recover stale leases, re-send lost messages, admit pending jobs; commit, then send.
+    """Recover stale leases, re-send lost messages, make room for users with nothing in flight, admit pending jobs;
+    commit, then send.
 
     Messages are re-sent when Redis no longer holds them, after
     LOST_MESSAGE_AFTER_SECONDS; any message unclaimed after
@@ -66,6 +67,7 @@ def process_document_queue(session: Session, maintenance: bool = True) -> Dispat
         resent = _resend_lost(session, queue)
     else:
         recovered, redispatched, resent = RecoveryCounts(requeued=0, failed=0), [], []
+    queue.make_room()
     admitted = queue.admit_pending()
     session.commit()
     if recovered.requeued or recovered.failed:

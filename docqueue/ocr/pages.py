@@ -44,6 +44,35 @@ def open_as_pdf(path: str, detected_type: str) -> pymupdf.Document:
         return pymupdf.open("pdf", document.convert_to_pdf())
 
 
+def open_pages_as_pdf(path: str, detected_type: str, page_numbers: list[int]) -> tuple[pymupdf.Document, list[int]]:
+    """The file's pages `page_numbers` (1-based) as a PDF, and where each one is in it (0-based).
+
+    A PDF is opened as it is. Of an image (a multi-page TIFF), only those
+    pages are converted: a range converting the whole file would cost each
+    of a 10,000-frame TIFF's 1,250 ranges the whole conversion again.
+    (PyMuPDF's `convert_to_pdf(from_page, to_page)` fails past the first
+    page, so the pages are drawn into the new PDF as it draws them.)
+    """
+    import pymupdf
+    from pymupdf import mupdf
+
+    document = open_document(path, detected_type)
+    if detected_type == "pdf":
+        return document, [number - 1 for number in page_numbers]
+    converted = pymupdf.open()
+    target = mupdf.pdf_document_from_fz_document(converted.this)
+    with document:
+        for number in page_numbers:
+            page = mupdf.fz_load_page(document.this, number - 1)
+            mediabox = mupdf.fz_bound_page(page)
+            device, resources, contents = mupdf.pdf_page_write(target, mediabox)
+            mupdf.fz_run_page(page, device, mupdf.FzMatrix(), mupdf.FzCookie())
+            mupdf.fz_close_device(device)
+            mupdf.pdf_insert_page(target, -1, mupdf.pdf_add_page(target, mediabox, 0, resources, contents))
+    with converted:
+        return pymupdf.open("pdf", converted.tobytes()), list(range(len(page_numbers)))
+
+
 def _render_dpi(page: pymupdf.Page, detected_type: str, dpi: int, max_pixels: int = 0) -> int:
     """PDF pages render at `dpi`, an uploaded image at its own pixel size; never past `max_pixels`."""
     images = page.get_images() if detected_type != "pdf" else []
@@ -127,9 +156,10 @@ def read_page_range(path: str, detected_type: str, claim: Claim, page_numbers: l
             save_ocr_pages(session, claim.job_id, batch)
         batch.clear()
 
-    with open_as_pdf(path, detected_type) as document, engines_loaded():
-        for number in page_numbers:
-            text, words, rotation = read_page(document.load_page(number - 1), detected_type, claim.timeout_seconds)
+    document, places = open_pages_as_pdf(path, detected_type, page_numbers)
+    with document, engines_loaded():
+        for number, place in zip(page_numbers, places):
+            text, words, rotation = read_page(document.load_page(place), detected_type, claim.timeout_seconds)
             batch.append({"page_number": number, "text": text, "ocr_words": words, "ocr_rotation": rotation})
             if len(batch) == OCR_BATCH_PAGES:
                 commit()

@@ -1,4 +1,4 @@
-"""Offering an OCR job's page ranges to any worker with a free PDF process.
+"""Offering an OCR job's page ranges to any worker with a free PDF process, a few offers at a time.
 
 Dramatiq is imported by the function that sends: PDF processes import this
 module (with every stage) but never send, and Dramatiq (with gevent, which
@@ -18,21 +18,24 @@ logger = logging.getLogger(__name__)
 OCR_RANGE_ACTOR = "ocr_range"
 
 
-def send_ocr_range_messages(job_id: int, range_ids: list[int], delay_ms: int | None = None) -> None:
-    """Offer each range of the job's OCR to any worker (after `delay_ms`); call after the ranges are committed.
+def offer_ocr_ranges(job_id: int, count: int, delay_ms: int | None = None) -> None:
+    """Offer `count` of the job's OCR ranges to any worker (after `delay_ms`); call after they are committed.
 
-    A lost message costs only speed: the OCR stage's own worker reads every
-    range nobody took.
+    An offer names no range: whoever receives it takes the next one still
+    to read, and offers one more once it has read it (`read_offered_range`).
+    So a job's offers in Redis stay as few as the ranges that can run at
+    once, however many ranges it has. A lost offer costs only speed: the
+    OCR stage's own worker reads every range nobody took.
     """
     import dramatiq
 
     broker = dramatiq.get_broker()
     queue_name = LANE_QUEUES[Lane.CPU]
-    for range_id in range_ids:
+    for _ in range(count):
         message = dramatiq.Message(
-            queue_name=queue_name, actor_name=OCR_RANGE_ACTOR, args=(job_id, range_id), kwargs={}, options={}
+            queue_name=queue_name, actor_name=OCR_RANGE_ACTOR, args=(job_id, None), kwargs={}, options={}
         )
         try:
             broker.enqueue(message, delay=delay_ms)
         except Exception:
-            logger.exception("could not offer OCR range %s of job %s; its own worker reads it", range_id, job_id)
+            logger.exception("could not offer an OCR range of job %s; its own worker reads it", job_id)

@@ -1,13 +1,19 @@
 """Reading a scan's OCR ranges: by the OCR stage's own worker, and by any other worker that takes one.
 
 The stage's worker (the coordinator, `stages/ocr.py`) splits the pages
-into ranges, offers each to every worker by message, and reads ranges itself
-as many at a time as its PDF pool has processes, until none is left to take;
-then it waits for the ranges others are reading. A worker with a free
-thread takes an offered range (`read_offered_range`) and reads it in its own
-PDF pool. So a 300-page scan spreads over every idle worker process instead
-of one machine's pool. The rules of taking and fencing are in
-`docqueue/queue/ocr_ranges.py`.
+into ranges, offers a few to the other workers by message, and reads ranges
+itself as many at a time as its PDF pool has processes free, until none is
+left to take; then it waits for the ranges others are reading. A worker with
+a free PDF process takes an offered range (`read_offered_range`), reads it
+in its own PDF pool and offers the next one on: the offers in Redis stay as
+few as the ranges that can run at once. So a 300-page scan spreads over
+every idle worker process instead of one machine's pool. The rules of
+taking and fencing are in `docqueue/queue/ocr_ranges.py`.
+
+A document's OCR is bounded by its pages (`ocr_budget`); every reader stops
+within seconds once the stage's claim is gone (a cancel); and a range gives
+way to another user's waiting work like any task in the pool
+(`docqueue/runtime/pool_share.py`).
 """
 
 from __future__ import annotations
@@ -20,13 +26,20 @@ from dataclasses import replace
 
 from docqueue.db import session_scope
 from docqueue.documents import detected_type, pages_awaiting_ocr
-from docqueue.errors import StageError
+from docqueue.errors import StageError, StageTimeout
 from docqueue.jobs import Claim, LeaseLost
 from docqueue.ocr.pages import read_page_range
-from docqueue.ocr.range_messages import send_ocr_range_messages
-from docqueue.queue import ocr_ranges
+from docqueue.ocr.range_messages import offer_ocr_ranges
+from docqueue.queue import DocumentQueueService, ocr_ranges
 from docqueue.queue.ocr_ranges import TakenRange
-from docqueue.runtime.pdf_pool import has_free_process, run_in_pdf_process, run_in_pdf_processes
+from docqueue.runtime import lease_watch
+from docqueue.runtime.pdf_pool import (
+    StageStopped,
+    free_processes,
+    has_free_process,
+    run_in_pdf_processes,
+)
+from docqueue.runtime.pool_share import Preempted
 from docqueue.runtime.worker_identity import current_worker_id
 from docqueue.runtime.worker_shutdown import WorkerStopping, is_stopping
 from docqueue.settings import get_settings
@@ -70,6 +83,15 @@ def range_timeout(pages: int, claim: Claim) -> float:
     return pages * 2 * claim.timeout_seconds + 60
 
 
+def ocr_budget(pages: int) -> float:
+    """Seconds the OCR stage of a document may take to read `pages` pages: OCR_SECONDS_PER_PAGE each.
+
+    However many ranges and workers read them, and however long each page
+    may take on its own, a document's OCR is bounded by its pages.
+    """
+    return pages * get_settings().ocr_seconds_per_page
+
+
 def _unread(awaiting: list[int], taken: list[TakenRange]) -> list[list[int]]:
     """Each taken range's pages among those `awaiting` OCR: an abandoned range was partly read."""
     still = set(awaiting)
@@ -82,86 +104,138 @@ def _end_ranges(ranges: list[TakenRange], end, *args) -> None:
             end(session, taken, current_worker_id(), *args)
 
 
-def read_ranges(claim: Claim, path: str, detected_type: str, total: int) -> None:
-    """The coordinator's part: read what nobody else took, then wait for the rest; StageError if a range failed."""
-    processes = get_settings().pdf_worker_processes
-    while True:
+def _claim_gone(claim: Claim) -> bool:
+    """Whether the OCR stage's claim no longer holds (cancelled, taken back, finished)."""
+    try:
         with session_scope() as session:
-            mine = ocr_ranges.take(session, claim.job_id, current_worker_id(), limit=processes)
-            unread = _unread(pages_awaiting_ocr(session, claim.job_id)[0], mine) if mine else []
-        if mine:
-            timeout = range_timeout(max(len(pages) for pages in unread), claim)
-            try:
-                run_in_pdf_processes(
-                    read_page_range, [(path, detected_type, claim, pages, total) for pages in unread], timeout=timeout
-                )
-            except LeaseLost:
-                raise
-            except Exception as error:
-                _end_ranges(mine, ocr_ranges.fail, failure_reason(error))
-                raise
-            _end_ranges(mine, ocr_ranges.finish)
-            continue
-        with session_scope() as session:
-            where = ocr_ranges.state(session, claim)
-        if where.failed_error:
-            raise StageError(where.failed_error)
-        if where.finished:
-            return
-        if is_stopping():
-            raise WorkerStopping("the worker is shutting down")
-        time.sleep(WAIT_POLL_SECONDS)
+            DocumentQueueService(session).hold_lease(claim)
+    except LeaseLost:
+        return True
+    return False
 
 
-def read_offered_range(job_id: int, range_id: int, progress: tuple[int, int]) -> str:
-    """Another worker's part: take the offered range if it is still to read, and read it in this worker's pool.
+def _read(claim: Claim, path: str, kind: str, total: int, taken: list[TakenRange], timeout: float, stop) -> None:
+    """Read the taken ranges' unread pages in this worker's pool at once, then mark them done.
+
+    A range this worker's pool gave to another user's waiting work
+    (Preempted) goes back to `pending`, all of them with it, to be taken
+    again; an error fails them all, and is raised.
+    """
+    with session_scope() as session:
+        unread = _unread(pages_awaiting_ocr(session, claim.job_id)[0], taken)
+    arguments = [(path, kind, claim, pages, total) for pages in unread if pages]
+    try:
+        if arguments:
+            run_in_pdf_processes(
+                read_page_range,
+                arguments,
+                timeout=timeout,
+                stop=stop,
+                confirm_stop=lambda: _claim_gone(claim),
+                owner=claim.owner_id,
+            )
+    except (LeaseLost, StageStopped):
+        raise
+    except WorkerStopping:
+        # Preempted, or the worker is shutting down: the ranges wait for someone else.
+        _end_ranges(taken, ocr_ranges.give_back)
+        raise
+    except Exception as error:
+        _end_ranges(taken, ocr_ranges.fail, failure_reason(error))
+        raise
+    _end_ranges(taken, ocr_ranges.finish)
+
+
+def read_ranges(claim: Claim, path: str, detected_type: str, total: int, budget: float) -> None:
+    """The coordinator's part: read what nobody else took, then wait for the rest; StageError if a range failed.
+
+    It takes as many ranges at once as its pool has processes free (one at
+    least), and stops when the claim is lost (the stage's lease watch) or
+    after `budget` seconds (StageTimeout). Ranges nobody took are then
+    dropped, so none waits for a reader that will never come.
+    """
+    deadline = time.monotonic() + budget
+    stop = lease_watch.lost_event(claim.job_id)
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StageTimeout.after(round(budget))
+            with session_scope() as session:
+                mine = ocr_ranges.take(session, claim.job_id, current_worker_id(), limit=max(1, free_processes()))
+            if mine:
+                timeout = min(range_timeout(max(len(each.pages) for each in mine), claim), left + 1)
+                try:
+                    _read(claim, path, detected_type, total, mine, timeout, stop)
+                except Preempted:
+                    continue  # given back: taken again once this user's share of the pool allows
+                except StageTimeout:
+                    if time.monotonic() >= deadline:
+                        raise StageTimeout.after(round(budget)) from None
+                    raise
+                continue
+            with session_scope() as session:
+                where = ocr_ranges.state(session, claim)
+            if where.failed_error:
+                raise StageError(where.failed_error)
+            if where.finished:
+                return
+            if is_stopping():
+                raise WorkerStopping("the worker is shutting down")
+            if stop is not None and stop.is_set() and _claim_gone(claim):
+                raise StageStopped("stopped: the job's lease was lost (cancelled or taken over)")
+            time.sleep(WAIT_POLL_SECONDS)
+    except BaseException:
+        with session_scope() as session:
+            ocr_ranges.drop_pending(session, claim)
+        raise
+
+
+def read_offered_range(job_id: int, range_id: int | None, progress: tuple[int, int]) -> str:
+    """Another worker's part: take an offered range (`range_id`, or the next) if one is still to read, read it in
+    this worker's pool, and offer the job's next range on.
 
     `progress` is the OCR stage's span of the document's progress (`Claim.progress`).
 
     Returns what happened: "offered_again" (this worker's PDF processes are
-    all busy), "dropped" (taken, finished, or its claim is gone), "done",
-    "failed", "handed_back" or "lease_lost".
+    all busy), "dropped" (nothing left to take, or its claim is gone),
+    "done", "failed", "handed_back" or "lease_lost". The reader follows the
+    job's claim: a cancel stops it within seconds (`lease_watch.following`).
     """
     if not has_free_process():
         # Read here, the range would wait for this worker's own PDF processes: offer it to the others again.
-        send_ocr_range_messages(job_id, [range_id], delay_ms=REOFFER_DELAY_MS)
+        offer_ocr_ranges(job_id, 1, delay_ms=REOFFER_DELAY_MS)
         return "offered_again"
     with session_scope() as session:
         taken = ocr_ranges.take(session, job_id, current_worker_id(), range_id=range_id)
         if not taken:
             return "dropped"
         claim = replace(taken[0].claim, progress=progress)
-        awaiting, total = pages_awaiting_ocr(session, job_id)
-        [pages] = _unread(awaiting, taken)
         kind = detected_type(session, claim.document_id)
+        total = pages_awaiting_ocr(session, job_id)[1]
     try:
-        with tempfile.TemporaryDirectory(prefix=f"docqueue-{job_id}-ocr-") as directory:
+        with (
+            tempfile.TemporaryDirectory(prefix=f"docqueue-{job_id}-ocr-") as directory,
+            lease_watch.following(job_id, claim.lease_token) as lost,
+        ):
             path = OriginalFile(claim.document_id, directory).fetch()
-            run_in_pdf_process(
-                read_page_range,
-                path,
-                kind,
-                claim,
-                pages,
-                total,
-                timeout=range_timeout(len(pages), claim),
-            )
+            _read(claim, path, kind, total, taken, range_timeout(len(taken[0].pages), claim), lost)
     except WorkerStopping:
-        _end_ranges(taken, ocr_ranges.give_back)
+        # Given back (`_read`): another worker, or this one once its pool allows, takes it.
+        offer_ocr_ranges(job_id, 1, delay_ms=REOFFER_DELAY_MS)
         return "handed_back"
-    except LeaseLost:
+    except (LeaseLost, StageStopped):
         logger.info(
             "OCR range %s of job %s (document %s): the job's OCR claim is gone; its pages were not kept",
-            range_id,
+            taken[0].id,
             job_id,
             claim.document_id,
         )
         return "lease_lost"
-    except Exception as error:
+    except Exception:
         logger.warning(
-            "OCR range %s of job %s (document %s) failed", range_id, job_id, claim.document_id, exc_info=True
+            "OCR range %s of job %s (document %s) failed", taken[0].id, job_id, claim.document_id, exc_info=True
         )
-        _end_ranges(taken, ocr_ranges.fail, failure_reason(error))
         return "failed"
-    _end_ranges(taken, ocr_ranges.finish)
+    offer_ocr_ranges(job_id, 1)
     return "done"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from docqueue.jobs import Dispatch, RecoveryCounts
 from docqueue.queue import stage_records
-from docqueue.queue.attempts import closed_by_recovery
+from docqueue.queue.attempts import closed_by_recovery, closed_to_make_room
 from docqueue.queue.fragments import ADMISSION_OPEN, FAILURE_SHOWN, RELEASE_LEASE, documents_follow
 
 
@@ -78,6 +78,53 @@ class DispatcherSteps:
             batch=self.settings.queue_batch_size,
         )
         return [Dispatch(job_id=row.id, stage=row.stage) for row in rows]
+
+    def make_room(self) -> int:
+        """While every slot is taken and users with nothing in flight have work due, hand back as many running
+        jobs of users past their share (`concurrent_ocr_jobs`), longest-running first; how many.
+
+        `processing` -> `pending` at the same stage, due at once, the attempt
+        not counted (closed as handed back) and the lease cleared: its worker's
+        lease watch stops the stage within seconds, and it resumes after its
+        last committed batch when admitted again. `admit_pending` then gives
+        the freed slots to the users within their share. So a user's slow
+        files never keep another user's first document from starting; a job
+        only admitted (`queued`) is left, as its slot frees as soon as it runs.
+        """
+        rows = self._execute(
+            f"""
+            WITH in_flight AS (
+                SELECT owner_id FROM document_queue WHERE status IN ('queued', 'processing')
+            ), per_user AS (
+                SELECT owner_id, count(*) AS n FROM in_flight GROUP BY owner_id
+            ), waiting_users AS (
+                SELECT count(*) AS n FROM users u
+                WHERE NOT EXISTS (SELECT 1 FROM per_user p WHERE p.owner_id = u.id)
+                  AND EXISTS (SELECT 1 FROM document_queue q
+                              WHERE q.owner_id = u.id AND q.status = 'pending' AND q.run_after <= now())
+            ), victims AS (
+                SELECT q.id, q.lease_token AS old_token FROM document_queue q
+                JOIN per_user p ON p.owner_id = q.owner_id JOIN users u ON u.id = q.owner_id
+                WHERE q.status = 'processing' AND p.n > u.concurrent_ocr_jobs
+                  AND (SELECT count(*) FROM in_flight) >= :capacity AND {ADMISSION_OPEN}
+                ORDER BY q.started_at, q.id
+                LIMIT (SELECT n FROM waiting_users)
+                FOR UPDATE OF q SKIP LOCKED
+            ), handed_back AS (
+                UPDATE document_queue q SET status = 'pending', attempts = greatest(q.attempts - 1, 0),
+                       run_after = now(), dispatched_at = NULL, {RELEASE_LEASE}
+                FROM victims WHERE q.id = victims.id
+                RETURNING q.id, q.document_id, q.status, victims.old_token
+            ), documents_updated AS (
+                {documents_follow("handed_back")}
+            ), attempts_closed AS (
+                {closed_to_make_room("handed_back")}
+            )
+            SELECT count(*) FROM handed_back
+            """,
+            capacity=self.settings.ocr_concurrent_jobs,
+        )
+        return rows.scalar()
 
     def admit_pending(self) -> list[Dispatch]:
         """Move due pending jobs to `queued` within capacity; send the returned dispatches after commit.

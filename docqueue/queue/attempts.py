@@ -58,6 +58,22 @@ def closed_by_recovery(source: str) -> str:
     )
 
 
+#: What the owner of a job handed back to make room for another user's work reads in its attempt history.
+MADE_ROOM = "another user's work waited for a slot: this document resumes when one frees"
+
+
+def closed_to_make_room(source: str) -> str:
+    """An UPDATE closing, as handed back, the attempts of the jobs in CTE `source` (which returns `old_token`) that
+    the dispatcher handed back to make room (`DispatcherSteps.make_room`)."""
+    return _CLOSE.format(
+        outcome=f"'{HANDED_BACK}'",
+        error_class="NULL",
+        error_message="'{}'".format(MADE_ROOM.replace("'", "''")),  # a constant, quoted as SQL
+        source=f"FROM {source}",
+        match=f"a.lease_token = {source}.old_token",
+    )
+
+
 def opened(source: str) -> str:
     """An INSERT opening the attempt of the claim CTE `source` returns (`id`, `document_id`, `stage`,
     `attempts`, `lease_token`) for `:worker_id`: the claim's own statement opens its attempt."""

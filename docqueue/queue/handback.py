@@ -28,9 +28,12 @@ _HAND_BACK = f"""
 """
 
 
-def hand_back(session: Session, claim: Claim) -> Dispatch:
-    """Return the claimed item to `queued`; raises LeaseLost if the claim no longer holds."""
-    close_attempt(session, claim, HANDED_BACK, message="the worker was shutting down (deploy or restart)")
+def hand_back(
+    session: Session, claim: Claim, why: str = "the worker was shutting down (deploy or restart)"
+) -> Dispatch:
+    """Return the claimed item to `queued`, its attempt closed as handed back `why`; raises LeaseLost if the claim
+    no longer holds."""
+    close_attempt(session, claim, HANDED_BACK, message=why)
     row = session.execute(text(_HAND_BACK), {"job_id": claim.job_id, "lease_token": claim.lease_token}).first()
     if row is None:
         raise LeaseLost(f"job {claim.job_id} lost its lease before it could be handed back")

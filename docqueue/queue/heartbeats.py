@@ -45,6 +45,14 @@ _HELD = """
     WHERE id = ANY(CAST(:job_ids AS bigint[])) AND worker_id = :worker_id AND status = 'processing'
 """
 
+# Which of the claims (job id, lease token) given still hold, by whichever worker.
+_CLAIMS_HOLDING = """
+    SELECT q.id, q.lease_token::text FROM document_queue q
+    JOIN unnest(CAST(:job_ids AS bigint[]), CAST(:tokens AS uuid[])) AS c (id, token)
+      ON q.id = c.id AND q.lease_token = c.token
+    WHERE q.status = 'processing'
+"""
+
 # Work that should be moving: admitted or due, not waiting out a retry backoff.
 _WAITING_WORK = """
     SELECT count(*) FROM document_queue
@@ -85,6 +93,16 @@ def held_claims(session: Session, worker_id: str, job_ids: list[int]) -> set[int
         return set()
     rows = session.execute(text(_HELD), {"worker_id": worker_id, "job_ids": list(job_ids)})
     return {row.id for row in rows}
+
+
+def claims_holding(session: Session, claims: list[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Those of `claims` (job id, lease token) that still hold, whoever holds them (read only)."""
+    if not claims:
+        return set()
+    rows = session.execute(
+        text(_CLAIMS_HOLDING), {"job_ids": [job for job, _ in claims], "tokens": [token for _, token in claims]}
+    )
+    return {(row[0], row[1]) for row in rows}
 
 
 def forget_worker(session: Session, worker_id: str) -> None:

@@ -151,6 +151,17 @@ def give_back(session: Session, taken: TakenRange, worker_id: str) -> None:
     _end(session, taken, worker_id, "pending")
 
 
+def drop_pending(session: Session, claim: Claim) -> None:
+    """The claim's reading has ended (failed, stopped, timed out): its ranges nobody took are not kept."""
+    session.execute(
+        text(
+            "DELETE FROM ocr_ranges WHERE job_id = :job_id AND lease_token = CAST(:lease_token AS uuid) "
+            "AND status = 'pending'"
+        ),
+        claim_params(claim),
+    )
+
+
 def state(session: Session, claim: Claim) -> RangeState:
     """Where the claim's ranges stand; raises LeaseLost if the claim no longer holds."""
     row = session.execute(

@@ -14,6 +14,12 @@ as the runner does before publishing: past its limit, the stage stops there
 and its batch is rolled back. A call that blocks (a slow database, an AI
 request within AI_TIMEOUT_SECONDS) is not interrupted; the stage stops when
 it returns.
+
+An OCR range read by another worker runs under the claim of the stage's
+own worker, which this process does not hold: the range's reader
+`follows` that claim (its job id and lease token), and the heartbeat asks
+whether followed claims still hold as often as it asks of its own, so a
+cancel stops every reader of the job within seconds too.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class _Watch:
 
 #: job id -> the watch of the stage running it in this process
 _watches: dict[int, _Watch] = {}
+#: (job id, lease token) of another process's claim -> the events of the readers here that follow it
+_followers: dict[tuple[int, str], list[threading.Event]] = {}
 _lock = threading.Lock()
 
 
@@ -56,6 +64,43 @@ def watching(job_id: int, time_limit: float | None = None) -> Iterator[threading
         with _lock:
             if _watches.get(job_id) is watch:
                 del _watches[job_id]
+
+
+def lost_event(job_id: int) -> threading.Event | None:
+    """The event of the stage watching `job_id` in this process (`watching`), if one is."""
+    with _lock:
+        watch = _watches.get(job_id)
+    return watch.lost if watch is not None else None
+
+
+@contextmanager
+def following(job_id: int, lease_token: str) -> Iterator[threading.Event]:
+    """An event set when the heartbeat finds that claim (`job_id` held with `lease_token`, by any worker) gone."""
+    key, lost = (job_id, lease_token), threading.Event()
+    with _lock:
+        _followers.setdefault(key, []).append(lost)
+    try:
+        yield lost
+    finally:
+        with _lock:
+            _followers[key].remove(lost)
+            if not _followers[key]:
+                del _followers[key]
+
+
+def followed() -> list[tuple[int, str]]:
+    """The claims (job id, lease token) readers in this process follow now."""
+    with _lock:
+        return list(_followers)
+
+
+def signal_unheld(checked: list[tuple[int, str]], held: set[tuple[int, str]]) -> None:
+    """Wake the readers following the claims of `checked` that are not in `held`: those claims are gone."""
+    with _lock:
+        for key in checked:
+            if key not in held:
+                for lost in _followers.get(key, []):
+                    lost.set()
 
 
 def check_time(job_id: int) -> None:

@@ -36,6 +36,7 @@ import pebble
 from docqueue.connections import ProcessRole, set_process_role
 from docqueue.errors import StageTimeout, TransientError
 from docqueue.runtime import pool_guard, worker_shutdown
+from docqueue.runtime.pool_share import PoolShare, Preempted, Seat
 from docqueue.runtime.worker_shutdown import WorkerStopping
 from docqueue.settings import get_settings
 
@@ -117,10 +118,13 @@ def warm_pdf_pool() -> None:
 class _GuardedTask:
     """A task in the pool run under `pool_guard`, with the file its process reports a fatal error in."""
 
-    def __init__(self, future: pebble.ProcessFuture, report_path: str, timeout: float) -> None:
+    def __init__(
+        self, future: pebble.ProcessFuture, report_path: str, timeout: float, seat: Seat | None = None
+    ) -> None:
         self.future = future
         self.report_path = report_path
         self.timeout = timeout
+        self.seat = seat
         self._orphaned_since: float | None = None
 
     def lost(self) -> bool:
@@ -148,6 +152,9 @@ class _GuardedTask:
         exiting, else as a transient StageProcessDied.
         """
         while not concurrent.futures.wait([self.future], timeout=STOP_POLL_SECONDS).done:
+            if self.seat is not None and self.seat.preempted.is_set():
+                self.future.cancel()  # pebble kills the process running a cancelled task
+                raise Preempted("another user's work waited for this PDF process: the work resumes later")
             check()
             if self.lost():
                 self.future.cancel()
@@ -182,30 +189,55 @@ def _alive(pid: int) -> bool:
         return True  # no /proc here: existing is all we can know
 
 
-#: Tasks this process has handed to its pool and not yet seen end.
-_tasks_in_pool = 0
+#: Who holds this process's pool processes, and who waits for one (tasks go to the pool only once seated).
+_share = PoolShare(lambda: get_settings().pdf_worker_processes)
+
+
+def free_processes() -> int:
+    """How many tasks handed to the pool now would start at once rather than wait for a process."""
+    return _share.free_processes()
 
 
 def has_free_process() -> bool:
     """Whether a task handed to the pool now would start at once rather than wait for a process."""
-    with _lock:
-        return _tasks_in_pool < get_settings().pdf_worker_processes
+    return free_processes() > 0
 
 
 @contextmanager
-def _guarded(function: Callable, args: tuple, timeout: float) -> Iterator[_GuardedTask]:
-    global _tasks_in_pool
+def _guarded(
+    function: Callable, args: tuple, timeout: float, owner: int | None, check: Callable[[], None] = lambda: None
+) -> Iterator[_GuardedTask]:
+    """Seat the task (`pool_share`: waiting while `check()` does not raise), then run it in the pool."""
+    seat = Seat(owner)
+    _share.take(seat, check)
     descriptor, report_path = tempfile.mkstemp(prefix="docqueue-pool-report-")
     os.close(descriptor)
-    with _lock:
-        _tasks_in_pool += 1
     try:
         future = _get_pool().schedule(pool_guard.run_guarded, args=(report_path, function, *args), timeout=timeout)
-        yield _GuardedTask(future, report_path, timeout)
+        yield _GuardedTask(future, report_path, timeout, seat)
     finally:
-        with _lock:
-            _tasks_in_pool -= 1
+        _share.leave(seat)
         pool_guard.forget(report_path)
+
+
+def _stop_check(stop: threading.Event | None, confirm_stop: Callable[[], bool]) -> Callable[[list], None]:
+    """What waiting tasks ask every STOP_POLL_SECONDS: `check(tasks)` cancels them all and raises when the worker
+    is shutting down (WorkerStopping) or `stop` is set and `confirm_stop()` agrees (StageStopped); if it does not
+    agree, `stop` is cleared and the wait goes on."""
+
+    def check(tasks: list) -> None:
+        if worker_shutdown.is_stopping():
+            for task in tasks:
+                task.future.cancel()  # pebble kills the process running a cancelled task
+            raise WorkerStopping("the worker is shutting down")
+        if stop is not None and stop.is_set():
+            if confirm_stop():
+                for task in tasks:
+                    task.future.cancel()
+                raise StageStopped("stopped: the job's lease was lost (cancelled or taken over)")
+            stop.clear()
+
+    return check
 
 
 def run_in_pdf_process(
@@ -214,49 +246,63 @@ def run_in_pdf_process(
     timeout: float,
     stop: threading.Event | None = None,
     confirm_stop: Callable[[], bool] = lambda: True,
+    owner: int | None = None,
 ) -> T:
     """Run `function(*args)` in a pool process and wait; kill it after `timeout` seconds.
 
     Whatever it raises arrives as one of our own errors (see `pool_guard`).
     The task is also killed, and the wait ends, when the worker begins
-    shutting down (WorkerStopping: its item is handed back), or once `stop`
-    is set and `confirm_stop()` agrees (StageStopped: the lease is gone); if
-    it does not agree, `stop` is cleared and the wait goes on.
+    shutting down (WorkerStopping: its item is handed back), once `stop`
+    is set and `confirm_stop()` agrees (StageStopped: the lease is gone), or
+    when user `owner`'s share of the pool goes to another user's waiting
+    work (`pool_share.Preempted`, a WorkerStopping: hand the item back).
     """
-    with _guarded(function, args, timeout) as task:
-
-        def must_stop() -> None:
-            if worker_shutdown.is_stopping():
-                task.future.cancel()  # pebble kills the process running a cancelled task
-                raise WorkerStopping("the worker is shutting down")
-            if stop is not None and stop.is_set():
-                if confirm_stop():
-                    task.future.cancel()
-                    raise StageStopped("stopped: the job's lease was lost (cancelled or taken over)")
-                stop.clear()
-
-        return task.result(must_stop)
+    check = _stop_check(stop, confirm_stop)
+    with _guarded(function, args, timeout, owner, lambda: check([])) as task:
+        return task.result(lambda: check([task]))
 
 
-def run_in_pdf_processes(function: Callable[..., T], argument_lists: list[tuple], *, timeout: float) -> list[T]:
+def run_in_pdf_processes(
+    function: Callable[..., T],
+    argument_lists: list[tuple],
+    *,
+    timeout: float,
+    stop: threading.Event | None = None,
+    confirm_stop: Callable[[], bool] = lambda: True,
+    owner: int | None = None,
+) -> list[T]:
     """Run `function(*arguments)` for each of `argument_lists` in the pool at once; their results, in order.
 
-    Each call may take `timeout` seconds and runs under `pool_guard` as
-    `run_in_pdf_process` does. The first error (in order) is raised once
-    every call has ended or been cancelled: calls not yet started are
-    cancelled, running ones finish, so nothing is left writing.
+    Each call may take `timeout` seconds and runs as `run_in_pdf_process`
+    runs one. The first error (in order) is raised once every call has
+    ended or been cancelled: running ones finish, so nothing is left
+    writing; a stop (shutdown, lost lease) cancels them all at once.
     """
+    check = _stop_check(stop, confirm_stop)
+
+    def seating() -> None:
+        # A task seated already that is preempted while the next waits for its seat gives way with all of them.
+        check(tasks)
+        if any(task.seat.preempted.is_set() for task in tasks):
+            for task in tasks:
+                task.future.cancel()
+            raise Preempted("another user's work waited for these PDF processes: the work resumes later")
+
     with ExitStack() as stack:
-        tasks = [stack.enter_context(_guarded(function, arguments, timeout)) for arguments in argument_lists]
+        tasks: list[_GuardedTask] = []
+        for arguments in argument_lists:
+            tasks.append(stack.enter_context(_guarded(function, arguments, timeout, owner, seating)))
         results: list[T] = []
         error: BaseException | None = None
         for task in tasks:
-            if error is not None:
-                task.future.cancel()
             try:
-                results.append(task.result())
+                results.append(task.result(lambda: check(tasks)))
             except CancelledError:
                 pass
+            except (WorkerStopping, StageStopped) as stopped:
+                if not isinstance(stopped, Preempted):
+                    raise  # the check cancelled every task
+                error = error or stopped  # this one alone gave way: the others finish first
             except BaseException as raised:  # noqa: BLE001  (re-raised below, after the rest have ended)
                 error = error or raised
         if error is not None:

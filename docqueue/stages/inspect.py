@@ -3,7 +3,8 @@
 The type comes from the bytes, never from the name or the declared
 content type. Whatever cannot be processed fails here with a specific reason:
 a document of more than MAX_DOCUMENT_PAGES pages too, and one whose pages
-would pass its owner's daily page quota (counted in here, `docqueue/quotas.py`).
+would pass its owner's daily page quota (counted in here, `docqueue/quotas.py`),
+and a PDF whose pages nest forms too deep or draw too much.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import filetype
 from sqlalchemy.orm import Session
 
 from docqueue.budgets import pages_over_limit
+from docqueue.content_limits import check_content
 from docqueue.documents import record_inspection
 from docqueue.errors import DocumentRejected
 from docqueue.image_limits import check_image_file
@@ -91,12 +93,15 @@ def open_document(path: str, detected_type: str) -> pymupdf.Document:
 
 
 def run(path: str, claim: Claim) -> Inspection:
-    """Sniff, open and count pages; DocumentRejected over MAX_DOCUMENT_PAGES. Runs in a PDF pool process."""
+    """Sniff, open and count pages; DocumentRejected over MAX_DOCUMENT_PAGES or for a PDF whose drawing is hopeless
+    (`content_limits`). Runs in a PDF pool process."""
     detected_type = sniff_type(path)
     with open_document(path, detected_type) as document:
         refusal = pages_over_limit(document.page_count)
         if refusal:
             raise DocumentRejected(refusal)
+        if detected_type == "pdf":
+            check_content(document)
         return Inspection(detected_type=detected_type, page_count=document.page_count)
 
 

@@ -1,11 +1,12 @@
 """Stage `ocr`: read by Tesseract exactly the pages with no text layer (all pages of an uploaded image).
 
 The pages are split into ranges of at most OCR_RANGE_PAGES, offered to
-every worker (`docqueue/ocr/range_reading.py`): this worker reads them in
+every worker a few at a time (`docqueue/ocr/range_reading.py`): this worker reads them in
 its PDF pool, one range per process, while any other worker with a free
 thread takes one too. Each page is turned upright and read by a one-thread
 Tesseract with the owner's `ocr_timeout_seconds` per page. Batches commit as
-they are read; a retried attempt reads only the pages still without text. The document's `ocr_status`, `ocr_error` and `ocr_completed_at`
+they are read; a retried attempt reads only the pages still without text. The whole
+reading may take OCR_SECONDS_PER_PAGE a page (`ocr_budget`), then fails for good. The document's `ocr_status`, `ocr_error` and `ocr_completed_at`
 follow. An owner with background OCR off gets the stage skipped, and can
 ask for it later (operation `ocr`).
 """
@@ -18,9 +19,10 @@ from sqlalchemy.orm import Session
 from docqueue.db import session_scope
 from docqueue.documents import detected_type, pages_awaiting_ocr, record_ocr_status
 from docqueue.jobs import Claim, LeaseLost
-from docqueue.ocr.range_messages import send_ocr_range_messages
-from docqueue.ocr.range_reading import failure_reason, read_ranges, split_pages
+from docqueue.ocr.range_messages import offer_ocr_ranges
+from docqueue.ocr.range_reading import failure_reason, ocr_budget, read_ranges, split_pages
 from docqueue.queue import DocumentQueueService, ocr_ranges
+from docqueue.runtime.pdf_pool import StageStopped
 from docqueue.runtime.worker_shutdown import WorkerStopping
 from docqueue.settings import get_settings
 from docqueue.stages.stage import Stage
@@ -51,7 +53,12 @@ def _set_ocr_status(claim: Claim, status: str, error: str | None = None) -> None
 
 
 def run(path: str, claim: Claim) -> int:
-    """Read the pages awaiting OCR, in ranges any worker may take; return how many were read."""
+    """Read the pages awaiting OCR, in ranges any worker may take; return how many were read.
+
+    A few ranges are offered to other workers (as many as this worker's
+    pool has processes: each reader offers the next on), and the reading
+    may take OCR_SECONDS_PER_PAGE for each page still to read.
+    """
     with session_scope() as session:
         awaiting, needed = pages_awaiting_ocr(session, claim.job_id)
         kind = detected_type(session, claim.document_id)
@@ -62,10 +69,10 @@ def run(path: str, claim: Claim) -> int:
         range_ids = ocr_ranges.plan(
             session, claim, split_pages(awaiting, settings.ocr_range_pages, settings.pdf_worker_processes)
         )
-    send_ocr_range_messages(claim.job_id, range_ids)
+    offer_ocr_ranges(claim.job_id, max(0, min(len(range_ids) - 1, settings.pdf_worker_processes)))
     try:
-        read_ranges(claim, path, kind, needed)
-    except (LeaseLost, WorkerStopping):
+        read_ranges(claim, path, kind, needed, ocr_budget(len(awaiting)))
+    except (LeaseLost, WorkerStopping, StageStopped):
         raise
     except Exception as error:
         try:

@@ -56,7 +56,8 @@ class Stage:
     (chunking the stored text). It cannot be killed, so it is stopped at
     its time limit between batches (`lease_watch.check_time`), as an I/O
     stage is; with `limits_own_time` it gets no stage-wide limit and limits
-    its own work instead (OCR: the owner's `ocr_timeout_seconds` a page).
+    its own work instead (OCR: OCR_SECONDS_PER_PAGE for each page it reads,
+    and the owner's `ocr_timeout_seconds` for each page's recognition).
 
     An `optional` stage (any stage after the text is stored) cannot fail its
     document: once it fails for good (a permanent error, or its last

@@ -10,8 +10,10 @@ take longer than a memo, but never without bound.
 
 A stage in a PDF process is killed at its limit (`pdf_pool`); one in the
 worker process (chunk, and the I/O lane's embed and enrich) stops at its
-next batch past it (`lease_watch`). OCR has no stage-wide limit: each page
-gets the owner's `ocr_timeout_seconds` (`Stage.limits_own_time`).
+next batch past it (`lease_watch`). OCR keeps its own limit
+(`Stage.limits_own_time`): OCR_SECONDS_PER_PAGE for each page it reads
+(`ocr.range_reading.ocr_budget`), and the owner's `ocr_timeout_seconds` for
+each page's recognition.
 """
 
 from __future__ import annotations

@@ -129,20 +129,21 @@ def defer(claim: Claim, waiting: ServiceUnavailable) -> None:
     logger.info("job %s (document %s) stage %s deferred: %s", claim.job_id, claim.document_id, claim.stage, waiting)
 
 
-def give_back(claim: Claim) -> None:
-    """The worker is shutting down: give the item back so another worker resumes it now."""
+def give_back(claim: Claim, why: str | None = None) -> None:
+    """The worker is shutting down (or the stage gave way, `why`): give the item back so a worker resumes it."""
     try:
         with session_scope() as session:
-            dispatch = hand_back(session, claim)
+            dispatch = hand_back(session, claim, why) if why else hand_back(session, claim)
     except LeaseLost:
         logger.warning("job %s (document %s) lost its lease before it was handed back", claim.job_id, claim.document_id)
         return
     send_stage_messages([dispatch])
     logger.info(
-        "job %s (document %s) stage %s handed back: the worker is shutting down",
+        "job %s (document %s) stage %s handed back: %s",
         claim.job_id,
         claim.document_id,
         claim.stage,
+        why or "the worker is shutting down",
     )
 
 

@@ -33,6 +33,7 @@ from docqueue.queue import DocumentQueueService, run_outputs, stage_records
 from docqueue.queue.attempts import FAILED, close_attempt
 from docqueue.runtime import lease_watch
 from docqueue.runtime.pdf_pool import StageStopped, preload_in_pdf_processes, run_in_pdf_process
+from docqueue.runtime.pool_share import Preempted
 from docqueue.runtime.worker_identity import current_worker_id
 from docqueue.runtime.worker_shutdown import WorkerStopping, is_stopping
 from docqueue.stages.stage import Lane, Skipped, Stage
@@ -82,7 +83,13 @@ def _work(step: _Step, original: OriginalFile):
     with lease_watch.watching(claim.job_id) as lease_lost:
         path = original.fetch()
         return run_in_pdf_process(
-            stage.run, path, claim, timeout=step.time_limit, stop=lease_lost, confirm_stop=lambda: _lease_gone(claim)
+            stage.run,
+            path,
+            claim,
+            timeout=step.time_limit,
+            stop=lease_lost,
+            confirm_stop=lambda: _lease_gone(claim),
+            owner=claim.owner_id,
         )
 
 
@@ -188,8 +195,9 @@ def _run_step(step: _Step, original: OriginalFile) -> tuple[str, _Step | None]:
             claim.attempt,
         )
         return "lease_lost", None
-    except WorkerStopping:
-        give_back(claim)
+    except WorkerStopping as stopping:
+        # Shutting down, or preempted for another user's waiting work (`pool_share`): resumed later, not failed.
+        give_back(claim, str(stopping) if isinstance(stopping, Preempted) else None)
         return "handed_back", None
     except LeaseLost:
         logger.warning(

@@ -264,3 +264,25 @@ def document_with_pages(session, owner_id: int, monkeypatch, texts: list[str]):
     claim = claim_next(session, document_id)
     extract_text._write_pages(claim, [(n, text, False, None) for n, text in enumerate(texts, 1)], len(texts))
     return claim
+
+
+def form_bomb(levels: int, fanout: int = 4, pages: int = 1, text: str = "") -> bytes:
+    """A PDF whose pages draw a form that draws the next one `fanout` times, `levels` deep (fanout**levels drawings
+    of a few lines, for every page); 25 levels of 4 is a 5 KB file MuPDF would draw for ever."""
+    document = pymupdf.open()
+    below = None
+    for _ in range(levels):
+        xref = document.get_new_xref()
+        resources = f"/Resources << /XObject << /X {below} 0 R >> >>" if below else ""
+        document.update_object(xref, f"<< /Type /XObject /Subtype /Form /BBox [0 0 100 100] {resources} >>")
+        document.update_stream(xref, b"/X Do " * fanout if below else b"0 0 1 1 re f 10 10 m 20 20 l S")
+        below = xref
+    for number in range(pages):
+        page = document.new_page()
+        page.insert_text((72, 72), text or f"page {number + 1}")
+        kind, resources = document.xref_get_key(page.xref, "Resources")
+        holder, key = (int(resources.split()[0]), "XObject") if kind == "xref" else (page.xref, "Resources/XObject")
+        document.xref_set_key(holder, key, f"<< /X {below} 0 R >>")
+        contents = page.get_contents()[0]
+        document.update_stream(contents, document.xref_stream(contents) + b"\nq /X Do Q\n")
+    return document.tobytes(deflate=True)

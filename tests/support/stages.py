@@ -75,3 +75,11 @@ def settle(session, document_id: int) -> sa.Row:
             return job
         session.execute(sa.text("UPDATE document_queue SET run_after = now() WHERE id = :j"), {"j": job.id})
         session.commit()
+
+
+def ocr_record(engine, document_id: int):
+    with engine.connect() as connection:
+        return connection.execute(
+            sa.text("SELECT * FROM document_stage_records WHERE document_id = :d AND stage = 'ocr'"),
+            {"d": document_id},
+        ).first()

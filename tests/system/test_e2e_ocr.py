@@ -7,16 +7,9 @@ import sqlalchemy as sa
 from tests.support.api import Api, create_admin_with_cli
 from tests.support.processes import start_web, wait_until
 from tests.support.scans import PARAGRAPHS, coverage, joined_pdf, scan_page, text_image, words
+from tests.support.stages import ocr_record
 
 PAGES = 12
-
-
-def ocr_record(engine, document_id: int):
-    with engine.connect() as connection:
-        return connection.execute(
-            sa.text("SELECT * FROM document_stage_records WHERE document_id = :d AND stage = 'ocr'"),
-            {"d": document_id},
-        ).first()
 
 
 def ocr_page_versions(engine, document_id: int) -> dict[int, str]:
