@@ -59,8 +59,13 @@ def test_delete_and_retry_of_two_selected_jobs(operator, make_user, session):
     assert session.execute(sa.text("SELECT count(*) FROM document_queue WHERE id = :j"), {"j": gone}).scalar() == 0
 
     both = {"csrf_token": csrf, "action": "retry", "job_id": [str(first), str(second)]}
+    # Both failed for good: a plain retry leaves them and says why, the same rule as the API's requeue.
     assert client.post("/admin/jobs/action", data=both).status_code == 302
-    assert last_audit(session) == ("op@example.com", "job.retry", 2, f"jobs {first}, {second}")
+    assert {job_row(session, job).status for job in (first, second)} == {"failed"}
+    said = client.get("/admin/jobs").get_data(as_text=True)
+    assert "Retried 0 jobs." in said and "Not retried: 2 jobs failed for good" in said
+    assert client.post("/admin/jobs/action", data={**both, "anyway": "on"}).status_code == 302
+    assert last_audit(session) == ("op@example.com", "job.retry_anyway", 2, f"jobs {first}, {second}")
     # Retried work goes back to pending, and the nudge after the retry may already have admitted it.
     assert {job_row(session, job).status for job in (first, second)} <= {"pending", "queued"}
     assert {job_row(session, job).attempts for job in (first, second)} == {0}

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from docqueue.pipeline import PIPELINE
-from docqueue.statuses import OPERATIONS, QueueStatus
+from docqueue.statuses import OPERATIONS, FailureKind, QueueStatus
 
 #: Time windows the list offers, in hours.
 WINDOWS = {"1h": 1, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
@@ -119,11 +119,20 @@ class JobRow:
     heartbeat_at: datetime | None
     worker_id: str | None
     error_message: str | None
+    #: The last failure's FailureKind value: a permanent one is retried only "anyway".
+    failure_kind: str | None
+    #: When a pending job may run: its next try, while it backs off after a transient failure.
+    run_after: datetime
+
+    @property
+    def will_fail_again(self) -> bool:
+        """Whether this failed job's failure would repeat on another try (the file is the problem, or a bug)."""
+        return self.status == QueueStatus.FAILED and self.failure_kind == FailureKind.PERMANENT
 
 
 _ROW_COLUMNS = """
     q.id, q.document_id, d.filename, u.email AS owner, q.operation, q.status, q.stage, q.priority, q.attempts,
-    q.max_attempts, q.created_at, q.heartbeat_at, q.worker_id, q.error_message
+    q.max_attempts, q.created_at, q.heartbeat_at, q.worker_id, q.error_message, q.failure_kind, q.run_after
 """
 
 
