@@ -15,7 +15,7 @@ from docqueue.ai.breakers import ServiceUnavailable
 from docqueue.callbacks import deliveries
 from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
-from docqueue.errors import StageError, StageTimeout, failure_kind
+from docqueue.errors import StageError, StageTimeout, failure_kind, is_users_news
 from docqueue.queue import Claim, DocumentQueueService, LeaseLost
 from docqueue.queue.attempts import FAILED, RETRYING, close_attempt
 from docqueue.queue.deferral import defer_claim
@@ -48,7 +48,10 @@ def _record_failure(
             "job %s (document %s) lost its lease before its failure was recorded", claim.job_id, claim.document_id
         )
         return
-    if status == "failed":
+    if status == "failed" and is_users_news(error):
+        # The user's own file (password, damaged, not a PDF): their page says why; nothing for an operator to do.
+        sentry_sdk.add_breadcrumb(category="document", message=f"document {claim.document_id} rejected: {message}")
+    elif status == "failed":
         # One event per final failure: retries that may still pass are not news.
         with sentry_sdk.new_scope() as scope:
             scope.set_tag("stage", claim.stage)
