@@ -190,7 +190,13 @@ def user_settings(
 
 @main.command()
 @click.option("--port", default=8000, show_default=True, help="Port the web process listens on.")
-def up(port: int) -> None:
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the web process listens on; 0.0.0.0 lets other machines of the network reach it.",
+)
+def up(port: int, host: str) -> None:
     """Run everything on this machine: Postgres, Redis, migrations, web, worker and clock.
 
     Without DATABASE_URL and REDIS_URL it starts embedded servers keeping their
@@ -198,7 +204,7 @@ def up(port: int) -> None:
     """
     from docqueue.up import run_up
 
-    sys.exit(run_up(port))
+    sys.exit(run_up(port, host))
 
 
 @main.command()

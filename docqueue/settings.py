@@ -81,6 +81,7 @@ class Settings:
     db_idle_in_transaction_timeout_seconds: int
     web_header_timeout_seconds: int
     web_body_timeout_seconds: int
+    web_control_socket: str
     ocr_languages: str
     tessdata_prefix: str
     ocr_dpi: int
@@ -171,6 +172,8 @@ def load_settings() -> Settings:
         db_idle_in_transaction_timeout_seconds=_int("DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 60, minimum=0),
         web_header_timeout_seconds=_int("WEB_HEADER_TIMEOUT_SECONDS", 10, minimum=1),
         web_body_timeout_seconds=_int("WEB_BODY_TIMEOUT_SECONDS", 30, minimum=1),
+        # Empty: gunicorn's own default (~/.gunicorn/gunicorn.ctl). `docqueue up` keeps it under DOCQUEUE_HOME.
+        web_control_socket=os.environ.get("WEB_CONTROL_SOCKET", ""),
         ocr_languages=_languages("OCR_LANGUAGES", "eng"),
         # Where Debian's tesseract-ocr-<lang> packages put their models.
         tessdata_prefix=os.environ.get("TESSDATA_PREFIX") or "/usr/share/tesseract-ocr/5/tessdata",

@@ -73,7 +73,7 @@ class _Manager(honcho.manager.Manager):
         return {name: process["pid"] for name, process in list(self._processes.items()) if "pid" in process}
 
 
-def run_processes(procfile: dict[str, str], port: int, home: Path, state: UpState) -> int:
+def run_processes(procfile: dict[str, str], home: Path, state: UpState) -> int:
     """Run web, worker and clock until a signal or until one of them exits; return the exit code."""
     honcho.manager.KILL_WAIT = STOP_GRACE_SECONDS
     manager = _Manager()
@@ -83,7 +83,7 @@ def run_processes(procfile: dict[str, str], port: int, home: Path, state: UpStat
         command = f"exec {procfile[name]}"
         manager.add_process(name, command, env=os.environ.copy(), cwd=str(REPO_ROOT))
     stopping = threading.Event()
-    threading.Thread(target=watch, args=(manager, port, home, state, stopping), daemon=True).start()
+    threading.Thread(target=watch, args=(manager, home, state, stopping), daemon=True).start()
     sys.stdout.flush()  # honcho forks: nothing of ours may sit in a buffer copied to the children
     try:
         # Honcho sends SIGTERM to each process group on SIGINT/SIGTERM or when any
@@ -99,7 +99,7 @@ def run_processes(procfile: dict[str, str], port: int, home: Path, state: UpStat
     return 0
 
 
-def watch(manager: _Manager, port: int, home: Path, state: UpState, stopping: threading.Event) -> None:
+def watch(manager: _Manager, home: Path, state: UpState, stopping: threading.Event) -> None:
     """Record the commands' pids in `up.json` once all have started, then print the URL once the web answers."""
     # Wait out honcho's forks: forking while this thread holds a lock would copy the lock held.
     stopping.wait(1.0)
@@ -107,7 +107,7 @@ def watch(manager: _Manager, port: int, home: Path, state: UpState, stopping: th
         if stopping.wait(0.1):
             return
     record_processes(home, state, pids)
-    url = f"http://127.0.0.1:{port}/"
+    url = state.web_url
     while not stopping.wait(0.5):
         try:
             with urllib.request.urlopen(url + "healthz", timeout=2) as response:
