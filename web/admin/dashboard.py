@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import flash, jsonify, redirect, url_for
+from datetime import UTC, datetime
+
+from flask import abort, flash, jsonify, redirect, url_for
 from flask_login import current_user
 
-from docqueue.ai.breakers import breaker_states
+from docqueue.ai.breakers import SERVICES, breaker_states, close_by_hand
 from docqueue.audit import recent_audit
 from docqueue.queue.dashboard import EXACT_COUNT_LIMIT
 from docqueue.queue.dispatcher import nudge_dispatcher
@@ -33,8 +35,15 @@ def dashboard():
         audit=recent_audit(db.session) if sees_everything() else [],
         can_act=current_user.has_role("operator"),
         exact_limit=EXACT_COUNT_LIMIT,
-        breakers=breaker_states(),
+        breakers=[state for state in breaker_states().values() if state.shown],
     )
+
+
+@bp.app_template_filter("clock_time")
+def clock_time(value: datetime) -> str:
+    """A time of today as people say it, `15:11 UTC` (the date only when it is not today)."""
+    value = value.astimezone(UTC)
+    return f"{value:%H:%M} UTC" if value.date() == datetime.now(UTC).date() else f"{value:%Y-%m-%d %H:%M} UTC"
 
 
 @bp.get("/series.json")
@@ -73,4 +82,17 @@ def clear_completed():
     cleared = OperatorActions(db.session, current_user).clear_completed(days)
     db.session.commit()
     flash(f"Cleared {counted(cleared, 'completed job')} older than {counted(days, 'day')}.", "info")
+    return redirect(url_for("admin.dashboard"))
+
+
+@bp.post("/breakers/<name>/close")
+@role_required("operator")
+def close_breaker(name: str):
+    """Let calls to an outside service through now, before its breaker's reset time (audited)."""
+    if name not in SERVICES:
+        abort(404, description=f"no outside service {name!r}")
+    close_by_hand(db.session, current_user, name)
+    db.session.commit()
+    nudge_dispatcher(db.session)  # the work it held may go now
+    flash(f"Trying the {SERVICES[name]} again now: its waiting documents go ahead.", "info")
     return redirect(url_for("admin.dashboard"))
