@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import abort, flash, jsonify, redirect, url_for
+from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_login import current_user
 
 from docqueue.ai.breakers import SERVICES, breaker_states, close_by_hand
@@ -13,6 +13,7 @@ from docqueue.queue.dashboard import EXACT_COUNT_LIMIT
 from docqueue.queue.dispatcher import nudge_dispatcher
 from docqueue.queue.history import completion_series
 from docqueue.queue.operator import OperatorActions
+from docqueue.queue.pausing import HOLDABLE, held_work, hold, release
 from docqueue.wording import counted
 from web.admin import bp
 from web.admin.common import current_dashboard, form_int, page_or_partial, sees_everything
@@ -36,6 +37,8 @@ def dashboard():
         can_act=current_user.has_role("operator"),
         exact_limit=EXACT_COUNT_LIMIT,
         breakers=[state for state in breaker_states().values() if state.shown],
+        holdable=HOLDABLE,
+        held={(held.scope, held.name): held for held in held_work(db.session)} if sees_everything() else {},
     )
 
 
@@ -95,4 +98,25 @@ def close_breaker(name: str):
     db.session.commit()
     nudge_dispatcher(db.session)  # the work it held may go now
     flash(f"Trying the {SERVICES[name]} again now: its waiting documents go ahead.", "info")
+    return redirect(url_for("admin.dashboard"))
+
+
+@bp.post("/queue/<any(hold, release):verb>")
+@role_required("operator")
+def hold_or_release(verb: str):
+    """Hold (or resume) one lane or one stage: its waiting work stays put, running work finishes."""
+    scope, name = request.form.get("scope", ""), request.form.get("name", "")
+    try:
+        changed = (hold if verb == "hold" else release)(db.session, current_user, scope, name)
+    except ValueError as error:
+        abort(400, description=str(error))
+    db.session.commit()
+    if verb == "release":
+        nudge_dispatcher(db.session)  # what waited for it may go now
+    if not changed:
+        flash(f"The {scope} {name} was {'held' if verb == 'hold' else 'not held'} already.", "info")
+    elif verb == "hold":
+        flash(f"Holding the {scope} {name}: its waiting work stays put; running work finishes.", "info")
+    else:
+        flash(f"Resumed the {scope} {name}.", "info")
     return redirect(url_for("admin.dashboard"))
