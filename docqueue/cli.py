@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -20,6 +21,8 @@ class _Commands(click.Group):
     """Report a missing or malformed setting as one line, not a traceback."""
 
     def invoke(self, ctx):
+        # A subcommand's --help only prints: it must not look for servers, nor say which it chose.
+        ctx.meta["help_only"] = any(arg in ctx.help_option_names for arg in ctx.args)
         try:
             return super().invoke(ctx)
         except SettingsError as error:
@@ -31,7 +34,7 @@ class _Commands(click.Group):
 def main(ctx: click.Context) -> None:
     """docqueue: durable document processing."""
     configure_logging()
-    if ctx.invoked_subcommand not in UP_COMMANDS:
+    if ctx.invoked_subcommand not in UP_COMMANDS and not ctx.meta["help_only"]:
         from docqueue.settings import get_settings
         from docqueue.up_control import use_embedded_servers
         from docqueue.up_state import docqueue_home
@@ -256,11 +259,16 @@ def dispatch() -> None:
 @click.option("--priority", type=click.IntRange(0, 100), help="Priority for every file (default: by size).")
 @click.option("--include", multiple=True, help="Only files matching this glob (name or path below PATH); repeatable.")
 @click.option("--exclude", multiple=True, help="Skip files matching this glob; repeatable.")
-def ingest(paths, email, batch_size, monitor, dry_run, priority, include, exclude) -> None:
+@click.option(
+    "--rejected-csv",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the rejected files' CSV here (default: under DOCQUEUE_HOME, ./.docqueue/ingest/).",
+)
+def ingest(paths, email, batch_size, monitor, dry_run, priority, include, exclude, rejected_csv) -> None:
     """Import every PDF, PNG, JPEG and TIFF under PATHS for a user, in batches, skipping what they already have.
 
     Interrupted (Ctrl-C, kill), it keeps what it committed: run it again to add the rest.
-    Rejected files are listed in a CSV written to the current directory.
+    Rejected files are listed in a CSV under DOCQUEUE_HOME, or where --rejected-csv says.
     """
     from docqueue.broker import build_broker
     from docqueue.ingest.console import run_ingest
@@ -271,6 +279,7 @@ def ingest(paths, email, batch_size, monitor, dry_run, priority, include, exclud
             paths,
             email,
             monitor,
+            rejected_csv,
             batch_size=batch_size,
             dry_run=dry_run,
             priority=priority,
