@@ -37,6 +37,8 @@ class JobFilter:
     priority: str = ""
     error: str = ""
     window: str = ""
+    #: An import run's id: the jobs of the documents it added.
+    run: str = ""
 
     @classmethod
     def from_args(cls, args) -> JobFilter:
@@ -57,6 +59,8 @@ class JobFilter:
             self.priority.isascii() and self.priority.isdigit() and 0 <= int(self.priority) <= 100
         ):
             raise FilterError("priority must be a whole number from 0 to 100")
+        if self.run and not (self.run.isascii() and self.run.isdigit() and 0 < int(self.run) < 2**63):
+            raise FilterError("run must be an import run's number")
         if self.window and self.window not in WINDOWS:
             raise FilterError(f"window must be one of {', '.join(WINDOWS)}")
         if len(self.user) > 320 or len(self.error) > 500:
@@ -92,6 +96,9 @@ class JobFilter:
             # elsewhere it is a scan.
             clauses.append("lower(q.error_message) LIKE lower(:f_error) ESCAPE '\\'")
             params["f_error"] = "%" + _like_escaped(self.error) + "%"
+        if self.run:
+            clauses.append("q.document_id IN (SELECT id FROM documents WHERE ingest_run_id = :f_run)")
+            params["f_run"] = int(self.run)
         if self.window:
             clauses.append("q.created_at >= now() - make_interval(hours => :f_hours)")
             params["f_hours"] = WINDOWS[self.window]
