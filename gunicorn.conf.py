@@ -58,3 +58,7 @@ util.write_error = write_json_error
 worker_class = SlowClientSafeWorker
 worker_connections = 1000
 keepalive = _settings.web_header_timeout_seconds
+# Gunicorn's default control socket is one per user (~/.gunicorn/gunicorn.ctl): every server of the user
+# would share it, the last started owning it and any stop removing it. `docqueue up` gives each its own.
+if _settings.web_control_socket:
+    control_socket = _settings.web_control_socket

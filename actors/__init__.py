@@ -14,8 +14,10 @@ from actors.middleware.sigterm_once import SigtermOnce
 from actors.middleware.worker_recycle import WorkerRecycle
 from docqueue.broker import build_broker
 from docqueue.observability import configure_logging
+from docqueue.skipped_messages import quiet_skipped_messages
 
 configure_logging()
+quiet_skipped_messages()
 broker = build_broker(
     [
         ConnectionRole(),

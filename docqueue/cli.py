@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -21,6 +22,8 @@ class _Commands(click.Group):
     """Report a missing or malformed setting as one line, not a traceback."""
 
     def invoke(self, ctx):
+        # A subcommand's --help only prints: it must not look for servers, nor say which it chose.
+        ctx.meta["help_only"] = any(arg in ctx.help_option_names for arg in ctx.args)
         try:
             return super().invoke(ctx)
         except SettingsError as error:
@@ -32,10 +35,9 @@ class _Commands(click.Group):
 def main(ctx: click.Context) -> None:
     """docqueue: durable document processing."""
     configure_logging()
-    if ctx.invoked_subcommand not in UP_COMMANDS:
+    if ctx.invoked_subcommand not in UP_COMMANDS and not ctx.meta["help_only"]:
         from docqueue.local.control import use_embedded_servers
-        from docqueue.local.state import docqueue_home
-        from docqueue.settings import get_settings
+        from docqueue.settings import docqueue_home, get_settings
 
         if chosen := use_embedded_servers(docqueue_home()):
             click.echo(chosen, err=True)
@@ -243,7 +245,13 @@ def callback_secret_rotate(email: str) -> None:
 
 @main.command()
 @click.option("--port", default=8000, show_default=True, help="Port the web process listens on.")
-def up(port: int) -> None:
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the web process listens on; 0.0.0.0 lets other machines of the network reach it.",
+)
+def up(port: int, host: str) -> None:
     """Run everything on this machine: Postgres, Redis, migrations, web, worker and clock.
 
     Without DATABASE_URL and REDIS_URL it starts embedded servers keeping their
@@ -251,14 +259,14 @@ def up(port: int) -> None:
     """
     from docqueue.local.up import run_up
 
-    sys.exit(run_up(port))
+    sys.exit(run_up(port, host))
 
 
 @main.command()
 def down() -> None:
     """Stop the `docqueue up` running in this folder (as Ctrl-C in its terminal would), or what a killed one left."""
     from docqueue.local.control import bring_down
-    from docqueue.local.state import docqueue_home
+    from docqueue.settings import docqueue_home
 
     if not bring_down(docqueue_home(), click.echo):
         sys.exit(1)
@@ -268,7 +276,7 @@ def down() -> None:
 def status() -> None:
     """Show what `docqueue up` runs in this folder: pids, URLs, whether the web answers. Exit 0 when healthy."""
     from docqueue.local.control import status_lines
-    from docqueue.local.state import docqueue_home
+    from docqueue.settings import docqueue_home
 
     healthy, lines = status_lines(docqueue_home())
     click.echo("\n".join(lines))
@@ -304,11 +312,16 @@ def dispatch() -> None:
 @click.option("--priority", type=click.IntRange(0, 100), help="Priority for every file (default: by size).")
 @click.option("--include", multiple=True, help="Only files matching this glob (name or path below PATH); repeatable.")
 @click.option("--exclude", multiple=True, help="Skip files matching this glob; repeatable.")
-def ingest(paths, email, batch_size, monitor, dry_run, priority, include, exclude) -> None:
+@click.option(
+    "--rejected-csv",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the rejected files' CSV here (default: under DOCQUEUE_HOME, ./.docqueue/ingest/).",
+)
+def ingest(paths, email, batch_size, monitor, dry_run, priority, include, exclude, rejected_csv) -> None:
     """Import every PDF, PNG, JPEG and TIFF under PATHS for a user, in batches, skipping what they already have.
 
     Interrupted (Ctrl-C, kill), it keeps what it committed: run it again to add the rest.
-    Rejected files are listed in a CSV written to the current directory.
+    Rejected files are listed in a CSV under DOCQUEUE_HOME, or where --rejected-csv says.
     """
     from docqueue.broker import build_broker
     from docqueue.ingest.console import run_ingest
@@ -320,6 +333,7 @@ def ingest(paths, email, batch_size, monitor, dry_run, priority, include, exclud
             paths,
             email,
             monitor,
+            rejected_csv,
             batch_size=batch_size,
             dry_run=dry_run,
             priority=priority,

@@ -10,7 +10,7 @@ default; the web passes one that runs after its answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO, Callable
 
 from sqlalchemy.orm import Session
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from docqueue import quotas
 from docqueue.accounts.audit import record_audit
 from docqueue.dispatch.dispatcher import nudge_dispatcher
-from docqueue.documents import UploadRejected, clean_content_type, clean_filename, create_document
+from docqueue.documents import UploadRejected, clean_content_type, clean_filename, create_document, non_empty
 from docqueue.jobs import RequeueResult
 from docqueue.models import Document, User
 from docqueue.pipeline import STAGE_NAMES, stage_named
@@ -83,12 +83,16 @@ def submit_all(
         shown = "".join(char for char in upload.filename or "" if char.isprintable())[:100] or "a file"
         return UploadRejected(f"{shown}: {rejection}; nothing was stored")
 
+    checked = []
     for upload in uploads:
         try:
             clean_filename(upload.filename)
             clean_content_type(upload.content_type)
+            # An empty file is refused before any row is inserted: a refusal uses up no document id.
+            checked.append(replace(upload, stream=non_empty(upload.stream)))
         except UploadRejected as rejection:
             raise rejected(upload, rejection) from None
+    uploads = checked
     documents = []
     try:
         quotas.check_pages_left(session, session.get(User, owner_id))

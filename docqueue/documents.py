@@ -83,6 +83,30 @@ def clean_content_type(content_type: str | None) -> str:
     return content_type
 
 
+class _Restored:
+    """A stream whose first byte was read to look at it, handed on whole (reads as full as the original's)."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head, self._rest = head, rest
+
+    def read(self, size: int = -1) -> bytes:
+        head, self._head = self._head, b""
+        if size is None or size < 0:
+            return head + self._rest.read()
+        return head + self._rest.read(size - len(head)) if size > len(head) else head
+
+
+def non_empty(stream: BinaryIO) -> BinaryIO:
+    """`stream` whole, after checking it has a byte; UploadRejected("the file is empty") before anything is stored.
+
+    Refusing an empty file before its row is inserted keeps a refused upload from using up a document id.
+    """
+    head = stream.read(1)
+    if not head:
+        raise UploadRejected("the file is empty")
+    return _Restored(head, stream)
+
+
 def create_document(
     session: Session,
     owner_id: int,

@@ -101,3 +101,11 @@ def failure_label(error: BaseException) -> str:
     if isinstance(error, StageError):
         return error.label
     return TransientError.label if failure_kind(error) is FailureKind.TRANSIENT else "internal error"
+
+
+def is_users_news(error: BaseException) -> bool:
+    """Whether `error` is about the user's own file, which their document page tells them, not an operator's alarm.
+
+    Sentry hears of what an operator must act on: internal errors, time limits, a service's exhausted retries.
+    """
+    return isinstance(error, DocumentRejected)

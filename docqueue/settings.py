@@ -11,6 +11,7 @@ import re
 import socket
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
@@ -148,6 +149,7 @@ class Settings:
     db_pool_timeout_seconds: int
     web_header_timeout_seconds: int
     web_body_timeout_seconds: int
+    web_control_socket: str
     ocr_languages: str
     tessdata_prefix: str
     ocr_dpi: int
@@ -276,6 +278,8 @@ def load_settings() -> Settings:
         db_pool_timeout_seconds=_int("DB_POOL_TIMEOUT_SECONDS", 30, minimum=1),
         web_header_timeout_seconds=_int("WEB_HEADER_TIMEOUT_SECONDS", 10, minimum=1),
         web_body_timeout_seconds=_int("WEB_BODY_TIMEOUT_SECONDS", 30, minimum=1),
+        # Empty: gunicorn's own default (~/.gunicorn/gunicorn.ctl). `docqueue up` keeps it under DOCQUEUE_HOME.
+        web_control_socket=os.environ.get("WEB_CONTROL_SOCKET", ""),
         ocr_languages=_languages("OCR_LANGUAGES", "eng"),
         # Where Debian's tesseract-ocr-<lang> packages put their models.
         tessdata_prefix=os.environ.get("TESSDATA_PREFIX") or "/usr/share/tesseract-ocr/5/tessdata",
@@ -338,3 +342,11 @@ def load_settings() -> Settings:
 def get_settings() -> Settings:
     """The process's settings, read once."""
     return load_settings()
+
+
+def docqueue_home(*, create: bool = False) -> Path:
+    """Where `up` keeps its data: DOCQUEUE_HOME, else ./.docqueue."""
+    home = Path(os.environ.get("DOCQUEUE_HOME") or ".docqueue").resolve()
+    if create:
+        home.mkdir(parents=True, exist_ok=True)
+    return home

@@ -30,9 +30,12 @@ from typing import TypeVar
 import pybreaker
 import redis
 from dramatiq.middleware import Interrupt
+from sqlalchemy.orm import Session
 
+from docqueue.accounts.audit import record_audit
 from docqueue.ai.breaker_alert import OpeningReporter
 from docqueue.errors import TransientError
+from docqueue.models import User
 from docqueue.settings import Settings, get_settings
 
 T = TypeVar("T")
@@ -159,6 +162,20 @@ class BreakerState:
     state: str
     failures: int
     open_until: datetime | None
+    #: When the breaker last opened (None while it never has, or its state is unknown).
+    opened_at: datetime | None = None
+    #: Whether the settings name this service at all (callbacks: always, each document names its receiver).
+    configured: bool = True
+
+    @property
+    def shown(self) -> bool:
+        """Whether the dashboard lists it: a service not configured is news only if its breaker ever tripped."""
+        return self.configured or self.state != pybreaker.STATE_CLOSED or self.failures > 0
+
+    @property
+    def holding_work(self) -> bool:
+        """Whether its work waits for it now (open: no calls until `open_until`; half-open: one trial call)."""
+        return self.state in (pybreaker.STATE_OPEN, pybreaker.STATE_HALF_OPEN)
 
     def as_dict(self) -> dict:
         return {
@@ -174,13 +191,31 @@ def breaker_states() -> dict[str, BreakerState]:
 
     With Redis unreachable the state is "unknown": the stats still answer.
     """
+    settings = get_settings()
+    configured = {
+        "embeddings": settings.embeddings_provider == "openai",  # the local model calls no service
+        "chat": bool(settings.chat_base_url),
+        "callbacks": True,
+    }
     states = {}
     for name, service in SERVICES.items():
         try:
             current = breaker(name)
             state = current.current_state
             until = open_until(name) if state == pybreaker.STATE_OPEN else None
-            states[name] = BreakerState(name, service, state, current.fail_counter, until)
+            opened_at = current._state_storage.opened_at if state != pybreaker.STATE_CLOSED else None
+            states[name] = BreakerState(name, service, state, current.fail_counter, until, opened_at, configured[name])
         except redis.RedisError:
-            states[name] = BreakerState(name, service, "unknown", 0, None)
+            states[name] = BreakerState(name, service, "unknown", 0, None, None, configured[name])
     return states
+
+
+def close_by_hand(session: Session, actor: User | None, name: str) -> None:
+    """Let calls to service `name` through again now, before its reset time (an operator saw it is back).
+
+    Audited under `actor` in the caller's transaction. KeyError for an unknown name.
+    """
+    if name not in SERVICES:
+        raise KeyError(name)
+    record_audit(session, actor, "breaker.close", 1, SERVICES[name])
+    breaker(name).close()

@@ -137,7 +137,7 @@ def store_batch(
                     if not same
                 ]
             kept = [(i, read) for i, read, same in zip(ids, new, unchanged) if same]
-            _insert_documents(session, owner_id, kept)
+            _insert_documents(session, owner_id, kept, run_id)
             result.added = DocumentQueueService(session).enqueue_many([i for i, _ in kept], STAGE_NAMES, lane, priority)
             result.bytes_added = sum(read.size for _, read in kept)
             quotas.add_storage(session, owner_id, result.bytes_added)
@@ -171,13 +171,15 @@ def _within_quota(session: Session, owner_id: int, new: list[ReadFile], result: 
     return kept
 
 
-def _insert_documents(session: Session, owner_id: int, documents: list[tuple[int, ReadFile]]) -> None:
-    """The documents rows, with the ids drawn for them, in one COPY."""
-    columns = "id, owner_id, filename, content_type, size_bytes, sha256"
+def _insert_documents(
+    session: Session, owner_id: int, documents: list[tuple[int, ReadFile]], run_id: int | None
+) -> None:
+    """The documents rows, with the ids drawn for them and the run that adds them, in one COPY."""
+    columns = "id, owner_id, filename, content_type, size_bytes, sha256, ingest_run_id"
     with copy_rows(
         session,
         f"COPY documents ({columns}) FROM STDIN (FORMAT BINARY)",
-        ["int8", "int8", "varchar", "varchar", "int8", "varchar"],
+        ["int8", "int8", "varchar", "varchar", "int8", "varchar", "int8"],
     ) as copy:
         for document_id, read in documents:
             copy.write_row(
@@ -188,5 +190,6 @@ def _insert_documents(session: Session, owner_id: int, documents: list[tuple[int
                     CONTENT_TYPE_FOR[read.detected_type],
                     read.size,
                     read.sha256,
+                    run_id,
                 )
             )

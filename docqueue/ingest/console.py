@@ -30,8 +30,9 @@ from docqueue.accounts.users import normalize_email
 from docqueue.db import session_scope
 from docqueue.ingest.importer import IngestOptions, IngestProgress, IngestReport, ingest_paths
 from docqueue.ingest.runs import write_rejections_csv
-from docqueue.models import User
-from docqueue.queue.lanes import bulk_backlog
+from docqueue.models import IngestRun, User
+from docqueue.queue.lanes import bulk_backlog, bulk_outcomes
+from docqueue.settings import docqueue_home
 
 #: How often --monitor looks at the queue.
 MONITOR_INTERVAL_SECONDS = 2.0
@@ -72,8 +73,11 @@ def _owner_id(email: str) -> int:
     return owner
 
 
-def run_ingest(paths: tuple[str, ...], email: str, monitor: bool, **overrides) -> int:
-    """The whole command: ingest with a progress bar, report, write the CSV, then optionally monitor."""
+def run_ingest(paths: tuple[str, ...], email: str, monitor: bool, rejected_csv: Path | None = None, **overrides) -> int:
+    """The whole command: ingest with a progress bar, report, write the CSV, then optionally monitor.
+
+    The rejected files' CSV goes to `rejected_csv`, else under DOCQUEUE_HOME (never the working folder).
+    """
     owner_id = _owner_id(email)
     options = IngestOptions.from_settings(**overrides)
     # A `kill` stops as cleanly as Ctrl-C: between batches, keeping every committed one.
@@ -103,13 +107,15 @@ def run_ingest(paths: tuple[str, ...], email: str, monitor: bool, **overrides) -
             report = ingest_paths(
                 session, owner_id, paths, options, on_progress=show, should_stop=lambda: stop.requested
             )
-    _summarise(report, options.dry_run)
+    _summarise(report, options.dry_run, rejected_csv)
     if monitor and not options.dry_run and report.status == "completed":
-        follow_backlog(owner_id, console, lambda: stop.requested)
+        with session_scope() as session:
+            started_at = session.get(IngestRun, report.run_id).started_at
+        follow_backlog(owner_id, started_at, console, lambda: stop.requested)
     return 1 if report.status == "interrupted" else 0
 
 
-def _summarise(report: IngestReport, dry_run: bool) -> None:
+def _summarise(report: IngestReport, dry_run: bool, rejected_csv: Path | None) -> None:
     p = report.progress
     verb = "would add" if dry_run else "added"
     run = f"run {report.run_id}" if report.run_id else "dry run"
@@ -122,14 +128,18 @@ def _summarise(report: IngestReport, dry_run: bool) -> None:
         click.echo("interrupted: every batch counted above is committed; run the same command again to add the rest")
     if report.rejections:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        path = Path.cwd() / f"ingest-{report.run_id or 'dry-run'}-{stamp}-rejected.csv"
+        path = rejected_csv or docqueue_home() / "ingest" / f"ingest-{report.run_id or 'dry-run'}-{stamp}-rejected.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", newline="", encoding="utf-8") as target:
             write_rejections_csv(((r.display, r.reason) for r in report.rejections), target)
         click.echo(f"rejected files: {path}")
 
 
-def follow_backlog(owner_id: int, console: Console, should_stop: Callable[[], bool]) -> None:
-    """Show the owner's bulk backlog draining, with its ETA, until it is empty or `should_stop()` (Ctrl-C)."""
+def follow_backlog(owner_id: int, since: datetime, console: Console, should_stop: Callable[[], bool]) -> None:
+    """Show the owner's bulk backlog draining, with its ETA, until it is empty or `should_stop()` (Ctrl-C).
+
+    Drained, it says how many of the owner's imported documents finished since `since` completed and failed.
+    """
     with session_scope() as session:
         remaining = start_remaining = bulk_backlog(session, owner_id)
     started = time.monotonic()
@@ -156,4 +166,12 @@ def follow_backlog(owner_id: int, console: Console, should_stop: Callable[[], bo
     if remaining:
         click.echo(f"stopped watching: {remaining:,} documents of the import still waiting or running")
     else:
-        click.echo("the import is drained: every document has been processed")
+        with session_scope() as session:
+            outcomes = bulk_outcomes(session, owner_id, since)
+        failed = outcomes.get("failed", 0)
+        cancelled = f", {outcomes['cancelled']:,} cancelled" if outcomes.get("cancelled") else ""
+        where = " (why: /admin/failures)" if failed else ""
+        click.echo(
+            f"the import is processed: {outcomes.get('completed', 0):,} documents completed, "
+            f"{failed:,} failed{cancelled}{where}"
+        )

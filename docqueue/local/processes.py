@@ -76,7 +76,6 @@ class _Manager(honcho.manager.Manager):
 
 def run_processes(
     procfile: dict[str, str],
-    port: int,
     home: Path,
     state: UpState,
     on_started: Callable[[Callable[[str], None], threading.Event], None] | None = None,
@@ -94,7 +93,7 @@ def run_processes(
         command = f"exec {procfile[name]}"
         manager.add_process(name, command, env=os.environ.copy(), cwd=str(REPO_ROOT))
     stopping = threading.Event()
-    threading.Thread(target=watch, args=(manager, port, home, state, stopping, on_started), daemon=True).start()
+    threading.Thread(target=watch, args=(manager, home, state, stopping, on_started), daemon=True).start()
     sys.stdout.flush()  # honcho forks: nothing of ours may sit in a buffer copied to the children
     try:
         # Honcho sends SIGTERM to each process group on SIGINT/SIGTERM or when any
@@ -112,7 +111,6 @@ def run_processes(
 
 def watch(
     manager: _Manager,
-    port: int,
     home: Path,
     state: UpState,
     stopping: threading.Event,
@@ -127,7 +125,7 @@ def watch(
     record_processes(home, state, pids)
     if on_started is not None:
         on_started(functools.partial(_say, manager), stopping)
-    url = f"http://127.0.0.1:{port}/"
+    url = state.web_url
     while not stopping.wait(0.5):
         try:
             with urllib.request.urlopen(url + "healthz", timeout=2) as response:

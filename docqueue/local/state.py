@@ -22,14 +22,6 @@ STATE_FILE = "up.json"
 LOCK_FILE = "up.lock"
 
 
-def docqueue_home(*, create: bool = False) -> Path:
-    """Where `up` keeps its data: DOCQUEUE_HOME, else ./.docqueue."""
-    home = Path(os.environ.get("DOCQUEUE_HOME") or ".docqueue").resolve()
-    if create:
-        home.mkdir(parents=True, exist_ok=True)
-    return home
-
-
 @dataclass
 class RecordedProcess:
     """A process `up` started: how to recognise it and how to stop it gracefully."""

@@ -15,6 +15,7 @@ module must not import `web` or `actors`.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
@@ -36,16 +37,8 @@ from docqueue.local.leftovers import stop_leftovers
 from docqueue.local.processes import PROCESSES, run_processes
 from docqueue.local.procfile import REPO_ROOT, procfile_commands, with_local_scripts
 from docqueue.local.server_watch import ServerWatch
-from docqueue.local.state import (
-    LOCK_FILE,
-    RecordedProcess,
-    UpState,
-    docqueue_home,
-    new_state,
-    read_state,
-    remove_state,
-    write_state,
-)
+from docqueue.local.state import LOCK_FILE, RecordedProcess, UpState, new_state, read_state, remove_state, write_state
+from docqueue.settings import docqueue_home
 
 ADMIN_EMAIL = "admin@localhost"
 #: How long a new `up` waits for the guardian of a killed one to finish stopping its leftovers.
@@ -54,27 +47,34 @@ LEFTOVER_WAIT_SECONDS = 60
 STARTING_WAIT_SECONDS = 3
 
 
-def run_up(port: int) -> int:
-    """Run everything until stopped; return the exit code (0 after a clean stop)."""
+#: Where `up` serves unless told (`--host`): this machine only. A laptop's development server, with its
+#: first admin and an unencrypted login form, is not for the café's network.
+DEFAULT_HOST = "127.0.0.1"
+#: Addresses that mean "every interface": the URL to print for them is the loopback one.
+_ANY_ADDRESS = ("0.0.0.0", "::", "")
+
+
+def run_up(port: int, host: str = DEFAULT_HOST) -> int:
+    """Run everything until stopped, serving on `host`:`port`; return the exit code (0 after a clean stop)."""
     # Until honcho installs its own handlers, turn SIGTERM into KeyboardInterrupt so
     # the `finally` below still stops the servers if we are stopped during start-up.
     signal.signal(signal.SIGTERM, _interrupt)
     home = docqueue_home(create=True)
     _lock = lock_home(home)  # noqa: F841  (held until this process exits)
-    ensure_port_free(port)
+    ensure_port_free(host, port)
     procfile = read_procfile()
     stop_previous_leftovers(home)
-    state = new_state(f"http://127.0.0.1:{port}/")
+    state = new_state(web_url(host, port))
     write_state(home, state)
     _guardian = start_guardian(home)  # noqa: F841  (its pipe stays open until this process exits)
     servers = None
     try:
         servers = start_servers(home)
         record_servers(home, state, servers)
-        configure_environment(servers, ensure_secret_key(home), port)
+        configure_environment(servers, ensure_secret_key(home), host, port, home)
         apply_migrations(procfile["release"])
         ensure_admin()
-        return run_processes(procfile, port, home, state, on_started=watch_servers(home, state, servers))
+        return run_processes(procfile, home, state, on_started=watch_servers(home, state, servers))
     except KeyboardInterrupt:
         click.echo("interrupted during start-up")
         return 0
@@ -133,15 +133,28 @@ def start_guardian(home: Path) -> subprocess.Popen:
     )
 
 
-def ensure_port_free(port: int) -> None:
-    """Fail before starting anything if the web process could not bind its port."""
-    with socket.socket() as probe:
+def web_url(host: str, port: int) -> str:
+    """The address to open in a browser for a web served on `host`:`port`."""
+    if host in _ANY_ADDRESS:
+        host = DEFAULT_HOST
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail before starting anything if the web process could not bind `host`:`port`."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror:
+        raise click.ClickException(f"--host {host!r} is not an address of this machine") from None
+    with socket.socket(family) as probe:
         # SO_REUSEADDR like gunicorn, so a port left in TIME_WAIT does not count as taken.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("0.0.0.0", port))
-        except OSError:
-            raise click.ClickException(f"port {port} is already in use; choose another with --port") from None
+            probe.bind((host, port))
+        except OSError as error:
+            taken = error.errno == errno.EADDRINUSE
+            reason = f"port {port} is already in use; choose another with --port" if taken else str(error)
+            raise click.ClickException(f"cannot serve on {host}:{port}: {reason}") from None
 
 
 def read_procfile() -> dict[str, str]:
@@ -219,13 +232,16 @@ def ensure_secret_key(home: Path) -> str:
     return path.read_text().strip()
 
 
-def configure_environment(servers: EmbeddedServers | None, secret_key: str, port: int) -> None:
+def configure_environment(servers: EmbeddedServers | None, secret_key: str, host: str, port: int, home: Path) -> None:
     """Put the settings in this process's environment, which every command started from here inherits."""
     if servers is not None:
         os.environ["DATABASE_URL"] = servers.database_url
         os.environ["REDIS_URL"] = servers.redis_url
     os.environ["SECRET_KEY"] = secret_key
     os.environ["PORT"] = str(port)
+    os.environ["WEB_HOST"] = host  # the Procfile's web binds it (0.0.0.0 when unset, as a PaaS needs)
+    # This run's own control socket: gunicorn's default is one per user, shared by every `up`.
+    os.environ["WEB_CONTROL_SOCKET"] = str(home / "gunicorn.ctl")
     # Prompt, unmixed log lines through honcho's pipes.
     os.environ["PYTHONUNBUFFERED"] = "1"
     os.environ["PATH"] = with_local_scripts(os.environ)["PATH"]

@@ -13,7 +13,7 @@ from docqueue.models.base import MAX_ID, Base
 from docqueue.models.documents import BlobChunk, Document, DocumentPage, IdempotencyKey
 from docqueue.models.execution import OcrRange, StageAttempt, StageRecord, WorkerHeartbeat
 from docqueue.models.ingest import IngestRejection, IngestRun
-from docqueue.models.queue import FrozenSelection, JobEvent, QueueControl, QueueItem
+from docqueue.models.queue import FrozenSelection, JobEvent, PausedWork, QueueControl, QueueItem
 from docqueue.models.results import CallbackDelivery, DocumentChunk, DocumentEnrichment, DocumentImage
 from docqueue.models.stats import QueueDailyStats, QueueMinuteStats
 
@@ -35,6 +35,7 @@ __all__ = [
     "IngestRun",
     "JobEvent",
     "OcrRange",
+    "PausedWork",
     "QueueControl",
     "QueueDailyStats",
     "QueueItem",

@@ -37,6 +37,8 @@ class Document(Base):
     detected_type: Mapped[str | None] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
+    #: The import run (`docqueue ingest`, a folder upload) that added it; None for a single upload.
+    ingest_run_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("ingest_runs.id", ondelete="SET NULL"))
     page_count: Mapped[int | None] = mapped_column(Integer)
     # Pages whose text `extract_text` cut at MAX_PAGE_TEXT_CHARS (they had more).
     text_truncated_pages: Mapped[int] = mapped_column(Integer, server_default=text("0"))

@@ -162,6 +162,21 @@ class QueueControl(Base):
     __table_args__ = (CheckConstraint("id = 1", name="queue_control_single_row"),)
 
 
+class PausedWork(Base):
+    """A lane or a stage an operator holds (`queue/pausing.py`); deleting the row resumes it."""
+
+    __tablename__ = "paused_work"
+
+    #: "lane" (QueueLane) or "stage" (a pipeline stage's name).
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    paused_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    #: Who held it: an operator's email, or "the command line".
+    paused_by: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (CheckConstraint("scope IN ('lane', 'stage')", name="paused_work_scope_valid"),)
+
+
 class FrozenSelection(Base):
     """The job ids a bulk action's preview counted, so the confirmed action touches exactly those."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from docqueue.jobs import Dispatch, RecoveryCounts
 from docqueue.queue import stage_records
 from docqueue.queue.attempts import closed_by_recovery, closed_to_make_room
-from docqueue.queue.fragments import ADMISSION_OPEN, FAILURE_SHOWN, RELEASE_LEASE, documents_follow
+from docqueue.queue.fragments import ADMISSION_OPEN, FAILURE_SHOWN, RELEASE_LEASE, documents_follow, not_held
 
 
 class DispatcherSteps:
@@ -143,7 +143,8 @@ class DispatcherSteps:
           to whoever has work, so a lone importer uses all of it. A slot it
           holds beyond its share goes to the others as soon as it frees.
         - Within those: higher priority first, then older.
-        - Nothing while an operator has paused admission.
+        - Nothing while an operator has paused admission, and nothing of a lane or stage
+          an operator holds (`queue/pausing.py`).
 
         Cost stays flat at any table size: per user and lane it reads at most
         the free slots' worth of rows from the pending (owner, lane, priority,
@@ -174,11 +175,12 @@ class DispatcherSteps:
                     FROM (
                         (SELECT q.id, false AS bulk, q.priority, q.created_at FROM document_queue q
                          WHERE q.owner_id = u.id AND q.lane = 'interactive' AND q.status = 'pending'
-                           AND q.run_after <= now()
+                           AND q.run_after <= now() AND {not_held("q")}
                          ORDER BY q.priority DESC, q.created_at, q.id LIMIT free.slots)
                         UNION ALL
                         (SELECT q.id, true, q.priority, q.created_at FROM document_queue q
                          WHERE q.owner_id = u.id AND q.lane = 'bulk' AND q.status = 'pending' AND q.run_after <= now()
+                           AND {not_held("q")}
                          ORDER BY q.priority DESC, q.created_at, q.id LIMIT free.slots)
                     ) mine
                 ) pick

@@ -32,6 +32,20 @@ CLAIM_RESULT = (
 # An operator can pause admission (docqueue/queue/operator.py); running work carries on.
 ADMISSION_OPEN = "NOT EXISTS (SELECT 1 FROM queue_control WHERE admission_paused)"
 
+
+def not_held(table: str, stage: str | None = None) -> str:
+    """SQL true unless an operator holds the lane of `table`'s row or its stage (`stage`, default its own).
+
+    `queue/pausing.py` writes the rows; admission, the claim and the hand-on to a next stage each read them
+    inside their one statement, so a hold takes effect at the next of them.
+    """
+    stage = stage or f"{table}.stage"
+    return (
+        "NOT EXISTS (SELECT 1 FROM paused_work held WHERE "
+        f"(held.scope = 'lane' AND held.name = {table}.lane) OR (held.scope = 'stage' AND held.name = {stage}))"
+    )
+
+
 # Clears the lease columns when a job leaves `processing`.
 RELEASE_LEASE = "lease_token = NULL, lease_expires_at = NULL, heartbeat_at = NULL, worker_id = NULL"
 

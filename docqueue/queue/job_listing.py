@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from docqueue.statuses import OPERATIONS, QueueStatus
+from docqueue.statuses import OPERATIONS, FailureKind, QueueStatus
 
 #: Time windows the list offers, in hours.
 WINDOWS = {"1h": 1, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
@@ -37,6 +37,8 @@ class JobFilter:
     priority: str = ""
     error: str = ""
     window: str = ""
+    #: An import run's id: the jobs of the documents it added.
+    run: str = ""
 
     @classmethod
     def from_args(cls, args, stage_names: Sequence[str]) -> JobFilter:
@@ -57,6 +59,8 @@ class JobFilter:
             self.priority.isascii() and self.priority.isdigit() and 0 <= int(self.priority) <= 100
         ):
             raise FilterError("priority must be a whole number from 0 to 100")
+        if self.run and not (self.run.isascii() and self.run.isdigit() and 0 < int(self.run) < 2**63):
+            raise FilterError("run must be an import run's number")
         if self.window and self.window not in WINDOWS:
             raise FilterError(f"window must be one of {', '.join(WINDOWS)}")
         if len(self.user) > 320 or len(self.error) > 500:
@@ -92,6 +96,9 @@ class JobFilter:
             # elsewhere it is a scan.
             clauses.append("lower(q.error_message) LIKE lower(:f_error) ESCAPE '\\'")
             params["f_error"] = "%" + _like_escaped(self.error) + "%"
+        if self.run:
+            clauses.append("q.document_id IN (SELECT id FROM documents WHERE ingest_run_id = :f_run)")
+            params["f_run"] = int(self.run)
         if self.window:
             clauses.append("q.created_at >= now() - make_interval(hours => :f_hours)")
             params["f_hours"] = WINDOWS[self.window]
@@ -119,11 +126,20 @@ class JobRow:
     heartbeat_at: datetime | None
     worker_id: str | None
     error_message: str | None
+    #: The last failure's FailureKind value: a permanent one is retried only "anyway".
+    failure_kind: str | None
+    #: When a pending job may run: its next try, while it backs off after a transient failure.
+    run_after: datetime
+
+    @property
+    def will_fail_again(self) -> bool:
+        """Whether this failed job's failure would repeat on another try (the file is the problem, or a bug)."""
+        return self.status == QueueStatus.FAILED and self.failure_kind == FailureKind.PERMANENT
 
 
 _ROW_COLUMNS = """
     q.id, q.document_id, d.filename, u.email AS owner, q.operation, q.status, q.stage, q.priority, q.attempts,
-    q.max_attempts, q.created_at, q.heartbeat_at, q.worker_id, q.error_message
+    q.max_attempts, q.created_at, q.heartbeat_at, q.worker_id, q.error_message, q.failure_kind, q.run_after
 """
 
 

@@ -6,6 +6,8 @@ this module only watches the result (`docqueue ingest --monitor`).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -22,3 +24,15 @@ def bulk_backlog(session: Session, owner_id: int) -> int:
         ),
         {"owner": owner_id},
     ).scalar_one()
+
+
+def bulk_outcomes(session: Session, owner_id: int, since: datetime) -> dict[str, int]:
+    """How many of the owner's bulk queue items finished since `since`, by final status (completed, failed, ...)."""
+    rows = session.execute(
+        text(
+            "SELECT status, count(*) FROM document_queue WHERE owner_id = :owner AND lane = 'bulk' "
+            "AND status IN ('completed', 'failed', 'cancelled') AND completed_at >= :since GROUP BY status"
+        ),
+        {"owner": owner_id, "since": since},
+    )
+    return dict(rows.all())

@@ -31,10 +31,13 @@ _FINISHED = "status IN ('completed', 'failed', 'cancelled')"
 _RELEASE_LEASE = "lease_token = NULL, lease_expires_at = NULL, heartbeat_at = NULL, worker_id = NULL"
 
 # Retry the newest retryable job of each document, and only if the document has no live job:
-# the one-live-job-per-document index would refuse a second.
+# the one-live-job-per-document index would refuse a second. A permanent failure would fail the
+# same way again (`docqueue.errors`), so it is retried only when the operator says so (`anyway`):
+# the same rule as `requeue_failed`, the API's and the CLI's requeue.
 _RETRYABLE = """
     SELECT DISTINCT ON (q.document_id) q.id FROM document_queue q
     WHERE q.id = ANY(:job_ids) AND q.status IN ('failed', 'cancelled')
+      AND (q.failure_kind IS DISTINCT FROM 'permanent' OR CAST(:anyway AS boolean))
       AND NOT EXISTS (SELECT 1 FROM document_queue live
                       WHERE live.document_id = q.document_id AND live.status IN ('pending', 'queued', 'processing'))
     ORDER BY q.document_id, q.id DESC
@@ -43,25 +46,12 @@ _RETRYABLE = """
 
 @dataclass(frozen=True)
 class Preview:
-    """A bulk action's frozen set: `count` jobs, confirmed later by `token`."""
+    """A bulk action's frozen set: `count` jobs (`permanent` of them will fail again), confirmed later by `token`."""
 
     token: str
     count: int
     description: str
-
-
-@dataclass(frozen=True)
-class FailureGroup:
-    stage: str
-    error_message: str
-    count: int
-
-    @property
-    def error_class(self) -> str:
-        """The exception class a crash names ("extract_text failed: ValueError: ..."), else "rejected"."""
-        head, _, rest = self.error_message.partition(" failed: ")
-        kind, colon, _ = rest.partition(":")
-        return kind if head and colon and kind.isidentifier() else "rejected"
+    permanent: int = 0
 
 
 class OperatorActions:
@@ -83,13 +73,16 @@ class OperatorActions:
 
     # -- one job or a selection ---------------------------------------------
 
-    def retry(self, job_ids: list[int], detail: str = "") -> int:
-        """Send failed or cancelled jobs back to pending with fresh attempts, at the stage they stopped; return how many."""
+    def retry(self, job_ids: list[int], detail: str = "", *, anyway: bool = False) -> int:
+        """Send failed or cancelled jobs back to pending with fresh attempts, at the stage they stopped; return how many.
+
+        Permanent failures are left as they are unless `anyway` (the operator read why they failed and confirmed).
+        """
         result = self._execute(
             f"""
             WITH retried AS (
                 UPDATE document_queue SET status = 'pending', attempts = 0, run_after = now(), completed_at = NULL,
-                       dispatched_at = NULL, error_message = NULL, error_traceback = NULL
+                       dispatched_at = NULL, error_message = NULL, error_traceback = NULL, failure_kind = NULL
                 WHERE id IN ({_RETRYABLE}) AND status IN ('failed', 'cancelled')
                 RETURNING document_id
             )
@@ -97,8 +90,18 @@ class OperatorActions:
             FROM retried WHERE d.id = retried.document_id
             """,
             job_ids=list(job_ids),
+            anyway=anyway,
         )
-        return self._audit("job.retry", result.rowcount, detail or _ids(job_ids))
+        action = "job.retry_anyway" if anyway else "job.retry"
+        return self._audit(action, result.rowcount, detail or _ids(job_ids))
+
+    def permanent_among(self, job_ids: list[int]) -> int:
+        """How many of `job_ids` are permanent failures, which `retry` leaves unless told `anyway`."""
+        return self._execute(
+            "SELECT count(*) FROM document_queue WHERE id = ANY(:job_ids) AND status = 'failed' "
+            "AND failure_kind = 'permanent'",
+            job_ids=list(job_ids),
+        ).scalar()
 
     def cancel(self, job_ids: list[int]) -> int:
         """Cancel pending, queued or running jobs; a running stage loses its lease and publishes nothing.
@@ -181,16 +184,19 @@ class OperatorActions:
             SELECT :actor_id, :description, COALESCE(array_agg(q.id), '{{}}')
             FROM document_queue q JOIN users u ON u.id = q.owner_id
             WHERE q.status = 'failed' AND {where}
-            RETURNING token::text, cardinality(job_ids) AS count
+            RETURNING token::text, job_ids
             """,
             actor_id=self.actor.id,
             description=description,
             **params,
         ).one()
-        return Preview(token=row.token, count=row.count, description=description)
+        return Preview(row.token, len(row.job_ids), description, self.permanent_among(row.job_ids))
 
-    def retry_frozen(self, token: str) -> int:
-        """Retry the jobs a preview froze (those still failed); the preview is used up. LookupError if unknown."""
+    def retry_frozen(self, token: str, *, anyway: bool = False) -> int:
+        """Retry the jobs a preview froze (those still failed; permanent ones only `anyway`); the preview is used up.
+
+        LookupError if the token is unknown.
+        """
         unknown = LookupError("that preview is unknown or was already used: preview again")
         try:
             token = str(uuid.UUID(token))  # Postgres refuses a malformed UUID with an error, not a miss
@@ -204,13 +210,15 @@ class OperatorActions:
         ).first()
         if row is None:
             raise unknown
-        return self.retry(row.job_ids, f"all failed matching {row.description}")
+        return self.retry(row.job_ids, f"all failed matching {row.description}", anyway=anyway)
 
     # -- failures grouped by error -----------------------------------------
 
-    def retry_group(self, stage: str, error_message: str) -> int:
-        """Retry every failed job of one failure group."""
-        return self.retry(self._group_ids(stage, error_message), f"failure group {stage}: {error_message[:200]}")
+    def retry_group(self, stage: str, error_message: str, *, anyway: bool = False) -> int:
+        """Retry every failed job of one failure group (its permanent failures only `anyway`)."""
+        return self.retry(
+            self.group_job_ids(stage, error_message), f"failure group {stage}: {error_message[:200]}", anyway=anyway
+        )
 
     def discard_group(self, stage: str, error_message: str) -> int:
         """Delete every failed job of one failure group (their documents stay, failed)."""
@@ -221,28 +229,14 @@ class OperatorActions:
         )
         return self._audit("job.discard_group", result.rowcount, f"{stage}: {error_message[:200]}")
 
-    def _group_ids(self, stage: str, error_message: str) -> list[int]:
+    def group_job_ids(self, stage: str, error_message: str) -> list[int]:
+        """The failed jobs of one failure group."""
         rows = self._execute(
             "SELECT id FROM document_queue WHERE status = 'failed' AND stage = :stage AND COALESCE(error_message, '') = :error_message",
             stage=stage,
             error_message=error_message,
         )
         return [row.id for row in rows]
-
-
-def failure_groups(session: Session, limit: int = 50) -> list[FailureGroup]:
-    """Failed jobs grouped by stage and error message, largest group first."""
-    rows = session.execute(
-        text(
-            """
-            SELECT stage, COALESCE(error_message, '') AS error_message, count(*) AS count
-            FROM document_queue WHERE status = 'failed'
-            GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT :limit
-            """
-        ),
-        {"limit": limit},
-    )
-    return [FailureGroup(*row) for row in rows]
 
 
 def admission_paused(session: Session) -> bool:

@@ -19,16 +19,20 @@ from docqueue.queue.fragments import (
     RELEASE_LEASE,
     documents_follow,
     documents_progress,
+    not_held,
 )
 from docqueue.queue.lease import HOLDS_LEASE, claim_params
-from docqueue.statuses import FailureKind
+from docqueue.statuses import FailureKind, QueueStatus
 
 
 class WorkerSteps:
     """The transitions a worker makes; `DocumentQueueService` provides `_execute` and `settings`."""
 
     def claim(self, job_id: int, stage: str, worker_id: str) -> Claim | None:
-        """Claim a queued job's stage for this worker, or None if the message was stale.
+        """Claim a queued job's stage for this worker, or None if the message was stale or its work is held.
+
+        A job whose lane or stage an operator holds stays `queued`: the clock
+        re-sends its message after REDISPATCH_AFTER_SECONDS, so it runs once resumed.
 
         One conditional UPDATE: it matches only a job that is `queued` at
         exactly this stage with attempts left, increments `attempts`, starts
@@ -41,6 +45,7 @@ class WorkerSteps:
                     status = 'processing', attempts = attempts + 1, started_at = COALESCE(started_at, now()),
                     {NEW_LEASE}
                 WHERE id = :job_id AND status = 'queued' AND stage = :stage AND attempts < max_attempts
+                  AND {not_held("document_queue")}
                 RETURNING {CLAIM_COLUMNS}, status
             ), document AS (
                 {documents_follow("claimed")}
@@ -68,19 +73,23 @@ class WorkerSteps:
         if row.first() is None:
             raise LeaseLost(f"job {claim.job_id} stage {claim.stage} attempt {claim.attempt} lost its lease")
 
-    def advance(self, claim: Claim, next_stage: str, progress: int) -> Dispatch:
+    def advance(self, claim: Claim, next_stage: str, progress: int) -> Dispatch | None:
         """Hand the job from the claimed stage to `next_stage`; send the returned dispatch after commit.
 
         The document stays `processing` between its stages: only its progress
         moves. The claim's attempt closes as succeeded in the same statement.
+        If an operator holds `next_stage` (or the job's lane) the job waits in
+        `pending`, taking no slot, for admission once resumed: None is returned.
         """
+        held = f"NOT {not_held('document_queue', ':next_stage')}"
         row = self._execute(
             f"""
             WITH advanced AS (
-                UPDATE document_queue SET status = 'queued', stage = :next_stage, attempts = 0,
-                       dispatched_at = now(), error_message = NULL, {RELEASE_LEASE}
+                UPDATE document_queue SET status = CASE WHEN {held} THEN 'pending' ELSE 'queued' END,
+                       stage = :next_stage, attempts = 0, run_after = now(),
+                       dispatched_at = CASE WHEN {held} THEN NULL ELSE now() END, error_message = NULL, {RELEASE_LEASE}
                 WHERE {HOLDS_LEASE}
-                RETURNING id, document_id
+                RETURNING id, document_id, status
             ), document AS (
                 {documents_progress("advanced")}
             ), record AS (
@@ -88,7 +97,7 @@ class WorkerSteps:
             ), attempt AS (
                 {attempts.succeeded("advanced")}
             )
-            SELECT id FROM advanced
+            SELECT id, status FROM advanced
             """,
             next_stage=next_stage,
             progress=progress,
@@ -97,10 +106,13 @@ class WorkerSteps:
         ).first()
         if row is None:
             raise LeaseLost(f"job {claim.job_id} lost its lease before leaving stage {claim.stage}")
-        return Dispatch(job_id=claim.job_id, stage=next_stage)
+        return Dispatch(job_id=claim.job_id, stage=next_stage) if row.status == QueueStatus.QUEUED else None
 
-    def continue_with(self, claim: Claim, next_stage: str, progress: int, worker_id: str) -> Claim:
+    def continue_with(self, claim: Claim, next_stage: str, progress: int, worker_id: str) -> Claim | None:
         """Hand the job from the claimed stage to `next_stage` and claim that at once for the same worker.
+
+        None, changing nothing, when an operator holds `next_stage` or the job's lane (or the lease is
+        gone): the caller then `advance`s, which parks the job or raises LeaseLost.
 
         `advance` and `claim` in one statement, for a worker that
         goes on with the next stage itself instead of sending a message for
@@ -112,7 +124,7 @@ class WorkerSteps:
             f"""
             WITH claimed AS (
                 UPDATE document_queue SET stage = :next_stage, attempts = 1, error_message = NULL, {NEW_LEASE}
-                WHERE {HOLDS_LEASE}
+                WHERE {HOLDS_LEASE} AND {not_held("document_queue", ":next_stage")}
                 RETURNING {CLAIM_COLUMNS}
             ), document AS (
                 {documents_progress("claimed")}
@@ -134,9 +146,7 @@ class WorkerSteps:
             heartbeat_timeout=self.settings.heartbeat_timeout_seconds,
             **claim_params(claim),
         ).first()
-        if row is None:
-            raise LeaseLost(f"job {claim.job_id} lost its lease before leaving stage {claim.stage}")
-        return Claim(*row)
+        return Claim(*row) if row else None
 
     def mark_completed(self, claim: Claim) -> None:
         """Finish the job and its document, closing the attempt as succeeded; LeaseLost if the claim is gone."""

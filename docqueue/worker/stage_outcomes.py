@@ -20,7 +20,7 @@ from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
 from docqueue.dispatch.dispatcher import nudge_dispatcher
 from docqueue.dispatch.messages import send_stage_messages
-from docqueue.errors import StageError, StageTimeout, failure_kind
+from docqueue.errors import StageError, StageTimeout, failure_kind, is_users_news
 from docqueue.jobs import Claim, LeaseLost
 from docqueue.queue import DocumentQueueService
 from docqueue.queue.attempts import FAILED, RETRYING, close_attempt
@@ -91,15 +91,7 @@ def _record_failure(
         )
         return
     if status == "failed":
-        # One event per final failure: retries that may still pass are not news.
-        with sentry_sdk.new_scope() as scope:
-            scope.set_tag("stage", claim.stage)
-            scope.set_tag("job_id", claim.job_id)
-            scope.set_tag("document_id", claim.document_id)
-            scope.set_extra("message", message)
-            if getattr(error, "detail", None):
-                scope.set_extra("detail", error.detail)
-            sentry_sdk.capture_exception(error)
+        _tell_sentry(claim, error, message)
     logger.info(
         "job %s (document %s) stage %s attempt %s failed, %s (%s): %s",
         claim.job_id,
@@ -114,6 +106,28 @@ def _record_failure(
         request_delivery()
     with session_scope() as session:
         nudge_dispatcher(session)
+
+
+def _tell_sentry(claim: Claim, error: Exception, message: str) -> None:
+    """One event per final failure (retries that may still pass are not news), tagged document first.
+
+    The user's own file (password, damaged, not a PDF) is their news, said on their page: no error event, only
+    a breadcrumb, or an info-level record when the reader's own error (`detail`) is worth keeping.
+    """
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("document_id", claim.document_id)
+        scope.set_tag("job_id", claim.job_id)
+        scope.set_tag("stage", claim.stage)
+        scope.set_extra("message", message)
+        detail = getattr(error, "detail", None)
+        if detail:
+            scope.set_extra("detail", detail)
+        if not is_users_news(error):
+            sentry_sdk.capture_exception(error)
+        elif detail:
+            sentry_sdk.capture_message(f"document {claim.document_id} rejected: {message}", level="info")
+        else:
+            sentry_sdk.add_breadcrumb(category="document", message=f"document {claim.document_id} rejected: {message}")
 
 
 def defer(claim: Claim, waiting: ServiceUnavailable) -> None:

@@ -149,10 +149,12 @@ def _publish(step: _Step, result) -> _Step | None:
             queue.mark_completed(claim)
             run_outputs.retire_older_runs(session, claim.document_id, claim.job_id)
             callback = deliveries.schedule(session, claim.job_id)
-        elif goes_on(stage, following):
-            next_claim = queue.continue_with(claim, following.name, progress, current_worker_id())
+        elif goes_on(stage, following) and (
+            next_claim := queue.continue_with(claim, following.name, progress, current_worker_id())
+        ):
             going_on = _claimed(following, next_claim, skip_checked=True)
         else:
+            # A message for the next stage; or, when an operator holds it, the job waits in pending (None).
             dispatch = queue.advance(claim, following.name, progress)
     if callback is not None:
         request_delivery()

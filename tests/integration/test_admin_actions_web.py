@@ -8,32 +8,15 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from tests.support.accounts import PASSWORD
+from tests.support.accounts import PASSWORD, last_audit, operator_logged_in
 from tests.support.factories import add_document
 from tests.support.queue import failed_job, job_row, only_job_id
-
-
-def logged_in(app, email: str):
-    """A client logged in through the form, and the CSRF token its pages carry for htmx and forms."""
-    client = app.test_client()
-    login_page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page).group(1)
-    assert client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token}).status_code == 302
-    page = client.get("/admin").get_data(as_text=True)
-    return client, re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
-
-
-def last_audit(session) -> tuple:
-    session.commit()  # a fresh snapshot: the web committed in its own session
-    return tuple(
-        session.execute(sa.text("SELECT actor, action, count, detail FROM audit_log ORDER BY id DESC LIMIT 1")).one()
-    )
 
 
 @pytest.fixture
 def operator(app, make_user):
     make_user("op@example.com", password=PASSWORD, role="operator")
-    return logged_in(app, "op@example.com")
+    return operator_logged_in(app, "op@example.com")
 
 
 def test_priority_and_cancel_change_the_selected_jobs_and_are_audited(operator, make_user, session):
@@ -59,8 +42,13 @@ def test_delete_and_retry_of_two_selected_jobs(operator, make_user, session):
     assert session.execute(sa.text("SELECT count(*) FROM document_queue WHERE id = :j"), {"j": gone}).scalar() == 0
 
     both = {"csrf_token": csrf, "action": "retry", "job_id": [str(first), str(second)]}
+    # Both failed for good: a plain retry leaves them and says why, the same rule as the API's requeue.
     assert client.post("/admin/jobs/action", data=both).status_code == 302
-    assert last_audit(session) == ("op@example.com", "job.retry", 2, f"jobs {first}, {second}")
+    assert {job_row(session, job).status for job in (first, second)} == {"failed"}
+    said = client.get("/admin/jobs").get_data(as_text=True)
+    assert "Retried 0 jobs." in said and "Not retried: 2 jobs failed for good" in said
+    assert client.post("/admin/jobs/action", data={**both, "anyway": "on"}).status_code == 302
+    assert last_audit(session) == ("op@example.com", "job.retry_anyway", 2, f"jobs {first}, {second}")
     # Retried work goes back to pending, and the nudge after the retry may already have admitted it.
     assert {job_row(session, job).status for job in (first, second)} <= {"pending", "queued"}
     assert {job_row(session, job).attempts for job in (first, second)} == {0}
@@ -93,7 +81,7 @@ def test_discarding_a_failure_group_deletes_only_that_group(operator, make_user,
 def test_an_admin_resets_a_users_api_token(app, make_user, session):
     make_user("boss@example.com", password=PASSWORD, role="admin")
     user_id, old_token = make_user("holder@example.com")
-    client, csrf = logged_in(app, "boss@example.com")
+    client, csrf = operator_logged_in(app, "boss@example.com")
     assert client.post(f"/admin/users/{user_id}/reset-token", data={"csrf_token": csrf}).status_code == 302
     assert last_audit(session) == ("boss@example.com", "user.reset_token", 1, "holder@example.com")
     page = client.get("/admin/users").get_data(as_text=True)

@@ -114,4 +114,5 @@ def test_the_backlog_eta_follows_the_completions_per_minute(no_csrf_app, make_us
     assert (dashboard.completed_per_minute, dashboard.backlog_eta_minutes) == (2.0, 2.0)
     client = no_csrf_app.test_client()
     log_in(client, "eta@example.com")
-    assert "<dt>Backlog clears in</dt><dd>~2.0 min</dd>" in client.get("/admin").get_data(as_text=True)
+    page = client.get("/admin").get_data(as_text=True)
+    assert '<dt>Backlog clears in</dt><dd data-stat="backlog_eta">~2.0 min</dd>' in page

@@ -67,8 +67,11 @@ def test_ingest_takes_supported_files_once_and_says_why_it_left_the_rest(tree, t
     assert "outside the ingested paths: not followed" in reasons[str(tree / "notes" / "link-out.pdf")]
     assert "symbolic link: not followed" in reasons[str(tree / "link-in.pdf")]
 
+    # The CSV goes under DOCQUEUE_HOME (here ./.docqueue), never loose in the working folder.
     csv_path = Path(result.stdout.split("rejected files: ")[1].strip())
-    assert csv_path.parent == tmp_path
+    home = Path(os.environ.get("DOCQUEUE_HOME") or tmp_path / ".docqueue").resolve()
+    assert csv_path.parent == home / "ingest"
+    assert list(tmp_path.glob("ingest-*.csv")) == []
     with open(csv_path, newline="") as rows:
         assert {row["path"]: row["reason"] for row in csv.DictReader(rows)} == reasons
 

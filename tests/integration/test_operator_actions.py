@@ -8,9 +8,10 @@ import sqlalchemy as sa
 from docqueue.jobs import LeaseLost
 from docqueue.models import User
 from docqueue.queue import DocumentQueueService
+from docqueue.queue.failures import failure_groups
 from docqueue.queue.heartbeats import beat
 from docqueue.queue.job_listing import JobFilter, list_jobs
-from docqueue.queue.operator import OperatorActions, admission_paused, failure_groups
+from docqueue.queue.operator import OperatorActions, admission_paused
 from tests.support.factories import add_document
 from tests.support.queue import admit, claim, failed_job, job_row, only_job_id
 
@@ -28,13 +29,13 @@ def audit(session) -> list[tuple]:
 def test_retry_sends_a_failed_job_back_with_fresh_attempts_and_audits_it(session, make_user, operator):
     owner, _ = make_user()
     job_id = failed_job(session, owner)
-    assert OperatorActions(session, operator).retry([job_id]) == 1
+    assert OperatorActions(session, operator).retry([job_id], anyway=True) == 1
     session.commit()
     job = job_row(session, job_id)
     assert (job.status, job.attempts, job.error_message, job.stage) == ("pending", 0, None, "inspect")
-    assert audit(session) == [("operator@example.com", "job.retry", 1)]
+    assert audit(session) == [("operator@example.com", "job.retry_anyway", 1)]
     # Completed work is not retried, and the count says so.
-    assert OperatorActions(session, operator).retry([job_id]) == 0
+    assert OperatorActions(session, operator).retry([job_id], anyway=True) == 0
 
 
 def test_cancel_takes_the_lease_so_a_running_stage_cannot_publish(session, make_user, operator):
@@ -89,7 +90,7 @@ def test_retry_all_matching_touches_only_the_jobs_the_preview_froze(session, mak
     session.commit()
     assert preview.count == 1
     later = failed_job(session, owner)  # fails after the preview: must not be touched
-    assert OperatorActions(session, operator).retry_frozen(preview.token) == 1
+    assert OperatorActions(session, operator).retry_frozen(preview.token, anyway=True) == 1
     session.commit()
     assert (job_row(session, first).status, job_row(session, later).status) == ("pending", "failed")
     with pytest.raises(LookupError):
@@ -122,8 +123,12 @@ def test_failures_are_grouped_by_error_and_a_group_can_be_retried(session, make_
     crashed = [failed_job(session, owner) for _ in range(2)]
     failed_job(session, owner, "the PDF is password-protected")
     groups = failure_groups(session)
-    assert [(g.error_class, g.count) for g in groups] == [("OSError", 2), ("rejected", 1)]
-    assert OperatorActions(session, operator).retry_group(groups[0].stage, groups[0].error_message) == 2
+    assert [(g.error_class, g.count, g.will_fail_again) for g in groups] == [
+        ("OSError", 2, True),
+        ("rejected", 1, True),
+    ]
+    assert OperatorActions(session, operator).retry_group(groups[0].stage, groups[0].error_message) == 0
+    assert OperatorActions(session, operator).retry_group(groups[0].stage, groups[0].error_message, anyway=True) == 2
     session.commit()
     assert {job_row(session, job_id).status for job_id in crashed} == {"pending"}
     assert OperatorActions(session, operator).discard_group(groups[1].stage, groups[1].error_message) == 1

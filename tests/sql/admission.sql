@@ -20,11 +20,12 @@ WITH in_flight AS (
         FROM (
             (SELECT q.id, false AS bulk, q.priority, q.created_at FROM document_queue q
              WHERE q.owner_id = u.id AND q.lane = 'interactive' AND q.status = 'pending'
-               AND q.run_after <= now()
+               AND q.run_after <= now() AND NOT EXISTS (SELECT 1 FROM paused_work held WHERE (held.scope = 'lane' AND held.name = q.lane) OR (held.scope = 'stage' AND held.name = q.stage))
              ORDER BY q.priority DESC, q.created_at, q.id LIMIT free.slots)
             UNION ALL
             (SELECT q.id, true, q.priority, q.created_at FROM document_queue q
              WHERE q.owner_id = u.id AND q.lane = 'bulk' AND q.status = 'pending' AND q.run_after <= now()
+               AND NOT EXISTS (SELECT 1 FROM paused_work held WHERE (held.scope = 'lane' AND held.name = q.lane) OR (held.scope = 'stage' AND held.name = q.stage))
              ORDER BY q.priority DESC, q.created_at, q.id LIMIT free.slots)
         ) mine
     ) pick

@@ -3,6 +3,7 @@ WITH claimed AS (
             status = 'processing', attempts = attempts + 1, started_at = COALESCE(started_at, now()),
             heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => %(heartbeat_timeout)s), lease_token = gen_random_uuid(), worker_id = %(worker_id)s
         WHERE id = %(job_id)s AND status = 'queued' AND stage = %(stage)s AND attempts < max_attempts
+          AND NOT EXISTS (SELECT 1 FROM paused_work held WHERE (held.scope = 'lane' AND held.name = document_queue.lane) OR (held.scope = 'stage' AND held.name = document_queue.stage))
         RETURNING id, document_id, owner_id, operation, stage, attempts, max_attempts, lease_token::text, status
     ), document AS (
         UPDATE documents d SET status = CASE claimed.status WHEN 'pending' THEN 'pending' WHEN 'queued' THEN 'pending' WHEN 'processing' THEN 'processing' WHEN 'completed' THEN 'completed' WHEN 'failed' THEN 'failed' WHEN 'cancelled' THEN 'cancelled' END, updated_at = now() FROM claimed WHERE d.id = claimed.document_id

@@ -1,6 +1,6 @@
 WITH claimed AS (
             UPDATE document_queue SET stage = %(next_stage)s, attempts = 1, error_message = NULL, heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => %(heartbeat_timeout)s), lease_token = gen_random_uuid(), worker_id = %(worker_id)s
-            WHERE id = %(job_id)s AND lease_token = CAST(%(lease_token)s AS uuid) AND status = 'processing'
+            WHERE id = %(job_id)s AND lease_token = CAST(%(lease_token)s AS uuid) AND status = 'processing' AND NOT EXISTS (SELECT 1 FROM paused_work held WHERE (held.scope = 'lane' AND held.name = document_queue.lane) OR (held.scope = 'stage' AND held.name = %(next_stage)s))
             RETURNING id, document_id, owner_id, operation, stage, attempts, max_attempts, lease_token::text
         ), document AS (
             UPDATE documents d SET progress = GREATEST(d.progress, %(progress)s), updated_at = now() FROM claimed WHERE d.id = claimed.document_id

@@ -85,7 +85,9 @@ def test_operator_finds_a_failed_document_sees_why_retries_it_and_watches_it_com
 
     group.get_by_role("link", name="1").click()
     expect(page.locator(f"#job-{job_id}")).to_have_attribute("data-status", "failed")
-    page.get_by_role("link", name=f"#{job_id}").click()
+    # The row leads with the document; the job number comes second.
+    expect(page.locator(f"#job-{job_id} .doc-number")).to_have_text(f"doc #{document_id}")
+    page.locator(f"#job-{job_id}").get_by_role("link", name="minimal-document.pdf").click()
     expect(page.locator(".flash-error")).to_contain_text("the storage volume went away")
     expect(page.locator("table.timeline")).to_contain_text("crashed-worker")
     page.locator("table.timeline summary", has_text="traceback").click()
@@ -94,7 +96,10 @@ def test_operator_finds_a_failed_document_sees_why_retries_it_and_watches_it_com
 
     procfile("worker")
     procfile("clock")
-    page.get_by_role("button", name="Retry").click()
+    # A crash is a permanent failure: the page says it would fail again, and retries it only "anyway".
+    expect(page.locator("#will-fail-again")).to_be_visible()
+    page.get_by_label("retry anyway, knowing why it failed").check()
+    page.get_by_role("button", name="Retry anyway").click()
     expect(page.locator(".flash-info")).to_have_text("Retried 1 job.")
     page.get_by_role("link", name="All jobs").click()
     # The list polls: the row turns completed without a reload.

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from flask import flash, jsonify, redirect, url_for
+from datetime import UTC, datetime
+
+from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_login import current_user
 
 from docqueue.accounts.audit import recent_audit
-from docqueue.ai.breakers import breaker_states
+from docqueue.ai.breakers import SERVICES, breaker_states, close_by_hand
 from docqueue.dispatch.dispatcher import nudge_dispatcher
+from docqueue.pipeline import STAGE_NAMES
 from docqueue.queue.dashboard import EXACT_COUNT_LIMIT
 from docqueue.queue.history import completion_series
 from docqueue.queue.operator import OperatorActions
+from docqueue.queue.pausing import held_work, hold, holdable, release
 from docqueue.wording import counted
 from web.admin.blueprint import bp
 from web.admin.common import current_dashboard, form_int, page_or_partial, sees_everything
@@ -33,8 +37,17 @@ def dashboard():
         audit=recent_audit(db.session) if sees_everything() else [],
         can_act=current_user.has_role("operator"),
         exact_limit=EXACT_COUNT_LIMIT,
-        breakers=breaker_states(),
+        breakers=[state for state in breaker_states().values() if state.shown],
+        holdable=holdable(STAGE_NAMES),
+        held={(held.scope, held.name): held for held in held_work(db.session)} if sees_everything() else {},
     )
+
+
+@bp.app_template_filter("clock_time")
+def clock_time(value: datetime) -> str:
+    """A time of today as people say it, `15:11 UTC` (the date only when it is not today)."""
+    value = value.astimezone(UTC)
+    return f"{value:%H:%M} UTC" if value.date() == datetime.now(UTC).date() else f"{value:%Y-%m-%d %H:%M} UTC"
 
 
 @bp.get("/series.json")
@@ -73,4 +86,38 @@ def clear_completed():
     cleared = OperatorActions(db.session, current_user).clear_completed(days)
     db.session.commit()
     flash(f"Cleared {counted(cleared, 'completed job')} older than {counted(days, 'day')}.", "info")
+    return redirect(url_for("admin.dashboard"))
+
+
+@bp.post("/breakers/<name>/close")
+@role_required("operator")
+def close_breaker(name: str):
+    """Let calls to an outside service through now, before its breaker's reset time (audited)."""
+    if name not in SERVICES:
+        abort(404, description=f"no outside service {name!r}")
+    close_by_hand(db.session, current_user, name)
+    db.session.commit()
+    nudge_dispatcher(db.session)  # the work it held may go now
+    flash(f"Trying the {SERVICES[name]} again now: its waiting documents go ahead.", "info")
+    return redirect(url_for("admin.dashboard"))
+
+
+@bp.post("/queue/<any(hold, release):verb>")
+@role_required("operator")
+def hold_or_release(verb: str):
+    """Hold (or resume) one lane or one stage: its waiting work stays put, running work finishes."""
+    scope, name = request.form.get("scope", ""), request.form.get("name", "")
+    try:
+        changed = (hold if verb == "hold" else release)(db.session, current_user, scope, name, STAGE_NAMES)
+    except ValueError as error:
+        abort(400, description=str(error))
+    db.session.commit()
+    if verb == "release":
+        nudge_dispatcher(db.session)  # what waited for it may go now
+    if not changed:
+        flash(f"The {scope} {name} was {'held' if verb == 'hold' else 'not held'} already.", "info")
+    elif verb == "hold":
+        flash(f"Holding the {scope} {name}: its waiting work stays put; running work finishes.", "info")
+    else:
+        flash(f"Resumed the {scope} {name}.", "info")
     return redirect(url_for("admin.dashboard"))

@@ -9,6 +9,7 @@ from docqueue.dispatch.dispatcher import nudge_dispatcher
 from docqueue.documents import get_document
 from docqueue.models import MAX_ID, Document
 from docqueue.pipeline import PIPELINE, STAGE_NAMES
+from docqueue.queue.failures import failure_groups, scheduled_retries
 from docqueue.queue.job_listing import (
     PAGE_SIZE,
     WINDOWS,
@@ -18,7 +19,7 @@ from docqueue.queue.job_listing import (
     job_detail,
     list_jobs,
 )
-from docqueue.queue.operator import OperatorActions, failure_groups
+from docqueue.queue.operator import OperatorActions
 from docqueue.statuses import OPERATIONS, QueueStatus
 from docqueue.wording import counted
 from web.admin.blueprint import bp
@@ -92,17 +93,36 @@ def job_action():
         abort(400, description=f"action must be one of {', '.join(JOB_ACTIONS)}")
     job_ids = selected_job_ids()
     operator = OperatorActions(db.session, current_user)
+    held = 0
     if action == "priority":
         done = operator.set_priority(job_ids, form_int("priority", 0, 100))
+    elif action == "retry":
+        anyway = _retry_anyway()
+        held = 0 if anyway else operator.permanent_among(job_ids)
+        done = operator.retry(job_ids, anyway=anyway)
     else:
         done = getattr(operator, action)(job_ids)
     db.session.commit()
     if action == "retry":
         nudge_dispatcher(db.session)  # admit the retried work now, not at the next clock tick
-    skipped = len(job_ids) - done
+    skipped = len(job_ids) - done - held
     note = f" ({skipped} skipped: not in a state that allows it)" if skipped > 0 else ""
     flash(f"{JOB_ACTIONS[action]} {counted(done, 'job')}{note}.", "info")
+    if held:
+        flash(_held_message(held), "error")
     return redirect(local_path(request.form.get("back")) or url_for("admin.jobs"))
+
+
+def _retry_anyway() -> bool:
+    """Whether the operator ticked "retry anyway" for failures that would fail again."""
+    return request.form.get("anyway") == "on"
+
+
+def _held_message(held: int) -> str:
+    return (
+        f"Not retried: {counted(held, 'job')} failed for good (the file is the problem, or a bug) and would fail "
+        "the same way again. Read why on the failures page and tick “retry anyway” to retry them regardless."
+    )
 
 
 @bp.post("/jobs/retry-matching")
@@ -120,7 +140,8 @@ def retry_matching_preview():
 def retry_matching_confirm():
     """Step two: retry exactly the jobs the preview froze (those still failed)."""
     try:
-        retried = OperatorActions(db.session, current_user).retry_frozen(request.form.get("token", ""))
+        operator = OperatorActions(db.session, current_user)
+        retried = operator.retry_frozen(request.form.get("token", ""), anyway=_retry_anyway())
     except LookupError as error:
         db.session.rollback()
         flash(str(error), "error")
@@ -134,8 +155,14 @@ def retry_matching_confirm():
 @bp.get("/failures")
 @role_required("operator")
 def failures():
-    """Failed jobs grouped by stage and error, with a retry and a discard per group."""
-    return render_template("admin/failures.html", groups=failure_groups(db.session))
+    """Failed jobs grouped by error, "will fail again" apart from "may pass now", and the retries under way."""
+    groups = failure_groups(db.session)
+    return render_template(
+        "admin/failures.html",
+        permanent=[group for group in groups if group.will_fail_again],
+        transient=[group for group in groups if not group.will_fail_again],
+        retries=scheduled_retries(db.session),
+    )
 
 
 @bp.post("/failures/<any(retry, discard):verb>")
@@ -144,10 +171,15 @@ def failure_group_action(verb: str):
     stage, error_message = request.form.get("stage", ""), request.form.get("error_message", "")
     if "\x00" in stage + error_message:  # no stored group has one, and Postgres would refuse it
         abort(400, description="a failure group's stage and error cannot contain NUL characters")
-    operator = OperatorActions(db.session, current_user)
-    done = (operator.retry_group if verb == "retry" else operator.discard_group)(stage, error_message)
+    operator, anyway = OperatorActions(db.session, current_user), _retry_anyway()
+    if verb == "retry":
+        done = operator.retry_group(stage, error_message, anyway=anyway)
+    else:
+        done = operator.discard_group(stage, error_message)
     db.session.commit()
     if verb == "retry":
         nudge_dispatcher(db.session)
     flash(f"{'Retried' if verb == 'retry' else 'Discarded'} {counted(done, 'job')} of that group.", "info")
+    if verb == "retry" and not done and not anyway:
+        flash(_held_message(len(operator.group_job_ids(stage, error_message))), "error")
     return redirect(url_for("admin.failures"))
