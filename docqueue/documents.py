@@ -1,24 +1,22 @@
-"""Documents: accepting uploads, reading them back, and storing stage results.
+"""The document row: accepting an upload (its name, type and priority checked), reading it back, and the
+facts the stages record on it (type, page count, OCR status, text summary).
 
-Queue state is the queue service's business; this module owns the rows a
-user sees about their files. Stage results are written by the worker inside
-a transaction that holds the job's lease (see `DocumentQueueService.hold_lease`).
+Queue state is the queue service's business, a run's outputs `docqueue.results`'s (pages in
+`results/pages.py`), the API's JSON the web's (`web/document_json.py`). Stage facts are written by the
+worker inside a transaction that holds the job's lease (see `DocumentQueueService.hold_lease`).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from typing import BinaryIO
 
 from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from docqueue.budgets import BudgetCut
-from docqueue.models import Document, DocumentPage
-from docqueue.queue.run_outputs import results_run
+from docqueue.models import Document
 from docqueue.settings import get_settings
 from docqueue.storage import blob_store, original_file_key
 from docqueue.text_cleaning import shown_name
@@ -138,65 +136,6 @@ def get_document(session: Session, owner_id: int, document_id: int) -> Document 
     return session.scalar(select(Document).where(Document.id == document_id, Document.owner_id == owner_id))
 
 
-def document_as_dict(document: Document) -> dict:
-    """The JSON shape of a document in the API."""
-
-    def iso(value):
-        return value.isoformat() if value else None
-
-    return {
-        "id": document.id,
-        "filename": document.filename,
-        "content_type": document.content_type,
-        "detected_type": document.detected_type,
-        "size": document.size_bytes,
-        "sha256": document.sha256,
-        "status": document.status,
-        "stage": document.current_stage,
-        "progress": document.progress,
-        "page_count": document.page_count,
-        # Pages whose text was cut at MAX_PAGE_TEXT_CHARS (a page drawing millions of characters).
-        "text_truncated_pages": document.text_truncated_pages,
-        # The per-document budgets (MAX_DOCUMENT_TEXT_CHARS, ...) the newest run reached: what each cut.
-        "budget_cuts": document.budget_cuts or {},
-        "error": document.error,
-        "ocr_status": document.ocr_status,
-        "ocr_error": document.ocr_error,
-        "ocr_completed_at": iso(document.ocr_completed_at),
-        "created_at": iso(document.created_at),
-        "updated_at": iso(document.updated_at),
-        "completed_at": iso(document.completed_at),
-    }
-
-
-def page_texts(session: Session, document_id: int) -> list[tuple[int, str]]:
-    """(page number, text) of every page a reader sees (see `run_outputs.results_run`), in order."""
-    return [(page.page_number, page.text) for page in result_pages(session, document_id)]
-
-
-def result_pages(session: Session, document_id: int, after: int = 0, limit: int | None = None) -> list[DocumentPage]:
-    """The pages a reader sees, numbered after `after`, at most `limit`: those of the run `results_run` names."""
-    run = results_run(session, document_id)
-    query = (
-        select(DocumentPage)
-        .where(DocumentPage.job_id == run.job_id, DocumentPage.page_number > after)
-        .order_by(DocumentPage.page_number)
-        .limit(limit)
-    )
-    return list(session.scalars(query))
-
-
-def page_notes(session: Session, document_id: int) -> list[tuple[int, str]]:
-    """(page number, note) of the pages a reader sees whose contents could not be read, in order."""
-    run = results_run(session, document_id)
-    query = (
-        select(DocumentPage.page_number, DocumentPage.note)
-        .where(DocumentPage.job_id == run.job_id, DocumentPage.note.is_not(None))
-        .order_by(DocumentPage.page_number)
-    )
-    return [(number, note) for number, note in session.execute(query)]
-
-
 # -- stage results (written by workers under a held lease) -------------------
 
 
@@ -216,74 +155,6 @@ def record_inspection(session: Session, document_id: int, detected_type: str, pa
     )
 
 
-def save_page_texts(
-    session: Session, document_id: int, job_id: int, pages: list[tuple[int, str, bool, str | None]]
-) -> None:
-    """Upsert a batch of run `job_id`'s pages (number, text, whether the text was cut, why its contents could
-    not be read or None) in one statement: an attempt that redoes a page rewrites it."""
-    statement = insert(DocumentPage).values(
-        [
-            {
-                "job_id": job_id,
-                "document_id": document_id,
-                "page_number": number,
-                "text": page_text,
-                "char_count": len(page_text),
-                "text_cut": cut,
-                "note": note,
-            }
-            for number, page_text, cut, note in pages
-        ]
-    )
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[DocumentPage.job_id, DocumentPage.page_number],
-            set_={
-                "text": statement.excluded.text,
-                "char_count": statement.excluded.char_count,
-                "text_cut": statement.excluded.text_cut,
-                "note": statement.excluded.note,
-            },
-        )
-    )
-
-
-def save_ocr_pages(session: Session, job_id: int, pages: list[dict]) -> None:
-    """Store what OCR read on a batch of run `job_id`'s pages, in one statement, flagging them `ocr`.
-
-    Each of `pages` has `page_number`, `text`, `ocr_words` and `ocr_rotation`.
-    """
-    session.execute(
-        text(
-            """
-            UPDATE document_pages p SET text = v.text, char_count = length(v.text), ocr = true,
-                   ocr_words = v.ocr_words, ocr_rotation = v.ocr_rotation
-            FROM jsonb_to_recordset(CAST(:pages AS jsonb))
-                 AS v(page_number int, text text, ocr_words jsonb, ocr_rotation int)
-            WHERE p.job_id = :job_id AND p.page_number = v.page_number
-            """
-        ),
-        {"job_id": job_id, "pages": json.dumps(pages)},
-    )
-
-
-def pages_awaiting_ocr(session: Session, job_id: int) -> tuple[list[int], int]:
-    """(numbers of run `job_id`'s pages with no text that OCR has not read yet, how many need OCR in all).
-
-    A page whose contents could not be read (it has a `note`) is not for OCR: rendering it fails the same way.
-    """
-    rows = session.execute(
-        text(
-            """
-            SELECT page_number, ocr FROM document_pages
-            WHERE job_id = :job_id AND (ocr OR (text = '' AND NOT text_cut AND note IS NULL)) ORDER BY page_number
-            """
-        ),
-        {"job_id": job_id},
-    ).all()
-    return [number for number, done in rows if not done], len(rows)
-
-
 def record_ocr_status(session: Session, document_id: int, status: str, error: str | None = None) -> None:
     """Set the document's `ocr_status` (and `ocr_error`; `ocr_completed_at` when it completes)."""
     session.execute(
@@ -297,26 +168,6 @@ def record_ocr_status(session: Session, document_id: int, status: str, error: st
         ),
         {"document_id": document_id, "status": status, "error": error},
     )
-
-
-def text_kept_before(session: Session, job_id: int, checkpoint: int, max_page_chars: int) -> tuple[int, int | None]:
-    """(characters run `job_id` kept on pages up to `checkpoint`, the first of them the document's text budget
-    cut, if any): where a retried `extract_text` goes on from.
-
-    A page the budget cut kept fewer than `max_page_chars` characters; one cut
-    only by MAX_PAGE_TEXT_CHARS kept exactly that many.
-    """
-    kept, cut_at = session.execute(
-        text(
-            """
-            SELECT coalesce(sum(char_count), 0),
-                   min(page_number) FILTER (WHERE text_cut AND char_count < :max_page_chars)
-            FROM document_pages WHERE job_id = :job_id AND page_number <= :checkpoint
-            """
-        ),
-        {"job_id": job_id, "checkpoint": checkpoint, "max_page_chars": max_page_chars},
-    ).one()
-    return kept, cut_at
 
 
 def record_text_summary(

@@ -12,15 +12,7 @@ from docqueue.commands import Upload
 from docqueue.dispatch.dispatcher import process_document_queue
 from docqueue.document_listing import BadListingRequest, ListingRequest, documents_page
 from docqueue.document_state import document_state
-from docqueue.documents import (
-    UploadRejected,
-    document_as_dict,
-    get_document,
-    page_notes,
-    result_pages,
-    upload_too_large_message,
-    validate_priority,
-)
+from docqueue.documents import UploadRejected, get_document, upload_too_large_message, validate_priority
 from docqueue.jobs import AlreadyQueued
 from docqueue.pipeline import STAGE_NAMES
 from docqueue.queue import idempotency, run_outputs, stage_records
@@ -28,8 +20,10 @@ from docqueue.queue.attempts import attempt_history
 from docqueue.queue.backlog import lane_backlog
 from docqueue.queue.dashboard import read_dashboard
 from docqueue.queue.owner_retries import NothingToRetry
+from docqueue.results.pages import page_notes, result_pages
 from web.auth import api_error, api_role_required, token_required
 from web.dispatch_waker import wake_dispatcher
+from web.document_json import document_as_dict
 from web.downloads import send_searchable_pdf
 from web.extensions import db
 from web.pagination import ListWindow

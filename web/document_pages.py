@@ -16,7 +16,7 @@ from flask_login import current_user, login_required
 
 from docqueue import commands
 from docqueue.document_state import document_state
-from docqueue.documents import get_document, page_notes, result_pages
+from docqueue.documents import get_document
 from docqueue.jobs import AlreadyQueued
 from docqueue.models import MAX_ID
 from docqueue.queue import run_outputs, stage_records
@@ -24,6 +24,7 @@ from docqueue.queue.owner_retries import NothingToRetry
 from docqueue.results.chunks import list_chunks
 from docqueue.results.enrichment import list_answers
 from docqueue.results.images import list_images
+from docqueue.results.pages import page_notes, result_pages
 from web.downloads import send_searchable_pdf
 from web.extensions import db
 from web.pages import redirect_whole_page_for_htmx

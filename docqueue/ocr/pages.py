@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from docqueue.documents import save_ocr_pages
 from docqueue.image_limits import check_page_images
 from docqueue.jobs import Claim
 from docqueue.ocr.tesseract import Word, detect_rotation, engines_loaded, read_words, text_of
+from docqueue.results.pages import save_ocr_pages
 from docqueue.settings import get_settings
 from docqueue.stages.checkpoints import committing_batch
 from docqueue.stages.inspect import open_document

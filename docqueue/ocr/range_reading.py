@@ -25,13 +25,14 @@ import time
 from dataclasses import replace
 
 from docqueue.db import session_scope
-from docqueue.documents import detected_type, pages_awaiting_ocr
+from docqueue.documents import detected_type
 from docqueue.errors import StageError, StageTimeout
 from docqueue.jobs import Claim, LeaseLost
 from docqueue.ocr.pages import read_page_range
 from docqueue.ocr.range_messages import offer_ocr_ranges
 from docqueue.queue import DocumentQueueService, ocr_ranges
 from docqueue.queue.ocr_ranges import TakenRange
+from docqueue.results.pages import pages_awaiting_ocr
 from docqueue.runtime import lease_watch
 from docqueue.runtime.pdf_pool import (
     StageStopped,

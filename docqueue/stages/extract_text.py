@@ -28,9 +28,10 @@ from sqlalchemy.orm import Session
 
 from docqueue.budgets import text_cut
 from docqueue.db import session_scope
-from docqueue.documents import record_text_summary, save_page_texts, text_kept_before
+from docqueue.documents import record_text_summary
 from docqueue.jobs import Claim
 from docqueue.results import batched
+from docqueue.results.pages import save_page_texts, text_kept_before
 from docqueue.runtime.pool_guard import read_piece, reading
 from docqueue.settings import get_settings
 from docqueue.stages.checkpoints import BatchBudget, committing_batch

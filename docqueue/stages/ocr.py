@@ -17,11 +17,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from docqueue.db import session_scope
-from docqueue.documents import detected_type, pages_awaiting_ocr, record_ocr_status
+from docqueue.documents import detected_type, record_ocr_status
 from docqueue.jobs import Claim, LeaseLost
 from docqueue.ocr.range_messages import offer_ocr_ranges
 from docqueue.ocr.range_reading import failure_reason, ocr_budget, read_ranges, split_pages
 from docqueue.queue import DocumentQueueService, ocr_ranges
+from docqueue.results.pages import pages_awaiting_ocr
 from docqueue.runtime.pdf_pool import StageStopped
 from docqueue.runtime.worker_shutdown import WorkerStopping
 from docqueue.settings import get_settings

@@ -16,7 +16,7 @@ import pymupdf
 import pytest
 import sqlalchemy as sa
 
-from docqueue.documents import page_texts
+from docqueue.results.pages import page_texts
 from docqueue.runtime.pdf_pool import shutdown_pdf_pool
 from tests.support.factories import add_document, make_pdf
 from tests.support.processes import CORPUS

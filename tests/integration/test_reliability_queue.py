@@ -97,7 +97,7 @@ def test_cleanup_deletes_only_old_completed_items_in_batches(session, make_user,
 
 
 def test_cleanup_keeps_the_run_a_document_shows_and_deletes_the_runs_it_replaced(session, make_user):
-    from docqueue.documents import page_texts
+    from docqueue.results.pages import page_texts
     from tests.support.factories import make_pdf
     from tests.support.stages import process
 

@@ -8,9 +8,9 @@ import pymupdf
 import pytest
 import sqlalchemy as sa
 
-from docqueue.documents import page_texts
 from docqueue.jobs import LeaseLost
 from docqueue.queue import DocumentQueueService, run_outputs
+from docqueue.results.pages import page_texts
 from docqueue.runtime.worker_identity import current_worker_id
 from docqueue.stages import checkpoints, chunk, extract_images, extract_text
 from docqueue.statuses import FailureKind

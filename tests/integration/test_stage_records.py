@@ -6,9 +6,9 @@ import io
 
 import sqlalchemy as sa
 
-from docqueue.documents import page_texts, result_pages
 from docqueue.pipeline import PIPELINE, STAGE_NAMES
 from docqueue.queue import DocumentQueueService, run_outputs
+from docqueue.results.pages import page_texts, result_pages
 from docqueue.runtime.worker_identity import current_worker_id
 from docqueue.stages import extract_text
 from docqueue.statuses import FailureKind

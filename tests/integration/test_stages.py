@@ -8,9 +8,9 @@ import pymupdf
 import pytest
 import sqlalchemy as sa
 
-from docqueue.documents import page_texts, result_pages
 from docqueue.pipeline import STAGE_NAMES
 from docqueue.queue import DocumentQueueService
+from docqueue.results.pages import page_texts, result_pages
 from docqueue.worker.stage_runner import run_stage
 from tests.support.factories import add_document, make_busy_pdf, make_pdf, make_tiff
 from tests.support.processes import CORPUS
