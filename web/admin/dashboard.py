@@ -9,11 +9,10 @@ from flask_login import current_user
 
 from docqueue.accounts.audit import recent_audit
 from docqueue.ai.breakers import SERVICES, breaker_states, close_by_hand
-from docqueue.dispatch.dispatcher import nudge_dispatcher
+from docqueue.operator_commands import operator_change
 from docqueue.pipeline import STAGE_NAMES
 from docqueue.queue.dashboard import EXACT_COUNT_LIMIT
 from docqueue.queue.history import completion_series
-from docqueue.queue.operator import OperatorActions
 from docqueue.queue.pausing import held_work, hold, holdable, release
 from docqueue.wording import counted
 from web.admin.blueprint import bp
@@ -62,8 +61,8 @@ def series():
 @bp.post("/queue/pause")
 @role_required("operator")
 def pause_admission():
-    OperatorActions(db.session, current_user).set_admission_paused(True)
-    db.session.commit()
+    with operator_change(db.session, current_user, lets_work_in=False) as operator:
+        operator.set_admission_paused(True)
     flash("Admission paused: pending jobs wait; running ones finish.", "info")
     return redirect(url_for("admin.dashboard"))
 
@@ -71,9 +70,8 @@ def pause_admission():
 @bp.post("/queue/resume")
 @role_required("operator")
 def resume_admission():
-    OperatorActions(db.session, current_user).set_admission_paused(False)
-    db.session.commit()
-    nudge_dispatcher(db.session)
+    with operator_change(db.session, current_user, lets_work_in=True) as operator:
+        operator.set_admission_paused(False)
     flash("Admission resumed.", "info")
     return redirect(url_for("admin.dashboard"))
 
@@ -83,8 +81,8 @@ def resume_admission():
 def clear_completed():
     """Delete completed jobs older than `days` (their documents stay)."""
     days = form_int("days", 0, 3650)
-    cleared = OperatorActions(db.session, current_user).clear_completed(days)
-    db.session.commit()
+    with operator_change(db.session, current_user, lets_work_in=False) as operator:
+        cleared = operator.clear_completed(days)
     flash(f"Cleared {counted(cleared, 'completed job')} older than {counted(days, 'day')}.", "info")
     return redirect(url_for("admin.dashboard"))
 
@@ -95,9 +93,8 @@ def close_breaker(name: str):
     """Let calls to an outside service through now, before its breaker's reset time (audited)."""
     if name not in SERVICES:
         abort(404, description=f"no outside service {name!r}")
-    close_by_hand(db.session, current_user, name)
-    db.session.commit()
-    nudge_dispatcher(db.session)  # the work it held may go now
+    with operator_change(db.session, current_user, lets_work_in=True):  # the work it held may go now
+        close_by_hand(db.session, current_user, name)
     flash(f"Trying the {SERVICES[name]} again now: its waiting documents go ahead.", "info")
     return redirect(url_for("admin.dashboard"))
 
@@ -108,12 +105,11 @@ def hold_or_release(verb: str):
     """Hold (or resume) one lane or one stage: its waiting work stays put, running work finishes."""
     scope, name = request.form.get("scope", ""), request.form.get("name", "")
     try:
-        changed = (hold if verb == "hold" else release)(db.session, current_user, scope, name, STAGE_NAMES)
+        # A release lets what waited for it go now.
+        with operator_change(db.session, current_user, lets_work_in=verb == "release"):
+            changed = (hold if verb == "hold" else release)(db.session, current_user, scope, name, STAGE_NAMES)
     except ValueError as error:
         abort(400, description=str(error))
-    db.session.commit()
-    if verb == "release":
-        nudge_dispatcher(db.session)  # what waited for it may go now
     if not changed:
         flash(f"The {scope} {name} was {'held' if verb == 'hold' else 'not held'} already.", "info")
     elif verb == "hold":

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from docqueue.dispatch.dispatcher import nudge_dispatcher
 from docqueue.documents import get_document
 from docqueue.models import MAX_ID, Document
+from docqueue.operator_commands import operator_change
 from docqueue.pipeline import PIPELINE, STAGE_NAMES
 from docqueue.queue.failures import failure_groups, scheduled_retries
 from docqueue.queue.job_listing import (
@@ -19,7 +19,6 @@ from docqueue.queue.job_listing import (
     job_detail,
     list_jobs,
 )
-from docqueue.queue.operator import OperatorActions
 from docqueue.statuses import OPERATIONS, QueueStatus
 from docqueue.wording import counted
 from web.admin.blueprint import bp
@@ -92,19 +91,17 @@ def job_action():
     if action not in JOB_ACTIONS:
         abort(400, description=f"action must be one of {', '.join(JOB_ACTIONS)}")
     job_ids = selected_job_ids()
-    operator = OperatorActions(db.session, current_user)
     held = 0
-    if action == "priority":
-        done = operator.set_priority(job_ids, form_int("priority", 0, 100))
-    elif action == "retry":
-        anyway = _retry_anyway()
-        held = 0 if anyway else operator.permanent_among(job_ids)
-        done = operator.retry(job_ids, anyway=anyway)
-    else:
-        done = getattr(operator, action)(job_ids)
-    db.session.commit()
-    if action == "retry":
-        nudge_dispatcher(db.session)  # admit the retried work now, not at the next clock tick
+    # A retry admits the retried work now, not at the next clock tick.
+    with operator_change(db.session, current_user, lets_work_in=action == "retry") as operator:
+        if action == "priority":
+            done = operator.set_priority(job_ids, form_int("priority", 0, 100))
+        elif action == "retry":
+            anyway = _retry_anyway()
+            held = 0 if anyway else operator.permanent_among(job_ids)
+            done = operator.retry(job_ids, anyway=anyway)
+        else:
+            done = getattr(operator, action)(job_ids)
     skipped = len(job_ids) - done - held
     note = f" ({skipped} skipped: not in a state that allows it)" if skipped > 0 else ""
     flash(f"{JOB_ACTIONS[action]} {counted(done, 'job')}{note}.", "info")
@@ -130,8 +127,8 @@ def _held_message(held: int) -> str:
 def retry_matching_preview():
     """Step one of "retry all failed matching the filter": freeze the ids and ask for confirmation."""
     job_filter = _filter_or_400(request.form)
-    preview = OperatorActions(db.session, current_user).preview_retry(job_filter)
-    db.session.commit()
+    with operator_change(db.session, current_user, lets_work_in=False) as operator:
+        preview = operator.preview_retry(job_filter)
     return render_template("admin/retry_preview.html", preview=preview, job_filter=job_filter)
 
 
@@ -140,14 +137,11 @@ def retry_matching_preview():
 def retry_matching_confirm():
     """Step two: retry exactly the jobs the preview froze (those still failed)."""
     try:
-        operator = OperatorActions(db.session, current_user)
-        retried = operator.retry_frozen(request.form.get("token", ""), anyway=_retry_anyway())
+        with operator_change(db.session, current_user, lets_work_in=True) as operator:
+            retried = operator.retry_frozen(request.form.get("token", ""), anyway=_retry_anyway())
     except LookupError as error:
-        db.session.rollback()
         flash(str(error), "error")
         return redirect(url_for("admin.jobs"))
-    db.session.commit()
-    nudge_dispatcher(db.session)
     flash(f"Retried {counted(retried, 'job')}.", "info")
     return redirect(url_for("admin.jobs"))
 
@@ -171,14 +165,12 @@ def failure_group_action(verb: str):
     stage, error_message = request.form.get("stage", ""), request.form.get("error_message", "")
     if "\x00" in stage + error_message:  # no stored group has one, and Postgres would refuse it
         abort(400, description="a failure group's stage and error cannot contain NUL characters")
-    operator, anyway = OperatorActions(db.session, current_user), _retry_anyway()
-    if verb == "retry":
-        done = operator.retry_group(stage, error_message, anyway=anyway)
-    else:
-        done = operator.discard_group(stage, error_message)
-    db.session.commit()
-    if verb == "retry":
-        nudge_dispatcher(db.session)
+    anyway = _retry_anyway()
+    with operator_change(db.session, current_user, lets_work_in=verb == "retry") as operator:
+        if verb == "retry":
+            done = operator.retry_group(stage, error_message, anyway=anyway)
+        else:
+            done = operator.discard_group(stage, error_message)
     flash(f"{'Retried' if verb == 'retry' else 'Discarded'} {counted(done, 'job')} of that group.", "info")
     if verb == "retry" and not done and not anyway:
         flash(_held_message(len(operator.group_job_ids(stage, error_message))), "error")
