@@ -62,7 +62,7 @@ def login():
             login_user(user, remember=bool(form.remember.data))
             return redirect(local_path(request.args.get("next")) or url_for("pages.index"))
         flash("Wrong email or password.", "error")
-    return render_template("login.html", form=form), 200 if request.method == "GET" else 401
+    return render_template("auth/login.html", form=form), 200 if request.method == "GET" else 401
 
 
 def local_path(target: str | None) -> str | None:
@@ -80,7 +80,7 @@ def local_path(target: str | None) -> str | None:
 def too_many_attempts(error):
     """429 with the reason; the form stays usable once the minute has passed."""
     flash("Too many failed logins: wait a minute, then try again.", "error")
-    return render_template("login.html", form=LoginForm()), 429
+    return render_template("auth/login.html", form=LoginForm()), 429
 
 
 @bp.post("/logout")

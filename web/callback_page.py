@@ -23,7 +23,7 @@ bp = Blueprint("callback_page", __name__)
 def callback_settings():
     """The user's callback URL, signing secret and how to verify a signature."""
     return render_template(
-        "callbacks.html",
+        "callback_page/callbacks.html",
         scheme=SCHEME,
         header=SIGNATURE_HEADER,
         tolerance_seconds=TOLERANCE_SECONDS,

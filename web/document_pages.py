@@ -11,7 +11,7 @@ longer polls.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from docqueue import commands
@@ -27,7 +27,7 @@ from docqueue.results.images import list_images
 from docqueue.results.pages import page_notes, result_pages
 from web.downloads import send_searchable_pdf
 from web.extensions import db
-from web.pages import redirect_whole_page_for_htmx
+from web.htmx import is_htmx, redirect_whole_page_for_htmx
 from web.params import query_int
 
 bp = Blueprint("document_pages", __name__)
@@ -100,7 +100,7 @@ def document_page(document_id: int):
         "answers": list_answers(db.session, run.job_id, limit=ITEMS_SHOWN),
         "items_shown": ITEMS_SHOWN,
     }
-    return render_template("document.html", **context)
+    return render_template("document_pages/document.html", **context)
 
 
 @bp.get("/documents/<id:document_id>/status")
@@ -108,8 +108,8 @@ def document_page(document_id: int):
 def document_status(document_id: int):
     """The summary and stages alone, for the page's poll; a finished document's answer reloads the page."""
     context = _status_context(_owned(document_id))
-    response = make_response(render_template("_document_status.html", **context))
-    if not context["polling"] and request.headers.get("HX-Request"):
+    response = make_response(render_template("document_pages/_document_status.html", **context))
+    if not context["polling"] and is_htmx():
         # Finished while the page polled: the whole page (text, images, downloads) is now worth showing.
         response.headers["HX-Refresh"] = "true"
     return response

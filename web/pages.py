@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Blueprint, Response, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -15,6 +15,7 @@ from docqueue.upload_each import submit_each
 from docqueue.wording import counted
 from web.dispatch_waker import wake_dispatcher
 from web.extensions import db
+from web.htmx import is_htmx, page_or_partial, redirect_whole_page_for_htmx
 
 bp = Blueprint("pages", __name__)
 
@@ -28,16 +29,7 @@ def utc_time(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-@bp.after_request
-def redirect_whole_page_for_htmx(response: Response) -> Response:
-    """Turn a redirect answering an htmx request into `HX-Redirect`.
-
-    The browser follows a plain redirect inside the XHR, so a poll whose
-    session has ended would swap the login page into the table body.
-    """
-    if request.headers.get("HX-Request") and response.location and 300 <= response.status_code < 400:
-        return Response(status=204, headers={"HX-Redirect": response.location})
-    return response
+bp.after_request(redirect_whole_page_for_htmx)
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -61,15 +53,16 @@ def index():
         return redirect(url_for("pages.index"))
     page = documents_page(db.session, current_user.id, listing)
     polling = any(document.status in UNFINISHED_STATUSES for document in page.documents)
-    htmx = request.headers.get("HX-Request")
-    template = "_document_list.html" if htmx else "index.html"
-    usage = None if htmx else quotas.usage(db.session, current_user)
-    response = make_response(
-        render_template(template, page=page, listing=listing, statuses=DOCUMENT_STATUSES, polling=polling, usage=usage)
+    usage = None if is_htmx() else quotas.usage(db.session, current_user)
+    return page_or_partial(
+        "pages/index.html",
+        "pages/_document_list.html",
+        page=page,
+        listing=listing,
+        statuses=DOCUMENT_STATUSES,
+        polling=polling,
+        usage=usage,
     )
-    # One URL, two bodies: caches must not hand the fragment to a full page load.
-    response.vary.add("HX-Request")
-    return response
 
 
 @bp.post("/upload")

@@ -17,6 +17,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from docqueue.settings import Settings
+from web.htmx import is_htmx
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -56,7 +57,7 @@ def add_security_headers(response):
 def csrf_refused(error: CSRFError):
     """A mutating request without a valid CSRF token: 400 and the reason."""
     message = f"refused: {error.description} Reload the page and try again."
-    if request.path.startswith("/api/") or request.headers.get("HX-Request"):
+    if request.path.startswith("/api/") or is_htmx():
         return jsonify(error=message), 400
     return render_template("error.html", title="Request refused", message=message), 400
 

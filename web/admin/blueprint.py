@@ -3,7 +3,7 @@
 from flask import Blueprint, render_template
 from werkzeug.exceptions import HTTPException
 
-from web.pages import redirect_whole_page_for_htmx
+from web.htmx import redirect_whole_page_for_htmx
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.after_request(redirect_whole_page_for_htmx)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, make_response, render_template, request
+from flask import abort, current_app, request
 from flask_login import current_user
 
 from docqueue.dispatch.messages import held_messages
@@ -32,13 +32,6 @@ def current_dashboard() -> Dashboard:
         return read_dashboard(db.session, STAGE_NAMES, current_user.id)
     cache = current_app.extensions["dashboard_snapshot"]
     return cache.get(lambda: read_dashboard(db.session, STAGE_NAMES, None, held_messages))
-
-
-def page_or_partial(template: str, partial: str, **context):
-    """The full page, or only `partial` for an htmx request: the same view serves both."""
-    response = make_response(render_template(partial if request.headers.get("HX-Request") else template, **context))
-    response.vary.add("HX-Request")
-    return response
 
 
 def selected_job_ids() -> list[int]:

@@ -16,9 +16,10 @@ from docqueue.queue.history import completion_series
 from docqueue.queue.pausing import held_work, hold, holdable, release
 from docqueue.wording import counted
 from web.admin.blueprint import bp
-from web.admin.common import current_dashboard, form_int, page_or_partial, sees_everything
+from web.admin.common import current_dashboard, form_int, sees_everything
 from web.auth import role_required
 from web.extensions import db
+from web.htmx import page_or_partial
 from web.params import query_choice
 
 #: The chart spans the page offers, in hours.

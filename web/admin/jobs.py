@@ -22,9 +22,10 @@ from docqueue.queue.job_listing import (
 from docqueue.statuses import OPERATIONS, QueueStatus
 from docqueue.wording import counted
 from web.admin.blueprint import bp
-from web.admin.common import form_int, page_or_partial, scope_owner_id, selected_job_ids
+from web.admin.common import form_int, scope_owner_id, selected_job_ids
 from web.auth import local_path, role_required
 from web.extensions import db
+from web.htmx import page_or_partial
 from web.params import query_int
 
 #: Form action name -> what the flash says was done.
