@@ -60,9 +60,9 @@ def passed_over(stage: Stage, claim: Claim, error: Exception) -> PassedOver:
     _log_failure(stage, claim, error)
     message = _failure_message(stage, claim, error)
     with sentry_sdk.new_scope() as scope:
-        scope.set_tag("stage", claim.stage)
-        scope.set_tag("job_id", claim.job_id)
         scope.set_tag("document_id", claim.document_id)
+        scope.set_tag("job_id", claim.job_id)
+        scope.set_tag("stage", claim.stage)
         scope.set_extra("message", message)
         scope.set_extra("optional", True)
         sentry_sdk.capture_exception(error)
