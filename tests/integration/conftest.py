@@ -18,6 +18,12 @@ def stub():
 
 
 @pytest.fixture
+def receiver(stub):
+    """The same kind of server, standing in for a user's callback receiver."""
+    return stub
+
+
+@pytest.fixture
 def ai_settings(monkeypatch, test_env):
     """Set environment settings for this test and make the process read them again."""
 

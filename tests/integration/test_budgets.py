@@ -15,17 +15,8 @@ from docqueue.runtime.pdf_pool import shutdown_pdf_pool
 from docqueue.settings import get_settings
 from tests.support.factories import add_document, make_pdf
 from tests.support.queue import document_row
-from tests.support.service_stub import ServiceStub, start_stub
+from tests.support.service_stub import ServiceStub
 from tests.support.stages import run_until_settled, stage_record
-
-
-@pytest.fixture
-def stub():
-    service = ServiceStub()
-    url, server = start_stub(service)
-    service.url = url
-    yield service
-    server.shutdown()
 
 
 @pytest.fixture

@@ -10,14 +10,13 @@ import hmac
 import re
 import time
 
-import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from docqueue.callbacks.sender import deliver_due
 from tests.support.accounts import PASSWORD
+from tests.support.api import auth
 from tests.support.callbacks import ended_run_with_callback
-from tests.support.service_stub import ServiceStub, start_stub
 
 TOLERANCE_SECONDS = 300
 
@@ -32,18 +31,6 @@ def verify(header: str, body: bytes, secret: str, now: float) -> bool:
         return False
     expected = hmac.new(secret.encode(), timestamps[0].encode() + b"." + body, hashlib.sha256).hexdigest()
     return any(hmac.compare_digest(expected, value) for key, value in fields if key == "v1")
-
-
-@pytest.fixture
-def receiver():
-    service = ServiceStub()
-    service.url, server = start_stub(service)
-    yield service
-    server.shutdown()
-
-
-def auth(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_the_signature_covers_a_timestamp_so_a_captured_delivery_cannot_be_replayed_later(

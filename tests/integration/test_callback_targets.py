@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from docqueue.callbacks.sender import NOT_DELIVERED, deliver_due
+from tests.support.api import auth
 from tests.support.callbacks import delivery, ended_run_with_callback, settings_for_test
 from tests.support.factories import make_pdf
 from tests.support.processes import free_port, wait_until
@@ -24,19 +25,6 @@ from tests.support.slow_receiver import SlowReceiver
 @pytest.fixture
 def configure(monkeypatch):
     yield from settings_for_test(monkeypatch)
-
-
-@pytest.fixture
-def receiver():
-    service = ServiceStub()
-    url, server = start_stub(service)
-    service.url = url
-    yield service
-    server.shutdown()
-
-
-def auth(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 REFUSED_ADDRESS = (

@@ -12,22 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from docqueue.callbacks.sender import deliver_due
+from tests.support.api import auth
 from tests.support.factories import make_pdf
-from tests.support.service_stub import ServiceStub, start_stub
 from tests.support.stages import run_until_settled
-
-
-@pytest.fixture
-def receiver():
-    service = ServiceStub()
-    url, server = start_stub(service)
-    service.url = url
-    yield service
-    server.shutdown()
-
-
-def auth(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def upload(client, token: str, data: bytes, **fields):
