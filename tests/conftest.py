@@ -146,6 +146,13 @@ def app(test_env, broker):
     yield app
     # Its uploads' dispatcher runs must not reach into the next test's tables.
     assert app.extensions["dispatch_waker"].wait_idle(timeout=30)
+    # Each app has its own pool: close it, or every test's idle connections stay open until garbage
+    # collection, and a whole run holds Postgres's max_connections (seen: 90 of 100, then "too many clients").
+    from web.extensions import db
+
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
 
 
 @pytest.fixture
