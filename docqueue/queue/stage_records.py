@@ -150,17 +150,7 @@ def report_units(
 
 def skip(session: Session, claim: Claim, reason: str) -> None:
     """Mark the claimed stage skipped, saying why; raises LeaseLost if its record is no longer running."""
-    row = session.execute(
-        text(
-            f"""
-            UPDATE document_stage_records r SET status = 'skipped', finished_at = now(), error = :reason
-            WHERE {_RUNNING_RECORD} RETURNING 1
-            """
-        ),
-        {"job_id": claim.job_id, "stage": claim.stage, "reason": reason},
-    ).first()
-    if row is None:
-        raise LeaseLost(f"job {claim.job_id} stage {claim.stage} is no longer running")
+    _end_running(session, claim, "skipped", reason)
 
 
 def fail_optional(session: Session, claim: Claim, message: str) -> None:
@@ -169,18 +159,21 @@ def fail_optional(session: Session, claim: Claim, message: str) -> None:
     Call after `hold_lease`, in the transaction that hands the run on; raises
     LeaseLost if the record is no longer running.
     """
+    _end_running(session, claim, "failed", message)
+
+
+def _end_running(session: Session, claim: Claim, status: str, why: str) -> None:
+    """End the claimed stage's running record as `status` with `why` as its error; LeaseLost if none runs."""
     row = session.execute(
         text(
             f"""
-            UPDATE document_stage_records r SET status = 'failed', finished_at = now(), error = :message
+            UPDATE document_stage_records r SET status = :status, finished_at = now(), error = :why
             WHERE {_RUNNING_RECORD} RETURNING 1
             """
         ),
-        {"job_id": claim.job_id, "stage": claim.stage, "message": message},
+        {"job_id": claim.job_id, "stage": claim.stage, "status": status, "why": why},
     ).first()
     if row is None:
-        from docqueue.jobs import LeaseLost
-
         raise LeaseLost(f"job {claim.job_id} stage {claim.stage} is no longer running")
 
 
