@@ -33,16 +33,20 @@ def add_document(session, owner_id: int, data: bytes = b"", *, filename: str = "
     return document.id
 
 
-def make_slow_pdf(text_operations: int) -> bytes:
+def make_slow_pdf(text_operations: int, *, off_page: bool = False) -> bytes:
     """A one-page PDF whose content stream has `text_operations` text draws: slow to extract, small to store.
 
-    Extracting 600,000 of them took about 1 s on the 2-core dev machine.
+    Extracting 600,000 of them took about 1 s on the 2-core dev machine. `off_page` draws them all
+    where they are clipped away: the page then shows (and stores) no text.
     """
     document = pymupdf.open()
     page = document.new_page()
     page.insert_text((72, 72), "x")
     font = page.get_fonts()[0][4]
-    stream = b"BT /" + font.encode() + b" 11 Tf 72 720 Td " + b"(slow ) Tj 0.01 0 Td " * text_operations + b"ET"
+    origin = b"-9000 -9000" if off_page else b"72 720"
+    stream = (
+        b"BT /" + font.encode() + b" 11 Tf " + origin + b" Td " + b"(slow ) Tj 0.01 0 Td " * text_operations + b"ET"
+    )
     document.update_stream(page.get_contents()[0], stream)
     return document.tobytes(deflate=True)
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 
-import pymupdf
 from playwright.sync_api import expect
 
 from tests.support.admin_browser import log_in, shot
 from tests.support.browser import PASSWORD
-from tests.support.factories import make_pdf
+from tests.support.factories import make_pdf, make_slow_pdf
 from tests.support.processes import start_web
 from tests.support.service_stub import ServiceStub, chat_answer, start_stub
 from tests.support.tolerant_pdfs import with_broken_content_stream
@@ -148,20 +147,6 @@ def test_a_failed_optional_stage_completes_the_document_and_is_retried_alone(
         server.shutdown()
 
 
-def slow_offpage_pdf(text_operations: int) -> bytes:
-    """A one-page PDF slow to extract (`text_operations` text draws) whose text all lies off the page.
-
-    Like `make_slow_pdf`, but what it draws is clipped away: its page shows (and stores) no text.
-    """
-    document = pymupdf.open()
-    first = document.new_page()
-    first.insert_text((72, 72), "x")
-    font = first.get_fonts()[0][4]
-    stream = b"BT /" + font.encode() + b" 11 Tf -9000 -9000 Td " + b"(slow ) Tj 0.01 0 Td " * text_operations + b"ET"
-    document.update_stream(first.get_contents()[0], stream)
-    return document.tobytes(deflate=True)
-
-
 def test_a_failed_document_says_what_will_not_run_and_is_retried_from_its_failed_stage(
     page,  # noqa: F811
     procfile,
@@ -173,7 +158,7 @@ def test_a_failed_document_says_what_will_not_run_and_is_retried_from_its_failed
     slow = tmp_path / "slow.pdf"
     # About 2.2 s of extraction on a quiet 2-core machine: past the 1 s limit, and within the 1 GB a PDF
     # process may use once retried (1,000,000 took 0.74 s and completed; 8,000,000 needed 900 MB).
-    slow.write_bytes(slow_offpage_pdf(3_000_000))
+    slow.write_bytes(make_slow_pdf(3_000_000, off_page=True))
     worker = procfile("worker", DISCOVERY_TIME_LIMIT_SECONDS=1)
     procfile("clock")  # as deployed: it admits what a web's nudge could not
 
