@@ -177,6 +177,8 @@ class Settings:
     io_lane_threads: int
     io_lane_requeue_delay_ms: int
     image_pages_per_batch: int
+    small_document_max_bytes: int
+    small_document_max_pages: int
     rows_per_statement: int
     chunk_size_chars: int
     chunk_overlap_chars: int
@@ -311,6 +313,8 @@ def load_settings() -> Settings:
         io_lane_threads=_int("IO_LANE_THREADS", 2, minimum=1),
         io_lane_requeue_delay_ms=_int("IO_LANE_REQUEUE_DELAY_MS", 1000, minimum=1),
         image_pages_per_batch=_int("IMAGE_PAGES_PER_BATCH", 2, minimum=1),
+        small_document_max_bytes=_int("SMALL_DOCUMENT_MAX_BYTES", 4 * 1024 * 1024),
+        small_document_max_pages=_int("SMALL_DOCUMENT_MAX_PAGES", 50, minimum=1),
         rows_per_statement=_int("ROWS_PER_STATEMENT", 1000, minimum=1),
         chunk_size_chars=_int("CHUNK_SIZE_CHARS", 1000, minimum=100),
         chunk_overlap_chars=_int("CHUNK_OVERLAP_CHARS", 200, minimum=0),

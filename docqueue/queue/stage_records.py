@@ -182,17 +182,46 @@ def skip_ahead(session: Session, claim: Claim, skipped: list[tuple[str, str]]) -
 
     One statement; call after `hold_lease`. Only records still pending change.
     """
-    if not skipped:
+    ended_in_passing(session, claim, [], skipped)
+
+
+def ended_in_passing(
+    session: Session, claim: Claim, completed: list[tuple[str, tuple[str, int] | None]], skipped: list[tuple[str, str]]
+) -> None:
+    """End the records of later stages the claim's worker ran or passed over without claiming them: `completed`
+    (name, (unit, how many) or None) ran within the claim (a small document's one pass: they share its attempt
+    and its start), `skipped` (name, reason) had nothing to do.
+
+    One statement; call after `hold_lease`. Only records still pending change.
+    """
+    if not completed and not skipped:
         return
+    ended = [(name, "completed", None, units) for name, units in completed]
+    ended += [(name, "skipped", reason, None) for name, reason in skipped]
     session.execute(
         text(
             """
-            UPDATE document_stage_records r SET status = 'skipped', finished_at = now(), error = s.reason
-            FROM unnest(CAST(:stages AS text[]), CAST(:reasons AS text[])) AS s (stage, reason)
+            UPDATE document_stage_records r SET status = s.status, finished_at = now(), error = s.reason,
+                   attempts = r.attempts + CASE s.status WHEN 'completed' THEN 1 ELSE 0 END,
+                   started_at = CASE s.status WHEN 'completed' THEN claimed.started_at ELSE r.started_at END,
+                   unit = COALESCE(s.unit, r.unit), units_done = COALESCE(s.units, r.units_done),
+                   units_total = COALESCE(s.units, r.units_total), checkpoint = COALESCE(s.units, r.checkpoint)
+            FROM unnest(CAST(:stages AS text[]), CAST(:statuses AS text[]), CAST(:reasons AS text[]),
+                        CAST(:units AS text[]), CAST(:counts AS int[])) AS s (stage, status, reason, unit, units),
+                 document_stage_records claimed
             WHERE r.job_id = :job_id AND r.stage = s.stage AND r.status = 'pending'
+              AND claimed.job_id = :job_id AND claimed.stage = :claimed
             """
         ),
-        {"job_id": claim.job_id, "stages": [name for name, _ in skipped], "reasons": [why for _, why in skipped]},
+        {
+            "job_id": claim.job_id,
+            "claimed": claim.stage,
+            "stages": [name for name, *_ in ended],
+            "statuses": [status for _, status, _, _ in ended],
+            "reasons": [reason for _, _, reason, _ in ended],
+            "units": [units[0] if units else None for *_, units in ended],
+            "counts": [units[1] if units else None for *_, units in ended],
+        },
     )
 
 

@@ -148,12 +148,17 @@ class WorkerSteps:
         ).first()
         return Claim(*row) if row else None
 
-    def mark_completed(self, claim: Claim) -> None:
-        """Finish the job and its document, closing the attempt as succeeded; LeaseLost if the claim is gone."""
+    def mark_completed(self, claim: Claim, last_stage: str | None = None) -> None:
+        """Finish the job and its document, closing the attempt as succeeded; LeaseLost if the claim is gone.
+
+        `last_stage`: the stage the job ran last, when the claim ran stages after its own (a small
+        document's one pass); the job then reads as having ended there.
+        """
         row = self._execute(
             f"""
             WITH completed AS (
                 UPDATE document_queue SET status = 'completed', completed_at = now(), error_message = NULL,
+                       stage = COALESCE(CAST(:last_stage AS text), stage),
                        processing_time_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint,
                        {RELEASE_LEASE}
                 WHERE {HOLDS_LEASE}
@@ -172,6 +177,7 @@ class WorkerSteps:
             SELECT id FROM completed
             """,
             stage=claim.stage,
+            last_stage=last_stage,
             **claim_params(claim),
         ).first()
         if row is None:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from docqueue.db import copy_rows
 from docqueue.models import DocumentChunk, DocumentPage
 
 
@@ -119,6 +120,17 @@ def save_chunks(session: Session, document_id: int, job_id: int, chunks: list[Ch
             },
         )
     )
+
+
+def copy_chunks(session: Session, document_id: int, job_id: int, chunks: list[Chunk]) -> None:
+    """Insert run `job_id`'s chunks with one COPY: for a run that has none yet (a small document's one pass)."""
+    with copy_rows(
+        session,
+        "COPY document_chunks (job_id, seq, document_id, text, page_start, page_end) FROM STDIN (FORMAT BINARY)",
+        ["int8", "int4", "int8", "text", "int4", "int4"],
+    ) as copy:
+        for c in chunks:
+            copy.write_row((job_id, c.seq, document_id, c.text, c.page_start, c.page_end))
 
 
 def list_chunks(session: Session, job_id: int | None, after_seq: int = 0, limit: int = 100) -> list[DocumentChunk]:

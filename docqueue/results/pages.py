@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from docqueue.db import copy_rows
 from docqueue.models import DocumentPage
 from docqueue.queue.run_outputs import results_run
 
@@ -74,6 +75,21 @@ def save_page_texts(
             },
         )
     )
+
+
+def copy_page_texts(
+    session: Session, document_id: int, job_id: int, pages: list[tuple[int, str, bool, str | None]]
+) -> None:
+    """Insert run `job_id`'s pages (as `save_page_texts` takes them) with one COPY: for a run that has none yet
+    (a small document's one pass), where there is nothing to rewrite."""
+    with copy_rows(
+        session,
+        "COPY document_pages (job_id, document_id, page_number, text, char_count, text_cut, note) FROM STDIN "
+        "(FORMAT BINARY)",
+        ["int8", "int8", "int4", "text", "int4", "bool", "text"],
+    ) as copy:
+        for number, page_text, cut, note in pages:
+            copy.write_row((job_id, document_id, number, page_text, len(page_text), cut, note))
 
 
 def save_ocr_pages(session: Session, job_id: int, pages: list[dict]) -> None:

@@ -14,6 +14,7 @@ MAX_DOCUMENT_CHUNKS and marks the cut on the document (`docqueue/budgets.py`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -22,10 +23,10 @@ from docqueue.budgets import chunks_cut, record_budget_cut
 from docqueue.db import session_scope
 from docqueue.jobs import Claim
 from docqueue.results import batched
-from docqueue.results.chunks import Chunk, save_chunks, split_into_chunks, stream_page_texts, text_length
+from docqueue.results.chunks import Chunk, copy_chunks, save_chunks, split_into_chunks, stream_page_texts, text_length
 from docqueue.settings import get_settings
 from docqueue.stages.checkpoints import BatchBudget, committing_batch
-from docqueue.stages.stage import Stage
+from docqueue.stages.stage import OnePass, Read, Reading, Stage
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,29 @@ class ChunkSummary:
 CHUNK_BATCH_CHARS = 4_000_000
 
 
+class BoundedChunks:
+    """The chunks of a run's pages [(page number, text)], in order, up to MAX_DOCUMENT_CHUNKS; once iterated,
+    `cut_at_page` is the page the last chunk ends on if that limit stopped them, else None."""
+
+    def __init__(self, pages: Iterable[tuple[int, str]]) -> None:
+        settings = get_settings()
+        self._chunks = split_into_chunks(pages, settings.chunk_size_chars, settings.chunk_overlap_chars)
+        self._most = settings.max_document_chunks
+        self.cut_at_page: int | None = None
+
+    def __iter__(self) -> Iterator[Chunk]:
+        last_page = 0
+        for chunk in self._chunks:
+            if chunk.seq > self._most:
+                self.cut_at_page = last_page
+                return
+            last_page = chunk.page_end
+            yield chunk
+
+
 def run(path: None, claim: Claim) -> ChunkSummary:
     """Split the run's page texts into chunks and store them in batches after the checkpoint."""
     settings = get_settings()
-    size, overlap = settings.chunk_size_chars, settings.chunk_overlap_chars
-    most = settings.max_document_chunks
-    cut_at_page = None
     batch: list[Chunk] = []
     budget = BatchBudget(CHUNK_BATCH_CHARS)
 
@@ -57,13 +75,9 @@ def run(path: None, claim: Claim) -> ChunkSummary:
 
     with session_scope() as reader:
         last_seq = claim.checkpoint
-        last_page = 0
         estimate = None
-        for chunk in split_into_chunks(stream_page_texts(reader, claim.job_id), size, overlap):
-            if chunk.seq > most:
-                cut_at_page = last_page
-                break
-            last_page = chunk.page_end
+        chunks = BoundedChunks(stream_page_texts(reader, claim.job_id))
+        for chunk in chunks:
             if chunk.seq <= last_seq:
                 continue
             batch.append(chunk)
@@ -73,16 +87,29 @@ def run(path: None, claim: Claim) -> ChunkSummary:
                 if estimate is None:
                     # For live progress until the last commit says the real number (one that commits at once
                     # needs none).
-                    estimate = text_length(reader, claim.job_id) // max(size - overlap, 1)
-                commit(min(max(estimate, last_seq + 1), most))
+                    estimate = text_length(reader, claim.job_id) // max(
+                        settings.chunk_size_chars - settings.chunk_overlap_chars, 1
+                    )
+                commit(min(max(estimate, last_seq + 1), settings.max_document_chunks))
     commit(last_seq)
-    return ChunkSummary(chunks=last_seq, cut_at_page=cut_at_page)
+    return ChunkSummary(chunks=last_seq, cut_at_page=chunks.cut_at_page)
 
 
 def record(session: Session, claim: Claim, summary: ChunkSummary) -> None:
     """Chunks are written batch by batch; only a cut at MAX_DOCUMENT_CHUNKS is left to record."""
     if summary.cut_at_page is not None:
         record_budget_cut(session, claim.document_id, "chunks", chunks_cut(summary.cut_at_page))
+
+
+def read_in_pass(reading: Reading) -> Read:
+    """The chunks of the text that extract_text read in the same pass (a small document's one pass)."""
+    chunks = BoundedChunks((number, text) for number, text, _, _ in reading.read["extract_text"].outputs)
+    made = list(chunks)
+    return Read(ChunkSummary(chunks=len(made), cut_at_page=chunks.cut_at_page), made, ("chunks", len(made)))
+
+
+def store_in_pass(session: Session, claim: Claim, chunks: list[Chunk]) -> None:
+    copy_chunks(session, claim.document_id, claim.job_id, chunks)
 
 
 STAGE = Stage(
@@ -94,4 +121,5 @@ STAGE = Stage(
     in_worker_thread=True,
     weight=1,
     optional=True,
+    one_pass=OnePass(read_in_pass, store_in_pass),
 )

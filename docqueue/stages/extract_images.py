@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -42,7 +43,7 @@ from docqueue.runtime.pool_guard import read_piece
 from docqueue.settings import get_settings
 from docqueue.stages.checkpoints import BatchBudget, committing_batch
 from docqueue.stages.inspect import open_document, sniff_type
-from docqueue.stages.stage import Skipped, Stage
+from docqueue.stages.stage import OnePass, Read, Reading, Skipped, Stage
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,45 @@ def _resume(claim: Claim) -> tuple[int, set[int], set[str]]:
         return claim.checkpoint, *images_found_before(session, claim.job_id)
 
 
+#: What `run` returns for an upload that is itself an image.
+AN_IMAGE = "the upload is itself an image: OCR reads it, and it holds no images to extract"
+
+
+class ImageFinder:
+    """Finds a PDF's image objects page by page, each object once and each distinct image's bytes once.
+
+    `seen_xrefs` and `seen_hashes` carry over what the batches before a checkpoint stored.
+    """
+
+    def __init__(self, seen_xrefs: set[int] | None = None, seen_hashes: set[str] | None = None) -> None:
+        self.max_pixels = get_settings().max_image_pixels
+        self.seen_xrefs = seen_xrefs if seen_xrefs is not None else set()
+        self.seen_hashes = seen_hashes if seen_hashes is not None else set()
+        self.stored = self.skipped = 0
+
+    def on_page(self, document, index: int) -> Iterator[FoundImage]:
+        """The image objects first seen on page `index`; an image's bytes only the first time they are seen."""
+        # A page whose resources cannot be read loses its images, not the document's.
+        infos, _ = read_piece(f"page {index + 1}", lambda: document.load_page(index).get_images(full=True))
+        for info in infos or []:
+            xref = info[0]
+            if xref in self.seen_xrefs:
+                continue
+            self.seen_xrefs.add(xref)
+            image = _found_image(document, xref, index + 1, info, self.max_pixels)
+            if image.data is not None:
+                if image.sha256 in self.seen_hashes:
+                    image = dataclasses.replace(image, data=None)  # the same bytes as an earlier object
+                else:
+                    self.seen_hashes.add(image.sha256)
+            self.skipped += image.skipped_reason is not None
+            self.stored += image.skipped_reason is None
+            yield image
+
+    def summary(self) -> ImageSummary:
+        return ImageSummary(stored=self.stored, skipped=self.skipped)
+
+
 def run(path: str, claim: Claim) -> ImageSummary | Skipped:
     """Find and store the PDF's image objects batch by batch, after the checkpoint. Runs in a PDF process."""
     import pymupdf  # only in PDF pool processes, which import it at start
@@ -122,11 +162,11 @@ def run(path: str, claim: Claim) -> ImageSummary | Skipped:
     settings = get_settings()
     detected_type = sniff_type(path)
     if detected_type != "pdf":
-        return Skipped("the upload is itself an image: OCR reads it, and it holds no images to extract")
-    stored = skipped = 0
+        return Skipped(AN_IMAGE)
     with open_document(path, detected_type) as document:
         pages = document.page_count
         committed, seen_xrefs, seen_hashes = _resume(claim)
+        finder = ImageFinder(seen_xrefs, seen_hashes)
         pending: list[FoundImage] = []
         budget = BatchBudget(IMAGE_BATCH_BYTES)
         end = committed
@@ -134,23 +174,9 @@ def run(path: str, claim: Claim) -> ImageSummary | Skipped:
             start, end = end, min(end + batch_size(settings.image_pages_per_batch), pages)
             budget.add(0)
             for index in range(start, end):
-                # A page whose resources cannot be read loses its images, not the document's.
-                infos, _ = read_piece(f"page {index + 1}", lambda: document.load_page(index).get_images(full=True))
-                for info in infos or []:
-                    xref = info[0]
-                    if xref in seen_xrefs:
-                        continue
-                    seen_xrefs.add(xref)
-                    image = _found_image(document, xref, index + 1, info, settings.max_image_pixels)
-                    if image.data is not None:
-                        if image.sha256 in seen_hashes:
-                            image = dataclasses.replace(image, data=None)  # the same bytes as an earlier object
-                        else:
-                            seen_hashes.add(image.sha256)
-                            budget.add(len(image.data))
+                for image in finder.on_page(document, index):
+                    budget.add(len(image.data or b""))
                     pending.append(image)
-                    skipped += image.skipped_reason is not None
-                    stored += image.skipped_reason is None
             # No image is read twice (`seen_xrefs`), but MuPDF's cache would keep each one read, up to 256 MB.
             pymupdf.TOOLS.store_shrink(100)
             if budget.due() or end == pages:
@@ -160,11 +186,25 @@ def run(path: str, claim: Claim) -> ImageSummary | Skipped:
                     save_images(session, claim.document_id, claim.job_id, pending, settings.rows_per_statement)
                 committed, pending = end, []
                 budget.clear()
-    return ImageSummary(stored=stored, skipped=skipped)
+    return finder.summary()
 
 
 def record(session: Session, claim: Claim, summary: ImageSummary) -> None:
     """Images are written batch by batch as they are found; nothing is left to record."""
+
+
+def read_in_pass(reading: Reading) -> Read | Skipped:
+    """Every distinct image of a small document, held for its one pass."""
+    if reading.detected_type != "pdf":
+        return Skipped(AN_IMAGE)
+    finder = ImageFinder()
+    pages = reading.document.page_count
+    images = [image for index in range(pages) for image in finder.on_page(reading.document, index)]
+    return Read(finder.summary(), images, ("pages", pages))
+
+
+def store_in_pass(session: Session, claim: Claim, images: list[FoundImage]) -> None:
+    save_images(session, claim.document_id, claim.job_id, images, get_settings().rows_per_statement)
 
 
 STAGE = Stage(
@@ -175,4 +215,5 @@ STAGE = Stage(
     time_limit_setting="image_time_limit_seconds",
     weight=3,
     optional=True,
+    one_pass=OnePass(read_in_pass, store_in_pass),
 )

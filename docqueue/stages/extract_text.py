@@ -22,6 +22,7 @@ does not try it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -31,12 +32,12 @@ from docqueue.db import session_scope
 from docqueue.documents import record_text_summary
 from docqueue.jobs import Claim
 from docqueue.results import batched
-from docqueue.results.pages import save_page_texts, text_kept_before
+from docqueue.results.pages import copy_page_texts, save_page_texts, text_kept_before
 from docqueue.runtime.pool_guard import read_piece, reading
 from docqueue.settings import get_settings
 from docqueue.stages.checkpoints import BatchBudget, committing_batch
 from docqueue.stages.inspect import open_document, sniff_type
-from docqueue.stages.stage import Stage
+from docqueue.stages.stage import OnePass, Read, Reading, Stage
 from docqueue.text_cleaning import storable_text
 
 #: Characters of text a batch holds before it is written (a quarter while memory is tight): ~1,000 pages of prose.
@@ -64,49 +65,76 @@ def _resume(claim: Claim, max_chars: int) -> tuple[int, int | None]:
         return text_kept_before(session, claim.job_id, claim.checkpoint, max_chars)
 
 
+class PageTexts:
+    """Reads a document's pages in order, within the document's text budget: each page as a stored row
+    (number, text, whether it was cut, why its contents could not be read), and where the budget cut.
+
+    `kept_so_far` and `cut_at` carry over what the batches before a checkpoint kept.
+    """
+
+    def __init__(self, kept_so_far: int = 0, cut_at: int | None = None) -> None:
+        settings = get_settings()
+        self.max_chars = settings.max_page_text_chars
+        self.budget_left = max(0, settings.max_document_text_chars - kept_so_far)
+        #: The page where MAX_DOCUMENT_TEXT_CHARS cut the text (it and every page after it), or None.
+        self.cut_at = cut_at
+
+    def rows(self, document, start: int = 0) -> Iterator[tuple[int, str, bool, str | None]]:
+        """Each page's row from index `start` on."""
+        for index in range(start, document.page_count):
+            if self.budget_left == 0 and self.cut_at is not None:
+                # Past the document's budget: the page is not even read (a hostile one costs seconds to).
+                yield (index + 1, "", True, None)
+                continue
+            with reading(f"page {index + 1}"):
+                page = document.load_page(index)  # a page the page tree cannot give fails the document
+            # A broken content stream costs its page only: stored without text, with the reason.
+            raw_text, broken = read_piece(f"page {index + 1}", page.get_text)
+            page_text = storable_text(raw_text or "").strip()
+            kept = page_text[: min(self.max_chars, self.budget_left)]
+            cut = len(kept) < len(page_text)
+            if cut and len(kept) < self.max_chars and self.cut_at is None:
+                self.cut_at = index + 1
+            self.budget_left -= len(kept)
+            if self.budget_left == 0 and self.cut_at is None and index + 1 < document.page_count:
+                self.cut_at = index + 2  # the budget ran out exactly at this page's end: the next one is cut
+            note = f"{broken}; the page was skipped" if broken else None
+            yield (index + 1, kept, cut, note)
+
+
 def run(path: str, claim: Claim) -> TextSummary:
     """Extract and store each page's text after the checkpoint, within the document's text budget; return the
     page count and where the budget cut. Runs in a PDF pool process."""
-    settings = get_settings()
-    max_chars = settings.max_page_text_chars
-    kept_so_far, cut_at = _resume(claim, max_chars)
-    budget_left = max(0, settings.max_document_text_chars - kept_so_far)
+    reader = PageTexts(*_resume(claim, get_settings().max_page_text_chars))
     batch: list[tuple[int, str, bool, str | None]] = []
     budget = BatchBudget(TEXT_BATCH_CHARS)
     with open_document(path, sniff_type(path)) as document:
-        for index in range(claim.checkpoint, document.page_count):
-            if budget_left == 0 and cut_at is not None:
-                # Past the document's budget: the page is not even read (a hostile one costs seconds to).
-                batch.append((index + 1, "", True, None))
-                budget.add(0)
-            else:
-                with reading(f"page {index + 1}"):
-                    page = document.load_page(index)  # a page the page tree cannot give fails the document
-                # A broken content stream costs its page only: stored without text, with the reason.
-                raw_text, broken = read_piece(f"page {index + 1}", page.get_text)
-                page_text = storable_text(raw_text or "").strip()
-                kept = page_text[: min(max_chars, budget_left)]
-                cut = len(kept) < len(page_text)
-                if cut and len(kept) < max_chars and cut_at is None:
-                    cut_at = index + 1
-                budget_left -= len(kept)
-                if budget_left == 0 and cut_at is None and index + 1 < document.page_count:
-                    cut_at = index + 2  # the budget ran out exactly at this page's end: the next one is cut
-                note = f"{broken}; the page was skipped" if broken else None
-                batch.append((index + 1, kept, cut, note))
-                budget.add(len(kept))
+        for row in reader.rows(document, claim.checkpoint):
+            batch.append(row)
+            budget.add(len(row[1]))
             if budget.due():
                 _write_pages(claim, batch, document.page_count)
                 batch = []
                 budget.clear()
         if batch:
             _write_pages(claim, batch, document.page_count)
-        return TextSummary(document.page_count, cut_at)
+        return TextSummary(document.page_count, reader.cut_at)
 
 
 def record(session: Session, claim: Claim, summary: TextSummary) -> None:
     cut = text_cut(summary.budget_cut_at, summary.page_count) if summary.budget_cut_at else None
     record_text_summary(session, claim.document_id, claim.job_id, summary.page_count, cut)
+
+
+def read_in_pass(reading: Reading) -> Read:
+    """Every page's text, held for a small document's one pass, which stores them with one COPY."""
+    pages = PageTexts()
+    rows = list(pages.rows(reading.document))
+    return Read(TextSummary(reading.document.page_count, pages.cut_at), rows, ("pages", len(rows)))
+
+
+def store_in_pass(session: Session, claim: Claim, rows: list[tuple[int, str, bool, str | None]]) -> None:
+    copy_page_texts(session, claim.document_id, claim.job_id, rows)
 
 
 STAGE = Stage(
@@ -116,4 +144,5 @@ STAGE = Stage(
     record=record,
     time_limit_setting="discovery_time_limit_seconds",
     weight=9,
+    one_pass=OnePass(read_in_pass, store_in_pass),
 )

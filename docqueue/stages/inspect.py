@@ -23,7 +23,7 @@ from docqueue.image_limits import check_image_file
 from docqueue.jobs import Claim
 from docqueue.quotas import count_in_pages
 from docqueue.runtime.pool_guard import with_detail
-from docqueue.stages.stage import Stage
+from docqueue.stages.stage import OnePass, Read, Reading, Stage
 
 if TYPE_CHECKING:
     import pymupdf
@@ -97,18 +97,28 @@ def run(path: str, claim: Claim) -> Inspection:
     (`content_limits`). Runs in a PDF pool process."""
     detected_type = sniff_type(path)
     with open_document(path, detected_type) as document:
-        refusal = pages_over_limit(document.page_count)
-        if refusal:
-            raise DocumentRejected(refusal)
-        if detected_type == "pdf":
-            check_content(document)
-        return Inspection(detected_type=detected_type, page_count=document.page_count)
+        return inspected(document, detected_type)
+
+
+def inspected(document: pymupdf.Document, detected_type: str) -> Inspection:
+    """What `run` finds in the open `document`; DocumentRejected as `run` says."""
+    refusal = pages_over_limit(document.page_count)
+    if refusal:
+        raise DocumentRejected(refusal)
+    if detected_type == "pdf":
+        check_content(document)
+    return Inspection(detected_type=detected_type, page_count=document.page_count)
 
 
 def record(session: Session, claim: Claim, inspection: Inspection) -> None:
     """Record the type and pages, counting the pages into the owner's day (DailyPageQuotaReached past it)."""
     count_in_pages(session, claim.owner_id, inspection.page_count)
     record_inspection(session, claim.document_id, inspection.detected_type, inspection.page_count)
+
+
+def read_in_pass(reading: Reading) -> Read:
+    """`run`'s findings for a small document's one pass, from the document it opened."""
+    return Read(inspected(reading.document, reading.detected_type))
 
 
 STAGE = Stage(
@@ -118,4 +128,5 @@ STAGE = Stage(
     record=record,
     time_limit_setting="discovery_time_limit_seconds",
     weight=1,
+    one_pass=OnePass(read_in_pass),
 )

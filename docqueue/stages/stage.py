@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
+    import pymupdf
     from sqlalchemy.orm import Session
 
     from docqueue.jobs import Claim
@@ -35,6 +36,40 @@ class Skipped:
     """What `run` returns when the stage had nothing to do: its record is `skipped` with this reason."""
 
     reason: str
+
+
+@dataclass
+class Reading:
+    """A small document open in a PDF process for its one pass, and what each stage of the pass read so far."""
+
+    detected_type: str
+    document: pymupdf.Document
+    #: Stage name -> what it read (`Read`, or `Skipped`), in pipeline order.
+    read: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Read:
+    """What a stage read in a small document's one pass: `result` for its `record`, `outputs` for its
+    `OnePass.store`, and the units its stage record shows (unit, how many)."""
+
+    result: Any
+    outputs: Any = None
+    units: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class OnePass:
+    """How a CPU stage runs within a small document's one pass (`docqueue/worker/one_pass.py`).
+
+    `read(reading)` runs in the PDF process on the already open document and
+    returns a `Read` (or `Skipped`) held in memory; `store(session, claim,
+    outputs)`, when given, writes its outputs in the transaction that
+    publishes the whole pass, before `record` runs.
+    """
+
+    read: Callable[[Reading], "Read | Skipped"]
+    store: Callable[["Session", "Claim", Any], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +119,8 @@ class Stage:
     limits_own_time: bool = False
     #: Its failure costs only its own output: the run goes on and completes (see above).
     optional: bool = False
+    #: How it runs in a small document's one pass; None: it runs on its own (see `OnePass`).
+    one_pass: OnePass | None = None
 
     @property
     def actor_name(self) -> str:

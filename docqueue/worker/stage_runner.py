@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
@@ -27,19 +28,23 @@ from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
 from docqueue.dispatch.dispatcher import nudge_dispatcher
 from docqueue.dispatch.messages import send_stage_messages
+from docqueue.errors import StageTimeout
 from docqueue.jobs import Claim, Dispatch, LeaseLost
 from docqueue.pipeline import next_stage, progress_after, progress_span, stage_named
 from docqueue.queue import DocumentQueueService, run_outputs, stage_records
 from docqueue.queue.attempts import FAILED, close_attempt
 from docqueue.runtime import lease_watch
-from docqueue.runtime.pdf_pool import StageStopped, preload_in_pdf_processes, run_in_pdf_process
+from docqueue.runtime.pdf_pool import StageProcessDied, StageStopped, preload_in_pdf_processes, run_in_pdf_process
+from docqueue.runtime.pool_guard import MemoryCapExceeded
 from docqueue.runtime.pool_share import Preempted
 from docqueue.runtime.worker_identity import current_worker_id
 from docqueue.runtime.worker_shutdown import WorkerStopping, is_stopping
+from docqueue.settings import get_settings
 from docqueue.stages.stage import Lane, Skipped, Stage
 from docqueue.stages.time_limits import time_limit_for
 from docqueue.statuses import STAGE_RETRY
 from docqueue.storage.originals import OriginalFile
+from docqueue.worker.one_pass import read_one_pass, record_one_pass, takes_one_pass
 from docqueue.worker.stage_outcomes import PassedOver, defer, fail, give_back, is_final, passed_over
 
 # The runner hands stages' `run` to the PDF processes: have each import them all before its first task.
@@ -80,28 +85,44 @@ def _work(step: _Step, original: OriginalFile):
             result = stage.run(path, claim)
             lease_watch.check_time(claim.job_id)
             return result
+    return _in_pdf_process(claim, step.time_limit, stage.run, original.fetch(), claim)
+
+
+def _in_pdf_process(claim: Claim, time_limit: int, function, *args):
+    """`function(*args)` in a PDF process for the claim: killed at `time_limit`, or once its lease is gone."""
     with lease_watch.watching(claim.job_id) as lease_lost:
-        path = original.fetch()
         return run_in_pdf_process(
-            stage.run,
-            path,
-            claim,
-            timeout=step.time_limit,
+            function,
+            *args,
+            timeout=time_limit,
             stop=lease_lost,
             confirm_stop=lambda: _lease_gone(claim),
             owner=claim.owner_id,
         )
 
 
-def _next_to_run(session: Session, claim: Claim) -> tuple[Stage | None, int]:
-    """The next stage after the claimed one that has work, and the progress reached before it.
+def _work_one_pass(step: _Step, original: OriginalFile) -> dict | None:
+    """Read a small document's one pass in a PDF process (see `one_pass`): stage name -> what it read; None
+    when the pass ran past the claimed stage's time limit, or its process died: run stage by stage instead."""
+    claim = step.claim
+    max_pages = get_settings().small_document_max_pages
+    try:
+        return _in_pdf_process(claim, step.time_limit, read_one_pass, original.fetch(), claim, max_pages)
+    except (StageTimeout, StageProcessDied, MemoryCapExceeded) as error:
+        logger.info("job %s: the one pass stopped (%s); running stage by stage", claim.job_id, type(error).__name__)
+        return None
+
+
+def _next_to_run(session: Session, claim: Claim) -> tuple[Stage | None, int, str]:
+    """The next stage after the claimed one that has work, the progress reached before it, and the claimed
+    stage's name (the last that ran).
 
     Stages whose `skip_if` gives a reason are recorded skipped on the way, in
     the caller's fenced transaction. A stage retry runs its stage alone: the
     others of its run are done already.
     """
     if claim.operation == STAGE_RETRY:
-        return None, 100
+        return None, 100, claim.stage
     progress = progress_after(claim.stage)
     following = next_stage(claim.stage)
     skipped = []
@@ -113,7 +134,7 @@ def _next_to_run(session: Session, claim: Claim) -> tuple[Stage | None, int]:
         progress = progress_after(following.name)
         following = next_stage(following.name)
     stage_records.skip_ahead(session, claim, skipped)
-    return following, progress
+    return following, progress, claim.stage
 
 
 def goes_on(stage: Stage, following: Stage) -> bool:
@@ -126,7 +147,26 @@ def goes_on(stage: Stage, following: Stage) -> bool:
 
 
 def _publish(step: _Step, result) -> _Step | None:
-    """Record the stage's result and hand the job on, in one fenced transaction; the next step to run here, if any.
+    """Record the stage's result and hand the job on, in one fenced transaction; the next step to run here, if any."""
+    stage, claim = step.stage, step.claim
+
+    def record(session: Session) -> tuple[Stage | None, int, str]:
+        if isinstance(result, Skipped):
+            stage_records.skip(session, claim, result.reason)
+        elif isinstance(result, PassedOver):
+            stage_records.fail_optional(session, claim, result.message)
+            close_attempt(session, claim, FAILED, result.error, result.message)
+        else:
+            stage.record(session, claim, result)
+        return _next_to_run(session, claim)
+
+    return _hand_on(step, record)
+
+
+def _hand_on(step: _Step, record: Callable[[Session], tuple[Stage | None, int, str]]) -> _Step | None:
+    """Hold the claim's lease, `record` what the step did (it returns the next stage to run, or None when the run
+    is done, the progress reached and the stage that ran last), and hand the job on, in one fenced transaction; the next step to run
+    here, if any.
 
     The last stage completes the run: the document points at it and the
     outputs of its other runs go, in the same transaction. Each transition
@@ -137,16 +177,9 @@ def _publish(step: _Step, result) -> _Step | None:
     with session_scope() as session:
         queue = DocumentQueueService(session)
         queue.hold_lease(claim)
-        if isinstance(result, Skipped):
-            stage_records.skip(session, claim, result.reason)
-        elif isinstance(result, PassedOver):
-            stage_records.fail_optional(session, claim, result.message)
-            close_attempt(session, claim, FAILED, result.error, result.message)
-        else:
-            stage.record(session, claim, result)
-        following, progress = _next_to_run(session, claim)
+        following, progress, ran_last = record(session)
         if following is None:
-            queue.mark_completed(claim)
+            queue.mark_completed(claim, ran_last if ran_last != claim.stage else None)
             run_outputs.retire_older_runs(session, claim.document_id, claim.job_id)
             callback = deliveries.schedule(session, claim.job_id)
         elif goes_on(stage, following) and (
@@ -187,6 +220,8 @@ def _run_step(step: _Step, original: OriginalFile) -> tuple[str, _Step | None]:
     """Run one claimed stage to its end; what happened, and the next step if this worker goes on."""
     stage, claim = step.stage, step.claim
     try:
+        if takes_one_pass(stage, claim) and (reads := _work_one_pass(step, original)) is not None:
+            return "done", _hand_on(step, lambda session: record_one_pass(session, claim, reads))
         return "done", _publish(step, _work(step, original))
     except StageStopped:
         logger.warning(

@@ -22,7 +22,9 @@ def test_real_pdfs_are_counted_and_extracted_page_by_page(session, owner, name):
     truth = json.loads((CORPUS / "truth.json").read_text())[name]
     document_id = add_document(session, owner, (CORPUS / "pdf" / name).read_bytes(), filename=name)
     document = process(session, document_id)
-    assert (document.status, document.progress, document.page_count) == ("completed", 100, truth["pages"])
+    assert (document.status, document.progress, document.page_count) == ("completed", 100, truth["pages"]), (
+        document.error
+    )
     assert document.detected_type == "pdf"
     pages = result_pages(session, document_id)
     assert [page.page_number for page in pages] == list(range(1, truth["pages"] + 1))

@@ -46,9 +46,11 @@ def job_for_newest(session, document_id: int) -> sa.Row:
 
 def inspect_alone(session, document_id: int, monkeypatch) -> None:
     """Run only the inspect stage of the document's admitted job, as a worker that is shutting down does:
-    it hands the job on to `extract_text` by message instead of going on with it."""
+    it hands the job on to `extract_text` by message instead of going on with it (and without the one pass,
+    which would run the later stages with it)."""
     with monkeypatch.context() as patch:
         patch.setattr(stage_runner, "goes_on", lambda stage, following: False)
+        patch.setattr(stage_runner, "takes_one_pass", lambda stage, claim: False)
         assert run_stage("inspect", admit(session, document_id)) == "done"
     assert job_for_newest(session, document_id).stage == "extract_text"
 

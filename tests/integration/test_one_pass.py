@@ -1,0 +1,132 @@
+"""A small document's one pass (`docqueue/worker/one_pass.py`): the same outputs as stage by stage, in one
+PDF-process call and one publishing transaction."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from docqueue.queue import DocumentQueueService
+from docqueue.worker import stage_runner
+from docqueue.worker.stage_runner import run_stage
+from tests.support.factories import add_document, make_pdf
+from tests.support.processes import CORPUS
+from tests.support.stages import job_for, process
+from tests.support.statements import counting_statements
+
+
+def outputs(session, document_id: int) -> dict:
+    """What a reader of the document sees: its fields, pages, images, chunks and stage records."""
+
+    def rows(sql: str) -> list[tuple]:
+        return [tuple(row) for row in session.execute(sa.text(sql), {"d": document_id})]
+
+    job = "(SELECT results_job_id FROM documents WHERE id = :d)"
+    return {
+        "document": rows(
+            "SELECT status, progress, page_count, detected_type, ocr_status, text_truncated_pages, budget_cuts, error "
+            "FROM documents WHERE id = :d"
+        ),
+        "pages": rows(
+            f"SELECT page_number, text, char_count, text_cut, note, ocr FROM document_pages WHERE job_id = {job}"
+        ),
+        "images": rows(
+            "SELECT xref, page_number, sha256, width, height, format, size_bytes, skipped_reason FROM document_images "
+            f"WHERE job_id = {job} ORDER BY xref"
+        ),
+        "chunks": rows(
+            f"SELECT seq, text, page_start, page_end FROM document_chunks WHERE job_id = {job} ORDER BY seq"
+        ),
+        "records": rows(
+            "SELECT stage, status, error, unit, units_done, units_total, attempts FROM document_stage_records "
+            f"WHERE job_id = {job} ORDER BY position"
+        ),
+    }
+
+
+def pass_attempts(session, document_id: int) -> list[tuple[str, str]]:
+    rows = session.execute(
+        sa.text("SELECT stage, outcome FROM stage_attempts WHERE document_id = :d ORDER BY id"), {"d": document_id}
+    )
+    return [tuple(row) for row in rows]
+
+
+@pytest.mark.parametrize("name", ["pdflatex-image.pdf", "multicolumn.pdf", "imagemagick-images.pdf"])
+def test_a_small_document_leaves_what_stage_by_stage_leaves(session, owner, ai_settings, name):
+    data = (CORPUS / "pdf" / name).read_bytes()
+    ai_settings(SMALL_DOCUMENT_MAX_BYTES=0)
+    stage_by_stage = add_document(session, owner, data, filename=name)
+    process(session, stage_by_stage)
+    ai_settings(SMALL_DOCUMENT_MAX_BYTES=len(data))
+    one_pass = add_document(session, owner, data, filename=name)
+    process(session, one_pass)
+
+    assert outputs(session, one_pass) == outputs(session, stage_by_stage)
+    assert outputs(session, one_pass)["document"][0][0] == "completed"
+    stages_claimed = [stage for stage, _ in pass_attempts(session, one_pass)]
+    if outputs(session, one_pass)["document"][0][4] == "completed":
+        # A scan: the pass hands on to OCR, and the stages after it run on their own.
+        assert stages_claimed == ["inspect", "ocr", "searchable_pdf", "extract_images", "chunk"]
+    else:
+        assert stages_claimed == ["inspect"], "one claim for the whole document"
+    assert len(pass_attempts(session, stage_by_stage)) > len(stages_claimed)
+
+
+def test_a_small_document_is_one_claim_one_pdf_call_and_one_publish(session, owner, monkeypatch, ai_settings):
+    data = (CORPUS / "pdf" / "pdflatex-image.pdf").read_bytes()
+    calls = []
+    # The PDF work runs here rather than in the pool's processes, so that every statement is counted.
+    monkeypatch.setattr(
+        stage_runner, "run_in_pdf_process", lambda function, *args, **_: calls.append(function) or function(*args)
+    )
+
+    def run_counted() -> tuple[int, int]:
+        document_id = add_document(session, owner, data)
+        DocumentQueueService(session).admit_pending()
+        session.commit()
+        calls.clear()
+        with counting_statements(monkeypatch) as counter:
+            assert run_stage("inspect", job_for(session, document_id).id) == "done"
+        status = session.execute(sa.text("SELECT status FROM documents WHERE id = :d"), {"d": document_id}).scalar()
+        assert status == "completed"
+        return counter.statements["queue"], counter.commits["queue"]
+
+    ai_settings(SMALL_DOCUMENT_MAX_BYTES=0)
+    stage_by_stage = run_counted()
+    assert len(calls) == 3, "inspect, extract_text and extract_images each call a PDF process"
+    ai_settings(SMALL_DOCUMENT_MAX_BYTES=len(data))
+    one_pass = run_counted()
+    assert [function.__name__ for function in calls] == ["read_one_pass"]
+    # When written: 23 statements in 5 transactions (the claim, the file, the publish of 14 statements, the
+    # dispatcher's admission), against 34 in 12 stage by stage.
+    assert one_pass[0] < stage_by_stage[0] and one_pass[1] <= 5 < stage_by_stage[1], (one_pass, stage_by_stage)
+
+
+def test_over_the_page_limit_the_pass_ends_after_inspect(session, owner, ai_settings):
+    ai_settings(SMALL_DOCUMENT_MAX_PAGES=2)
+    document_id = add_document(session, owner, make_pdf(["one", "two", "three"]))
+    assert process(session, document_id).status == "completed"
+    assert [stage for stage, _ in pass_attempts(session, document_id)] == [
+        "inspect",
+        "extract_text",
+        "extract_images",
+        "chunk",
+    ]
+
+
+def test_a_retry_runs_the_stages_one_by_one(session, owner):
+    document_id = add_document(session, owner, make_pdf(["retried"]))
+    DocumentQueueService(session).admit_pending()
+    session.commit()
+    job = job_for(session, document_id)
+    # The first attempt was claimed and lost (its worker died): the clock gave the job back for a second one.
+    session.execute(sa.text("UPDATE document_queue SET attempts = 1 WHERE id = :j"), {"j": job.id})
+    session.commit()
+    assert run_stage("inspect", job.id) == "done"
+    assert process(session, document_id).status == "completed"
+    assert [stage for stage, _ in pass_attempts(session, document_id)] == [
+        "inspect",
+        "extract_text",
+        "extract_images",
+        "chunk",
+    ]
