@@ -7,7 +7,12 @@ The same N documents (the corpus PDFs, cycled) go through:
    distinct image extracted and hashed);
 2. bare Dramatiq: one actor per file that does the same PyMuPDF work (bench/bare_dramatiq_actor.py),
    on as many processes (one thread each) as docqueue's PDF pool;
-3. docqueue: stored in Postgres and queued in one transaction, then the Procfile's
+3. the durable floor: the same work as docqueue's pipeline with OCR off, stored the way a
+   careful hand-written worker would on the same Postgres (bench/durable_floor_actor.py: a bare
+   Dramatiq actor on as many processes as docqueue's PDF pool, one thread each, that reads the
+   file with PyMuPDF and stores the file, its pages, images and chunks in one COPY transaction);
+   its tables are then checked against what the files hold;
+4. docqueue: stored in Postgres and queued in one transaction, then the Procfile's
    worker (already booted) and clock run every stage for each (inspect, extract_text,
    extract_images, chunk; the AI stages are not configured), with claims, leases,
    fenced writes of every page, image and chunk, and the dispatcher admitting work.
@@ -19,8 +24,10 @@ The same N documents (the corpus PDFs, cycled) go through:
 For the scaling curve, run it with WORKER_PROCESSES=1, 2, 4 (the Procfile's worker
 processes) and OCR_CONCURRENT_JOBS raised to match (4 per process).
 
-Each is timed from the first byte of work to the last document done; the
-median of RUNS runs is reported with its ratio to bare PyMuPDF (1 process).
+Each is timed from the first byte of work to the last document done (docqueue's window
+includes storing the uploads' bytes, and the floor's its files'); the median of RUNS runs
+is reported with its ratio to bare PyMuPDF (1 process), then docqueue's and bare
+Dramatiq's documents/s as a share of the durable floor's.
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0 \\
         python bench/pipeline_throughput.py [N] [RUNS]
@@ -41,6 +48,7 @@ from pathlib import Path
 import redis
 import sqlalchemy as sa
 from benchkit import print_medians, start, stop, wait_for
+from durable_floor import durable_floor, print_floor_shares
 from pdf_work import pdf_work  # bench/ is this script's directory: spawned pool processes find it too
 
 from docqueue.local.procfile import REPO_ROOT, procfile_commands
@@ -157,6 +165,8 @@ def main() -> None:
             results.setdefault(f"bare Dramatiq, {pool_size} processes", []).append(
                 bare_dramatiq(paths, pool_size, Path(tmp))
             )
+            elapsed, floor_check = durable_floor(paths, pool_size, Path(tmp))
+            results.setdefault(f"the durable floor, {pool_size} processes", []).append(elapsed)
             results.setdefault("docqueue, OCR off (same work)", []).append(docqueue_pipeline(files, Path(tmp), False))
             results.setdefault("docqueue, OCR on (default)", []).append(docqueue_pipeline(files, Path(tmp), True))
         client = redis.Redis.from_url(os.environ["REDIS_URL"])
@@ -169,6 +179,11 @@ def main() -> None:
 
     print(f"{count} documents ({sum(len(d) for _, d in files) / 1e6:.1f} MB, corpus cycled); median of {runs} runs")
     print_medians(results, "bare PyMuPDF, 1 process", count, "docs", title="pipeline")
+    print()
+    floor, bare = f"the durable floor, {pool_size} processes", f"bare Dramatiq, {pool_size} processes"
+    rows = ["docqueue, OCR off (same work)", "docqueue, OCR on (default)", floor]
+    print_floor_shares({**{row: results[row] for row in rows}, f"{bare}, stores nothing": results[bare]}, floor, count)
+    print(floor_check)
     print(
         "settings:",
         shlex.join(f"{k}={os.environ.get(k, '(default)')}" for k in ("OCR_CONCURRENT_JOBS", "PDF_WORKER_PROCESSES")),
