@@ -5,7 +5,7 @@ from __future__ import annotations
 from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
 
-from docqueue.runtime.pdf_pool import shutdown_pdf_pool, warm_pdf_pool
+from docqueue.runtime.pdf_processes import shutdown_pdf_pool, warm_pdf_pool
 
 
 class PdfPoolLifecycle(Middleware):

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from docqueue.local.procfile import REPO_ROOT, procfile_commands, with_local_scripts
 from docqueue.models import Base
-from docqueue.settings import normalize_database_url
+from docqueue.setting_readers import normalize_database_url
 
 
 @contextmanager

@@ -1,14 +1,10 @@
-"""The PDF process pool: where every PyMuPDF call runs.
+"""The PDF process pool: where every PyMuPDF call runs, and how a stage waits for it.
 
 PyMuPDF must not run on several threads, and a hostile file can hang inside
 MuPDF's C code where no Python time limit reaches. So stage work runs in a
-few long-lived single-threaded processes (pebble), each of which imports
-PyMuPDF once (~0.7 s, ~35 MB with its layout package blocked: `docqueue/__init__.py`). A task that exceeds its time limit has its
-process killed and replaced.
-
-The processes are spawned, not forked: the worker process runs threads, and
-a forkserver would die on the PaaS's SIGTERM and take the pool's view of
-its children with it.
+few long-lived single-threaded processes (`pdf_processes`: starting and
+stopping them). A task that exceeds its time limit has its process killed
+and replaced.
 
 Each process runs under `pool_guard`: a hard memory limit, and only our own
 errors, in plain words, come back from it.
@@ -17,10 +13,7 @@ errors, in plain words, come back from it.
 from __future__ import annotations
 
 import concurrent.futures
-import importlib
-import multiprocessing
 import os
-import signal
 import tempfile
 import threading
 import time
@@ -33,9 +26,9 @@ from typing import TypeVar
 
 import pebble
 
-from docqueue.connections import ProcessRole, set_process_role
 from docqueue.errors import StageTimeout, TransientError
 from docqueue.runtime import pool_guard, worker_shutdown
+from docqueue.runtime.pdf_processes import process_pool
 from docqueue.runtime.pool_share import PoolShare, Preempted, Seat
 from docqueue.runtime.worker_shutdown import WorkerStopping
 from docqueue.settings import get_settings
@@ -55,64 +48,6 @@ class StageStopped(Exception):
 
 class StageProcessDied(TransientError):
     """The pool process died mid-task (a crash inside MuPDF, or killed by the OS)."""
-
-
-#: Modules each new pool process imports before its first task (`preload_in_pdf_processes`).
-_preloaded: list[str] = []
-
-
-def preload_in_pdf_processes(*modules: str) -> None:
-    """Have every pool process started from now on import `modules` up front.
-
-    The pool runs whatever functions it is handed and knows no stage; its
-    user names what is worth importing before the first task (the worker:
-    the pipeline, so every stage's `run` is ready to be called).
-    """
-    _preloaded.extend(name for name in modules if name not in _preloaded)
-
-
-def _prepare_pdf_process(preload: tuple[str, ...]) -> None:
-    """Set up a new pool process: ignore shutdown signals, budget its connections, import what its user asked for,
-    cap its memory.
-
-    A PaaS signals every process in the dyno on deploy; if pool processes
-    died then, the stage they run would fail instead of finishing during the
-    worker's graceful shutdown. The pool stops them itself when it closes.
-    """
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    set_process_role(ProcessRole.PDF)
-    import pymupdf  # noqa: F401  (~0.7 s: pay the import once, up front)
-
-    for name in preload:
-        importlib.import_module(name)
-    pool_guard.limit_memory()
-
-
-_pool: pebble.ProcessPool | None = None
-_pool_pid: int | None = None
-_lock = threading.Lock()
-
-
-def _get_pool() -> pebble.ProcessPool:
-    global _pool, _pool_pid
-    with _lock:
-        if _pool is None or _pool_pid != os.getpid() or not _pool.active:
-            _pool = pebble.ProcessPool(
-                max_workers=get_settings().pdf_worker_processes,
-                initializer=_prepare_pdf_process,
-                initargs=(tuple(_preloaded),),
-                context=multiprocessing.get_context("spawn"),
-            )
-            _pool_pid = os.getpid()
-        return _pool
-
-
-def warm_pdf_pool() -> None:
-    """Start the pool's processes now, in the background, so the first stage does not wait ~2 s for them."""
-    pool = _get_pool()
-    for _ in range(get_settings().pdf_worker_processes):
-        pool.schedule(os.getpid)
 
 
 class _GuardedTask:
@@ -213,7 +148,7 @@ def _guarded(
     descriptor, report_path = tempfile.mkstemp(prefix="docqueue-pool-report-")
     os.close(descriptor)
     try:
-        future = _get_pool().schedule(pool_guard.run_guarded, args=(report_path, function, *args), timeout=timeout)
+        future = process_pool().schedule(pool_guard.run_guarded, args=(report_path, function, *args), timeout=timeout)
         yield _GuardedTask(future, report_path, timeout, seat)
     finally:
         _share.leave(seat)
@@ -308,21 +243,3 @@ def run_in_pdf_processes(
         if error is not None:
             raise error
         return results
-
-
-def shutdown_pdf_pool(timeout: float = 10) -> None:
-    """Let the pool's processes finish their tasks and exit; kill what is left after `timeout` seconds.
-
-    The next call to run a stage starts a new pool.
-    """
-    global _pool
-    with _lock:
-        if _pool is not None and _pool_pid == os.getpid():
-            _pool.close()
-            try:
-                _pool.join(timeout=timeout)
-            except TimeoutError:
-                # They ignore SIGTERM (see above), so pebble's stop ends in SIGKILL.
-                _pool.stop()
-                _pool.join()
-        _pool = None

@@ -34,7 +34,8 @@ from docqueue.pipeline import next_stage, progress_after, progress_span, stage_n
 from docqueue.queue import DocumentQueueService, run_outputs, stage_records
 from docqueue.queue.attempts import FAILED, close_attempt
 from docqueue.runtime import lease_watch
-from docqueue.runtime.pdf_pool import StageProcessDied, StageStopped, preload_in_pdf_processes, run_in_pdf_process
+from docqueue.runtime.pdf_pool import StageProcessDied, StageStopped, run_in_pdf_process
+from docqueue.runtime.pdf_processes import preload_in_pdf_processes
 from docqueue.runtime.pool_guard import MemoryCapExceeded
 from docqueue.runtime.pool_share import Preempted
 from docqueue.runtime.worker_identity import current_worker_id

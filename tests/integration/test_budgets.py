@@ -11,7 +11,7 @@ import pymupdf
 import pytest
 import sqlalchemy as sa
 
-from docqueue.runtime.pdf_pool import shutdown_pdf_pool
+from docqueue.runtime.pdf_processes import shutdown_pdf_pool
 from docqueue.settings import get_settings
 from tests.support.factories import add_document, make_pdf
 from tests.support.queue import document_row

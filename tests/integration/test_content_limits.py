@@ -30,7 +30,7 @@ def self_drawing_form() -> bytes:
 @pytest.fixture
 def default_content_limits(test_env, monkeypatch):
     """The content limits at their defaults, in this process and in the PDF processes it starts."""
-    from docqueue.runtime.pdf_pool import shutdown_pdf_pool
+    from docqueue.runtime.pdf_processes import shutdown_pdf_pool
     from docqueue.settings import get_settings
 
     monkeypatch.delenv("MAX_CONTENT_OPERATORS", raising=False)

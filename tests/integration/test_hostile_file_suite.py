@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from docqueue.results.pages import page_texts
-from docqueue.runtime.pdf_pool import shutdown_pdf_pool
+from docqueue.runtime.pdf_processes import shutdown_pdf_pool
 from tests.support.factories import add_document, make_pdf
 from tests.support.processes import CORPUS
 from tests.support.scans import jbig2_claiming

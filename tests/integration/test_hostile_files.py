@@ -14,7 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from docqueue.errors import StageError, failure_kind
-from docqueue.runtime.pdf_pool import run_in_pdf_process, shutdown_pdf_pool
+from docqueue.runtime.pdf_pool import run_in_pdf_process
+from docqueue.runtime.pdf_processes import shutdown_pdf_pool
 from docqueue.settings import get_settings
 from docqueue.statuses import FailureKind
 from tests.support.api import Api, create_admin_with_cli

@@ -33,7 +33,7 @@ def test_web_and_clock_never_import_pymupdf(test_env):
 
 
 def test_worker_preloads_the_pipeline_in_pdf_processes(test_env):
-    code = "from docqueue.runtime import pdf_pool\nimport docqueue.worker.stage_runner\nprint(pdf_pool._preloaded)"
+    code = "from docqueue.runtime import pdf_processes\nimport docqueue.worker.stage_runner\nprint(pdf_processes._preloaded)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "['docqueue.pipeline']"
 
@@ -42,8 +42,8 @@ def test_pdf_processes_import_no_broker_redis_or_ai_client(test_env):
     # Each PDF process holds what it imports for its whole life (~10 MB for these): it only reads PDFs and writes
     # to Postgres. Its setup, as the pool runs it for the worker, imports every stage.
     code = (
-        "import sys\nfrom docqueue.runtime.pdf_pool import _prepare_pdf_process\n"
-        "_prepare_pdf_process(('docqueue.pipeline',))\n"
+        "import sys\nfrom docqueue.runtime.pdf_processes import prepare_pdf_process\n"
+        "prepare_pdf_process(('docqueue.pipeline',))\n"
         "print(sorted({'dramatiq', 'redis', 'requests', 'sentry_sdk', 'flask'} & sys.modules.keys()))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

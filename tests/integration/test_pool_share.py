@@ -69,7 +69,8 @@ def test_a_task_waiting_for_a_process_stops_when_its_check_says_so():
 def test_another_users_task_gets_a_real_pdf_process_while_one_user_holds_both(test_env):
     """Two endless tasks of one user fill the pool; another user's task runs at once and only the longest-running
     of the first user's tasks is killed (Preempted: its stage is handed back, not failed)."""
-    from docqueue.runtime.pdf_pool import run_in_pdf_process, shutdown_pdf_pool
+    from docqueue.runtime.pdf_pool import run_in_pdf_process
+    from docqueue.runtime.pdf_processes import shutdown_pdf_pool
 
     outcomes: dict[str, object] = {}
     stop = threading.Event()

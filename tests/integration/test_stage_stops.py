@@ -22,7 +22,8 @@ def test_a_lost_lease_wakes_only_stages_that_were_watching_before_the_check():
 
 
 def test_a_stopped_stage_has_its_pdf_process_killed(test_env):
-    from docqueue.runtime.pdf_pool import StageStopped, run_in_pdf_process, shutdown_pdf_pool
+    from docqueue.runtime.pdf_pool import StageStopped, run_in_pdf_process
+    from docqueue.runtime.pdf_processes import shutdown_pdf_pool
 
     stop = threading.Event()
     threading.Timer(0.5, stop.set).start()
@@ -36,7 +37,8 @@ def test_a_stopped_stage_has_its_pdf_process_killed(test_env):
 
 
 def test_a_crash_traceback_shows_where_the_pdf_process_raised(test_env):
-    from docqueue.runtime.pdf_pool import run_in_pdf_process, shutdown_pdf_pool
+    from docqueue.runtime.pdf_pool import run_in_pdf_process
+    from docqueue.runtime.pdf_processes import shutdown_pdf_pool
     from docqueue.worker.stage_outcomes import crash_traceback
 
     try:
@@ -54,20 +56,25 @@ def test_a_task_pebble_counts_running_on_no_live_process_is_given_up(test_env, m
     """pebble can hand a task to a process it is killing for another (pebble issue #153); the task's future then
     never ends. A running task whose process never said it started, or said so and is gone, is lost: a transient
     failure at once, not a wait for the stage's whole time limit."""
-    from docqueue.runtime import pdf_pool, pool_guard
-    from docqueue.runtime.pdf_pool import StageProcessDied, run_in_pdf_process, shutdown_pdf_pool
+    from docqueue.runtime import pdf_pool, pdf_processes, pool_guard
+    from docqueue.runtime.pdf_pool import StageProcessDied, run_in_pdf_process
+    from docqueue.runtime.pdf_processes import shutdown_pdf_pool
 
     monkeypatch.setattr(pdf_pool, "LOST_AFTER_SECONDS", 0.5)
     gone = subprocess.Popen(["true"])
     gone.wait()
     try:
         # Scheduled without pool_guard, this task never says it started.
-        silent = pdf_pool._GuardedTask(pdf_pool._get_pool().schedule(time.sleep, args=(120,)), str(tmp_path / "a"), 300)
+        silent = pdf_pool._GuardedTask(
+            pdf_processes.process_pool().schedule(time.sleep, args=(120,)), str(tmp_path / "a"), 300
+        )
         with pytest.raises(StageProcessDied, match="lost"):
             silent.result()
         # This one is said to run in a process that has exited.
         pool_guard.mark_started(str(tmp_path / "b"), gone.pid)
-        ghost = pdf_pool._GuardedTask(pdf_pool._get_pool().schedule(time.sleep, args=(120,)), str(tmp_path / "b"), 300)
+        ghost = pdf_pool._GuardedTask(
+            pdf_processes.process_pool().schedule(time.sleep, args=(120,)), str(tmp_path / "b"), 300
+        )
         with pytest.raises(StageProcessDied, match="lost"):
             ghost.result()
         # A task whose live process said it started runs past that time to its end.
@@ -77,7 +84,8 @@ def test_a_task_pebble_counts_running_on_no_live_process_is_given_up(test_env, m
 
 
 def test_a_stop_signal_that_is_not_confirmed_lets_the_stage_finish(test_env):
-    from docqueue.runtime.pdf_pool import run_in_pdf_process, shutdown_pdf_pool
+    from docqueue.runtime.pdf_pool import run_in_pdf_process
+    from docqueue.runtime.pdf_processes import shutdown_pdf_pool
 
     stop = threading.Event()
     threading.Timer(0.3, stop.set).start()

@@ -18,7 +18,8 @@ import redis
 import requests
 
 from docqueue.redis_eviction import check_eviction_policy, warn_if_evicting
-from docqueue.settings import SettingsError, load_settings, redis_url_with_tls
+from docqueue.setting_readers import redis_url_with_tls
+from docqueue.settings import SettingsError, load_settings
 from tests.support.api import Api
 from tests.support.processes import CORPUS, free_port, wait_for_web, wait_until
 

@@ -36,11 +36,11 @@ def settings_read() -> dict[str, object]:
             continue
         function = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
         name = node.args[0].value
-        # Every reader (`_int`, `os.environ.get`, ...) takes the variable's name first.
+        # Every reader (`read_int`, `os.environ.get`, ...) takes the variable's name first.
         if not isinstance(name, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]+", name):
             continue
         default = None
-        if len(node.args) > 1 and function != "_choice":  # `_choice` takes the allowed values; its default is empty
+        if len(node.args) > 1 and function != "read_choice":  # its second argument: the allowed values, not a default
             try:
                 default = eval(compile(ast.Expression(node.args[1]), "<default>", "eval"), {"__builtins__": {}})
             except NameError:

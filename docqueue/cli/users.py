@@ -1,50 +1,17 @@
-"""The `docqueue` command: run the whole system, manage users, run the clock."""
+"""`docqueue user`: create users, set their role, password, token, settings and quotas, rotate callback secrets."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
 from docqueue.accounts.users import UserExists, create_user
-from docqueue.connections import ProcessRole, set_process_role
 from docqueue.db import session_scope
-from docqueue.observability import configure_logging
-from docqueue.settings import SettingsError
 from docqueue.statuses import ROLES
 
-#: Commands that manage `docqueue up` itself rather than use the servers it started.
-UP_COMMANDS = ("up", "down", "status")
 
-
-class _Commands(click.Group):
-    """Report a missing or malformed setting as one line, not a traceback."""
-
-    def invoke(self, ctx):
-        # A subcommand's --help only prints: it must not look for servers, nor say which it chose.
-        ctx.meta["help_only"] = any(arg in ctx.help_option_names for arg in ctx.args)
-        try:
-            return super().invoke(ctx)
-        except SettingsError as error:
-            raise click.ClickException(str(error)) from None
-
-
-@click.group(cls=_Commands)
-@click.pass_context
-def main(ctx: click.Context) -> None:
-    """docqueue: durable document processing."""
-    configure_logging()
-    if ctx.invoked_subcommand not in UP_COMMANDS and not ctx.meta["help_only"]:
-        from docqueue.local.control import use_embedded_servers
-        from docqueue.settings import docqueue_home, get_settings
-
-        if chosen := use_embedded_servers(docqueue_home()):
-            click.echo(chosen, err=True)
-            get_settings.cache_clear()
-
-
-@main.group()
+@click.group()
 def user() -> None:
     """Manage users."""
 
@@ -241,103 +208,3 @@ def callback_secret_rotate(email: str) -> None:
         return f"new callback secret for {found.email} (the old one also signs for {grace_hours} hours):\n{secret}"
 
     _change_user(email, change)
-
-
-@main.command()
-@click.option("--port", default=8000, show_default=True, help="Port the web process listens on.")
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address the web process listens on; 0.0.0.0 lets other machines of the network reach it.",
-)
-def up(port: int, host: str) -> None:
-    """Run everything on this machine: Postgres, Redis, migrations, web, worker and clock.
-
-    Without DATABASE_URL and REDIS_URL it starts embedded servers keeping their
-    data in ./.docqueue (or DOCQUEUE_HOME). Ctrl-C or `docqueue down` stops it all.
-    """
-    from docqueue.local.up import run_up
-
-    sys.exit(run_up(port, host))
-
-
-@main.command()
-def down() -> None:
-    """Stop the `docqueue up` running in this folder (as Ctrl-C in its terminal would), or what a killed one left."""
-    from docqueue.local.control import bring_down
-    from docqueue.settings import docqueue_home
-
-    if not bring_down(docqueue_home(), click.echo):
-        sys.exit(1)
-
-
-@main.command()
-def status() -> None:
-    """Show what `docqueue up` runs in this folder: pids, URLs, whether the web answers. Exit 0 when healthy."""
-    from docqueue.local.control import status_lines
-    from docqueue.settings import docqueue_home
-
-    healthy, lines = status_lines(docqueue_home())
-    click.echo("\n".join(lines))
-    sys.exit(0 if healthy else 1)
-
-
-@main.command()
-def clock() -> None:
-    """Run periodic maintenance (the Procfile's `clock` process)."""
-    from docqueue.clock import run_clock
-
-    set_process_role(ProcessRole.CLOCK)
-    run_clock()
-
-
-@main.command()
-def dispatch() -> None:
-    """Run the dispatcher once and print what it did."""
-    from docqueue.broker import build_broker
-    from docqueue.dispatch.dispatcher import process_document_queue
-
-    build_broker()
-    with session_scope() as session:
-        click.echo(process_document_queue(session).as_dict())
-
-
-@main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=True, dir_okay=True))
-@click.option("--user", "email", required=True, help="Email of the user who will own the documents.")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Files per transaction (default QUEUE_BATCH_SIZE).")
-@click.option("--monitor", is_flag=True, help="Then follow the queue until the import is processed.")
-@click.option("--dry-run", is_flag=True, help="Walk, sniff, hash and dedupe, but store nothing.")
-@click.option("--priority", type=click.IntRange(0, 100), help="Priority for every file (default: by size).")
-@click.option("--include", multiple=True, help="Only files matching this glob (name or path below PATH); repeatable.")
-@click.option("--exclude", multiple=True, help="Skip files matching this glob; repeatable.")
-@click.option(
-    "--rejected-csv",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write the rejected files' CSV here (default: under DOCQUEUE_HOME, ./.docqueue/ingest/).",
-)
-def ingest(paths, email, batch_size, monitor, dry_run, priority, include, exclude, rejected_csv) -> None:
-    """Import every PDF, PNG, JPEG and TIFF under PATHS for a user, in batches, skipping what they already have.
-
-    Interrupted (Ctrl-C, kill), it keeps what it committed: run it again to add the rest.
-    Rejected files are listed in a CSV under DOCQUEUE_HOME, or where --rejected-csv says.
-    """
-    from docqueue.broker import build_broker
-    from docqueue.ingest.console import run_ingest
-
-    set_process_role(ProcessRole.INGEST)
-    build_broker()
-    sys.exit(
-        run_ingest(
-            paths,
-            email,
-            monitor,
-            rejected_csv,
-            batch_size=batch_size,
-            dry_run=dry_run,
-            priority=priority,
-            include=tuple(include),
-            exclude=tuple(exclude),
-        )
-    )
