@@ -92,6 +92,8 @@ class StageStatus(StrEnum):
 
 ACTIVE_QUEUE_STATUSES = (QueueStatus.PENDING, QueueStatus.QUEUED, QueueStatus.PROCESSING)
 IN_FLIGHT_QUEUE_STATUSES = (QueueStatus.QUEUED, QueueStatus.PROCESSING)
+#: Over, one way or another: the rest.
+FINISHED_QUEUE_STATUSES = (QueueStatus.COMPLETED, QueueStatus.FAILED, QueueStatus.CANCELLED)
 
 #: The document's status while its newest queue item is in each state.
 DOCUMENT_STATUS_FOR = {
