@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from docqueue.jobs import Claim, LeaseLost
 from docqueue.queue.lease import HOLDS_LEASE, claim_params
+from docqueue.statuses import QueueStatus, StageStatus
 
 # -- fragments for the queue service's transitions ---------------------------------
 # Each takes the name of a CTE of the transition's statement; parameters are named in the docstrings.
@@ -50,7 +51,7 @@ def created(source: str) -> str:
 def started(source: str) -> str:
     """Mark running the record of the stage CTE `source` (`id`, `stage`) claimed: one attempt more."""
     return f"""
-        UPDATE document_stage_records r SET status = 'running', attempts = r.attempts + 1,
+        UPDATE document_stage_records r SET status = '{StageStatus.RUNNING}', attempts = r.attempts + 1,
                started_at = COALESCE(r.started_at, now()), finished_at = NULL, error = NULL
         FROM {source} WHERE r.job_id = {source}.id AND r.stage = {source}.stage"""
 
@@ -61,8 +62,8 @@ def finished(source: str) -> str:
     A record the stage marked `skipped` stays so: only a running one completes.
     """
     return f"""
-        UPDATE document_stage_records r SET status = 'completed', finished_at = now(), error = NULL
-        FROM {source} WHERE r.job_id = {source}.id AND r.stage = :stage AND r.status = 'running'"""
+        UPDATE document_stage_records r SET status = '{StageStatus.COMPLETED}', finished_at = now(), error = NULL
+        FROM {source} WHERE r.job_id = {source}.id AND r.stage = :stage AND r.status = '{StageStatus.RUNNING}'"""
 
 
 def attempt_failed(source: str) -> str:
@@ -73,8 +74,8 @@ def attempt_failed(source: str) -> str:
     """
     return f"""
         UPDATE document_stage_records r SET
-               status = CASE {source}.status WHEN 'failed' THEN 'failed' ELSE 'pending' END,
-               finished_at = CASE {source}.status WHEN 'failed' THEN now() END,
+               status = CASE {source}.status WHEN '{QueueStatus.FAILED}' THEN '{StageStatus.FAILED}' ELSE '{StageStatus.PENDING}' END,
+               finished_at = CASE {source}.status WHEN '{QueueStatus.FAILED}' THEN now() END,
                error = {source}.error_message
         FROM {source} WHERE r.job_id = {source}.id AND r.stage = {source}.stage"""
 
@@ -82,14 +83,14 @@ def attempt_failed(source: str) -> str:
 def requeued(source: str) -> str:
     """Make pending again the failed records of the jobs CTE `source` returns (`id`, `stage`)."""
     return f"""
-        UPDATE document_stage_records r SET status = 'pending', finished_at = NULL, error = NULL
-        FROM {source} WHERE r.job_id = {source}.id AND r.stage = {source}.stage AND r.status = 'failed'"""
+        UPDATE document_stage_records r SET status = '{StageStatus.PENDING}', finished_at = NULL, error = NULL
+        FROM {source} WHERE r.job_id = {source}.id AND r.stage = {source}.stage AND r.status = '{StageStatus.FAILED}'"""
 
 
 # -- what a running stage writes (under its held lease) ------------------------------
 
 # Only the claimed stage's running record may move, and only while the claim holds the job's lease.
-_RUNNING_RECORD = "r.job_id = :job_id AND r.stage = :stage AND r.status = 'running'"
+_RUNNING_RECORD = f"r.job_id = :job_id AND r.stage = :stage AND r.status = '{StageStatus.RUNNING}'"
 
 
 def report_units(
@@ -186,10 +187,10 @@ def skip_ahead(session: Session, claim: Claim, skipped: list[tuple[str, str]]) -
         return
     session.execute(
         text(
-            """
-            UPDATE document_stage_records r SET status = 'skipped', finished_at = now(), error = s.reason
+            f"""
+            UPDATE document_stage_records r SET status = '{StageStatus.SKIPPED}', finished_at = now(), error = s.reason
             FROM unnest(CAST(:stages AS text[]), CAST(:reasons AS text[])) AS s (stage, reason)
-            WHERE r.job_id = :job_id AND r.stage = s.stage AND r.status = 'pending'
+            WHERE r.job_id = :job_id AND r.stage = s.stage AND r.status = '{StageStatus.PENDING}'
             """
         ),
         {"job_id": claim.job_id, "stages": [name for name, _ in skipped], "reasons": [why for _, why in skipped]},
