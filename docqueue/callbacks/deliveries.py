@@ -33,6 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from docqueue.backoff import jittered_interval_sql
+from docqueue.statuses import QueueStatus
 
 #: Seconds a taken delivery stays hidden from other senders beyond its POST's deadline (CALLBACK_TIMEOUT_SECONDS).
 TAKE_LEASE_MARGIN_SECONDS = 60
@@ -101,7 +102,7 @@ def schedule(session: Session, job_id: int) -> int | None:
         text(
             f"""
             {_NEW_DELIVERIES}
-            WHERE q.id = :job_id AND q.status IN ('completed', 'failed')
+            WHERE q.id = :job_id AND q.status IN ('{QueueStatus.COMPLETED}', '{QueueStatus.FAILED}')
               AND COALESCE(d.callback_url, u.callback_url) IS NOT NULL
             ON CONFLICT (job_id) DO NOTHING
             RETURNING id
@@ -126,7 +127,7 @@ def schedule_missed(session: Session) -> int:
         text(
             f"""
             {_NEW_DELIVERIES}
-            WHERE q.status = 'failed' AND q.completed_at > now() - make_interval(hours => :hours)
+            WHERE q.status = '{QueueStatus.FAILED}' AND q.completed_at > now() - make_interval(hours => :hours)
               AND COALESCE(d.callback_url, u.callback_url) IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM callback_deliveries c WHERE c.job_id = q.id)
             ON CONFLICT (job_id) DO NOTHING
