@@ -90,6 +90,16 @@ class StageStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class CallbackStatus(StrEnum):
+    """States of one callback delivery (`callback_deliveries`, `callbacks/deliveries.py`)."""
+
+    #: Due now or after a backoff, or being sent (`sending_until`).
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    #: Out of attempts.
+    FAILED = "failed"
+
+
 ACTIVE_QUEUE_STATUSES = (QueueStatus.PENDING, QueueStatus.QUEUED, QueueStatus.PROCESSING)
 IN_FLIGHT_QUEUE_STATUSES = (QueueStatus.QUEUED, QueueStatus.PROCESSING)
 #: Over, one way or another: the rest.
