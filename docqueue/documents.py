@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from docqueue.budgets import BudgetCut
 from docqueue.models import Document
 from docqueue.settings import get_settings
+from docqueue.statuses import OcrStatus
 from docqueue.storage import blob_store, original_file_key
 from docqueue.text_cleaning import shown_name
 
@@ -159,9 +160,9 @@ def record_ocr_status(session: Session, document_id: int, status: str, error: st
     """Set the document's `ocr_status` (and `ocr_error`; `ocr_completed_at` when it completes)."""
     session.execute(
         text(
-            """
+            f"""
             UPDATE documents SET ocr_status = CAST(:status AS text), ocr_error = :error, updated_at = now(),
-                   ocr_completed_at = CASE WHEN CAST(:status AS text) = 'completed' THEN now()
+                   ocr_completed_at = CASE WHEN CAST(:status AS text) = '{OcrStatus.COMPLETED}' THEN now()
                                       ELSE ocr_completed_at END
             WHERE id = :document_id
             """
@@ -180,12 +181,12 @@ def record_text_summary(
     """
     session.execute(
         text(
-            """
+            f"""
             UPDATE documents SET page_count = :page_count, updated_at = now(),
                    ocr_status = CASE WHEN EXISTS (SELECT 1 FROM document_pages
                                                   WHERE job_id = :job_id AND text = '' AND NOT ocr
                                                         AND NOT text_cut AND note IS NULL)
-                                THEN 'needed' ELSE 'not_needed' END,
+                                THEN '{OcrStatus.NEEDED}' ELSE '{OcrStatus.NOT_NEEDED}' END,
                    text_truncated_pages = (SELECT count(*) FROM document_pages
                                            WHERE job_id = :job_id AND text_cut AND char_count >= :max_page_chars),
                    budget_cuts = CASE WHEN CAST(:cut AS jsonb) IS NULL THEN budget_cuts - 'text'

@@ -90,8 +90,20 @@ class StageStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class CallbackStatus(StrEnum):
+    """States of one callback delivery (`callback_deliveries`, `callbacks/deliveries.py`)."""
+
+    #: Due now or after a backoff, or being sent (`sending_until`).
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    #: Out of attempts.
+    FAILED = "failed"
+
+
 ACTIVE_QUEUE_STATUSES = (QueueStatus.PENDING, QueueStatus.QUEUED, QueueStatus.PROCESSING)
 IN_FLIGHT_QUEUE_STATUSES = (QueueStatus.QUEUED, QueueStatus.PROCESSING)
+#: Over, one way or another: the rest.
+FINISHED_QUEUE_STATUSES = (QueueStatus.COMPLETED, QueueStatus.FAILED, QueueStatus.CANCELLED)
 
 #: The document's status while its newest queue item is in each state.
 DOCUMENT_STATUS_FOR = {

@@ -33,6 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from docqueue.backoff import jittered_interval_sql
+from docqueue.statuses import CallbackStatus, QueueStatus
 
 #: Seconds a taken delivery stays hidden from other senders beyond its POST's deadline (CALLBACK_TIMEOUT_SECONDS).
 TAKE_LEASE_MARGIN_SECONDS = 60
@@ -101,7 +102,7 @@ def schedule(session: Session, job_id: int) -> int | None:
         text(
             f"""
             {_NEW_DELIVERIES}
-            WHERE q.id = :job_id AND q.status IN ('completed', 'failed')
+            WHERE q.id = :job_id AND q.status IN ('{QueueStatus.COMPLETED}', '{QueueStatus.FAILED}')
               AND COALESCE(d.callback_url, u.callback_url) IS NOT NULL
             ON CONFLICT (job_id) DO NOTHING
             RETURNING id
@@ -126,7 +127,7 @@ def schedule_missed(session: Session) -> int:
         text(
             f"""
             {_NEW_DELIVERIES}
-            WHERE q.status = 'failed' AND q.completed_at > now() - make_interval(hours => :hours)
+            WHERE q.status = '{QueueStatus.FAILED}' AND q.completed_at > now() - make_interval(hours => :hours)
               AND COALESCE(d.callback_url, u.callback_url) IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM callback_deliveries c WHERE c.job_id = q.id)
             ON CONFLICT (job_id) DO NOTHING
@@ -147,17 +148,17 @@ def take_due(session: Session, limit: int, per_user: int, post_seconds: int) -> 
     """
     rows = session.execute(
         text(
-            """
+            f"""
             WITH sending AS (
                 SELECT d.owner_id, count(*) AS n
                 FROM callback_deliveries c JOIN documents d ON d.id = c.document_id
-                WHERE c.status = 'pending' AND c.sending_until > now()
+                WHERE c.status = '{CallbackStatus.PENDING}' AND c.sending_until > now()
                 GROUP BY d.owner_id
             ), ranked AS (
                 SELECT c.id, d.owner_id,
                        row_number() OVER (PARTITION BY d.owner_id ORDER BY c.next_attempt_at, c.id) AS place
                 FROM callback_deliveries c JOIN documents d ON d.id = c.document_id
-                WHERE c.status = 'pending' AND c.next_attempt_at <= now()
+                WHERE c.status = '{CallbackStatus.PENDING}' AND c.next_attempt_at <= now()
             ), due AS (
                 SELECT c.id FROM callback_deliveries c
                 JOIN ranked r ON r.id = c.id LEFT JOIN sending s ON s.owner_id = r.owner_id
@@ -168,7 +169,7 @@ def take_due(session: Session, limit: int, per_user: int, post_seconds: int) -> 
                 UPDATE callback_deliveries c
                 SET next_attempt_at = now() + make_interval(secs => :lease),
                     sending_until = now() + make_interval(secs => :lease)
-                FROM due WHERE c.id = due.id AND c.status = 'pending'
+                FROM due WHERE c.id = due.id AND c.status = '{CallbackStatus.PENDING}'
                 RETURNING c.id, c.url, c.payload, c.document_id, c.attempts
             )
             SELECT taken.id, taken.url, taken.payload, u.callback_secret,
@@ -198,11 +199,11 @@ def record_attempt(
             f"""
             UPDATE callback_deliveries SET attempts = attempts + 1, last_status_code = :status_code,
                    last_error = :error,
-                   status = CASE WHEN :delivered THEN 'delivered'
-                                 WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END,
+                   status = CASE WHEN :delivered THEN '{CallbackStatus.DELIVERED}'
+                                 WHEN attempts + 1 >= :max_attempts THEN '{CallbackStatus.FAILED}' ELSE '{CallbackStatus.PENDING}' END,
                    delivered_at = CASE WHEN :delivered THEN now() END, sending_until = NULL,
                    next_attempt_at = now() + {jittered_interval_sql(":backoff", "attempts")}
-            WHERE id = :id AND status = 'pending'
+            WHERE id = :id AND status = '{CallbackStatus.PENDING}'
             """
         ),
         {
@@ -221,7 +222,7 @@ def postpone(session: Session, delivery_id: int, until: datetime, reason: str) -
     session.execute(
         text(
             "UPDATE callback_deliveries SET next_attempt_at = :until, last_error = :reason, sending_until = NULL "
-            "WHERE id = :id AND status = 'pending'"
+            f"WHERE id = :id AND status = '{CallbackStatus.PENDING}'"
         ),
         {"id": delivery_id, "until": until, "reason": reason},
     )
@@ -232,7 +233,8 @@ def any_due(session: Session) -> bool:
     return bool(
         session.execute(
             text(
-                "SELECT EXISTS (SELECT 1 FROM callback_deliveries WHERE status = 'pending' AND next_attempt_at <= now())"
+                "SELECT EXISTS (SELECT 1 FROM callback_deliveries "
+                f"WHERE status = '{CallbackStatus.PENDING}' AND next_attempt_at <= now())"
             )
         ).scalar()
     )

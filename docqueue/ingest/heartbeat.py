@@ -17,10 +17,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from docqueue.settings import get_settings
+from docqueue.statuses import IngestRunStatus
 
 logger = logging.getLogger(__name__)
 
-_BEAT = "UPDATE ingest_runs SET updated_at = now() WHERE id = :run_id AND status = 'running'"
+_BEAT = f"UPDATE ingest_runs SET updated_at = now() WHERE id = :run_id AND status = '{IngestRunStatus.RUNNING}'"
 
 
 class RunHeartbeat:

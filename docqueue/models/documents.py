@@ -45,10 +45,10 @@ class Document(Base):
     # The per-document budgets the newest run reached, by what they cut ("text", "chunks", "embed", "enrich"):
     # {"setting", "limit", "message"} each (see `docqueue/budgets.py`).
     budget_cuts: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
-    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text(f"'{DocumentStatus.PENDING}'"))
     progress: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
     error: Mapped[str | None] = mapped_column(Text)
-    ocr_status: Mapped[str] = mapped_column(String(16), server_default=text("'unknown'"))
+    ocr_status: Mapped[str] = mapped_column(String(16), server_default=text(f"'{OcrStatus.UNKNOWN}'"))
     ocr_error: Mapped[str | None] = mapped_column(Text)
     ocr_completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

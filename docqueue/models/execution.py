@@ -38,7 +38,7 @@ class StageRecord(Base):
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
     #: The stage's place in the pipeline, for ordering.
     position: Mapped[int] = mapped_column(SmallInteger)
-    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text(f"'{StageStatus.PENDING}'"))
     attempts: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -100,7 +100,7 @@ class OcrRange(Base):
     # The OCR stage's claim the range belongs to: its pages are written under that lease only.
     lease_token: Mapped[str] = mapped_column(UUID(as_uuid=False))
     pages: Mapped[list[int]] = mapped_column(ARRAY(Integer))
-    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text(f"'{OcrRangeStatus.PENDING}'"))
     worker_id: Mapped[str | None] = mapped_column(String(255))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -22,7 +22,7 @@ class IngestRun(Base):
     source: Mapped[str] = mapped_column(String(16))
     #: The paths given, one a line.
     paths: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), server_default=text("'running'"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text(f"'{IngestRunStatus.RUNNING}'"))
     files_seen: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     files_added: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     bytes_added: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))

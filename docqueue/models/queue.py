@@ -44,7 +44,7 @@ class QueueItem(Base):
     # Denormalised from the document so the dispatcher counts per-user capacity from one table.
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     operation: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text(f"'{QueueStatus.PENDING}'"))
     # The pipeline stage to run next (or running now); survives crashes so work resumes there.
     stage: Mapped[str] = mapped_column(String(32))
     priority: Mapped[int] = mapped_column(SmallInteger)
@@ -72,7 +72,7 @@ class QueueItem(Base):
     error_traceback: Mapped[str | None] = mapped_column(Text)
     processing_time_ms: Mapped[int | None] = mapped_column(BigInteger)
     #: QueueLane: interactive work is admitted before bulk imports (see `admit_pending`).
-    lane: Mapped[str] = mapped_column(String(16), server_default=text("'interactive'"))
+    lane: Mapped[str] = mapped_column(String(16), server_default=text(f"'{QueueLane.INTERACTIVE}'"))
 
     __table_args__ = (
         CheckConstraint(sql_in("status", QueueStatus), name="document_queue_status_valid"),
@@ -95,7 +95,7 @@ class QueueItem(Base):
             text("priority DESC"),
             "created_at",
             "id",
-            postgresql_where=text("status = 'pending'"),
+            postgresql_where=text(f"status = '{QueueStatus.PENDING}'"),
         ),
         Index(
             "document_queue_in_flight_idx",
@@ -103,8 +103,16 @@ class QueueItem(Base):
             "status",
             postgresql_where=text(sql_in("status", IN_FLIGHT_QUEUE_STATUSES)),
         ),
-        Index("document_queue_lease_idx", "lease_expires_at", postgresql_where=text("status = 'processing'")),
-        Index("document_queue_dispatched_idx", "dispatched_at", postgresql_where=text("status = 'queued'")),
+        Index(
+            "document_queue_lease_idx",
+            "lease_expires_at",
+            postgresql_where=text(f"status = '{QueueStatus.PROCESSING}'"),
+        ),
+        Index(
+            "document_queue_dispatched_idx",
+            "dispatched_at",
+            postgresql_where=text(f"status = '{QueueStatus.QUEUED}'"),
+        ),
         Index("document_queue_status_created_idx", "status", "created_at"),
         # get_pending_items: the global admission order.
         Index(
@@ -112,12 +120,16 @@ class QueueItem(Base):
             text("priority DESC"),
             "created_at",
             "id",
-            postgresql_where=text("status = 'pending'"),
+            postgresql_where=text(f"status = '{QueueStatus.PENDING}'"),
         ),
         Index("document_queue_document_idx", "document_id", text("id DESC")),
         Index("document_queue_owner_id_idx", "owner_id", text("id DESC")),
         # Recent completions for the charts, and old ones for the daily cleanup.
-        Index("document_queue_completed_at_idx", "completed_at", postgresql_where=text("status = 'completed'")),
+        Index(
+            "document_queue_completed_at_idx",
+            "completed_at",
+            postgresql_where=text(f"status = '{QueueStatus.COMPLETED}'"),
+        ),
     )
 
 

@@ -19,7 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from docqueue.models.base import Base
+from docqueue.models.base import Base, sql_in
+from docqueue.statuses import CallbackStatus
 
 # `embedding` columns are pgvector's `vector` where the extension exists, else
 # `real[]`; they are not mapped here and only `docqueue/results/vectors.py` touches them.
@@ -104,7 +105,7 @@ class CallbackDelivery(Base):
     url: Mapped[str] = mapped_column(String(2048))
     # The exact bytes signed and sent, so every attempt carries the same body and signature.
     payload: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text(f"'{CallbackStatus.PENDING}'"))
     attempts: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_status_code: Mapped[int | None] = mapped_column(SmallInteger)
@@ -115,7 +116,11 @@ class CallbackDelivery(Base):
     sending_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="callback_deliveries_status_valid"),
-        Index("callback_deliveries_due_idx", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        CheckConstraint(sql_in("status", CallbackStatus), name="callback_deliveries_status_valid"),
+        Index(
+            "callback_deliveries_due_idx",
+            "next_attempt_at",
+            postgresql_where=text(f"status = '{CallbackStatus.PENDING}'"),
+        ),
         Index("callback_deliveries_document_idx", "document_id", text("id DESC")),
     )

@@ -9,7 +9,15 @@ from __future__ import annotations
 from docqueue.jobs import Dispatch, RecoveryCounts
 from docqueue.queue import stage_records
 from docqueue.queue.attempts import closed_by_recovery, closed_to_make_room
-from docqueue.queue.fragments import ADMISSION_OPEN, FAILURE_SHOWN, RELEASE_LEASE, documents_follow, not_held
+from docqueue.queue.fragments import (
+    ADMISSION_OPEN,
+    IN_FLIGHT,
+    RELEASE_LEASE,
+    documents_follow,
+    failure_shown,
+    not_held,
+)
+from docqueue.statuses import FailureKind, QueueLane, QueueStatus
 
 
 class DispatcherSteps:
@@ -31,22 +39,22 @@ class DispatcherSteps:
                 -- Skip, never wait for, rows a frozen process still locks: the queue row and the document
                 -- row this statement updates alike, so one stopped worker cannot stall the clock.
                 SELECT q.id, q.lease_token AS old_token FROM document_queue q JOIN documents d ON d.id = q.document_id
-                WHERE q.status = 'processing' AND q.lease_expires_at < now()
+                WHERE q.status = '{QueueStatus.PROCESSING}' AND q.lease_expires_at < now()
                 ORDER BY q.lease_expires_at LIMIT :batch
                 FOR UPDATE OF q, d SKIP LOCKED
             ), recovered AS (
                 UPDATE document_queue q SET
-                    status = CASE WHEN q.attempts < q.max_attempts THEN 'pending' ELSE 'failed' END,
+                    status = CASE WHEN q.attempts < q.max_attempts THEN '{QueueStatus.PENDING}' ELSE '{QueueStatus.FAILED}' END,
                     run_after = now(),
                     completed_at = CASE WHEN q.attempts < q.max_attempts THEN NULL ELSE now() END,
                     error_message = format('worker %s stopped responding during stage %s (attempt %s of %s)',
                                            q.worker_id, q.stage, q.attempts, q.max_attempts),
-                    failure_kind = 'transient', error_traceback = NULL, dispatched_at = NULL, {RELEASE_LEASE}
+                    failure_kind = '{FailureKind.TRANSIENT}', error_traceback = NULL, dispatched_at = NULL, {RELEASE_LEASE}
                 FROM stale WHERE q.id = stale.id
                 RETURNING q.id, q.document_id, q.status, q.stage, q.error_message, q.attempts, q.max_attempts,
                           stale.old_token
             ), documents_updated AS (
-                {documents_follow("recovered", error=FAILURE_SHOWN.format(source="recovered"))}
+                {documents_follow("recovered", error=failure_shown("recovered"))}
             ), records AS (
                 {stage_records.attempt_failed("recovered")}
             ), attempts_closed AS (
@@ -65,11 +73,11 @@ class DispatcherSteps:
         A duplicate is harmless: only one message can win the claim.
         """
         rows = self._execute(
-            """
+            f"""
             UPDATE document_queue SET dispatched_at = now()
             WHERE id IN (
                 SELECT id FROM document_queue
-                WHERE status = 'queued' AND dispatched_at < now() - make_interval(secs => :after)
+                WHERE status = '{QueueStatus.QUEUED}' AND dispatched_at < now() - make_interval(secs => :after)
                 ORDER BY dispatched_at LIMIT :batch
                 FOR UPDATE SKIP LOCKED)
             RETURNING id, stage
@@ -94,24 +102,24 @@ class DispatcherSteps:
         rows = self._execute(
             f"""
             WITH in_flight AS (
-                SELECT owner_id FROM document_queue WHERE status IN ('queued', 'processing')
+                SELECT owner_id FROM document_queue WHERE status IN ({IN_FLIGHT})
             ), per_user AS (
                 SELECT owner_id, count(*) AS n FROM in_flight GROUP BY owner_id
             ), waiting_users AS (
                 SELECT count(*) AS n FROM users u
                 WHERE NOT EXISTS (SELECT 1 FROM per_user p WHERE p.owner_id = u.id)
                   AND EXISTS (SELECT 1 FROM document_queue q
-                              WHERE q.owner_id = u.id AND q.status = 'pending' AND q.run_after <= now())
+                              WHERE q.owner_id = u.id AND q.status = '{QueueStatus.PENDING}' AND q.run_after <= now())
             ), victims AS (
                 SELECT q.id, q.lease_token AS old_token FROM document_queue q
                 JOIN per_user p ON p.owner_id = q.owner_id JOIN users u ON u.id = q.owner_id
-                WHERE q.status = 'processing' AND p.n > u.concurrent_ocr_jobs
+                WHERE q.status = '{QueueStatus.PROCESSING}' AND p.n > u.concurrent_ocr_jobs
                   AND (SELECT count(*) FROM in_flight) >= :capacity AND {ADMISSION_OPEN}
                 ORDER BY q.started_at, q.id
                 LIMIT (SELECT n FROM waiting_users)
                 FOR UPDATE OF q SKIP LOCKED
             ), handed_back AS (
-                UPDATE document_queue q SET status = 'pending', attempts = greatest(q.attempts - 1, 0),
+                UPDATE document_queue q SET status = '{QueueStatus.PENDING}', attempts = greatest(q.attempts - 1, 0),
                        run_after = now(), dispatched_at = NULL, {RELEASE_LEASE}
                 FROM victims WHERE q.id = victims.id
                 RETURNING q.id, q.document_id, q.status, victims.old_token
@@ -154,12 +162,12 @@ class DispatcherSteps:
         rows = self._execute(
             f"""
             WITH in_flight AS (
-                SELECT owner_id, lane FROM document_queue WHERE status IN ('queued', 'processing')
+                SELECT owner_id, lane FROM document_queue WHERE status IN ({IN_FLIGHT})
             ), per_user AS (
                 SELECT owner_id, count(*) AS n FROM in_flight GROUP BY owner_id
             ), free AS (
                 SELECT GREATEST(:capacity - count(*), 0) AS slots,
-                       GREATEST(:bulk_reserved - count(*) FILTER (WHERE lane = 'bulk'), 0) AS bulk_owed
+                       GREATEST(:bulk_reserved - count(*) FILTER (WHERE lane = '{QueueLane.BULK}'), 0) AS bulk_owed
                 FROM in_flight
             ), candidates AS (
                 -- Each user's best jobs, interactive first, at most the free slots' worth per lane (no more
@@ -174,12 +182,12 @@ class DispatcherSteps:
                                AS rank
                     FROM (
                         (SELECT q.id, false AS bulk, q.priority, q.created_at FROM document_queue q
-                         WHERE q.owner_id = u.id AND q.lane = 'interactive' AND q.status = 'pending'
+                         WHERE q.owner_id = u.id AND q.lane = '{QueueLane.INTERACTIVE}' AND q.status = '{QueueStatus.PENDING}'
                            AND q.run_after <= now() AND {not_held("q")}
                          ORDER BY q.priority DESC, q.created_at, q.id LIMIT free.slots)
                         UNION ALL
                         (SELECT q.id, true, q.priority, q.created_at FROM document_queue q
-                         WHERE q.owner_id = u.id AND q.lane = 'bulk' AND q.status = 'pending' AND q.run_after <= now()
+                         WHERE q.owner_id = u.id AND q.lane = '{QueueLane.BULK}' AND q.status = '{QueueStatus.PENDING}' AND q.run_after <= now()
                            AND {not_held("q")}
                          ORDER BY q.priority DESC, q.created_at, q.id LIMIT free.slots)
                     ) mine
@@ -201,9 +209,9 @@ class DispatcherSteps:
                     LIMIT :most
                 ) top
             )
-            UPDATE document_queue q SET status = 'queued', dispatched_at = now()
+            UPDATE document_queue q SET status = '{QueueStatus.QUEUED}', dispatched_at = now()
             FROM admitted, free
-            WHERE q.id = admitted.id AND admitted.place <= free.slots AND q.status = 'pending' AND {ADMISSION_OPEN}
+            WHERE q.id = admitted.id AND admitted.place <= free.slots AND q.status = '{QueueStatus.PENDING}' AND {ADMISSION_OPEN}
             RETURNING q.id, q.stage
             """,
             capacity=capacity,

@@ -19,12 +19,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from docqueue.settings import get_settings
+from docqueue.statuses import QueueStatus
 
 # One batch, oldest first, through the partial index on completed rows.
-_DELETE_OLD_COMPLETED = """
+_DELETE_OLD_COMPLETED = f"""
     DELETE FROM document_queue WHERE id IN (
         SELECT id FROM document_queue
-        WHERE status = 'completed' AND completed_at < now() - make_interval(days => :days)
+        WHERE status = '{QueueStatus.COMPLETED}' AND completed_at < now() - make_interval(days => :days)
           AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.results_job_id = document_queue.id)
         ORDER BY completed_at LIMIT :batch
         FOR UPDATE SKIP LOCKED)

@@ -19,6 +19,7 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from docqueue.queue.fragments import LIVE
 from docqueue.queue.heartbeats import WorkerBeat, recent_workers
 from docqueue.queue.stats import today_figures
 from docqueue.settings import get_settings
@@ -137,10 +138,10 @@ def _stage_counts(
     """Live jobs per stage and status; `sampled` when more than EXACT_COUNT_LIMIT were live (then counts are of the first ones)."""
     rows = session.execute(
         text(
-            """
+            f"""
             SELECT stage, status, count(*) FROM (
                 SELECT stage, status FROM document_queue
-                WHERE status IN ('pending', 'queued', 'processing')
+                WHERE status IN ({LIVE})
                   AND (CAST(:owner_id AS bigint) IS NULL OR owner_id = :owner_id)
                 LIMIT :cap) live
             GROUP BY 1, 2
@@ -160,7 +161,7 @@ def _completion_rate(session: Session, owner_id: int | None) -> float:
         sql = "SELECT COALESCE(sum(completed), 0) FROM queue_minute_stats WHERE minute >= now() - interval '15 minutes'"
     else:
         sql = (
-            "SELECT count(*) FROM document_queue WHERE status = 'completed' AND owner_id = :owner_id "
+            f"SELECT count(*) FROM document_queue WHERE status = '{QueueStatus.COMPLETED}' AND owner_id = :owner_id "
             "AND completed_at >= now() - interval '15 minutes'"
         )
     return round(float(session.execute(text(sql), {"owner_id": owner_id}).scalar()) / 15, 2)
@@ -192,9 +193,9 @@ def _warnings(session: Session, dashboard: Dashboard, settings, held_messages) -
 LOST_AFTER_SECONDS = 5
 
 # Queued jobs are bounded by the lanes' capacity, so reading them all is cheap; the cap bounds a runaway.
-_UNCLAIMED = """
+_UNCLAIMED = f"""
     SELECT id, stage FROM document_queue
-    WHERE status = 'queued' AND dispatched_at < now() - make_interval(secs => :after)
+    WHERE status = '{QueueStatus.QUEUED}' AND dispatched_at < now() - make_interval(secs => :after)
     ORDER BY dispatched_at LIMIT :cap
 """
 

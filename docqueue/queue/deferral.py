@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 from docqueue.jobs import Claim, LeaseLost
 from docqueue.queue.fragments import RELEASE_LEASE, documents_follow
 from docqueue.queue.lease import HOLDS_LEASE
+from docqueue.statuses import FailureKind, QueueStatus, StageStatus
 
 # The claimed stage's record waits with its job: pending again, its attempt taken back, the reason shown.
-_RECORD_WAITS = """
-    UPDATE document_stage_records r SET status = 'pending', attempts = GREATEST(r.attempts - 1, 0),
+_RECORD_WAITS = f"""
+    UPDATE document_stage_records r SET status = '{StageStatus.PENDING}', attempts = GREATEST(r.attempts - 1, 0),
            error = deferred.error_message
     FROM deferred WHERE r.job_id = deferred.id AND r.stage = deferred.stage"""
 
@@ -38,10 +39,10 @@ def defer_claim(session: Session, claim: Claim, until: datetime, reason: str) ->
         text(
             f"""
             WITH deferred AS (
-                UPDATE document_queue SET status = 'pending', run_after = GREATEST(:until, now()),
+                UPDATE document_queue SET status = '{QueueStatus.PENDING}', run_after = GREATEST(:until, now()),
                        -- Take back the claim's increment: waiting for a service is not an attempt.
                        attempts = GREATEST(attempts - 1, 0),
-                       error_message = :reason, failure_kind = 'transient', dispatched_at = NULL, {RELEASE_LEASE}
+                       error_message = :reason, failure_kind = '{FailureKind.TRANSIENT}', dispatched_at = NULL, {RELEASE_LEASE}
                 WHERE {HOLDS_LEASE}
                 RETURNING id, document_id, stage, status, error_message
             ), document AS (

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from docqueue.statuses import FailureKind
+from docqueue.statuses import FailureKind, QueueStatus
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,10 @@ def failure_groups(session: Session, limit: int = 50) -> list[FailureGroup]:
     """
     rows = session.execute(
         text(
-            """
+            f"""
             SELECT stage, COALESCE(error_message, '') AS error_message, count(*) AS count,
-                   COALESCE(failure_kind, 'transient') AS kind
-            FROM document_queue WHERE status = 'failed'
+                   COALESCE(failure_kind, '{FailureKind.TRANSIENT}') AS kind
+            FROM document_queue WHERE status = '{QueueStatus.FAILED}'
             GROUP BY 1, 2, 4 ORDER BY 3 DESC, 2 LIMIT :limit
             """
         ),
@@ -74,11 +74,11 @@ def scheduled_retries(session: Session, limit: int = 50) -> list[ScheduledRetry]
     """Jobs waiting to try again after a transient failure, soonest first."""
     rows = session.execute(
         text(
-            """
+            f"""
             SELECT q.id, q.document_id, d.filename, q.stage, q.attempts, q.max_attempts,
                    COALESCE(q.error_message, ''), q.run_after
             FROM document_queue q JOIN documents d ON d.id = q.document_id
-            WHERE q.status = 'pending' AND q.failure_kind = 'transient' AND q.run_after > now()
+            WHERE q.status = '{QueueStatus.PENDING}' AND q.failure_kind = '{FailureKind.TRANSIENT}' AND q.run_after > now()
             ORDER BY q.run_after, q.id LIMIT :limit
             """
         ),

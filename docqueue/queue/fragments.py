@@ -9,7 +9,22 @@ from __future__ import annotations
 
 from docqueue.queue import stage_records
 from docqueue.queue.priority import priority_for_size_sql
-from docqueue.statuses import DOCUMENT_STATUS_FOR
+from docqueue.statuses import (
+    ACTIVE_QUEUE_STATUSES,
+    DOCUMENT_STATUS_FOR,
+    FINISHED_QUEUE_STATUSES,
+    IN_FLIGHT_QUEUE_STATUSES,
+    DocumentStatus,
+    QueueStatus,
+    sql_values,
+)
+
+# The queue's status sets as SQL list literals (`'pending', 'queued', 'processing'`), for `status IN (...)`.
+# Literals, never bind parameters: Postgres uses a partial index (one live job per document, the in-flight
+# index) only for a predicate it can read in the statement's text.
+LIVE = sql_values(ACTIVE_QUEUE_STATUSES)
+IN_FLIGHT = sql_values(IN_FLIGHT_QUEUE_STATUSES)
+FINISHED = sql_values(FINISHED_QUEUE_STATUSES)
 
 CLAIM_COLUMNS = "id, document_id, owner_id, operation, stage, attempts, max_attempts, lease_token::text"
 CLAIM_FIELDS = ", ".join(f"claimed.{column.split('::')[0]}" for column in CLAIM_COLUMNS.split(", "))
@@ -77,12 +92,14 @@ def documents_follow(source: str, **assignments: str) -> str:
     return f"UPDATE documents d SET {sets} FROM {source} WHERE d.id = {source}.document_id"
 
 
-# What the document says about a failed attempt: the reason, and whether it will be tried again.
-FAILURE_SHOWN = (
-    "CASE {source}.status WHEN 'failed' THEN {source}.error_message "
-    "ELSE format('attempt %s of %s failed, retrying: %s', {source}.attempts, {source}.max_attempts, "
-    "{source}.error_message) END"
-)
+def failure_shown(source: str) -> str:
+    """What the document says about a failed attempt of the queue rows in CTE `source`: the reason, and whether
+    it will be tried again (`source` returns the new `status`, `error_message`, `attempts`, `max_attempts`)."""
+    return (
+        f"CASE {source}.status WHEN '{QueueStatus.FAILED}' THEN {source}.error_message "
+        f"ELSE format('attempt %s of %s failed, retrying: %s', {source}.attempts, {source}.max_attempts, "
+        f"{source}.error_message) END"
+    )
 
 
 # The one definition of a new queue row, for one upload (`enqueue`) or a whole ingest batch
@@ -93,16 +110,16 @@ NEW_JOBS = f"""
     WITH queued AS (
         INSERT INTO document_queue
             (document_id, owner_id, operation, status, stage, priority, attempts, max_attempts, file_size, lane)
-        SELECT d.id, d.owner_id, :operation, 'pending', :stage,
+        SELECT d.id, d.owner_id, :operation, '{QueueStatus.PENDING}', :stage,
                COALESCE(new.priority, {priority_for_size_sql("d.size_bytes")}), 0, :max_attempts, d.size_bytes, :lane
         FROM unnest(CAST(:document_ids AS bigint[]), CAST(:priorities AS int[])) AS new (document_id, priority)
         JOIN documents d ON d.id = new.document_id
-        ON CONFLICT (document_id) WHERE status IN ('pending', 'queued', 'processing') DO NOTHING
+        ON CONFLICT (document_id) WHERE status IN ({LIVE}) DO NOTHING
         RETURNING id, document_id, status
     ), document AS (
         -- A new document already reads pending, 0 %, no error: only a reprocessed one needs the write.
         {documents_follow("queued", progress="0", error="NULL")}
-          AND (d.status <> 'pending' OR d.progress <> 0 OR d.error IS NOT NULL)
+          AND (d.status <> '{DocumentStatus.PENDING}' OR d.progress <> 0 OR d.error IS NOT NULL)
     ), records AS (
         {stage_records.created("queued")}
     )

@@ -19,9 +19,10 @@ from docqueue.jobs import Claim, Dispatch, LeaseLost
 from docqueue.queue.attempts import HANDED_BACK, close_attempt
 from docqueue.queue.fragments import RELEASE_LEASE
 from docqueue.queue.lease import HOLDS_LEASE
+from docqueue.statuses import QueueStatus
 
 _HAND_BACK = f"""
-    UPDATE document_queue SET status = 'queued', attempts = greatest(attempts - 1, 0), dispatched_at = now(),
+    UPDATE document_queue SET status = '{QueueStatus.QUEUED}', attempts = greatest(attempts - 1, 0), dispatched_at = now(),
            {RELEASE_LEASE}
     WHERE {HOLDS_LEASE}
     RETURNING id, stage

@@ -24,39 +24,40 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from docqueue.settings import get_settings
+from docqueue.statuses import QueueStatus
 
 # Presence and renewal in one round trip: the beat costs the same however many items run.
-_BEAT = """
+_BEAT = f"""
     WITH presence AS (
         INSERT INTO worker_heartbeats AS w (worker_id, running) VALUES (:worker_id, cardinality(CAST(:job_ids AS bigint[])))
         ON CONFLICT (worker_id) DO UPDATE SET last_seen_at = now(), running = EXCLUDED.running
     ), renewed AS (
         UPDATE document_queue SET heartbeat_at = now(),
                lease_expires_at = now() + make_interval(secs => :timeout)
-        WHERE id = ANY(CAST(:job_ids AS bigint[])) AND worker_id = :worker_id AND status = 'processing'
+        WHERE id = ANY(CAST(:job_ids AS bigint[])) AND worker_id = :worker_id AND status = '{QueueStatus.PROCESSING}'
         RETURNING id
     )
     SELECT id FROM renewed
 """
 
 # The claims of `:job_ids` this worker still holds: what a beat would renew, without renewing.
-_HELD = """
+_HELD = f"""
     SELECT id FROM document_queue
-    WHERE id = ANY(CAST(:job_ids AS bigint[])) AND worker_id = :worker_id AND status = 'processing'
+    WHERE id = ANY(CAST(:job_ids AS bigint[])) AND worker_id = :worker_id AND status = '{QueueStatus.PROCESSING}'
 """
 
 # Which of the claims (job id, lease token) given still hold, by whichever worker.
-_CLAIMS_HOLDING = """
+_CLAIMS_HOLDING = f"""
     SELECT q.id, q.lease_token::text FROM document_queue q
     JOIN unnest(CAST(:job_ids AS bigint[]), CAST(:tokens AS uuid[])) AS c (id, token)
       ON q.id = c.id AND q.lease_token = c.token
-    WHERE q.status = 'processing'
+    WHERE q.status = '{QueueStatus.PROCESSING}'
 """
 
 # Work that should be moving: admitted or due, not waiting out a retry backoff.
-_WAITING_WORK = """
+_WAITING_WORK = f"""
     SELECT count(*) FROM document_queue
-    WHERE status = 'queued' OR (status = 'pending' AND run_after <= now())
+    WHERE status = '{QueueStatus.QUEUED}' OR (status = '{QueueStatus.PENDING}' AND run_after <= now())
 """
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from docqueue.statuses import QueueStatus
+
 
 @dataclass(frozen=True)
 class Series:
@@ -60,7 +62,7 @@ def stage_timings(session: Session, minutes: int = 15) -> list[StageTiming]:
     """Per stage, the attempts that ended in the last `minutes`, from the job events' claim-to-end times."""
     rows = session.execute(
         text(
-            """
+            f"""
             WITH recent AS (
                 SELECT job_id, stage, from_status, to_status, at,
                        lag(at) OVER (PARTITION BY job_id ORDER BY id) AS claimed_at,
@@ -68,9 +70,9 @@ def stage_timings(session: Session, minutes: int = 15) -> list[StageTiming]:
                 FROM job_events WHERE at >= now() - make_interval(mins => :minutes) - interval '1 hour'
             )
             SELECT stage, count(*), avg(extract(epoch FROM at - claimed_at)),
-                   count(*) FILTER (WHERE to_status IN ('pending', 'failed'))
+                   count(*) FILTER (WHERE to_status IN ('{QueueStatus.PENDING}', '{QueueStatus.FAILED}'))
             FROM recent
-            WHERE from_status = 'processing' AND claimed = 'processing'
+            WHERE from_status = '{QueueStatus.PROCESSING}' AND claimed = '{QueueStatus.PROCESSING}'
               AND at >= now() - make_interval(mins => :minutes)
             GROUP BY stage ORDER BY stage
             """

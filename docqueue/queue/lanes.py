@@ -11,6 +11,9 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from docqueue.queue.fragments import FINISHED, LIVE
+from docqueue.statuses import QueueLane
+
 
 def bulk_backlog(session: Session, owner_id: int) -> int:
     """The owner's bulk queue items not finished yet (pending, queued or processing).
@@ -20,7 +23,7 @@ def bulk_backlog(session: Session, owner_id: int) -> int:
     return session.execute(
         text(
             "SELECT count(*) FROM document_queue "
-            "WHERE owner_id = :owner AND lane = 'bulk' AND status IN ('pending', 'queued', 'processing')"
+            f"WHERE owner_id = :owner AND lane = '{QueueLane.BULK}' AND status IN ({LIVE})"
         ),
         {"owner": owner_id},
     ).scalar_one()
@@ -30,8 +33,8 @@ def bulk_outcomes(session: Session, owner_id: int, since: datetime) -> dict[str,
     """How many of the owner's bulk queue items finished since `since`, by final status (completed, failed, ...)."""
     rows = session.execute(
         text(
-            "SELECT status, count(*) FROM document_queue WHERE owner_id = :owner AND lane = 'bulk' "
-            "AND status IN ('completed', 'failed', 'cancelled') AND completed_at >= :since GROUP BY status"
+            f"SELECT status, count(*) FROM document_queue WHERE owner_id = :owner AND lane = '{QueueLane.BULK}' "
+            f"AND status IN ({FINISHED}) AND completed_at >= :since GROUP BY status"
         ),
         {"owner": owner_id, "since": since},
     )

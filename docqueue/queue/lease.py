@@ -7,9 +7,10 @@ records' reports (`stage_records`), which `fragments` builds on, check it.
 from __future__ import annotations
 
 from docqueue.jobs import Claim
+from docqueue.statuses import QueueStatus
 
 # Only the holder of the current lease may publish or give up a job.
-HOLDS_LEASE = "id = :job_id AND lease_token = CAST(:lease_token AS uuid) AND status = 'processing'"
+HOLDS_LEASE = f"id = :job_id AND lease_token = CAST(:lease_token AS uuid) AND status = '{QueueStatus.PROCESSING}'"
 
 
 def claim_params(claim: Claim) -> dict:

@@ -30,11 +30,12 @@ from sqlalchemy.orm import Session
 from docqueue.jobs import Claim, LeaseLost
 from docqueue.queue.lease import HOLDS_LEASE, claim_params
 from docqueue.settings import get_settings
+from docqueue.statuses import OcrRangeStatus, QueueStatus
 
 OCR_STAGE = "ocr"
 
 # A range nobody is reading: waiting, or held by a worker whose heartbeats have stopped.
-_TAKEABLE = """(r.status = 'pending' OR (r.status = 'running' AND NOT EXISTS (
+_TAKEABLE = f"""(r.status = '{OcrRangeStatus.PENDING}' OR (r.status = '{OcrRangeStatus.RUNNING}' AND NOT EXISTS (
     SELECT 1 FROM worker_heartbeats w WHERE w.worker_id = r.worker_id
     AND w.last_seen_at > now() - make_interval(secs => :heartbeat_timeout))))"""
 
@@ -91,10 +92,10 @@ def take(
         text(
             f"""
             WITH taken AS (
-                UPDATE ocr_ranges r SET status = 'running', worker_id = :worker_id, claimed_at = now(), error = NULL
+                UPDATE ocr_ranges r SET status = '{OcrRangeStatus.RUNNING}', worker_id = :worker_id, claimed_at = now(), error = NULL
                 WHERE r.id IN (
                     SELECT r.id FROM ocr_ranges r JOIN document_queue q ON q.id = r.job_id
-                    WHERE r.job_id = :job_id AND q.lease_token = r.lease_token AND q.status = 'processing'
+                    WHERE r.job_id = :job_id AND q.lease_token = r.lease_token AND q.status = '{QueueStatus.PROCESSING}'
                       AND q.stage = :stage AND (CAST(:range_id AS bigint) IS NULL OR r.id = :range_id)
                       AND {_TAKEABLE}
                     ORDER BY r.id LIMIT :limit
@@ -125,11 +126,11 @@ def take(
 def _end(session: Session, taken: TakenRange, worker_id: str, status: str, error: str | None = None) -> None:
     session.execute(
         text(
-            """
+            f"""
             UPDATE ocr_ranges SET status = CAST(:status AS text), error = :error,
-                   finished_at = CASE WHEN CAST(:status AS text) = 'pending' THEN NULL ELSE now() END,
-                   worker_id = CASE WHEN CAST(:status AS text) = 'pending' THEN NULL ELSE worker_id END
-            WHERE id = :id AND worker_id = :worker_id AND status = 'running'
+                   finished_at = CASE WHEN CAST(:status AS text) = '{OcrRangeStatus.PENDING}' THEN NULL ELSE now() END,
+                   worker_id = CASE WHEN CAST(:status AS text) = '{OcrRangeStatus.PENDING}' THEN NULL ELSE worker_id END
+            WHERE id = :id AND worker_id = :worker_id AND status = '{OcrRangeStatus.RUNNING}'
             """
         ),
         {"id": taken.id, "worker_id": worker_id, "status": status, "error": error},
@@ -156,7 +157,7 @@ def drop_pending(session: Session, claim: Claim) -> None:
     session.execute(
         text(
             "DELETE FROM ocr_ranges WHERE job_id = :job_id AND lease_token = CAST(:lease_token AS uuid) "
-            "AND status = 'pending'"
+            f"AND status = '{OcrRangeStatus.PENDING}'"
         ),
         claim_params(claim),
     )
@@ -168,8 +169,8 @@ def state(session: Session, claim: Claim) -> RangeState:
         text(
             f"""
             SELECT count(*) FILTER (WHERE {_TAKEABLE}) AS takeable,
-                   count(*) FILTER (WHERE r.status = 'running' AND NOT {_TAKEABLE}) AS running,
-                   min(r.error) FILTER (WHERE r.status = 'failed') AS failed_error,
+                   count(*) FILTER (WHERE r.status = '{OcrRangeStatus.RUNNING}' AND NOT {_TAKEABLE}) AS running,
+                   min(r.error) FILTER (WHERE r.status = '{OcrRangeStatus.FAILED}') AS failed_error,
                    EXISTS (SELECT 1 FROM document_queue WHERE {HOLDS_LEASE}) AS held
             FROM ocr_ranges r WHERE r.job_id = :job_id AND r.lease_token = CAST(:lease_token AS uuid)
             """

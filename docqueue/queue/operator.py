@@ -22,10 +22,12 @@ from sqlalchemy.orm import Session
 
 from docqueue.accounts.audit import record_audit
 from docqueue.models import User
+from docqueue.queue.fragments import FINISHED, LIVE
 from docqueue.queue.job_listing import JobFilter
+from docqueue.statuses import DocumentStatus, FailureKind, QueueStatus
 
 # Jobs that are over, one way or another: the only ones that may be deleted.
-_FINISHED = "status IN ('completed', 'failed', 'cancelled')"
+_FINISHED = f"status IN ({FINISHED})"
 
 # Clears the lease columns when a job leaves `processing` (as in service.py): the fencing token goes with it.
 _RELEASE_LEASE = "lease_token = NULL, lease_expires_at = NULL, heartbeat_at = NULL, worker_id = NULL"
@@ -34,12 +36,12 @@ _RELEASE_LEASE = "lease_token = NULL, lease_expires_at = NULL, heartbeat_at = NU
 # the one-live-job-per-document index would refuse a second. A permanent failure would fail the
 # same way again (`docqueue.errors`), so it is retried only when the operator says so (`anyway`):
 # the same rule as `requeue_failed`, the API's and the CLI's requeue.
-_RETRYABLE = """
+_RETRYABLE = f"""
     SELECT DISTINCT ON (q.document_id) q.id FROM document_queue q
-    WHERE q.id = ANY(:job_ids) AND q.status IN ('failed', 'cancelled')
-      AND (q.failure_kind IS DISTINCT FROM 'permanent' OR CAST(:anyway AS boolean))
+    WHERE q.id = ANY(:job_ids) AND q.status IN ('{QueueStatus.FAILED}', '{QueueStatus.CANCELLED}')
+      AND (q.failure_kind IS DISTINCT FROM '{FailureKind.PERMANENT}' OR CAST(:anyway AS boolean))
       AND NOT EXISTS (SELECT 1 FROM document_queue live
-                      WHERE live.document_id = q.document_id AND live.status IN ('pending', 'queued', 'processing'))
+                      WHERE live.document_id = q.document_id AND live.status IN ({LIVE}))
     ORDER BY q.document_id, q.id DESC
 """
 
@@ -81,12 +83,12 @@ class OperatorActions:
         result = self._execute(
             f"""
             WITH retried AS (
-                UPDATE document_queue SET status = 'pending', attempts = 0, run_after = now(), completed_at = NULL,
+                UPDATE document_queue SET status = '{QueueStatus.PENDING}', attempts = 0, run_after = now(), completed_at = NULL,
                        dispatched_at = NULL, error_message = NULL, error_traceback = NULL, failure_kind = NULL
-                WHERE id IN ({_RETRYABLE}) AND status IN ('failed', 'cancelled')
+                WHERE id IN ({_RETRYABLE}) AND status IN ('{QueueStatus.FAILED}', '{QueueStatus.CANCELLED}')
                 RETURNING document_id
             )
-            UPDATE documents d SET status = 'pending', error = NULL, updated_at = now()
+            UPDATE documents d SET status = '{DocumentStatus.PENDING}', error = NULL, updated_at = now()
             FROM retried WHERE d.id = retried.document_id
             """,
             job_ids=list(job_ids),
@@ -98,8 +100,8 @@ class OperatorActions:
     def permanent_among(self, job_ids: list[int]) -> int:
         """How many of `job_ids` are permanent failures, which `retry` leaves unless told `anyway`."""
         return self._execute(
-            "SELECT count(*) FROM document_queue WHERE id = ANY(:job_ids) AND status = 'failed' "
-            "AND failure_kind = 'permanent'",
+            f"SELECT count(*) FROM document_queue WHERE id = ANY(:job_ids) AND status = '{QueueStatus.FAILED}' "
+            f"AND failure_kind = '{FailureKind.PERMANENT}'",
             job_ids=list(job_ids),
         ).scalar()
 
@@ -112,15 +114,15 @@ class OperatorActions:
         result = self._execute(
             f"""
             WITH cancelled AS (
-                UPDATE document_queue SET status = 'cancelled', completed_at = now(), error_message = :message,
+                UPDATE document_queue SET status = '{QueueStatus.CANCELLED}', completed_at = now(), error_message = :message,
                        error_traceback = NULL, dispatched_at = NULL, {_RELEASE_LEASE}
-                WHERE id = ANY(:job_ids) AND status IN ('pending', 'queued', 'processing')
+                WHERE id = ANY(:job_ids) AND status IN ({LIVE})
                 RETURNING id, document_id
             ), ranges_dropped AS (
                 -- Nobody may read a cancelled job's OCR ranges any more: none is left waiting to be taken.
                 DELETE FROM ocr_ranges r USING cancelled WHERE r.job_id = cancelled.id
             )
-            UPDATE documents d SET status = 'cancelled', error = :message, updated_at = now()
+            UPDATE documents d SET status = '{DocumentStatus.CANCELLED}', error = :message, updated_at = now()
             FROM cancelled WHERE d.id = cancelled.document_id
             """,
             job_ids=list(job_ids),
@@ -140,7 +142,8 @@ class OperatorActions:
         if not 0 <= priority <= 100:
             raise ValueError("priority must be a whole number from 0 to 100")
         result = self._execute(
-            "UPDATE document_queue SET priority = :priority WHERE id = ANY(:job_ids) AND status IN ('pending', 'queued')",
+            "UPDATE document_queue SET priority = :priority WHERE id = ANY(:job_ids) "
+            f"AND status IN ('{QueueStatus.PENDING}', '{QueueStatus.QUEUED}')",
             job_ids=list(job_ids),
             priority=priority,
         )
@@ -153,9 +156,9 @@ class OperatorActions:
         if older_than_days < 0:
             raise ValueError("days must be zero or more")
         result = self._execute(
-            """
+            f"""
             DELETE FROM document_queue
-            WHERE status = 'completed' AND completed_at < now() - make_interval(days => :days)
+            WHERE status = '{QueueStatus.COMPLETED}' AND completed_at < now() - make_interval(days => :days)
             """,
             days=older_than_days,
         )
@@ -183,7 +186,7 @@ class OperatorActions:
             INSERT INTO frozen_selections (created_by, description, job_ids)
             SELECT :actor_id, :description, COALESCE(array_agg(q.id), '{{}}')
             FROM document_queue q JOIN users u ON u.id = q.owner_id
-            WHERE q.status = 'failed' AND {where}
+            WHERE q.status = '{QueueStatus.FAILED}' AND {where}
             RETURNING token::text, job_ids
             """,
             actor_id=self.actor.id,
@@ -223,7 +226,7 @@ class OperatorActions:
     def discard_group(self, stage: str, error_message: str) -> int:
         """Delete every failed job of one failure group (their documents stay, failed)."""
         result = self._execute(
-            "DELETE FROM document_queue WHERE status = 'failed' AND stage = :stage AND COALESCE(error_message, '') = :error_message",
+            f"DELETE FROM document_queue WHERE status = '{QueueStatus.FAILED}' AND stage = :stage AND COALESCE(error_message, '') = :error_message",
             stage=stage,
             error_message=error_message,
         )
@@ -232,7 +235,7 @@ class OperatorActions:
     def group_job_ids(self, stage: str, error_message: str) -> list[int]:
         """The failed jobs of one failure group."""
         rows = self._execute(
-            "SELECT id FROM document_queue WHERE status = 'failed' AND stage = :stage AND COALESCE(error_message, '') = :error_message",
+            f"SELECT id FROM document_queue WHERE status = '{QueueStatus.FAILED}' AND stage = :stage AND COALESCE(error_message, '') = :error_message",
             stage=stage,
             error_message=error_message,
         )

@@ -22,14 +22,14 @@ from sqlalchemy.orm import Session
 
 from docqueue.queue import stage_records
 from docqueue.queue.fragments import documents_follow
-from docqueue.statuses import STAGE_RETRY
+from docqueue.statuses import STAGE_RETRY, QueueStatus, StageStatus
 
 # The document's newest queue item: the run its page shows. Only it may be retried.
 _NEWEST = "q.id = (SELECT max(id) FROM document_queue WHERE document_id = :document_id)"
 
 # Fresh attempts, due now, no failure and no lease left over.
 _FRESH = (
-    "status = 'pending', attempts = 0, run_after = now(), completed_at = NULL, dispatched_at = NULL, "
+    f"status = '{QueueStatus.PENDING}', attempts = 0, run_after = now(), completed_at = NULL, dispatched_at = NULL, "
     "error_message = NULL, error_traceback = NULL, failure_kind = NULL"
 )
 
@@ -48,7 +48,7 @@ def retry_failed_run(session: Session, document_id: int) -> str:
             f"""
             WITH retried AS (
                 UPDATE document_queue q SET {_FRESH}
-                WHERE {_NEWEST} AND q.status = 'failed'
+                WHERE {_NEWEST} AND q.status = '{QueueStatus.FAILED}'
                 RETURNING q.id, q.document_id, q.status, q.stage
             ), document AS (
                 {documents_follow("retried", error="NULL")}
@@ -75,9 +75,9 @@ def retry_stage(session: Session, document_id: int, stage: str) -> None:
             f"""
             WITH retried AS (
                 UPDATE document_queue q SET {_FRESH}, stage = :stage, operation = :operation
-                WHERE {_NEWEST} AND q.status = 'completed'
+                WHERE {_NEWEST} AND q.status = '{QueueStatus.COMPLETED}'
                   AND EXISTS (SELECT 1 FROM document_stage_records r
-                              WHERE r.job_id = q.id AND r.stage = :stage AND r.status = 'failed')
+                              WHERE r.job_id = q.id AND r.stage = :stage AND r.status = '{StageStatus.FAILED}')
                 RETURNING q.id, q.document_id, q.status, q.stage
             ), document AS (
                 {documents_follow("retried")}

@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from docqueue.jobs import Dispatch
+from docqueue.statuses import QueueStatus
 
 
 @dataclass(frozen=True)
@@ -35,17 +36,17 @@ class Unclaimed:
 
 
 # Queued longer than a few ticks: long enough for any live message to have been sent and seen by Redis.
-_UNCLAIMED = """
+_UNCLAIMED = f"""
     SELECT id, stage FROM document_queue
-    WHERE status = 'queued' AND dispatched_at < now() - make_interval(secs => :after)
+    WHERE status = '{QueueStatus.QUEUED}' AND dispatched_at < now() - make_interval(secs => :after)
     ORDER BY dispatched_at LIMIT :batch
     FOR UPDATE SKIP LOCKED
 """
 
 # The same rows, now locked by this transaction: still queued, so a new message is due.
-_RESENT = """
+_RESENT = f"""
     UPDATE document_queue SET dispatched_at = now()
-    WHERE id = ANY(:job_ids) AND status = 'queued'
+    WHERE id = ANY(:job_ids) AND status = '{QueueStatus.QUEUED}'
     RETURNING id, stage
 """
 

@@ -47,7 +47,7 @@ from docqueue.queue.admission import DispatcherSteps
 from docqueue.queue.fragments import NEW_JOBS, documents_follow
 from docqueue.queue.worker_steps import WorkerSteps
 from docqueue.settings import Settings, get_settings
-from docqueue.statuses import QueueLane
+from docqueue.statuses import FailureKind, QueueLane, QueueStatus
 
 __all__ = ["AlreadyQueued", "Claim", "Dispatch", "DocumentQueueService", "LeaseLost", "PendingItem", "RequeueResult"]
 
@@ -117,9 +117,9 @@ class DocumentQueueService(WorkerSteps, DispatcherSteps):
     def get_pending_items(self, limit: int) -> list[PendingItem]:
         """Due pending items in admission order: best priority, then oldest."""
         rows = self._execute(
-            """
+            f"""
             SELECT id, document_id, owner_id, operation, priority, created_at FROM document_queue
-            WHERE status = 'pending' AND run_after <= now()
+            WHERE status = '{QueueStatus.PENDING}' AND run_after <= now()
             ORDER BY priority DESC, created_at, id
             LIMIT :limit
             """,
@@ -135,18 +135,18 @@ class DocumentQueueService(WorkerSteps, DispatcherSteps):
         by reason: they would fail the same way again. `owner_id` limits it to
         one user's documents.
         """
-        newest_failed = """
+        newest_failed = f"""
             SELECT q.id FROM document_queue q
-            WHERE q.status = 'failed' AND (CAST(:owner_id AS bigint) IS NULL OR q.owner_id = :owner_id)
+            WHERE q.status = '{QueueStatus.FAILED}' AND (CAST(:owner_id AS bigint) IS NULL OR q.owner_id = :owner_id)
               AND NOT EXISTS (SELECT 1 FROM document_queue newer
                               WHERE newer.document_id = q.document_id AND newer.id > q.id)
         """
         requeued = self._execute(
             f"""
             WITH requeued AS (
-                UPDATE document_queue q SET status = 'pending', run_after = now(), completed_at = NULL,
+                UPDATE document_queue q SET status = '{QueueStatus.PENDING}', run_after = now(), completed_at = NULL,
                        dispatched_at = NULL, attempts = 0, failure_kind = NULL, error_message = NULL
-                WHERE q.id IN ({newest_failed}) AND q.failure_kind IS DISTINCT FROM 'permanent'
+                WHERE q.id IN ({newest_failed}) AND q.failure_kind IS DISTINCT FROM '{FailureKind.PERMANENT}'
                 RETURNING q.id, q.document_id, q.status, q.stage
             ), documents_updated AS (
                 {documents_follow("requeued", error="NULL")}
@@ -160,7 +160,7 @@ class DocumentQueueService(WorkerSteps, DispatcherSteps):
         skipped = self._execute(
             f"""
             SELECT error_message, count(*) FROM document_queue
-            WHERE id IN ({newest_failed}) AND failure_kind = 'permanent'
+            WHERE id IN ({newest_failed}) AND failure_kind = '{FailureKind.PERMANENT}'
             GROUP BY error_message ORDER BY count(*) DESC, error_message
             """,
             owner_id=owner_id,

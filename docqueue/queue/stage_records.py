@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from docqueue.jobs import Claim, LeaseLost
 from docqueue.queue.lease import HOLDS_LEASE, claim_params
+from docqueue.statuses import QueueStatus, StageStatus
 
 # -- fragments for the queue service's transitions ---------------------------------
 # Each takes the name of a CTE of the transition's statement; parameters are named in the docstrings.
@@ -50,7 +51,7 @@ def created(source: str) -> str:
 def started(source: str) -> str:
     """Mark running the record of the stage CTE `source` (`id`, `stage`) claimed: one attempt more."""
     return f"""
-        UPDATE document_stage_records r SET status = 'running', attempts = r.attempts + 1,
+        UPDATE document_stage_records r SET status = '{StageStatus.RUNNING}', attempts = r.attempts + 1,
                started_at = COALESCE(r.started_at, now()), finished_at = NULL, error = NULL
         FROM {source} WHERE r.job_id = {source}.id AND r.stage = {source}.stage"""
 
@@ -61,8 +62,8 @@ def finished(source: str) -> str:
     A record the stage marked `skipped` stays so: only a running one completes.
     """
     return f"""
-        UPDATE document_stage_records r SET status = 'completed', finished_at = now(), error = NULL
-        FROM {source} WHERE r.job_id = {source}.id AND r.stage = :stage AND r.status = 'running'"""
+        UPDATE document_stage_records r SET status = '{StageStatus.COMPLETED}', finished_at = now(), error = NULL
+        FROM {source} WHERE r.job_id = {source}.id AND r.stage = :stage AND r.status = '{StageStatus.RUNNING}'"""
 
 
 def attempt_failed(source: str) -> str:
@@ -73,8 +74,8 @@ def attempt_failed(source: str) -> str:
     """
     return f"""
         UPDATE document_stage_records r SET
-               status = CASE {source}.status WHEN 'failed' THEN 'failed' ELSE 'pending' END,
-               finished_at = CASE {source}.status WHEN 'failed' THEN now() END,
+               status = CASE {source}.status WHEN '{QueueStatus.FAILED}' THEN '{StageStatus.FAILED}' ELSE '{StageStatus.PENDING}' END,
+               finished_at = CASE {source}.status WHEN '{QueueStatus.FAILED}' THEN now() END,
                error = {source}.error_message
         FROM {source} WHERE r.job_id = {source}.id AND r.stage = {source}.stage"""
 
@@ -82,14 +83,14 @@ def attempt_failed(source: str) -> str:
 def requeued(source: str) -> str:
     """Make pending again the failed records of the jobs CTE `source` returns (`id`, `stage`)."""
     return f"""
-        UPDATE document_stage_records r SET status = 'pending', finished_at = NULL, error = NULL
-        FROM {source} WHERE r.job_id = {source}.id AND r.stage = {source}.stage AND r.status = 'failed'"""
+        UPDATE document_stage_records r SET status = '{StageStatus.PENDING}', finished_at = NULL, error = NULL
+        FROM {source} WHERE r.job_id = {source}.id AND r.stage = {source}.stage AND r.status = '{StageStatus.FAILED}'"""
 
 
 # -- what a running stage writes (under its held lease) ------------------------------
 
 # Only the claimed stage's running record may move, and only while the claim holds the job's lease.
-_RUNNING_RECORD = "r.job_id = :job_id AND r.stage = :stage AND r.status = 'running'"
+_RUNNING_RECORD = f"r.job_id = :job_id AND r.stage = :stage AND r.status = '{StageStatus.RUNNING}'"
 
 
 def report_units(
@@ -196,20 +197,21 @@ def ended_in_passing(
     """
     if not completed and not skipped:
         return
-    ended = [(name, "completed", None, units) for name, units in completed]
-    ended += [(name, "skipped", reason, None) for name, reason in skipped]
+    ended = [(name, StageStatus.COMPLETED.value, None, units) for name, units in completed]
+    ended += [(name, StageStatus.SKIPPED.value, reason, None) for name, reason in skipped]
     session.execute(
         text(
-            """
+            f"""
             UPDATE document_stage_records r SET status = s.status, finished_at = now(), error = s.reason,
-                   attempts = r.attempts + CASE s.status WHEN 'completed' THEN 1 ELSE 0 END,
-                   started_at = CASE s.status WHEN 'completed' THEN claimed.started_at ELSE r.started_at END,
+                   attempts = r.attempts + CASE s.status WHEN '{StageStatus.COMPLETED}' THEN 1 ELSE 0 END,
+                   started_at = CASE s.status WHEN '{StageStatus.COMPLETED}' THEN claimed.started_at
+                                ELSE r.started_at END,
                    unit = COALESCE(s.unit, r.unit), units_done = COALESCE(s.units, r.units_done),
                    units_total = COALESCE(s.units, r.units_total), checkpoint = COALESCE(s.units, r.checkpoint)
             FROM unnest(CAST(:stages AS text[]), CAST(:statuses AS text[]), CAST(:reasons AS text[]),
                         CAST(:units AS text[]), CAST(:counts AS int[])) AS s (stage, status, reason, unit, units),
                  document_stage_records claimed
-            WHERE r.job_id = :job_id AND r.stage = s.stage AND r.status = 'pending'
+            WHERE r.job_id = :job_id AND r.stage = s.stage AND r.status = '{StageStatus.PENDING}'
               AND claimed.job_id = :job_id AND claimed.stage = :claimed
             """
         ),

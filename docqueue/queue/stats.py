@@ -5,9 +5,11 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from docqueue.statuses import QueueStatus
+
 # The whole queue's: today's figures from the counters a trigger keeps in `queue_daily_stats` (a few rows
 # whatever the day's volume), and two single-status minimums, each the first entry of the (status, created_at) index.
-_WHOLE_QUEUE = """
+_WHOLE_QUEUE = f"""
     WITH today AS (
         SELECT COALESCE(sum(completed), 0)::bigint AS completed,
                sum(wait_seconds) / NULLIF(sum(completed), 0) / 60 AS avg_wait
@@ -17,20 +19,20 @@ _WHOLE_QUEUE = """
         today.completed AS completed_today,
         today.avg_wait AS avg_wait,
         extract(epoch FROM now() - LEAST(
-            (SELECT min(created_at) FROM document_queue WHERE status = 'pending'),
-            (SELECT min(created_at) FROM document_queue WHERE status = 'queued'))) / 60 AS oldest
+            (SELECT min(created_at) FROM document_queue WHERE status = '{QueueStatus.PENDING}'),
+            (SELECT min(created_at) FROM document_queue WHERE status = '{QueueStatus.QUEUED}'))) / 60 AS oldest
     FROM today
 """
 
 # One owner's: the counters are not kept per owner, so their rows of today.
-_OWNER = """
+_OWNER = f"""
     SELECT
-        (SELECT count(*) FROM document_queue WHERE status = 'completed' AND owner_id = :owner_id
+        (SELECT count(*) FROM document_queue WHERE status = '{QueueStatus.COMPLETED}' AND owner_id = :owner_id
             AND completed_at >= current_date) AS completed_today,
         (SELECT avg(extract(epoch FROM started_at - created_at)) / 60 FROM document_queue
-            WHERE status = 'completed' AND owner_id = :owner_id AND completed_at >= current_date) AS avg_wait,
+            WHERE status = '{QueueStatus.COMPLETED}' AND owner_id = :owner_id AND completed_at >= current_date) AS avg_wait,
         (SELECT extract(epoch FROM now() - min(created_at)) / 60 FROM document_queue
-            WHERE status IN ('pending', 'queued') AND owner_id = :owner_id) AS oldest
+            WHERE status IN ('{QueueStatus.PENDING}', '{QueueStatus.QUEUED}') AND owner_id = :owner_id) AS oldest
 """
 
 

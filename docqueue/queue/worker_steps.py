@@ -14,11 +14,11 @@ from docqueue.queue import attempts, stage_records
 from docqueue.queue.fragments import (
     CLAIM_COLUMNS,
     CLAIM_RESULT,
-    FAILURE_SHOWN,
     NEW_LEASE,
     RELEASE_LEASE,
     documents_follow,
     documents_progress,
+    failure_shown,
     not_held,
 )
 from docqueue.queue.lease import HOLDS_LEASE, claim_params
@@ -42,9 +42,9 @@ class WorkerSteps:
             f"""
             WITH claimed AS (
                 UPDATE document_queue SET
-                    status = 'processing', attempts = attempts + 1, started_at = COALESCE(started_at, now()),
+                    status = '{QueueStatus.PROCESSING}', attempts = attempts + 1, started_at = COALESCE(started_at, now()),
                     {NEW_LEASE}
-                WHERE id = :job_id AND status = 'queued' AND stage = :stage AND attempts < max_attempts
+                WHERE id = :job_id AND status = '{QueueStatus.QUEUED}' AND stage = :stage AND attempts < max_attempts
                   AND {not_held("document_queue")}
                 RETURNING {CLAIM_COLUMNS}, status
             ), document AS (
@@ -85,7 +85,7 @@ class WorkerSteps:
         row = self._execute(
             f"""
             WITH advanced AS (
-                UPDATE document_queue SET status = CASE WHEN {held} THEN 'pending' ELSE 'queued' END,
+                UPDATE document_queue SET status = CASE WHEN {held} THEN '{QueueStatus.PENDING}' ELSE '{QueueStatus.QUEUED}' END,
                        stage = :next_stage, attempts = 0, run_after = now(),
                        dispatched_at = CASE WHEN {held} THEN NULL ELSE now() END, error_message = NULL, {RELEASE_LEASE}
                 WHERE {HOLDS_LEASE}
@@ -154,21 +154,20 @@ class WorkerSteps:
         `last_stage`: the stage the job ran last, when the claim ran stages after its own (a small
         document's one pass); the job then reads as having ended there.
         """
+        document_done = documents_follow(
+            "completed", progress="100", error="NULL", completed_at="now()", results_job_id="completed.id"
+        )
         row = self._execute(
             f"""
             WITH completed AS (
-                UPDATE document_queue SET status = 'completed', completed_at = now(), error_message = NULL,
+                UPDATE document_queue SET status = '{QueueStatus.COMPLETED}', completed_at = now(), error_message = NULL,
                        stage = COALESCE(CAST(:last_stage AS text), stage),
                        processing_time_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint,
                        {RELEASE_LEASE}
                 WHERE {HOLDS_LEASE}
                 RETURNING id, document_id, status
             ), document AS (
-                {
-                documents_follow(
-                    "completed", progress="100", error="NULL", completed_at="now()", results_job_id="completed.id"
-                )
-            }
+                {document_done}
             ), record AS (
                 {stage_records.finished("completed")}
             ), attempt AS (
@@ -192,12 +191,12 @@ class WorkerSteps:
         for operators (the job page's attempt history), never shown on the
         document.
         """
-        retry = "(:kind = 'transient' AND attempts < max_attempts)"
+        retry = f"(:kind = '{FailureKind.TRANSIENT}' AND attempts < max_attempts)"
         row = self._execute(
             f"""
             WITH failed AS (
                 UPDATE document_queue SET
-                    status = CASE WHEN {retry} THEN 'pending' ELSE 'failed' END,
+                    status = CASE WHEN {retry} THEN '{QueueStatus.PENDING}' ELSE '{QueueStatus.FAILED}' END,
                     run_after = now() + {jittered_interval_sql(":backoff", "attempts - 1")},
                     completed_at = CASE WHEN {retry} THEN NULL ELSE now() END,
                     error_message = :error_message, failure_kind = :kind, error_traceback = :traceback,
@@ -205,7 +204,7 @@ class WorkerSteps:
                 WHERE {HOLDS_LEASE}
                 RETURNING id, document_id, status, stage, attempts, max_attempts, error_message
             ), document AS (
-                {documents_follow("failed", error=FAILURE_SHOWN.format(source="failed"))}
+                {documents_follow("failed", error=failure_shown("failed"))}
             ), record AS (
                 {stage_records.attempt_failed("failed")}
             )
