@@ -26,8 +26,8 @@ from docqueue.ai.breakers import ServiceUnavailable
 from docqueue.callbacks import deliveries
 from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
-from docqueue.dispatch.dispatcher import nudge_dispatcher
 from docqueue.dispatch.messages import send_stage_messages
+from docqueue.dispatch.waker import worker_waker
 from docqueue.errors import StageTimeout
 from docqueue.jobs import Claim, Dispatch, LeaseLost
 from docqueue.pipeline import next_stage, progress_after, progress_span, stage_named
@@ -196,8 +196,7 @@ def _hand_on(step: _Step, record: Callable[[Session], tuple[Stage | None, int, s
         send_stage_messages([dispatch])
     elif going_on is None:
         # A finished job frees capacity: let the next one in now rather than at the next clock tick.
-        with session_scope() as session:
-            nudge_dispatcher(session)
+        worker_waker.wake()
     return going_on
 
 

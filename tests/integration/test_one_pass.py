@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from docqueue.dispatch.waker import worker_waker
 from docqueue.queue import DocumentQueueService
 from docqueue.worker import stage_runner
 from docqueue.worker.stage_runner import run_stage
@@ -87,6 +88,7 @@ def test_a_small_document_is_one_claim_one_pdf_call_and_one_publish(session, own
         calls.clear()
         with counting_statements(monkeypatch) as counter:
             assert run_stage("inspect", job_for(session, document_id).id) == "done"
+            assert worker_waker.wait_idle(timeout=30), "the admission the finished job asked for"
         status = session.execute(sa.text("SELECT status FROM documents WHERE id = :d"), {"d": document_id}).scalar()
         assert status == "completed"
         return counter.statements["queue"], counter.commits["queue"]
