@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import BinaryIO, TypeVar
 
+from docqueue.documents import UploadRejected, clean_filename
 from docqueue.errors import DocumentRejected
 from docqueue.ingest.walk import Candidate, Rejection, too_large_reason
 from docqueue.stages.inspect import sniff_type
@@ -52,6 +53,11 @@ def open_walked(path: str) -> BinaryIO:
 
 def read_file(candidate: Candidate, max_bytes: int | None = None) -> ReadFile | Rejection:
     """Sniff and hash one file, streaming it; a Rejection with the reason if it cannot be a document."""
+    try:
+        # A name of only invisible characters (a soft hyphen) leaves nothing to store and show: say so here.
+        clean_filename(candidate.display)
+    except UploadRejected:
+        return Rejection(candidate.display, "the file's name has no visible characters", candidate.size)
     try:
         detected_type = sniff_type(candidate.path)
         digest = hashlib.sha256()

@@ -39,6 +39,7 @@ def tree(tmp_path) -> Path:
     (root / "notes" / "empty.pdf").write_bytes(b"")
     (root / "notes" / "minutes.pdf").write_bytes(make_pdf(["minutes"]))
     (root / "notes" / "draft.tmp").write_bytes(make_pdf(["draft"]))  # excluded by the glob below
+    (root / "notes" / "\xad").write_bytes(make_pdf(["a soft hyphen"]))  # a name with nothing visible in it
     outside = tmp_path / "secret.pdf"
     outside.write_bytes(make_pdf(["secret"]))
     (root / "notes" / "link-out.pdf").symlink_to(outside)
@@ -51,7 +52,7 @@ def test_ingest_takes_supported_files_once_and_says_why_it_left_the_rest(tree, t
     result = run_cli(tree, "--user", "importer@example.com", "--exclude", "*.tmp", cwd=tmp_path)
 
     assert "added 3 documents" in result.stdout
-    assert "1 already there, 4 rejected, 1 filtered out" in result.stdout
+    assert "1 already there, 5 rejected, 1 filtered out" in result.stdout
     names = session.execute(
         sa.text("SELECT filename FROM documents WHERE owner_id = :o ORDER BY filename"), {"o": owner}
     )
@@ -59,11 +60,12 @@ def test_ingest_takes_supported_files_once_and_says_why_it_left_the_rest(tree, t
     assert scalar(session, "SELECT count(*) FROM documents WHERE filename = 'secret.pdf'") == 0
 
     run = session.execute(sa.text("SELECT * FROM ingest_runs")).one()
-    assert (run.status, run.files_seen, run.files_added, run.duplicates, run.rejected) == ("completed", 8, 3, 1, 4)
+    assert (run.status, run.files_seen, run.files_added, run.duplicates, run.rejected) == ("completed", 9, 3, 1, 5)
     assert run.finished_at >= run.started_at
     reasons = dict(session.execute(sa.text("SELECT path, reason FROM ingest_rejections ORDER BY seq")).all())
     assert reasons[str(tree / "notes" / "todo.txt")].startswith("unsupported file type")
     assert reasons[str(tree / "notes" / "empty.pdf")] == "the file is empty"
+    assert reasons[str(tree / "notes") + "/"] == "the file's name has no visible characters"
     assert "outside the ingested paths: not followed" in reasons[str(tree / "notes" / "link-out.pdf")]
     assert "symbolic link: not followed" in reasons[str(tree / "link-in.pdf")]
 
