@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import psycopg
 from sqlalchemy import Engine, create_engine, event
@@ -76,6 +76,16 @@ def copy_rows(session: Session, statement: str, types: list[str]) -> Iterator[ps
             yield copy
     finally:
         cursor.close()
+
+
+def last_before_commit(session: Session, write: Callable[[], None]) -> None:
+    """Run `write` at the end of the session's transaction, just before it commits (an error it raises rolls
+    the transaction back, as one raised where it was asked for would).
+
+    For a write to a row that many transactions update (a user's count of pages today): its lock is held
+    from that write to the commit, so the later it comes, the less the others wait.
+    """
+    event.listen(session, "before_commit", lambda _session: write(), once=True)
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from dramatiq.middleware import Middleware
 
 from docqueue.db import session_scope
 from docqueue.queue.heartbeats import beat, claims_holding, forget_worker, held_claims
-from docqueue.runtime import lease_watch
+from docqueue.runtime import held_jobs, lease_watch
 from docqueue.runtime.worker_identity import current_worker_id
 from docqueue.settings import get_settings
 
@@ -44,8 +44,6 @@ class LeaseHeartbeat(Middleware):
     def __init__(self, *, interval: float | None = None) -> None:
         self.logger = get_logger(__name__, type(self))
         self.interval = interval or get_settings().heartbeat_interval_seconds
-        self.running_jobs: dict[str, int] = {}
-        self.lock = threading.Lock()
         self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -69,12 +67,11 @@ class LeaseHeartbeat(Middleware):
 
     def before_process_message(self, broker, message):
         if broker.get_actor(message.actor_name).options.get("heartbeat_lease"):
-            with self.lock:
-                self.running_jobs[message.message_id] = message.args[0]
+            # The thread may go on with other jobs after this message's (`held_jobs`): it says so there.
+            held_jobs.holding(message.args[0])
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
-        with self.lock:
-            self.running_jobs.pop(message.message_id, None)
+        held_jobs.released()
 
     after_skip_message = after_process_message
 
@@ -91,8 +88,7 @@ class LeaseHeartbeat(Middleware):
                 return
 
     def _check(self, *, renew: bool):
-        with self.lock:
-            job_ids = list(self.running_jobs.values())
+        job_ids = held_jobs.held()
         followed = lease_watch.followed()
         if not job_ids and not followed and not renew:
             return

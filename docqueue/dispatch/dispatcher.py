@@ -10,6 +10,7 @@ caller that finds it taken leaves a dispatch request that the holder sees
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import redis.exceptions
@@ -37,12 +38,16 @@ class DispatchReport:
     sent: int = 0
     #: Someone asked for a run while this one worked: the clock was notified to run again.
     more_requested: bool = False
+    #: The admitted job the caller keeps to claim itself (`keep`): no message was sent for it.
+    kept: Dispatch | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {name: value for name, value in asdict(self).items() if name != "kept"}
 
 
-def process_document_queue(session: Session, maintenance: bool = True) -> DispatchReport:
+def process_document_queue(
+    session: Session, maintenance: bool = True, keep: Callable[[Dispatch], bool] | None = None
+) -> DispatchReport:
     """Recover stale leases, re-send lost messages, make room for users with nothing in flight, admit pending jobs;
     commit, then send.
 
@@ -54,7 +59,10 @@ def process_document_queue(session: Session, maintenance: bool = True) -> Dispat
 
     Commits `session`. Returns `ran=False` when another dispatcher held the
     lock: that one sees this call's request and makes sure a run follows.
+    With `keep`, the first admitted job it accepts is not sent but returned
+    in the report's `kept`, for the caller to claim itself (`nudge_dispatcher`).
     """
+    kept = None
     dispatch_requests.request_dispatch(session)
     queue = DocumentQueueService(session)
     if not queue.lock_dispatcher():
@@ -76,6 +84,9 @@ def process_document_queue(session: Session, maintenance: bool = True) -> Dispat
             f"Recovered stale jobs: {recovered.requeued} back to pending, {recovered.failed} failed out of attempts",
             level="warning",
         )
+    if keep is not None:
+        kept = next((dispatch for dispatch in admitted if keep(dispatch)), None)
+        admitted = [dispatch for dispatch in admitted if dispatch is not kept]
     sent = send_stage_messages(redispatched + resent + admitted)
     more_requested = dispatch_requests.latest_request(session) != seen
     if more_requested:
@@ -90,6 +101,7 @@ def process_document_queue(session: Session, maintenance: bool = True) -> Dispat
         admitted=len(admitted),
         sent=sent,
         more_requested=more_requested,
+        kept=kept,
     )
 
 
@@ -105,17 +117,25 @@ def _resend_lost(session: Session, queue: DocumentQueueService) -> list[Dispatch
         return []
 
 
-def nudge_dispatcher(session: Session) -> None:
-    """Admit pending work now for lower latency, never failing the caller.
+def nudge_dispatcher(session: Session, keep: Callable[[Dispatch], bool] | None = None) -> Dispatch | None:
+    """Admit pending work now for lower latency, never failing the caller; with `keep`, return one admitted job
+    it accepts, sent to no one, for the caller to claim.
 
     Used right after an upload or a finished job has committed: an error here
     must not turn that success into a failure (a client would retry and
     upload twice). It only admits: recovery and re-sends do not depend on
     what just happened, and are the clock's. The clock's next tick does
     whatever this run could not.
+
+    A worker thread that has just finished a job keeps one (`keep`) and claims
+    it itself: no message, so no wait for a consumer's next poll of Redis (up
+    to DRAMATIQ_POLL_MS once a queue has been empty). The job is `queued` like
+    any admitted one: if the worker dies before claiming it, the clock re-sends
+    it after REDISPATCH_AFTER_SECONDS.
     """
     try:
-        process_document_queue(session, maintenance=False)
+        return process_document_queue(session, maintenance=False, keep=keep).kept
     except Exception:
         session.rollback()
         logger.exception("dispatcher nudge failed; the clock will dispatch instead")
+        return None

@@ -10,7 +10,10 @@ the next claim in one statement), skipping on its way the stages that have
 nothing to do. So a small document costs one message, one file fetch and
 one transaction per stage, not a broker round trip and a worker's poll per
 stage. It hands on by message when the next stage belongs to the other
-lane, or when the worker is shutting down.
+lane, or when the worker is shutting down. A job's first claim of a small
+document runs its first stages in one pass (`one_pass`); the work itself is
+done by `stage_work`. Once a job completes, admission runs in this thread
+and may give it its next job, claimed with no message (`next_job`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
@@ -27,91 +29,24 @@ from docqueue.callbacks import deliveries
 from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
 from docqueue.dispatch.messages import send_stage_messages
-from docqueue.dispatch.waker import worker_waker
-from docqueue.errors import StageTimeout
 from docqueue.jobs import Claim, Dispatch, LeaseLost
-from docqueue.pipeline import next_stage, progress_after, progress_span, stage_named
+from docqueue.pipeline import next_stage, progress_after, stage_named
 from docqueue.queue import DocumentQueueService, run_outputs, stage_records
 from docqueue.queue.attempts import FAILED, close_attempt
-from docqueue.runtime import lease_watch
-from docqueue.runtime.pdf_pool import StageProcessDied, StageStopped, run_in_pdf_process
-from docqueue.runtime.pdf_processes import preload_in_pdf_processes
-from docqueue.runtime.pool_guard import MemoryCapExceeded
+from docqueue.runtime import held_jobs
+from docqueue.runtime.pdf_pool import StageStopped
 from docqueue.runtime.pool_share import Preempted
 from docqueue.runtime.worker_identity import current_worker_id
 from docqueue.runtime.worker_shutdown import WorkerStopping, is_stopping
-from docqueue.settings import get_settings
-from docqueue.stages.stage import Lane, Skipped, Stage
-from docqueue.stages.time_limits import time_limit_for
+from docqueue.stages.stage import Skipped, Stage
 from docqueue.statuses import STAGE_RETRY
 from docqueue.storage.originals import OriginalFile
-from docqueue.worker.one_pass import read_one_pass, record_one_pass, takes_one_pass
+from docqueue.worker import next_job
+from docqueue.worker.one_pass import record_one_pass, takes_one_pass
 from docqueue.worker.stage_outcomes import PassedOver, defer, fail, give_back, is_final, passed_over
-
-# The runner hands stages' `run` to the PDF processes: have each import them all before its first task.
-preload_in_pdf_processes("docqueue.pipeline")
+from docqueue.worker.stage_work import Step, claimed, work, work_one_pass
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class _Step:
-    """A claimed stage about to run, with its time limit."""
-
-    stage: Stage
-    claim: Claim
-    time_limit: int
-    #: Its `skip_if` was already asked, in the transaction that claimed it.
-    skip_checked: bool = False
-
-
-def _claimed(stage: Stage, claim: Claim, skip_checked: bool = False) -> _Step:
-    """The step of a claim just made (its statement opened the attempt), with its time limit."""
-    claim = replace(claim, progress=progress_span(stage.name))
-    return _Step(stage, claim, time_limit_for(stage, claim), skip_checked)
-
-
-def _work(step: _Step, original: OriginalFile):
-    """Do the stage's work in its lane and return its result (or `Skipped`)."""
-    stage, claim = step.stage, step.claim
-    if stage.skip_if is not None and not step.skip_checked:
-        with session_scope() as session:
-            reason = stage.skip_if(session, claim)
-        if reason:
-            return Skipped(reason)
-    if stage.lane is Lane.IO or stage.in_worker_thread:
-        path = None if stage.lane is Lane.IO else original.fetch()
-        # Here no process can be killed: the stage stops between its batches (see lease_watch).
-        with lease_watch.watching(claim.job_id, None if stage.limits_own_time else step.time_limit):
-            result = stage.run(path, claim)
-            lease_watch.check_time(claim.job_id)
-            return result
-    return _in_pdf_process(claim, step.time_limit, stage.run, original.fetch(), claim)
-
-
-def _in_pdf_process(claim: Claim, time_limit: int, function, *args):
-    """`function(*args)` in a PDF process for the claim: killed at `time_limit`, or once its lease is gone."""
-    with lease_watch.watching(claim.job_id) as lease_lost:
-        return run_in_pdf_process(
-            function,
-            *args,
-            timeout=time_limit,
-            stop=lease_lost,
-            confirm_stop=lambda: _lease_gone(claim),
-            owner=claim.owner_id,
-        )
-
-
-def _work_one_pass(step: _Step, original: OriginalFile) -> dict | None:
-    """Read a small document's one pass in a PDF process (see `one_pass`): stage name -> what it read; None
-    when the pass ran past the claimed stage's time limit, or its process died: run stage by stage instead."""
-    claim = step.claim
-    max_pages = get_settings().small_document_max_pages
-    try:
-        return _in_pdf_process(claim, step.time_limit, read_one_pass, original.fetch(), claim, max_pages)
-    except (StageTimeout, StageProcessDied, MemoryCapExceeded) as error:
-        logger.info("job %s: the one pass stopped (%s); running stage by stage", claim.job_id, type(error).__name__)
-        return None
 
 
 def _next_to_run(session: Session, claim: Claim) -> tuple[Stage | None, int, str]:
@@ -147,7 +82,7 @@ def goes_on(stage: Stage, following: Stage) -> bool:
     return following.lane is stage.lane and not is_stopping()
 
 
-def _publish(step: _Step, result) -> _Step | None:
+def _publish(step: Step, result) -> Step | Dispatch | None:
     """Record the stage's result and hand the job on, in one fenced transaction; the next step to run here, if any."""
     stage, claim = step.stage, step.claim
 
@@ -164,14 +99,15 @@ def _publish(step: _Step, result) -> _Step | None:
     return _hand_on(step, record)
 
 
-def _hand_on(step: _Step, record: Callable[[Session], tuple[Stage | None, int, str]]) -> _Step | None:
+def _hand_on(step: Step, record: Callable[[Session], tuple[Stage | None, int, str]]) -> Step | Dispatch | None:
     """Hold the claim's lease, `record` what the step did (it returns the next stage to run, or None when the run
     is done, the progress reached and the stage that ran last), and hand the job on, in one fenced transaction; the next step to run
     here, if any.
 
     The last stage completes the run: the document points at it and the
-    outputs of its other runs go, in the same transaction. Each transition
-    closes the attempt as succeeded in its own statement.
+    outputs of its other runs go, in the same transaction; then admission
+    runs, and may give this thread its next job (a `Dispatch`: `next_job`).
+    Each transition closes the attempt as succeeded in its own statement.
     """
     stage, claim = step.stage, step.claim
     dispatch = callback = going_on = None
@@ -186,7 +122,7 @@ def _hand_on(step: _Step, record: Callable[[Session], tuple[Stage | None, int, s
         elif goes_on(stage, following) and (
             next_claim := queue.continue_with(claim, following.name, progress, current_worker_id())
         ):
-            going_on = _claimed(following, next_claim, skip_checked=True)
+            going_on = claimed(following, next_claim, skip_checked=True)
         else:
             # A message for the next stage; or, when an operator holds it, the job waits in pending (None).
             dispatch = queue.advance(claim, following.name, progress)
@@ -196,33 +132,17 @@ def _hand_on(step: _Step, record: Callable[[Session], tuple[Stage | None, int, s
         send_stage_messages([dispatch])
     elif going_on is None:
         # A finished job frees capacity: let the next one in now rather than at the next clock tick.
-        worker_waker.wake()
+        return next_job.after_completion(stage)
     return going_on
 
 
-def _lease_gone(claim: Claim) -> bool:
-    """Whether the claim's lease is really gone: checked before killing a stage the heartbeat says lost it."""
-    try:
-        with session_scope() as session:
-            DocumentQueueService(session).hold_lease(claim)
-    except LeaseLost:
-        return True
-    logger.warning(
-        "job %s (document %s) stage %s was reported to have lost its lease but still holds it",
-        claim.job_id,
-        claim.document_id,
-        claim.stage,
-    )
-    return False
-
-
-def _run_step(step: _Step, original: OriginalFile) -> tuple[str, _Step | None]:
-    """Run one claimed stage to its end; what happened, and the next step if this worker goes on."""
+def _run_step(step: Step, original: OriginalFile) -> tuple[str, Step | Dispatch | None]:
+    """Run one claimed stage to its end; what happened, and the next step (or job: `next_job`) this thread runs."""
     stage, claim = step.stage, step.claim
     try:
-        if takes_one_pass(stage, claim) and (reads := _work_one_pass(step, original)) is not None:
+        if takes_one_pass(stage, claim) and (reads := work_one_pass(step, original)) is not None:
             return "done", _hand_on(step, lambda session: record_one_pass(session, claim, reads))
-        return "done", _publish(step, _work(step, original))
+        return "done", _publish(step, work(step, original))
     except StageStopped:
         logger.warning(
             "job %s (document %s) stage %s attempt %s stopped: its lease was taken away",
@@ -255,7 +175,7 @@ def _run_step(step: _Step, original: OriginalFile) -> tuple[str, _Step | None]:
         return "failed", None
 
 
-def _go_on_without(step: _Step, error: Exception) -> tuple[str, _Step | None]:
+def _go_on_without(step: Step, error: Exception) -> tuple[str, Step | Dispatch | None]:
     """An optional stage failed for good: record it failed and hand the run on (or complete it) without it."""
     try:
         return "done", _publish(step, passed_over(step.stage, step.claim, error))
@@ -270,26 +190,36 @@ def _go_on_without(step: _Step, error: Exception) -> tuple[str, _Step | None]:
 
 
 def run_stage(stage_name: str, job_id: int) -> str:
-    """Run stage `stage_name` for queue item `job_id` if this message wins the claim, and the stages after it
-    that this worker goes on with.
+    """Run stage `stage_name` for queue item `job_id` if this message wins the claim, the stages after it
+    that this worker goes on with, and the jobs admission then gives this thread (`next_job`).
 
     Returns how the last of them ended: "dropped" (stale or duplicate
     message), "done", "deferred" (an outside service's breaker is open),
     "failed", "handed_back" (the worker is shutting down) or "lease_lost".
     """
-    stage = stage_named(stage_name)
+    next_job.message_began()
+    job: Dispatch | None = Dispatch(job_id=job_id, stage=stage_name)
+    while job is not None:
+        held_jobs.holding(job.job_id)
+        outcome, job = _run_job(job)
+    return outcome
+
+
+def _run_job(job: Dispatch) -> tuple[str, Dispatch | None]:
+    """Claim `job` and run its stages here; how the last ended, and the next job this thread was given, if any."""
+    stage = stage_named(job.stage)
     if is_stopping():
         # A message fetched while the worker shuts down: claimed here it would only be handed back.
-        send_stage_messages([Dispatch(job_id=job_id, stage=stage.name)])
-        return "handed_back"
+        send_stage_messages([job])
+        return "handed_back", None
     with session_scope() as session:
-        claim = DocumentQueueService(session).claim(job_id, stage.name, current_worker_id())
-        step = _claimed(stage, claim) if claim is not None else None
+        claim = DocumentQueueService(session).claim(job.job_id, stage.name, current_worker_id())
+        step = claimed(stage, claim) if claim is not None else None
     if step is None:
-        logger.info("dropping message for job %s stage %s: not queued at that stage", job_id, stage.name)
-        return "dropped"
-    with tempfile.TemporaryDirectory(prefix=f"docqueue-{job_id}-") as directory:
+        logger.info("dropping message for job %s stage %s: not queued at that stage", job.job_id, stage.name)
+        return "dropped", None
+    with tempfile.TemporaryDirectory(prefix=f"docqueue-{job.job_id}-") as directory:
         original = OriginalFile(step.claim.document_id, directory)
-        while step is not None:
+        while isinstance(step, Step):
             outcome, step = _run_step(step, original)
-    return outcome
+    return outcome, step

@@ -16,7 +16,7 @@ from docqueue.db import session_scope
 from docqueue.pipeline import STAGE_NAMES
 from docqueue.queue import DocumentQueueService, run_outputs
 from docqueue.storage import blob_store
-from docqueue.worker import stage_runner
+from docqueue.worker import stage_runner, stage_work
 from docqueue.worker.stage_runner import run_stage
 from tests.support.factories import add_document, make_pdf
 from tests.support.stages import job_for, process
@@ -48,8 +48,8 @@ def test_a_200_page_200_image_document_writes_each_stage_in_one_transaction(sess
     job_id = session.execute(sa.text("SELECT id FROM document_queue WHERE document_id = :d"), {"d": document_id})
     job_id = job_id.scalar()
     # The PDF work runs here rather than in the pool's processes, so that every statement is counted.
-    monkeypatch.setattr(stage_runner, "run_in_pdf_process", lambda function, *args, **_: function(*args))
-    work = stage_runner._work
+    monkeypatch.setattr(stage_work, "run_in_pdf_process", lambda function, *args, **_: function(*args))
+    work = stage_runner.work
     with counting_statements(monkeypatch) as counter:
 
         def labelled_work(step, original):
@@ -59,7 +59,7 @@ def test_a_200_page_200_image_document_writes_each_stage_in_one_transaction(sess
             finally:
                 counter.label = "queue"
 
-        monkeypatch.setattr(stage_runner, "_work", labelled_work)
+        monkeypatch.setattr(stage_runner, "work", labelled_work)
         assert run_stage("inspect", job_id) == "done"
 
     counts = {label: (counter.statements[label], counter.commits[label]) for label in counter.statements}

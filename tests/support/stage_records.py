@@ -34,7 +34,7 @@ def claim_next(session, document_id: int):
     claim = DocumentQueueService(session).claim(job.id, job.stage, current_worker_id())
     session.commit()
     assert claim is not None
-    # The worker gives each claim its stage's span of the document's progress (stage_runner._claimed).
+    # The worker gives each claim its stage's span of the document's progress (stage_work.claimed).
     return replace(claim, progress=progress_span(claim.stage))
 
 

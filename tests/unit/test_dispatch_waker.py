@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from docqueue.dispatch.waker import DispatchWaker
+from web.dispatch_waker import DispatchWaker
 
 
 def test_wakes_during_a_run_are_covered_by_one_more_run():
