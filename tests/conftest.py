@@ -101,9 +101,9 @@ def clean_state(request):
         return
     env = request.getfixturevalue("test_env")
     from docqueue.db import get_engine
-    from docqueue.local.scratch import empty_all_tables
+    from tests.support.database import empty_tables
 
-    empty_all_tables(get_engine())
+    empty_tables(get_engine())
     delete_namespace(env["REDIS_URL"], env["REDIS_NAMESPACE"])
     yield
 
