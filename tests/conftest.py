@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 from pathlib import Path
 
 import pytest
@@ -187,8 +188,11 @@ def procfile(test_env, tmp_path):
         return process
 
     yield start
+    # All at once: each takes seconds to shut down gracefully, and none waits for another.
     for process in started:
-        process.stop()
+        process.signal_group(signal.SIGTERM)
+    for process in started:
+        process.wait_stopped()
 
 
 @pytest.fixture
