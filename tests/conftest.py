@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 from pathlib import Path
 
 import pytest
@@ -101,9 +102,9 @@ def clean_state(request):
         return
     env = request.getfixturevalue("test_env")
     from docqueue.db import get_engine
-    from docqueue.local.scratch import empty_all_tables
+    from tests.support.database import empty_tables
 
-    empty_all_tables(get_engine())
+    empty_tables(get_engine())
     delete_namespace(env["REDIS_URL"], env["REDIS_NAMESPACE"])
     yield
 
@@ -187,8 +188,11 @@ def procfile(test_env, tmp_path):
         return process
 
     yield start
+    # All at once: each takes seconds to shut down gracefully, and none waits for another.
     for process in started:
-        process.stop()
+        process.signal_group(signal.SIGTERM)
+    for process in started:
+        process.wait_stopped()
 
 
 @pytest.fixture

@@ -145,10 +145,14 @@ def test_unknown_user_is_one_line_of_error(tree, tmp_path, test_env):
     assert "no user with email nobody@example.com" in result.stderr
 
 
+#: Files of the interrupted run: two folders, and far more than the ~100 added before the signal lands.
+RESUMED_FILES = 1000
+
+
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=lambda stop: stop.name)
 def test_an_interrupted_run_resumes_without_duplicates(stop, tmp_path, session, make_user, test_env):
     owner, _ = make_user("resume@example.com")
-    root = many_files(tmp_path / "bulk", 3000)
+    root = many_files(tmp_path / "bulk", RESUMED_FILES)
     process = subprocess.Popen(
         [DOCQUEUE, "ingest", str(root), "--user", "resume@example.com", "--batch-size", "50"],
         cwd=tmp_path,
@@ -165,7 +169,7 @@ def test_an_interrupted_run_resumes_without_duplicates(stop, tmp_path, session, 
     process.send_signal(stop)
     out, err = process.communicate(timeout=60)
     first = scalar(session, "SELECT count(*) FROM documents WHERE owner_id = :o", o=owner)
-    assert 0 < first < 3000, "the kill must land mid-run for this test to mean anything"
+    assert 0 < first < RESUMED_FILES, "the kill must land mid-run for this test to mean anything"
     run = session.execute(sa.text("SELECT status, files_added FROM ingest_runs")).one()
     assert run.files_added == first, "the run record counts exactly what committed"
     if stop != signal.SIGKILL:  # Ctrl-C, or a `kill` (SIGTERM) as a PaaS or an operator sends it
@@ -176,14 +180,14 @@ def test_an_interrupted_run_resumes_without_duplicates(stop, tmp_path, session, 
         assert run.status == "running"  # killed outright: it never got to say so
 
     result = run_cli(root, "--user", "resume@example.com", "--batch-size", "500", cwd=tmp_path)
-    assert f"added {3000 - first:,} documents" in result.stdout
+    assert f"added {RESUMED_FILES - first:,} documents" in result.stdout
     assert f"{first:,} already there" in result.stdout
     counts = session.execute(
         sa.text("SELECT count(*), count(DISTINCT sha256) FROM documents WHERE owner_id = :o"), {"o": owner}
     ).one()
-    assert tuple(counts) == (3000, 3000)
-    assert scalar(session, "SELECT count(*) FROM document_queue WHERE owner_id = :o", o=owner) == 3000
-    assert scalar(session, "SELECT count(DISTINCT blob_key) FROM blob_chunks") == 3000
+    assert tuple(counts) == (RESUMED_FILES, RESUMED_FILES)
+    assert scalar(session, "SELECT count(*) FROM document_queue WHERE owner_id = :o", o=owner) == RESUMED_FILES
+    assert scalar(session, "SELECT count(DISTINCT blob_key) FROM blob_chunks") == RESUMED_FILES
 
 
 def test_statements_per_batch_do_not_grow_with_the_batch(tmp_path, session, make_user, monkeypatch):

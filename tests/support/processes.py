@@ -54,9 +54,13 @@ class ManagedProcess:
 
     def stop(self, timeout: float = 30) -> int | None:
         """SIGTERM the whole group and wait; SIGKILL what is left."""
+        self.signal_group(signal.SIGTERM)
+        return self.wait_stopped(timeout)
+
+    def wait_stopped(self, timeout: float = 30) -> int | None:
+        """Wait for the process to end (after a SIGTERM sent earlier); SIGKILL the group after `timeout` seconds."""
         if self.process is None:
             return None
-        self.signal_group(signal.SIGTERM)
         try:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -18,7 +18,12 @@ from tests.support.pooler import PgBouncer
 
 
 @pytest.fixture
-def browser():
+def browser(request):
+    # A test's Procfile processes are set up before its browser, so they are stopped after it has closed:
+    # otherwise gunicorn waits out the browser's keep-alive connections (WEB_HEADER_TIMEOUT_SECONDS, 10 s)
+    # before it exits.
+    if "procfile" in request.fixturenames:
+        request.getfixturevalue("procfile")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
         yield browser

@@ -1,11 +1,17 @@
 """The issue's probe through the real Procfile processes: whatever receivers a viewer names, others' work goes on.
 
 A hostile viewer's documents name a receiver that trickles a byte every
-5 s (six of them: it never finished a POST under the old per-read
-timeout), one that hangs, and a closed port. Once their callbacks have been sent and retried,
-another user's small document must still complete, and its callback arrive. Before,
-it stayed at `embed` for minutes: both I/O-lane slots were held by
-deliveries that never ended.
+second (six of them: well inside the POST's deadline, so it never finished
+a POST under the old per-read timeout), one that hangs, and a closed port.
+Once their callbacks have been sent and retried, another user's small
+document must still complete, and its callback arrive. Before, it stayed at
+`embed` for minutes: both I/O-lane slots were held by deliveries that never
+ended.
+
+The worker and clock run the probe's scenario at about a third of the
+deployed timings (the POST deadline, the receiver breaker's reset, the
+callback backoff), so the same sequence of sends, failures, an open breaker
+and its trials fits in a third of the time.
 """
 
 from __future__ import annotations
@@ -18,6 +24,12 @@ from tests.support.factories import make_pdf
 from tests.support.processes import free_port, start_web, wait_until
 from tests.support.service_stub import ServiceStub, start_stub
 from tests.support.slow_receiver import SlowReceiver
+
+#: A third of the deployed 10 s deadline, 60 s breaker reset and 30 s callback backoff.
+CALLBACK_TIMINGS = {"CALLBACK_TIMEOUT_SECONDS": 3, "BREAKER_RESET_SECONDS": 20, "CALLBACK_BACKOFF_SECONDS": 10}
+#: How long the hostile deliveries are retried before the other user uploads: the 130 s that once covered
+#: the old 120 s take lease, at the same third.
+RETRIED_FOR_SECONDS = 45
 
 
 def upload(base_url: str, token: str, callback_url: str) -> int:
@@ -40,12 +52,13 @@ def status(base_url: str, token: str, document_id: int) -> str:
 
 
 def test_another_users_small_document_completes_whatever_receivers_a_viewer_names(procfile, make_user):
-    trickler, hanging = SlowReceiver("trickle", interval=5.0, trickle_for=600), SlowReceiver("hang")
+    # A byte a second: a per-read timeout never fires, however short; only the POST's whole deadline ends it.
+    trickler, hanging = SlowReceiver("trickle", interval=1.0, trickle_for=600), SlowReceiver("hang")
     healthy = ServiceStub()
     healthy_url, healthy_server = start_stub(healthy)
     try:
-        procfile("worker")
-        procfile("clock")
+        procfile("worker", **CALLBACK_TIMINGS)
+        procfile("clock", **CALLBACK_TIMINGS)
         base_url = start_web(procfile)
         _, hostile = make_user()
         _, other = make_user()
@@ -58,11 +71,12 @@ def test_another_users_small_document_completes_whatever_receivers_a_viewer_name
         )
         wait_until(lambda: trickler.requests, timeout=120, message="the hostile viewer's callbacks to be sent")
         first_sent = time.monotonic()
-        # Until the trickling receiver has had its deliveries POSTed twice, or for 130 s. Before, the first
-        # POSTs never ended and those not yet sent waited behind them, or were sent again after the 120 s
-        # take lease with the first still open: either way both I/O-lane slots were held by then.
+        # Until the trickling receiver has had its deliveries POSTed twice, or for RETRIED_FOR_SECONDS (its
+        # breaker opens after five failures, so mostly the latter). Before, the first POSTs never ended and
+        # those not yet sent waited behind them, or were sent again after the take lease with the first
+        # still open: either way both I/O-lane slots were held by then.
         wait_until(
-            lambda: trickler.requests >= 12 or time.monotonic() - first_sent > 130,
+            lambda: trickler.requests >= 12 or time.monotonic() - first_sent > RETRIED_FOR_SECONDS,
             timeout=240,
             interval=1,
             message="the hostile viewer's callbacks to be retried",
