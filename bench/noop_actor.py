@@ -15,8 +15,9 @@ message takes the path `docqueue.worker.stage_runner.run_stage` takes for a last
 stage whose work returned at once: the claim (`claim`, which
 opens the attempt row) in one transaction; then, fenced, `hold_lease`,
 `mark_completed` (closing the attempt), the older runs' outputs retired and
-the callback scheduled in another; then a dispatcher nudge to admit the next
-job.
+the callback scheduled in another; then admission in the same thread, which
+keeps one admitted job and goes on with it, claimed with no message
+(`docqueue.worker.next_job`), as the runner does.
 """
 
 from actors.middleware.graceful_handback import GracefulHandback
@@ -38,10 +39,11 @@ import dramatiq  # noqa: E402
 
 from docqueue.callbacks import deliveries  # noqa: E402
 from docqueue.db import session_scope  # noqa: E402
-from docqueue.dispatch.dispatcher import nudge_dispatcher  # noqa: E402
 from docqueue.pipeline import first_stage  # noqa: E402
 from docqueue.queue import DocumentQueueService, run_outputs  # noqa: E402
+from docqueue.runtime import held_jobs  # noqa: E402
 from docqueue.runtime.worker_identity import current_worker_id  # noqa: E402
+from docqueue.worker import next_job  # noqa: E402
 
 STAGE = first_stage()
 
@@ -55,16 +57,25 @@ STAGE = first_stage()
     io_lane=False,
 )
 def noop_stage(job_id: int) -> None:
-    """Claim job `job_id`, complete it under its lease, and nudge the dispatcher; drop a stale message."""
+    """Run job `job_id`, and the jobs admission then gives this thread, as `run_stage` does."""
+    next_job.message_began()
+    job: int | None = job_id
+    while job is not None:
+        held_jobs.holding(job)
+        job = _complete(job)
+
+
+def _complete(job_id: int) -> int | None:
+    """Claim job `job_id` and complete it under its lease (a stale message: nothing); the next job to run here."""
     with session_scope() as session:
         claim = DocumentQueueService(session).claim(job_id, STAGE.name, current_worker_id())
         if claim is None:
-            return
+            return None
     with session_scope() as session:
         queue = DocumentQueueService(session)
         queue.hold_lease(claim)
         queue.mark_completed(claim)
         run_outputs.retire_older_runs(session, claim.document_id, claim.job_id)
         deliveries.schedule(session, claim.job_id)
-    with session_scope() as session:
-        nudge_dispatcher(session)
+    kept = next_job.after_completion(STAGE)
+    return kept.job_id if kept is not None else None

@@ -30,6 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from docqueue.jobs import Claim, LeaseLost
+from docqueue.queue.attempts import SUCCEEDED
 from docqueue.queue.lease import HOLDS_LEASE, claim_params
 from docqueue.statuses import QueueStatus, StageStatus
 
@@ -190,10 +191,12 @@ def ended_in_passing(
     session: Session, claim: Claim, completed: list[tuple[str, tuple[str, int] | None]], skipped: list[tuple[str, str]]
 ) -> None:
     """End the records of later stages the claim's worker ran or passed over without claiming them: `completed`
-    (name, (unit, how many) or None) ran within the claim (a small document's one pass: they share its attempt
-    and its start), `skipped` (name, reason) had nothing to do.
+    (name, (unit, how many) or None) ran within the claim (a small document's one pass), `skipped` (name,
+    reason) had nothing to do.
 
-    One statement; call after `hold_lease`. Only records still pending change.
+    A stage that ran gets its attempt in the history as any claimed stage does, succeeded, with the claim's
+    start and worker: its token is a fresh one, as no claim of its own was made. One statement; call after
+    `hold_lease`. Only records still pending change.
     """
     if not completed and not skipped:
         return
@@ -202,17 +205,29 @@ def ended_in_passing(
     session.execute(
         text(
             f"""
-            UPDATE document_stage_records r SET status = s.status, finished_at = now(), error = s.reason,
-                   attempts = r.attempts + CASE s.status WHEN '{StageStatus.COMPLETED}' THEN 1 ELSE 0 END,
-                   started_at = CASE s.status WHEN '{StageStatus.COMPLETED}' THEN claimed.started_at
-                                ELSE r.started_at END,
-                   unit = COALESCE(s.unit, r.unit), units_done = COALESCE(s.units, r.units_done),
-                   units_total = COALESCE(s.units, r.units_total), checkpoint = COALESCE(s.units, r.checkpoint)
-            FROM unnest(CAST(:stages AS text[]), CAST(:statuses AS text[]), CAST(:reasons AS text[]),
-                        CAST(:units AS text[]), CAST(:counts AS int[])) AS s (stage, status, reason, unit, units),
-                 document_stage_records claimed
-            WHERE r.job_id = :job_id AND r.stage = s.stage AND r.status = '{StageStatus.PENDING}'
-              AND claimed.job_id = :job_id AND claimed.stage = :claimed
+            WITH claimed AS (
+                SELECT r.started_at, q.worker_id FROM document_stage_records r
+                JOIN document_queue q ON q.id = r.job_id
+                WHERE r.job_id = :job_id AND r.stage = :claimed
+            ), ended AS (
+                UPDATE document_stage_records r SET status = s.status, finished_at = now(), error = s.reason,
+                       attempts = r.attempts + CASE s.status WHEN '{StageStatus.COMPLETED}' THEN 1 ELSE 0 END,
+                       started_at = CASE s.status WHEN '{StageStatus.COMPLETED}' THEN claimed.started_at
+                                    ELSE r.started_at END,
+                       unit = COALESCE(s.unit, r.unit), units_done = COALESCE(s.units, r.units_done),
+                       units_total = COALESCE(s.units, r.units_total), checkpoint = COALESCE(s.units, r.checkpoint)
+                FROM unnest(CAST(:stages AS text[]), CAST(:statuses AS text[]), CAST(:reasons AS text[]),
+                            CAST(:units AS text[]), CAST(:counts AS int[])) AS s (stage, status, reason, unit, units),
+                     claimed
+                WHERE r.job_id = :job_id AND r.stage = s.stage AND r.status = '{StageStatus.PENDING}'
+                RETURNING r.document_id, r.stage, r.status, r.attempts, r.started_at
+            )
+            INSERT INTO stage_attempts (job_id, document_id, stage, attempt, worker_id, lease_token, outcome,
+                                        started_at, finished_at, duration_ms)
+            SELECT :job_id, ended.document_id, ended.stage, ended.attempts, claimed.worker_id, gen_random_uuid(),
+                   '{SUCCEEDED}', ended.started_at, now(),
+                   (extract(epoch FROM now() - ended.started_at) * 1000)::bigint
+            FROM ended, claimed WHERE ended.status = '{StageStatus.COMPLETED}'
             """
         ),
         {

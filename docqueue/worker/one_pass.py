@@ -20,10 +20,11 @@ Rules:
   its own, with its own attempts and failure) and after the first stage when
   the document has more than SMALL_DOCUMENT_MAX_PAGES pages. The claimed
   stage's own error is the claim's, as it would be without the pass.
-- The pass has the claimed stage's time limit. If it runs past it, or its
-  process dies or passes its memory cap, the worker runs the claimed stage
-  on its own, in the same claim, and every later stage on its own after it:
-  a hostile file meets each stage's own limit and fails at its own stage.
+- The pass may run SMALL_DOCUMENT_PASS_SECONDS (or the claimed stage's
+  limit, if shorter). If it runs past that, or its process dies or passes
+  its memory cap, the worker runs the claimed stage on its own, in the same
+  claim, and every later stage on its own after it: a hostile file meets
+  each stage's own limit and fails at its own stage.
 - The publish walks the pipeline under the claim's fence, as a worker going
   on stage by stage would: a stage read in the pass stores its outputs
   (COPY) and records its result; any other stage is skipped if its

@@ -78,11 +78,14 @@ def _in_pdf_process(claim: Claim, time_limit: int, function, *args):
 
 def work_one_pass(step: Step, original: OriginalFile) -> dict | None:
     """Read a small document's one pass in a PDF process (see `one_pass`): stage name -> what it read; None
-    when the pass ran past the claimed stage's time limit, or its process died: run stage by stage instead."""
-    claim = step.claim
-    max_pages = get_settings().small_document_max_pages
+    when the pass ran past SMALL_DOCUMENT_PASS_SECONDS (or the claimed stage's limit, if shorter), or its process
+    died or passed its memory cap: run stage by stage instead."""
+    claim, settings = step.claim, get_settings()
+    # A small file that reads slowly (a hostile one draws millions of glyphs) costs the pass's few seconds,
+    # then meets each stage's own limit: not a first stage's whole limit twice.
+    limit = min(step.time_limit, settings.small_document_pass_seconds)
     try:
-        return _in_pdf_process(claim, step.time_limit, read_one_pass, original.fetch(), claim, max_pages)
+        return _in_pdf_process(claim, limit, read_one_pass, original.fetch(), claim, settings.small_document_max_pages)
     except (StageTimeout, StageProcessDied, MemoryCapExceeded) as error:
         logger.info("job %s: the one pass stopped (%s); running stage by stage", claim.job_id, type(error).__name__)
         return None
