@@ -47,6 +47,9 @@ def test_final_failures_recoveries_and_unattended_work_each_send_one_event(procf
             # One PDF process, so the one killed is the one running the stage (pebble breaks the whole
             # pool when a process dies while no task runs).
             "PDF_WORKER_PROCESSES": "1",
+            # The busy files go stage by stage, as large documents do (a small document's one pass would
+            # read them under `inspect`): the kills land in extract_text.
+            "SMALL_DOCUMENT_MAX_BYTES": "0",
         }
         worker = procfile("worker", **env)
         procfile("clock", **env)
