@@ -27,6 +27,8 @@ from benchkit import PeakRss, booted_worker, make_user, query, scratch_environme
 from durable_floor import durable_floor
 from pipeline_throughput import CORPUS
 
+from docqueue.local.procfile import REPO_ROOT
+
 MB = 1024 * 1024
 
 
@@ -52,6 +54,7 @@ def clock_pid(worker_pid: int) -> int | None:
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    sys.path.insert(0, str(REPO_ROOT))  # for `bench.durable_floor_actor`
     with tempfile.TemporaryDirectory(prefix="docqueue-ingest20-") as temp:
         folder = Path(temp) / "files"
         folder.mkdir()

@@ -56,6 +56,9 @@ class Read:
     result: Any
     outputs: Any = None
     units: tuple[str, int] | None = None
+    #: The stages after it are not read in the pass: the next stage will likely have work of its own
+    #: (OCR for pages without text), and what they would read would be dropped.
+    ends_pass: bool = False
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ Rules:
 - In the PDF process, the stages with a `OnePass` are read in pipeline
   order; the reading ends at the first that raises (that stage then runs on
   its own, with its own attempts and failure) and after the first stage when
-  the document has more than SMALL_DOCUMENT_MAX_PAGES pages. The claimed
+  the document has more than SMALL_DOCUMENT_MAX_PAGES pages, or after a
+  stage whose `Read` ends the pass (extract_text, when a page has no text:
+  OCR will likely run, and images and chunks come after it). The claimed
   stage's own error is the claim's, as it would be without the pass.
 - The pass may run SMALL_DOCUMENT_PASS_SECONDS (or the claimed stage's
   limit, if shorter). If it runs past that, or its process dies or passes
@@ -78,11 +80,13 @@ def read_one_pass(path: str, claim: Claim, max_pages: int) -> dict[str, Read | S
             if reading.read and document.page_count > max_pages:
                 break
             try:
-                reading.read[stage.name] = stage.one_pass.read(reading)
+                read = reading.read[stage.name] = stage.one_pass.read(reading)
             except Exception:
                 if not reading.read:
                     raise  # the claimed stage's own error
                 break  # that stage runs on its own, and meets its error there
+            if getattr(read, "ends_pass", False):
+                break
         return reading.read
 
 
