@@ -12,8 +12,8 @@ Rules:
 
 - Only a job whose first stage runs in the lane of the stage that finished:
   the I/O lane's thread cap counts messages.
-- For at most CHAIN_SECONDS from the start of the thread's message: after
-  that it hands back to Dramatiq, so the actor's backstop time limit and a
+- For at most WORKER_CHAIN_SECONDS from the start of the thread's message:
+  after that it hands back to Dramatiq, so the actor's backstop time limit and a
   deploy's drain see one message's worth of work.
 - Not once the worker is shutting down.
 - The thread tells the lease heartbeat which job it holds (`held_jobs`).
@@ -29,10 +29,8 @@ from docqueue.dispatch.dispatcher import nudge_dispatcher
 from docqueue.jobs import Dispatch
 from docqueue.pipeline import stage_named
 from docqueue.runtime.worker_shutdown import is_stopping
+from docqueue.settings import get_settings
 from docqueue.stages.stage import Stage
-
-#: Longest a thread goes on with kept jobs after its message began.
-CHAIN_SECONDS = 60.0
 
 _message = threading.local()
 
@@ -44,7 +42,8 @@ def message_began() -> None:
 
 def after_completion(finished: Stage) -> Dispatch | None:
     """Admit pending work now (a job has just completed); the admitted job this thread should claim, if any."""
-    keeps = not is_stopping() and time.monotonic() - getattr(_message, "began", 0.0) < CHAIN_SECONDS
+    chain = get_settings().worker_chain_seconds
+    keeps = not is_stopping() and time.monotonic() - getattr(_message, "began", 0.0) < chain
     with session_scope() as session:
         return nudge_dispatcher(
             session, keep=(lambda job: stage_named(job.stage).lane is finished.lane) if keeps else None

@@ -35,3 +35,13 @@ def ai_settings(monkeypatch, test_env):
     yield apply
     monkeypatch.undo()
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def one_job_per_run_stage(monkeypatch):
+    """`run_stage` here runs its message's job only: a test that queues many documents and runs one would
+    otherwise go on with the others admission gives it (`worker/next_job.py`, tested on its own)."""
+    monkeypatch.setenv("WORKER_CHAIN_SECONDS", "0")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

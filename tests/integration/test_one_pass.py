@@ -140,3 +140,23 @@ def test_a_retry_runs_the_stages_one_by_one(session, owner, pdf_calls):
     assert run_stage("inspect", job.id) == "done"
     assert process(session, document_id).status == "completed"
     assert pdf_calls == ["inspect.run", "extract_text.run", "extract_images.run"]
+
+
+def test_a_finished_jobs_thread_goes_on_with_a_job_it_admitted(session, owner, ai_settings):
+    ai_settings(WORKER_CHAIN_SECONDS=60, OCR_CONCURRENT_JOBS=2)
+    documents = [add_document(session, owner, make_pdf([f"document {n}"])) for n in range(4)]
+    DocumentQueueService(session).admit_pending()
+    session.commit()
+    # Two are admitted (their messages sent); the two others wait. Running the first one's message here, its
+    # thread admits the next as each job completes, and claims it itself.
+    assert run_stage("inspect", job_for(session, documents[0]).id) == "done"
+    statuses = session.execute(
+        sa.text("SELECT document_id, status FROM document_queue WHERE document_id = ANY(:d) ORDER BY document_id"),
+        {"d": documents},
+    ).all()
+    assert [status for _, status in statuses] == ["completed", "queued", "completed", "completed"]
+    claimed = session.execute(
+        sa.text("SELECT count(DISTINCT lease_token) FROM stage_attempts WHERE document_id = ANY(:d)"),
+        {"d": [documents[0], documents[2], documents[3]]},
+    ).scalar()
+    assert claimed == 3 * 4, "each job's stages were claimed and recorded as any other's"
