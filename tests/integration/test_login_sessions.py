@@ -125,6 +125,7 @@ def test_a_wrong_password_costs_one_hash_check_for_known_unknown_and_disabled_em
 
     make_user("known@example.com", password=PASSWORD)
     make_user("off@example.com", password=PASSWORD)
+    make_user("api-only@example.com")
     set_disabled(session, None, find_user(session, "off@example.com"), True)
     session.commit()
     checked = []
@@ -143,5 +144,8 @@ def test_a_wrong_password_costs_one_hash_check_for_known_unknown_and_disabled_em
     # A disabled account's right password is refused, after the same one check.
     assert log_in(client, "off@example.com", PASSWORD).status_code == 401
     assert checked[-1] == users.DUMMY_PASSWORD_HASH and len(checked) == 3
+    # An account made without a password takes no password at all, not even its stored marker.
+    assert log_in(client, "api-only@example.com", users.NO_PASSWORD).status_code == 401
+    assert checked[-1] == users.DUMMY_PASSWORD_HASH and len(checked) == 4
     # The dummy hash is made the way real ones are, so it costs the same.
     assert users.DUMMY_PASSWORD_HASH.split("$")[0] == checked[1].split("$")[0]
