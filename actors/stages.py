@@ -1,6 +1,7 @@
 """One Dramatiq actor per pipeline stage, made from the stage list.
 
-Each actor only names its stage and hands the job id to `run_stage`, so a
+Each actor only names its stage and hands its message's job id (or ids: a
+message may carry several of one owner's jobs) to `run_stage`, so a
 new stage in `docqueue/pipeline.py` gets its actor without a line here.
 """
 
@@ -21,8 +22,8 @@ STAGE_ACTOR_OPTIONS = {
 
 
 def _declare(stage: Stage) -> dramatiq.Actor:
-    def run(job_id: int) -> None:
-        run_stage(stage.name, job_id)
+    def run(job_ids: int | list[int]) -> None:
+        run_stage(stage.name, job_ids)
 
     run.__name__ = run.__qualname__ = stage.actor_name
     run.__doc__ = f"Stage `{stage.name}`: {stage.description}."

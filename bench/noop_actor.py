@@ -12,12 +12,12 @@ the actor named after its `stage` and only knows the pipeline's stages
 (`docqueue.dispatch.messages`), so jobs are enqueued at that stage and this
 worker, in its own namespace, answers them instead of the real one. Each
 message takes the path `docqueue.worker.stage_runner.run_stage` takes for a last
-stage whose work returned at once: the claim (`claim`, which
-opens the attempt row) in one transaction; then, fenced, `hold_lease`,
-`mark_completed` (closing the attempt), the older runs' outputs retired and
-the callback scheduled in another; then admission in the same thread, which
-keeps one admitted job and goes on with it, claimed with no message
-(`docqueue.worker.next_job`), as the runner does.
+stage whose work returned at once: the claim of the message's jobs (`claim_many`,
+which opens their attempt rows) in one transaction; then for each, fenced,
+`hold_lease`, `mark_completed` (closing the attempt), the older runs' outputs
+retired and the callback scheduled in another; then admission once in the same
+thread, which keeps one message's worth of admitted jobs and goes on with them,
+claimed with no message (`docqueue.worker.next_job`), as the runner does.
 """
 
 from actors.middleware.graceful_handback import GracefulHandback
@@ -39,6 +39,7 @@ import dramatiq  # noqa: E402
 
 from docqueue.callbacks import deliveries  # noqa: E402
 from docqueue.db import session_scope  # noqa: E402
+from docqueue.dispatch.messages import message_job_ids  # noqa: E402
 from docqueue.pipeline import first_stage  # noqa: E402
 from docqueue.queue import DocumentQueueService, run_outputs  # noqa: E402
 from docqueue.runtime import held_jobs  # noqa: E402
@@ -56,26 +57,26 @@ STAGE = first_stage()
     heartbeat_lease=True,
     io_lane=False,
 )
-def noop_stage(job_id: int) -> None:
-    """Run job `job_id`, and the jobs admission then gives this thread, as `run_stage` does."""
+def noop_stage(job_ids: int | list[int]) -> None:
+    """Run the message's jobs, and the jobs admission then gives this thread, as `run_stage` does."""
     next_job.message_began()
-    job: int | None = job_id
-    while job is not None:
-        held_jobs.holding(job)
-        job = _complete(job)
+    batch: list[int] | None = message_job_ids(job_ids)
+    while batch:
+        batch = _complete(batch)
 
 
-def _complete(job_id: int) -> int | None:
-    """Claim job `job_id` and complete it under its lease (a stale message: nothing); the next job to run here."""
+def _complete(job_ids: list[int]) -> list[int] | None:
+    """Claim the jobs in one statement and complete each under its lease (a stale message's: nothing); the next
+    jobs to run here."""
+    held_jobs.holding(job_ids)
     with session_scope() as session:
-        claim = DocumentQueueService(session).claim(job_id, STAGE.name, current_worker_id())
-        if claim is None:
-            return None
-    with session_scope() as session:
-        queue = DocumentQueueService(session)
-        queue.hold_lease(claim)
-        queue.mark_completed(claim)
-        run_outputs.retire_older_runs(session, claim.document_id, claim.job_id)
-        deliveries.schedule(session, claim.job_id)
-    kept = next_job.after_completion(STAGE)
-    return kept.job_id if kept is not None else None
+        claims = DocumentQueueService(session).claim_many(job_ids, STAGE.name, current_worker_id())
+    for claim in claims:
+        with session_scope() as session:
+            queue = DocumentQueueService(session)
+            queue.hold_lease(claim)
+            queue.mark_completed(claim)
+            run_outputs.retire_older_runs(session, claim.document_id, claim.job_id)
+            deliveries.schedule(session, claim.job_id)
+    kept = next_job.after_completion(STAGE) if claims else None
+    return [job.job_id for job in kept] if kept else None

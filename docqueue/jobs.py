@@ -59,6 +59,8 @@ class Dispatch:
 
     job_id: int
     stage: str
+    #: Its owner, where the sender knows it: only jobs of one owner share a message (`dispatch.messages`).
+    owner_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,8 @@ class Settings:
     small_document_max_pages: int
     small_document_pass_seconds: int
     worker_chain_seconds: int
+    jobs_per_message: int
+    worker_threads: int
     rows_per_statement: int
     chunk_size_chars: int
     chunk_overlap_chars: int
@@ -240,6 +242,8 @@ def load_settings() -> Settings:
         small_document_max_pages=read_int("SMALL_DOCUMENT_MAX_PAGES", 50, minimum=1),
         small_document_pass_seconds=read_int("SMALL_DOCUMENT_PASS_SECONDS", 10, minimum=1),
         worker_chain_seconds=read_int("WORKER_CHAIN_SECONDS", 60),
+        jobs_per_message=read_int("JOBS_PER_MESSAGE", 8, minimum=1),
+        worker_threads=worker_threads,
         rows_per_statement=read_int("ROWS_PER_STATEMENT", 1000, minimum=1),
         chunk_size_chars=read_int("CHUNK_SIZE_CHARS", 1000, minimum=100),
         chunk_overlap_chars=read_int("CHUNK_OVERLAP_CHARS", 200, minimum=0),

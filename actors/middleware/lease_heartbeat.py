@@ -25,6 +25,7 @@ from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
 
 from docqueue.db import session_scope
+from docqueue.dispatch.messages import message_job_ids
 from docqueue.queue.heartbeats import beat, claims_holding, forget_worker, held_claims
 from docqueue.runtime import held_jobs, lease_watch
 from docqueue.runtime.worker_identity import current_worker_id
@@ -68,7 +69,7 @@ class LeaseHeartbeat(Middleware):
     def before_process_message(self, broker, message):
         if broker.get_actor(message.actor_name).options.get("heartbeat_lease"):
             # The thread may go on with other jobs after this message's (`held_jobs`): it says so there.
-            held_jobs.holding(message.args[0])
+            held_jobs.holding(message_job_ids(message.args[0]))
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
         held_jobs.released()

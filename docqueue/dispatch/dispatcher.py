@@ -17,11 +17,13 @@ import redis.exceptions
 import sentry_sdk
 from sqlalchemy.orm import Session
 
-from docqueue.dispatch.messages import held_messages, send_stage_messages
+from docqueue.dispatch.messages import held_messages, in_messages, send_batches, send_stage_messages
 from docqueue.jobs import Dispatch, RecoveryCounts
 from docqueue.queue import dispatch_requests
+from docqueue.queue.heartbeats import live_workers
 from docqueue.queue.recovery import resend_lost_messages
 from docqueue.queue.service import DocumentQueueService
+from docqueue.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +40,8 @@ class DispatchReport:
     sent: int = 0
     #: Someone asked for a run while this one worked: the clock was notified to run again.
     more_requested: bool = False
-    #: The admitted job the caller keeps to claim itself (`keep`): no message was sent for it.
-    kept: Dispatch | None = None
+    #: The admitted jobs the caller keeps to claim itself (`keep`): no message was sent for them.
+    kept: list[Dispatch] | None = None
 
     def as_dict(self) -> dict:
         return {name: value for name, value in asdict(self).items() if name != "kept"}
@@ -59,8 +61,10 @@ def process_document_queue(
 
     Commits `session`. Returns `ran=False` when another dispatcher held the
     lock: that one sees this call's request and makes sure a run follows.
-    With `keep`, the first admitted job it accepts is not sent but returned
-    in the report's `kept`, for the caller to claim itself (`nudge_dispatcher`).
+    Admitted jobs travel several to a message where the capacity allows
+    (`jobs_per_message`). With `keep`, the first message's worth of admitted
+    jobs whose first job it accepts is not sent but returned in the report's
+    `kept`, for the caller to claim itself (`nudge_dispatcher`).
     """
     kept = None
     dispatch_requests.request_dispatch(session)
@@ -84,10 +88,11 @@ def process_document_queue(
             f"Recovered stale jobs: {recovered.requeued} back to pending, {recovered.failed} failed out of attempts",
             level="warning",
         )
+    batches = in_messages(admitted, jobs_per_message(session, len(admitted)))
     if keep is not None:
-        kept = next((dispatch for dispatch in admitted if keep(dispatch)), None)
-        admitted = [dispatch for dispatch in admitted if dispatch is not kept]
-    sent = send_stage_messages(redispatched + resent + admitted)
+        kept = next((batch for batch in batches if keep(batch[0])), None)
+        batches = [batch for batch in batches if batch is not kept]
+    sent = send_stage_messages(redispatched + resent) + send_batches(batches)
     more_requested = dispatch_requests.latest_request(session) != seen
     if more_requested:
         dispatch_requests.notify_clock(session)
@@ -98,11 +103,27 @@ def process_document_queue(
         failed_stale=recovered.failed,
         redispatched=len(redispatched),
         resent_lost=len(resent),
-        admitted=len(admitted),
+        admitted=len(admitted) - len(kept or ()),
         sent=sent,
         more_requested=more_requested,
         kept=kept,
     )
+
+
+def jobs_per_message(session: Session, admitted: int) -> int:
+    """How many of one owner's admitted jobs share a stage message (at most JOBS_PER_MESSAGE).
+
+    A message's jobs run one after another on one thread, so several go to a
+    message only while the in-flight capacity (OCR_CONCURRENT_JOBS) exceeds
+    the live workers' threads: each thread's share of the capacity. Below
+    that, one job a message, so that no thread idles while another holds
+    several. The live workers are asked only when more than one job was admitted.
+    """
+    settings = get_settings()
+    if admitted <= 1 or settings.jobs_per_message <= 1:
+        return 1
+    threads = max(live_workers(session), 1) * settings.worker_threads
+    return max(1, min(settings.jobs_per_message, settings.ocr_concurrent_jobs // threads))
 
 
 def _resend_lost(session: Session, queue: DocumentQueueService) -> list[Dispatch]:
@@ -117,9 +138,9 @@ def _resend_lost(session: Session, queue: DocumentQueueService) -> list[Dispatch
         return []
 
 
-def nudge_dispatcher(session: Session, keep: Callable[[Dispatch], bool] | None = None) -> Dispatch | None:
-    """Admit pending work now for lower latency, never failing the caller; with `keep`, return one admitted job
-    it accepts, sent to no one, for the caller to claim.
+def nudge_dispatcher(session: Session, keep: Callable[[Dispatch], bool] | None = None) -> list[Dispatch] | None:
+    """Admit pending work now for lower latency, never failing the caller; with `keep`, return one message's
+    worth of admitted jobs it accepts, sent to no one, for the caller to claim.
 
     Used right after an upload or a finished job has committed: an error here
     must not turn that success into a failure (a client would retry and
@@ -127,11 +148,11 @@ def nudge_dispatcher(session: Session, keep: Callable[[Dispatch], bool] | None =
     what just happened, and are the clock's. The clock's next tick does
     whatever this run could not.
 
-    A worker thread that has just finished a job keeps one (`keep`) and claims
-    it itself: no message, so no wait for a consumer's next poll of Redis (up
-    to DRAMATIQ_POLL_MS once a queue has been empty). The job is `queued` like
-    any admitted one: if the worker dies before claiming it, the clock re-sends
-    it after REDISPATCH_AFTER_SECONDS.
+    A worker thread that has just finished its jobs keeps a message's worth (`keep`) and claims
+    them itself: no message, so no wait for a consumer's next poll of Redis (up
+    to DRAMATIQ_POLL_MS once a queue has been empty). The jobs are `queued` like
+    any admitted ones: if the worker dies before claiming them, the clock re-sends
+    them after REDISPATCH_AFTER_SECONDS.
     """
     try:
         return process_document_queue(session, maintenance=False, keep=keep).kept

@@ -212,11 +212,11 @@ class DispatcherSteps:
             UPDATE document_queue q SET status = '{QueueStatus.QUEUED}', dispatched_at = now()
             FROM admitted, free
             WHERE q.id = admitted.id AND admitted.place <= free.slots AND q.status = '{QueueStatus.PENDING}' AND {ADMISSION_OPEN}
-            RETURNING q.id, q.stage
+            RETURNING q.id, q.stage, q.owner_id
             """,
             capacity=capacity,
             # Interactive work always keeps at least one slot.
             bulk_reserved=min(self.settings.bulk_reserved_slots, capacity - 1),
             most=min(self.settings.queue_batch_size, capacity),
         )
-        return [Dispatch(job_id=row.id, stage=row.stage) for row in rows]
+        return [Dispatch(job_id=row.id, stage=row.stage, owner_id=row.owner_id) for row in rows]

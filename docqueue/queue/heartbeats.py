@@ -54,6 +54,9 @@ _CLAIMS_HOLDING = f"""
     WHERE q.status = '{QueueStatus.PROCESSING}'
 """
 
+# Worker processes heard from within a lease's timeout: those admission spreads stage messages over.
+_LIVE_WORKERS = "SELECT count(*) FROM worker_heartbeats WHERE last_seen_at > now() - make_interval(secs => :timeout)"
+
 # Work that should be moving: admitted or due, not waiting out a retry backoff.
 _WAITING_WORK = f"""
     SELECT count(*) FROM document_queue
@@ -86,6 +89,11 @@ def beat(session: Session, worker_id: str, job_ids: list[int]) -> set[int]:
         {"worker_id": worker_id, "job_ids": list(job_ids), "timeout": get_settings().heartbeat_timeout_seconds},
     )
     return {row.id for row in rows}
+
+
+def live_workers(session: Session) -> int:
+    """How many worker processes beat within the last HEARTBEAT_TIMEOUT_SECONDS."""
+    return session.execute(text(_LIVE_WORKERS), {"timeout": get_settings().heartbeat_timeout_seconds}).scalar()
 
 
 def held_claims(session: Session, worker_id: str, job_ids: list[int]) -> set[int]:

@@ -29,23 +29,31 @@ class WorkerSteps:
     """The transitions a worker makes; `DocumentQueueService` provides `_execute` and `settings`."""
 
     def claim(self, job_id: int, stage: str, worker_id: str) -> Claim | None:
-        """Claim a queued job's stage for this worker, or None if the message was stale or its work is held.
+        """Claim a queued job's stage for this worker, or None if the message was stale or its work is held
+        (`claim_many` of one)."""
+        claims = self.claim_many([job_id], stage, worker_id)
+        return claims[0] if claims else None
+
+    def claim_many(self, job_ids: list[int], stage: str, worker_id: str) -> list[Claim]:
+        """Claim the queued jobs `job_ids` at `stage` for this worker, in one statement; the claims made, in the
+        order of `job_ids`. A job missing from them had a stale message, or its work is held.
 
         A job whose lane or stage an operator holds stays `queued`: the clock
         re-sends its message after REDISPATCH_AFTER_SECONDS, so it runs once resumed.
 
-        One conditional UPDATE: it matches only a job that is `queued` at
-        exactly this stage with attempts left, increments `attempts`, starts
-        a lease with a fresh fencing token, and opens the attempt's history row.
+        One conditional UPDATE: it matches only jobs that are `queued` at
+        exactly this stage with attempts left, increments each one's `attempts`,
+        starts a lease with a fresh fencing token for each row, and opens each
+        attempt's history row. Each claim is fenced, failed and retried on its own.
         """
-        row = self._execute(
+        rows = self._execute(
             f"""
             WITH claimed AS (
                 UPDATE document_queue SET
                     status = '{QueueStatus.PROCESSING}', attempts = attempts + 1, started_at = COALESCE(started_at, now()),
                     {NEW_LEASE}
-                WHERE id = :job_id AND status = '{QueueStatus.QUEUED}' AND stage = :stage AND attempts < max_attempts
-                  AND {not_held("document_queue")}
+                WHERE id = ANY(CAST(:job_ids AS bigint[])) AND status = '{QueueStatus.QUEUED}' AND stage = :stage
+                  AND attempts < max_attempts AND {not_held("document_queue")}
                 RETURNING {CLAIM_COLUMNS}, status
             ), document AS (
                 {documents_follow("claimed")}
@@ -55,13 +63,14 @@ class WorkerSteps:
                 {attempts.opened("claimed")}
             )
             {CLAIM_RESULT}
+            ORDER BY array_position(CAST(:job_ids AS bigint[]), claimed.id)
             """,
-            job_id=job_id,
+            job_ids=list(job_ids),
             stage=stage,
             worker_id=worker_id,
             heartbeat_timeout=self.settings.heartbeat_timeout_seconds,
-        ).first()
-        return Claim(*row) if row else None
+        )
+        return [Claim(*row) for row in rows]
 
     def hold_lease(self, claim: Claim) -> None:
         """Lock the job row for this transaction if the claim still holds, else raise LeaseLost.

@@ -1,9 +1,10 @@
-"""Which job each worker thread holds a claim on: what the lease heartbeat renews.
+"""Which jobs each worker thread holds claims on: what the lease heartbeat renews.
 
-A stage message names its job, but a thread that finishes one may go on
-with another job it was given at admission (`stage_runner`, no message):
-the thread says so here, and the heartbeat renews whatever each thread
-holds now rather than what its message named.
+A stage message names its jobs, but a thread that finishes them may go on
+with others it was given at admission (`stage_runner`, no message), and a
+message's jobs are claimed together and run one after another: the thread
+says here which it holds now (those running and those still waiting their
+turn), and the heartbeat renews those rather than what its message named.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import threading
 
 _lock = threading.Lock()
-_by_thread: dict[int, int] = {}
+_by_thread: dict[int, list[int]] = {}
 
 
-def holding(job_id: int) -> None:
-    """This thread now works on job `job_id` (until `released` or the next `holding`)."""
+def holding(job_ids: list[int]) -> None:
+    """This thread now holds the claims of `job_ids` (until `released` or the next `holding`)."""
     with _lock:
-        _by_thread[threading.get_ident()] = job_id
+        _by_thread[threading.get_ident()] = list(job_ids)
 
 
 def released() -> None:
@@ -29,4 +30,4 @@ def released() -> None:
 def held() -> list[int]:
     """The jobs this process's threads work on now."""
     with _lock:
-        return list(_by_thread.values())
+        return [job_id for job_ids in _by_thread.values() for job_id in job_ids]

@@ -1,12 +1,13 @@
-"""The job a worker thread goes on with after finishing one: admitted for it, and claimed with no message.
+"""The jobs a worker thread goes on with after finishing a message's: admitted for it, claimed with no message.
 
 With few jobs in flight (OCR_CONCURRENT_JOBS), every admitted job waited for
 a consumer's next poll of Redis, up to DRAMATIQ_POLL_MS once a queue had been
 empty: for a small document that wait was longer than its work. So the thread
-whose job has just freed a slot runs admission itself (`nudge_dispatcher`
-with `keep`), keeps one of the admitted jobs and claims it as a message's
-job would be claimed; the others are sent as usual. Admission's rules
-(capacity, users' shares, lanes) decide which job that is, as for any other.
+whose jobs have just freed slots runs admission itself (`nudge_dispatcher`
+with `keep`), keeps one message's worth of the admitted jobs (one job, or
+several of one owner: `dispatch.messages`) and claims them as a message's
+jobs would be claimed; the others are sent as usual. Admission's rules
+(capacity, users' shares, lanes) decide which jobs those are, as for any other.
 
 Rules:
 
@@ -16,7 +17,7 @@ Rules:
   after that it hands back to Dramatiq, so the actor's backstop time limit and a
   deploy's drain see one message's worth of work.
 - Not once the worker is shutting down.
-- The thread tells the lease heartbeat which job it holds (`held_jobs`).
+- The thread tells the lease heartbeat which jobs it holds (`held_jobs`).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def message_began() -> None:
     _message.began = time.monotonic()
 
 
-def after_completion(finished: Stage) -> Dispatch | None:
-    """Admit pending work now (a job has just completed); the admitted job this thread should claim, if any."""
+def after_completion(finished: Stage) -> list[Dispatch] | None:
+    """Admit pending work now (a job has just left its slot); the admitted jobs this thread should claim, if any."""
     chain = get_settings().worker_chain_seconds
     keeps = not is_stopping() and time.monotonic() - getattr(_message, "began", 0.0) < chain
     with session_scope() as session:

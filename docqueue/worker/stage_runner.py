@@ -12,8 +12,13 @@ one transaction per stage, not a broker round trip and a worker's poll per
 stage. It hands on by message when the next stage belongs to the other
 lane, or when the worker is shutting down. A job's first claim of a small
 document runs its first stages in one pass (`one_pass`); the work itself is
-done by `stage_work`. Once a job completes, admission runs in this thread
-and may give it its next job, claimed with no message (`next_job`).
+done by `stage_work`.
+
+A message may name several jobs of one owner at one stage (`dispatch.messages`):
+they are claimed in one statement, each with its own lease, and run one after
+another, each published, failed or handed back on its own. Once the message's
+jobs are done, admission runs once in this thread, if any of them freed a slot,
+and may give it its next jobs, claimed with no message (`next_job`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -28,7 +34,7 @@ from docqueue.ai.breakers import ServiceUnavailable
 from docqueue.callbacks import deliveries
 from docqueue.callbacks.sender import request_delivery
 from docqueue.db import session_scope
-from docqueue.dispatch.messages import send_stage_messages
+from docqueue.dispatch.messages import message_job_ids, send_batches, send_stage_messages
 from docqueue.jobs import Claim, Dispatch, LeaseLost
 from docqueue.pipeline import next_stage, progress_after, stage_named
 from docqueue.queue import DocumentQueueService, run_outputs, stage_records
@@ -47,6 +53,13 @@ from docqueue.worker.stage_outcomes import PassedOver, defer, fail, give_back, i
 from docqueue.worker.stage_work import Step, claimed, work, work_one_pass
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FreedSlot:
+    """A job's run ended here (completed, or parked while an operator holds its next stage): its slot is free."""
+
+    stage: Stage
 
 
 def _next_to_run(session: Session, claim: Claim) -> tuple[Stage | None, int, str]:
@@ -82,8 +95,9 @@ def goes_on(stage: Stage, following: Stage) -> bool:
     return following.lane is stage.lane and not is_stopping()
 
 
-def _publish(step: Step, result) -> Step | Dispatch | None:
-    """Record the stage's result and hand the job on, in one fenced transaction; the next step to run here, if any."""
+def _publish(step: Step, result) -> Step | FreedSlot | None:
+    """Record the stage's result and hand the job on, in one fenced transaction; the next step to run here, if
+    any, or `FreedSlot` when the job left its slot."""
     stage, claim = step.stage, step.claim
 
     def record(session: Session) -> tuple[Stage | None, int, str]:
@@ -99,15 +113,14 @@ def _publish(step: Step, result) -> Step | Dispatch | None:
     return _hand_on(step, record)
 
 
-def _hand_on(step: Step, record: Callable[[Session], tuple[Stage | None, int, str]]) -> Step | Dispatch | None:
+def _hand_on(step: Step, record: Callable[[Session], tuple[Stage | None, int, str]]) -> Step | FreedSlot | None:
     """Hold the claim's lease, `record` what the step did (it returns the next stage to run, or None when the run
-    is done, the progress reached and the stage that ran last), and hand the job on, in one fenced transaction; the next step to run
-    here, if any.
+    is done, the progress reached and the stage that ran last), and hand the job on, in one fenced transaction; the
+    next step to run here, if any, or `FreedSlot` when the job left its slot.
 
     The last stage completes the run: the document points at it and the
-    outputs of its other runs go, in the same transaction; then admission
-    runs, and may give this thread its next job (a `Dispatch`: `next_job`).
-    Each transition closes the attempt as succeeded in its own statement.
+    outputs of its other runs go, in the same transaction. Each transition
+    closes the attempt as succeeded in its own statement.
     """
     stage, claim = step.stage, step.claim
     dispatch = callback = going_on = None
@@ -131,13 +144,13 @@ def _hand_on(step: Step, record: Callable[[Session], tuple[Stage | None, int, st
     if dispatch is not None:
         send_stage_messages([dispatch])
     elif going_on is None:
-        # A finished job frees capacity: let the next one in now rather than at the next clock tick.
-        return next_job.after_completion(stage)
+        # A finished job frees capacity: the next is let in once this message's jobs are done (`_run_batch`).
+        return FreedSlot(stage)
     return going_on
 
 
-def _run_step(step: Step, original: OriginalFile) -> tuple[str, Step | Dispatch | None]:
-    """Run one claimed stage to its end; what happened, and the next step (or job: `next_job`) this thread runs."""
+def _run_step(step: Step, original: OriginalFile) -> tuple[str, Step | FreedSlot | None]:
+    """Run one claimed stage to its end; what happened, and the next step this thread runs (or `FreedSlot`)."""
     stage, claim = step.stage, step.claim
     try:
         if takes_one_pass(stage, claim) and (reads := work_one_pass(step, original)) is not None:
@@ -175,7 +188,7 @@ def _run_step(step: Step, original: OriginalFile) -> tuple[str, Step | Dispatch 
         return "failed", None
 
 
-def _go_on_without(step: Step, error: Exception) -> tuple[str, Step | Dispatch | None]:
+def _go_on_without(step: Step, error: Exception) -> tuple[str, Step | FreedSlot | None]:
     """An optional stage failed for good: record it failed and hand the run on (or complete it) without it."""
     try:
         return "done", _publish(step, passed_over(step.stage, step.claim, error))
@@ -189,36 +202,55 @@ def _go_on_without(step: Step, error: Exception) -> tuple[str, Step | Dispatch |
         return "lease_lost", None
 
 
-def run_stage(stage_name: str, job_id: int) -> str:
-    """Run stage `stage_name` for queue item `job_id` if this message wins the claim, the stages after it
-    that this worker goes on with, and the jobs admission then gives this thread (`next_job`).
+def run_stage(stage_name: str, job_ids: int | list[int]) -> str:
+    """Run stage `stage_name` for the queued jobs `job_ids` (a message's: one id, or several) that this message
+    wins the claim of, the stages after it that this worker goes on with, and the jobs admission then gives
+    this thread (`next_job`).
 
     Returns how the last of them ended: "dropped" (stale or duplicate
     message), "done", "deferred" (an outside service's breaker is open),
     "failed", "handed_back" (the worker is shutting down) or "lease_lost".
     """
     next_job.message_began()
-    job: Dispatch | None = Dispatch(job_id=job_id, stage=stage_name)
-    while job is not None:
-        held_jobs.holding(job.job_id)
-        outcome, job = _run_job(job)
+    batch = [Dispatch(job_id=job_id, stage=stage_name) for job_id in message_job_ids(job_ids)]
+    outcome = "dropped"
+    while batch:
+        outcome, batch = _run_batch(batch)
     return outcome
 
 
-def _run_job(job: Dispatch) -> tuple[str, Dispatch | None]:
-    """Claim `job` and run its stages here; how the last ended, and the next job this thread was given, if any."""
-    stage = stage_named(job.stage)
+def _run_batch(batch: list[Dispatch]) -> tuple[str, list[Dispatch] | None]:
+    """Claim the batch's jobs (one stage) in one statement and run each here in turn; how the last ended, and the
+    next batch admission gave this thread, if any (asked once, after the batch, if a job freed its slot)."""
+    stage = stage_named(batch[0].stage)
     if is_stopping():
-        # A message fetched while the worker shuts down: claimed here it would only be handed back.
-        send_stage_messages([job])
+        # A message fetched while the worker shuts down: claimed here its jobs would only be handed back.
+        send_batches([batch])
         return "handed_back", None
+    job_ids = [job.job_id for job in batch]
+    held_jobs.holding(job_ids)
     with session_scope() as session:
-        claim = DocumentQueueService(session).claim(job.job_id, stage.name, current_worker_id())
-        step = claimed(stage, claim) if claim is not None else None
-    if step is None:
-        logger.info("dropping message for job %s stage %s: not queued at that stage", job.job_id, stage.name)
-        return "dropped", None
-    with tempfile.TemporaryDirectory(prefix=f"docqueue-{job.job_id}-") as directory:
+        claims = DocumentQueueService(session).claim_many(job_ids, stage.name, current_worker_id())
+    if len(claims) < len(batch):
+        dropped = sorted(set(job_ids) - {claim.job_id for claim in claims})
+        logger.info("dropping messages for jobs %s stage %s: not queued at that stage", dropped, stage.name)
+    outcome, freed = "dropped", None
+    for turn, claim in enumerate(claims):
+        waiting = claims[turn:]
+        held_jobs.holding([each.job_id for each in waiting])
+        if is_stopping():
+            for each in waiting:
+                give_back(each, None)
+            return "handed_back", None
+        outcome, ended = _run_job(claimed(stage, claim))
+        freed = ended or freed
+    held_jobs.holding([])
+    return outcome, next_job.after_completion(freed.stage) if freed is not None else None
+
+
+def _run_job(step: Step) -> tuple[str, FreedSlot | None]:
+    """Run a claimed job's stages here; how the last ended, and `FreedSlot` if the job left its slot."""
+    with tempfile.TemporaryDirectory(prefix=f"docqueue-{step.claim.job_id}-") as directory:
         original = OriginalFile(step.claim.document_id, directory)
         while isinstance(step, Step):
             outcome, step = _run_step(step, original)

@@ -49,4 +49,4 @@ WITH in_flight AS (
 UPDATE document_queue q SET status = 'queued', dispatched_at = now()
 FROM admitted, free
 WHERE q.id = admitted.id AND admitted.place <= free.slots AND q.status = 'pending' AND NOT EXISTS (SELECT 1 FROM queue_control WHERE admission_paused)
-RETURNING q.id, q.stage
+RETURNING q.id, q.stage, q.owner_id
