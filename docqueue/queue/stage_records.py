@@ -28,9 +28,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from docqueue.jobs import Claim, LeaseLost
-from docqueue.queue.attempts import SUCCEEDED
 from docqueue.queue.lease import HOLDS_LEASE, claim_params
-from docqueue.statuses import QueueStatus, StageStatus
+from docqueue.statuses import AttemptOutcome, QueueStatus, StageStatus
 
 # -- fragments for the queue service's transitions ---------------------------------
 # Each takes the name of a CTE of the transition's statement; parameters are named in the docstrings.
@@ -223,7 +222,7 @@ def ended_in_passing(
             INSERT INTO stage_attempts (job_id, document_id, stage, attempt, worker_id, lease_token, outcome,
                                         started_at, finished_at, duration_ms)
             SELECT :job_id, ended.document_id, ended.stage, ended.attempts, claimed.worker_id, gen_random_uuid(),
-                   '{SUCCEEDED}', ended.started_at, now(),
+                   '{AttemptOutcome.SUCCEEDED}', ended.started_at, now(),
                    (extract(epoch FROM now() - ended.started_at) * 1000)::bigint
             FROM ended, claimed WHERE ended.status = '{StageStatus.COMPLETED}'
             """
