@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from docqueue.pipeline import stage_named
-from docqueue.queue.stage_records import StageRecordView
+from docqueue.queue.stage_record_reads import StageRecordView
 from docqueue.statuses import DocumentStatus
 
 #: What a stage record shows when its run failed before reaching it: it will never run in that run.

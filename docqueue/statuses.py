@@ -90,6 +90,21 @@ class StageStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class AttemptOutcome(StrEnum):
+    """How one attempt at a stage ended (`stage_attempts`, `queue/attempts.py`)."""
+
+    #: Claimed and not ended yet; only a running attempt is closed.
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    #: Failed; the job goes back to pending to try the stage again.
+    RETRYING = "retrying"
+    FAILED = "failed"
+    #: Taken back by the clock from a worker that stopped heartbeating.
+    LOST = "lost"
+    #: Handed back unfinished: the worker shutting down, or the dispatcher making room.
+    HANDED_BACK = "handed_back"
+
+
 class CallbackStatus(StrEnum):
     """States of one callback delivery (`callback_deliveries`, `callbacks/deliveries.py`)."""
 

@@ -15,7 +15,7 @@ from docqueue.document_state import document_state
 from docqueue.documents import UploadRejected, get_document, upload_too_large_message, validate_priority
 from docqueue.jobs import AlreadyQueued
 from docqueue.pipeline import STAGE_NAMES
-from docqueue.queue import idempotency, run_outputs, stage_records
+from docqueue.queue import idempotency, run_outputs, stage_record_reads
 from docqueue.queue.attempts import attempt_history
 from docqueue.queue.backlog import lane_backlog
 from docqueue.queue.dashboard import read_dashboard
@@ -136,7 +136,7 @@ def document_detail(document_id: int):
     document = owned_document(document_id)
     state = document_state(
         document.status,
-        stage_records.latest_run_records(db.session, document.id),
+        stage_record_reads.latest_run_records(db.session, document.id),
         page_notes(db.session, document.id),
     )
     return jsonify(

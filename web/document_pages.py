@@ -19,7 +19,7 @@ from docqueue.document_state import document_state
 from docqueue.documents import get_document
 from docqueue.jobs import AlreadyQueued
 from docqueue.models import MAX_ID
-from docqueue.queue import run_outputs, stage_records
+from docqueue.queue import run_outputs, stage_record_reads
 from docqueue.queue.owner_retries import NothingToRetry
 from docqueue.results.chunks import list_chunks
 from docqueue.results.enrichment import list_answers
@@ -68,7 +68,7 @@ def _status_context(document) -> dict:
     run = run_outputs.results_run(db.session, document.id)
     state = document_state(
         document.status,
-        stage_records.latest_run_records(db.session, document.id),
+        stage_record_reads.latest_run_records(db.session, document.id),
         page_notes(db.session, document.id),
     )
     return {
@@ -76,7 +76,7 @@ def _status_context(document) -> dict:
         "state": state,
         "stages": state.stages,
         "run": run,
-        "searchable": run.complete and stage_records.stage_completed(db.session, run.job_id, "searchable_pdf"),
+        "searchable": run.complete and stage_record_reads.stage_completed(db.session, run.job_id, "searchable_pdf"),
         "polling": document.status in UNFINISHED_STATUSES,
     }
 

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from docqueue.models.base import Base, sql_in
-from docqueue.statuses import OcrRangeStatus, StageStatus
+from docqueue.statuses import AttemptOutcome, OcrRangeStatus, StageStatus
 
 
 class StageRecord(Base):
@@ -73,7 +73,7 @@ class StageAttempt(Base):
     worker_id: Mapped[str] = mapped_column(String(255))
     # The claim's fencing token: names the attempt uniquely.
     lease_token: Mapped[str] = mapped_column(UUID(as_uuid=False), unique=True)
-    outcome: Mapped[str] = mapped_column(String(16), server_default=text("'running'"))
+    outcome: Mapped[str] = mapped_column(String(16), server_default=text(f"'{AttemptOutcome.RUNNING}'"))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     duration_ms: Mapped[int | None] = mapped_column(BigInteger)
@@ -81,10 +81,7 @@ class StageAttempt(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
-        CheckConstraint(
-            "outcome IN ('running', 'succeeded', 'retrying', 'failed', 'lost', 'handed_back')",
-            name="stage_attempts_outcome_valid",
-        ),
+        CheckConstraint(sql_in("outcome", AttemptOutcome), name="stage_attempts_outcome_valid"),
         Index("stage_attempts_document_idx", "document_id", "id"),
         Index("stage_attempts_job_idx", "job_id"),
     )

@@ -24,23 +24,22 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from docqueue.errors import failure_label
+from docqueue.statuses import AttemptOutcome
 
 if TYPE_CHECKING:
     from docqueue.jobs import Claim
 
-#: How an attempt ended.
-SUCCEEDED, RETRYING, FAILED, LOST, HANDED_BACK = "succeeded", "retrying", "failed", "lost", "handed_back"
 #: The kind of failure of an attempt the clock took back from a worker that stopped heartbeating.
 WORKER_LOST = "worker lost"
 
 
 # Closes running attempts; `{match}` says which (`{source}`: a table or CTE it joins, if any).
-_CLOSE = """
-    UPDATE stage_attempts a SET outcome = {outcome}, finished_at = now(),
+_CLOSE = f"""
+    UPDATE stage_attempts a SET outcome = {{outcome}}, finished_at = now(),
            duration_ms = (extract(epoch FROM now() - a.started_at) * 1000)::bigint,
-           error_class = {error_class}, error_message = {error_message}
-    {source}
-    WHERE a.outcome = 'running' AND {match}
+           error_class = {{error_class}}, error_message = {{error_message}}
+    {{source}}
+    WHERE a.outcome = '{AttemptOutcome.RUNNING}' AND {{match}}
 """
 
 
@@ -50,7 +49,7 @@ def closed_by_recovery(source: str) -> str:
     The clock's recovery runs it as a CTE of the statement that takes the jobs back.
     """
     return _CLOSE.format(
-        outcome=f"'{LOST}'",
+        outcome=f"'{AttemptOutcome.LOST}'",
         error_class=f"'{WORKER_LOST}'",
         error_message=f"{source}.error_message",
         source=f"FROM {source}",
@@ -66,7 +65,7 @@ def closed_to_make_room(source: str) -> str:
     """An UPDATE closing, as handed back, the attempts of the jobs in CTE `source` (which returns `old_token`) that
     the dispatcher handed back to make room (`DispatcherSteps.make_room`)."""
     return _CLOSE.format(
-        outcome=f"'{HANDED_BACK}'",
+        outcome=f"'{AttemptOutcome.HANDED_BACK}'",
         error_class="NULL",
         error_message="'{}'".format(MADE_ROOM.replace("'", "''")),  # a constant, quoted as SQL
         source=f"FROM {source}",
@@ -87,7 +86,7 @@ def opened(source: str) -> str:
 def succeeded(source: str) -> str:
     """An UPDATE closing as succeeded the attempt of claim `:lease_token` if the hand-on CTE `source` matched."""
     return _CLOSE.format(
-        outcome=f"'{SUCCEEDED}'",
+        outcome=f"'{AttemptOutcome.SUCCEEDED}'",
         error_class="NULL",
         error_message="NULL",
         source=f"FROM {source}",
@@ -96,7 +95,11 @@ def succeeded(source: str) -> str:
 
 
 def close_attempt(
-    session: Session, claim: Claim, outcome: str, error: BaseException | None = None, message: str | None = None
+    session: Session,
+    claim: Claim,
+    outcome: AttemptOutcome,
+    error: BaseException | None = None,
+    message: str | None = None,
 ) -> None:
     """Record how the claim's attempt ended; call in the transaction of the transition that ends it.
 

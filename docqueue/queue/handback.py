@@ -16,10 +16,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from docqueue.jobs import Claim, Dispatch, LeaseLost
-from docqueue.queue.attempts import HANDED_BACK, close_attempt
+from docqueue.queue.attempts import close_attempt
 from docqueue.queue.fragments import RELEASE_LEASE
 from docqueue.queue.lease import HOLDS_LEASE
-from docqueue.statuses import QueueStatus
+from docqueue.statuses import AttemptOutcome, QueueStatus
 
 _HAND_BACK = f"""
     UPDATE document_queue SET status = '{QueueStatus.QUEUED}', attempts = greatest(attempts - 1, 0), dispatched_at = now(),
@@ -34,7 +34,7 @@ def hand_back(
 ) -> Dispatch:
     """Return the claimed item to `queued`, its attempt closed as handed back `why`; raises LeaseLost if the claim
     no longer holds."""
-    close_attempt(session, claim, HANDED_BACK, message=why)
+    close_attempt(session, claim, AttemptOutcome.HANDED_BACK, message=why)
     row = session.execute(text(_HAND_BACK), {"job_id": claim.job_id, "lease_token": claim.lease_token}).first()
     if row is None:
         raise LeaseLost(f"job {claim.job_id} lost its lease before it could be handed back")

@@ -23,11 +23,11 @@ from docqueue.dispatch.messages import send_stage_messages
 from docqueue.errors import StageError, StageTimeout, failure_kind, is_users_news
 from docqueue.jobs import Claim, LeaseLost
 from docqueue.queue import DocumentQueueService
-from docqueue.queue.attempts import FAILED, RETRYING, close_attempt
+from docqueue.queue.attempts import close_attempt
 from docqueue.queue.deferral import defer_claim
 from docqueue.queue.handback import hand_back
 from docqueue.stages.stage import Stage
-from docqueue.statuses import FailureKind
+from docqueue.statuses import AttemptOutcome, FailureKind
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,9 @@ def _record_failure(
     try:
         with session_scope() as session:
             status = DocumentQueueService(session).mark_failed(claim, message, kind, traceback)
-            close_attempt(session, claim, FAILED if status == "failed" else RETRYING, error, message)
+            close_attempt(
+                session, claim, AttemptOutcome.FAILED if status == "failed" else AttemptOutcome.RETRYING, error, message
+            )
             callback = deliveries.schedule(session, claim.job_id) if status == "failed" else None
     except LeaseLost:
         logger.warning(

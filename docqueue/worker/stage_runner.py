@@ -38,14 +38,14 @@ from docqueue.dispatch.messages import message_job_ids, send_batches, send_stage
 from docqueue.jobs import Claim, Dispatch, LeaseLost
 from docqueue.pipeline import next_stage, progress_after, stage_named
 from docqueue.queue import DocumentQueueService, run_outputs, stage_records
-from docqueue.queue.attempts import FAILED, close_attempt
+from docqueue.queue.attempts import close_attempt
 from docqueue.runtime import held_jobs
 from docqueue.runtime.pdf_pool import StageStopped
 from docqueue.runtime.pool_share import Preempted
 from docqueue.runtime.worker_identity import current_worker_id
 from docqueue.runtime.worker_shutdown import WorkerStopping, is_stopping
 from docqueue.stages.stage import Skipped, Stage
-from docqueue.statuses import STAGE_RETRY
+from docqueue.statuses import STAGE_RETRY, AttemptOutcome
 from docqueue.storage.originals import OriginalFile
 from docqueue.worker import next_job
 from docqueue.worker.one_pass import record_one_pass, takes_one_pass
@@ -105,7 +105,7 @@ def _publish(step: Step, result) -> Step | FreedSlot | None:
             stage_records.skip(session, claim, result.reason)
         elif isinstance(result, PassedOver):
             stage_records.fail_optional(session, claim, result.message)
-            close_attempt(session, claim, FAILED, result.error, result.message)
+            close_attempt(session, claim, AttemptOutcome.FAILED, result.error, result.message)
         else:
             stage.record(session, claim, result)
         return _next_to_run(session, claim)

@@ -7,11 +7,12 @@ import sqlalchemy as sa
 from docqueue.db import session_scope
 from docqueue.pipeline import STAGE_NAMES
 from docqueue.queue import DocumentQueueService
-from docqueue.queue.attempts import SUCCEEDED, attempt_history, close_attempt
+from docqueue.queue.attempts import attempt_history, close_attempt
 from docqueue.queue.cleanup import delete_old_completed
 from docqueue.queue.handback import hand_back
 from docqueue.queue.heartbeats import beat, forget_worker, liveness
 from docqueue.settings import get_settings
+from docqueue.statuses import AttemptOutcome
 from tests.support.factories import add_document
 
 
@@ -43,7 +44,7 @@ def test_the_clock_closes_a_dead_workers_attempt_as_lost(session, make_user):
     assert attempt["error_message"] == "worker dead stopped responding during stage inspect (attempt 1 of 3)"
     assert attempt["finished_at"] and attempt["duration_ms"] >= 0
     # The worker that comes back later cannot rewrite what happened.
-    close_attempt(session, claim, SUCCEEDED)
+    close_attempt(session, claim, AttemptOutcome.SUCCEEDED)
     session.commit()
     assert attempt_history(session, document_id)[0]["outcome"] == "lost"
 

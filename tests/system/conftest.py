@@ -10,11 +10,8 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from tests.support.browser import CHROMIUM_ARGS
-from tests.support.chaos import (
-    PrivatePostgres,
-    PrivateRedis,
-)
 from tests.support.pooler import PgBouncer
+from tests.support.private_servers import PrivatePostgres, PrivateRedis
 
 
 @pytest.fixture
