@@ -24,6 +24,41 @@ def make_pdf(pages: list[str]) -> bytes:
     return document.tobytes()
 
 
+def milestone_pdf(count: int, every: int) -> bytes:
+    """A PDF of `count` pages, textless but for "milestone N" on every `every`-th page N.
+
+    Written as PDF objects directly: made with PyMuPDF's `new_page`, 10,000 pages took 20 s.
+    The blank pages share one empty content stream, as a scanner's export often does.
+    """
+    objects = [
+        "<</Type/Catalog/Pages 2 0 R>>",
+        "",
+        "<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>",
+        "<</Length 0>>stream\n\nendstream",
+    ]
+    kids = []
+    for n in range(1, count + 1):
+        contents = 4
+        if n % every == 0:
+            text = f"BT /F1 12 Tf 72 720 Td (milestone {n}) Tj ET"
+            objects.append(f"<</Length {len(text)}>>stream\n{text}\nendstream")
+            contents = len(objects)
+        objects.append(
+            f"<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]/Resources<</Font<</F1 3 0 R>>>>/Contents {contents} 0 R>>"
+        )
+        kids.append(f"{len(objects)} 0 R")
+    objects[1] = f"<</Type/Pages/Count {count}/Kids[{' '.join(kids)}]>>"
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    out += f"trailer\n<</Size {len(objects) + 1}/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
 def add_document(session, owner_id: int, data: bytes = b"", *, filename: str = "doc.pdf", priority=None) -> int:
     """Store `data` as an uploaded document (queued as pending); return its id."""
     document = queue_upload(
