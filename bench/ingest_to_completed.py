@@ -16,6 +16,7 @@ skips a file whose bytes it already holds), so the work is real-world PDFs, not 
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -102,6 +103,10 @@ def main() -> None:
     if clock_memory:
         print(f"  clock: RSS {clock_memory.peak / MB:.0f} MB")
     print(floor_check)
+    print(
+        "settings:",
+        " ".join(f"{k}={os.environ.get(k, '(default)')}" for k in ("OCR_CONCURRENT_JOBS", "JOBS_PER_MESSAGE")),
+    )
 
 
 if __name__ == "__main__":

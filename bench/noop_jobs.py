@@ -136,7 +136,8 @@ def main() -> None:
     print(
         "settings:",
         " ".join(
-            f"{k}={env.get(k, '(default)')}" for k in ("OCR_CONCURRENT_JOBS", "WORKER_PROCESSES", "WORKER_THREADS")
+            f"{k}={env.get(k, '(default)')}"
+            for k in ("OCR_CONCURRENT_JOBS", "JOBS_PER_MESSAGE", "WORKER_PROCESSES", "WORKER_THREADS")
         ),
     )
 

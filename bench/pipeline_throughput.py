@@ -186,7 +186,10 @@ def main() -> None:
     print(floor_check)
     print(
         "settings:",
-        shlex.join(f"{k}={os.environ.get(k, '(default)')}" for k in ("OCR_CONCURRENT_JOBS", "PDF_WORKER_PROCESSES")),
+        shlex.join(
+            f"{k}={os.environ.get(k, '(default)')}"
+            for k in ("OCR_CONCURRENT_JOBS", "JOBS_PER_MESSAGE", "PDF_WORKER_PROCESSES")
+        ),
     )
 
 

@@ -32,7 +32,9 @@ CHAOS_ENV = {
     "REDISPATCH_AFTER_SECONDS": "4",
     "RETRY_BACKOFF_SECONDS": "1",
     "MAX_ATTEMPTS": "10",
-    "OCR_CONCURRENT_JOBS": "6",
+    # Twelve slots for the worker's four threads: admission puts three of the owner's jobs in a message
+    # (`dispatch.dispatcher.jobs_per_message`), so faults land in batches too, before and during their turns.
+    "OCR_CONCURRENT_JOBS": "12",
     # The two long documents (8 pages) run stage by stage, so a fault lands mid-stage in extract_text as the
     # tests intend; the corpus files (most of at most 4 pages) take the small document's one pass: both paths
     # are broken on purpose.
