@@ -5,7 +5,8 @@ from __future__ import annotations
 import pymupdf
 import pytest
 
-from tests.support.factories import add_document, form_bomb
+from tests.support.factories import add_document
+from tests.support.hostile_files import form_bomb
 from tests.support.processes import CORPUS
 from tests.support.stages import assert_plain, job_for, process
 

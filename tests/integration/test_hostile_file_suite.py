@@ -18,7 +18,8 @@ import sqlalchemy as sa
 
 from docqueue.results.pages import page_texts
 from docqueue.runtime.pdf_processes import shutdown_pdf_pool
-from tests.support.factories import add_document, make_pdf, milestone_pdf
+from tests.support.factories import add_document, make_pdf
+from tests.support.hostile_files import milestone_pdf
 from tests.support.processes import CORPUS
 from tests.support.scans import jbig2_claiming
 from tests.support.stages import job_for, process

@@ -19,11 +19,10 @@ from docqueue.runtime.pdf_processes import shutdown_pdf_pool
 from docqueue.settings import get_settings
 from docqueue.statuses import FailureKind
 from tests.support.api import Api, create_admin_with_cli
-from tests.support.factories import (
-    add_document,
+from tests.support.factories import add_document, make_pdf
+from tests.support.hostile_files import (
     cyclic_page_tree_pdf,
     jpeg_claiming,
-    make_pdf,
     make_slow_pdf,
     png_bomb,
     text_bomb_pdf,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tests.support.api import auth
-from tests.support.factories import add_document, make_pdf, make_slow_pdf
+from tests.support.factories import add_document, make_pdf
+from tests.support.hostile_files import make_slow_pdf
 from tests.support.service_stub import chat_answer
 from tests.support.stages import settle
 

@@ -19,7 +19,8 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware, SkipMessage
 
 from docqueue.skipped_messages import quiet_skipped_messages
-from tests.support.factories import add_document, make_busy_pdf, make_pdf
+from tests.support.factories import add_document, make_pdf
+from tests.support.hostile_files import make_busy_pdf
 from tests.support.processes import wait_until
 from tests.support.sentry_receiver import SentryReceiver
 

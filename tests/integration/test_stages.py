@@ -12,7 +12,8 @@ from docqueue.pipeline import STAGE_NAMES
 from docqueue.queue import DocumentQueueService
 from docqueue.results.pages import page_texts, result_pages
 from docqueue.worker.stage_runner import run_stage
-from tests.support.factories import add_document, make_busy_pdf, make_pdf, make_tiff
+from tests.support.factories import add_document, make_pdf, make_tiff
+from tests.support.hostile_files import make_busy_pdf
 from tests.support.processes import CORPUS
 from tests.support.stages import job_for, process
 

@@ -13,7 +13,7 @@ import time
 import sqlalchemy as sa
 
 from tests.support.chaos_clean_run import ChaosDocument, digest
-from tests.support.factories import make_long_pdf
+from tests.support.hostile_files import make_long_pdf
 from tests.support.processes import CORPUS, wait_until
 
 #: Documents per scenario: modest in CI; `python bench/chaos.py N` sets more.

@@ -14,7 +14,8 @@ from playwright.sync_api import expect
 from docqueue.statuses import FailureKind
 from tests.support.admin_browser import log_in, shot
 from tests.support.browser import PASSWORD
-from tests.support.factories import add_document, make_endless_pdf
+from tests.support.factories import add_document
+from tests.support.hostile_files import make_endless_pdf
 from tests.support.processes import CORPUS, start_web, wait_until
 
 FINISHED_TIMEOUT_MS = 60_000

@@ -16,7 +16,7 @@ import requests
 import sqlalchemy as sa
 
 from tests.support.api import Api, create_admin_with_cli
-from tests.support.factories import make_slow_pdf
+from tests.support.hostile_files import make_slow_pdf
 from tests.support.processes import CORPUS, free_port, start_web, wait_for_web, wait_until
 
 # make_slow_pdf's pages draw millions of characters: slow to read, and over the default 1 GB per PDF

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tests.support.factories import add_document, make_long_pdf
+from tests.support.factories import add_document
+from tests.support.hostile_files import make_long_pdf
 from tests.support.processes import wait_until
 
 SHORT_BEATS = {"HEARTBEAT_INTERVAL_SECONDS": "1", "HEARTBEAT_TIMEOUT_SECONDS": "3", "DISPATCH_INTERVAL_SECONDS": "1"}

@@ -13,7 +13,8 @@ from playwright.sync_api import expect
 
 from tests.support.admin_browser import log_in, shot
 from tests.support.browser import PASSWORD
-from tests.support.factories import make_pdf, make_slow_pdf
+from tests.support.factories import make_pdf
+from tests.support.hostile_files import make_slow_pdf
 from tests.support.processes import start_web
 from tests.support.service_stub import ServiceStub, chat_answer, start_stub
 from tests.support.tolerant_pdfs import with_broken_content_stream

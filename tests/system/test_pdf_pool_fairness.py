@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from docqueue.queue.attempts import MADE_ROOM
 from tests.support.api import Api
-from tests.support.factories import form_bomb, make_pdf
+from tests.support.factories import make_pdf
+from tests.support.hostile_files import form_bomb
 from tests.support.processes import start_web, wait_until
 
 PREEMPTED = "another user's work waited for this PDF process: the work resumes later"

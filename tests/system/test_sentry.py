@@ -13,7 +13,8 @@ import time
 import psutil
 import sqlalchemy as sa
 
-from tests.support.factories import add_document, make_busy_pdf, make_pdf
+from tests.support.factories import add_document, make_pdf
+from tests.support.hostile_files import make_busy_pdf
 from tests.support.processes import wait_until
 from tests.support.sentry_receiver import SentryReceiver
 from tests.support.service_stub import ServiceStub, start_stub
