@@ -35,9 +35,9 @@ def in_messages(dispatches: list[Dispatch], per_message: int = 1) -> list[list[D
     return messages
 
 
-def send_stage_messages(dispatches: list[Dispatch], per_message: int = 1) -> int:
-    """Send the dispatches' messages (`in_messages`); return how many jobs were sent."""
-    return send_batches(in_messages(dispatches, per_message))
+def send_stage_messages(dispatches: list[Dispatch]) -> int:
+    """Send one message per dispatch; return how many jobs were sent."""
+    return send_batches([[dispatch] for dispatch in dispatches])
 
 
 def send_batches(batches: list[list[Dispatch]]) -> int:

@@ -7,7 +7,7 @@ import dramatiq
 import sqlalchemy as sa
 
 from docqueue.dispatch.dispatcher import process_document_queue
-from docqueue.dispatch.messages import held_messages
+from docqueue.dispatch.messages import held_messages, message_job_ids
 from docqueue.pipeline import first_stage
 from docqueue.queue import DocumentQueueService
 from docqueue.queue.operator import OperatorActions
@@ -25,7 +25,7 @@ def sent_messages() -> list[list[int]]:
     messages = [
         dramatiq.Message.decode(data) for data in broker.client.hvals(f"{broker.namespace}:{stage.queue_name}.msgs")
     ]
-    return [message.args[0] if isinstance(message.args[0], list) else [message.args[0]] for message in messages]
+    return [message_job_ids(message.args[0]) for message in messages]
 
 
 def owners_of(session, job_ids: list[int]) -> set[int]:
@@ -38,15 +38,19 @@ def statuses(session, job_ids: list[int]) -> list[str]:
     return [status for _, status in sorted(rows, key=lambda row: job_ids.index(row.id))]
 
 
-def queued_jobs(session, owner_id: int, count: int, pages=None) -> list[int]:
-    """`count` admitted jobs of small PDFs for `owner_id` (or of the files `pages` makes), their messages unsent."""
-    documents = [add_document(session, owner_id, make_pdf([f"file {owner_id}-{n}"])) for n in range(count)]
+def queued_jobs(session, owner_id: int, files: list[bytes]) -> list[int]:
+    """Admitted jobs of `owner_id`'s uploads of `files`, in order, their messages unsent."""
+    documents = [add_document(session, owner_id, data) for data in files]
     DocumentQueueService(session).admit_pending()
     session.commit()
     rows = session.execute(
         sa.text("SELECT id FROM document_queue WHERE document_id = ANY(:d) ORDER BY id"), {"d": documents}
     )
     return list(rows.scalars())
+
+
+def small_pdfs(count: int) -> list[bytes]:
+    return [make_pdf([f"file {n}"]) for n in range(count)]
 
 
 def test_admission_puts_one_owners_jobs_in_a_message_only_while_capacity_exceeds_the_threads(
@@ -77,11 +81,11 @@ def test_with_no_more_capacity_than_threads_each_job_has_its_own_message(session
 
 def test_a_messages_jobs_are_claimed_in_one_statement_and_each_completes(session, owner, monkeypatch, ai_settings):
     ai_settings(OCR_CONCURRENT_JOBS=8, SMALL_DOCUMENT_MAX_BYTES=0)
-    singles = queued_jobs(session, owner, 3)
+    singles = queued_jobs(session, owner, small_pdfs(3))
     with counting_statements(monkeypatch) as one_by_one:
         for job_id in singles:
             assert run_stage("inspect", job_id) == "done"
-    batch = queued_jobs(session, owner, 3)
+    batch = queued_jobs(session, owner, small_pdfs(3))
     held = []
     real_run_job = stage_runner._run_job
     monkeypatch.setattr(
@@ -102,27 +106,20 @@ def test_a_messages_jobs_are_claimed_in_one_statement_and_each_completes(session
 
 def test_one_broken_file_in_a_message_fails_alone(session, owner, ai_settings):
     ai_settings(OCR_CONCURRENT_JOBS=8)
-    documents = [
-        add_document(session, owner, make_pdf(["fine"])),
-        add_document(session, owner, b"%PDF-1.4 this is not really a PDF at all"),
-        add_document(session, owner, make_pdf(["fine too"])),
-    ]
-    DocumentQueueService(session).admit_pending()
-    session.commit()
-    jobs = list(
-        session.execute(
-            sa.text("SELECT id FROM document_queue WHERE document_id = ANY(:d) ORDER BY id"), {"d": documents}
-        ).scalars()
-    )
+    broken = b"%PDF-1.4 this is not really a PDF at all"
+    jobs = queued_jobs(session, owner, [make_pdf(["fine"]), broken, make_pdf(["fine too"])])
     run_stage("inspect", jobs)
     assert statuses(session, jobs) == ["completed", "failed", "completed"]
-    error = session.execute(sa.text("SELECT error FROM documents WHERE id = :d"), {"d": documents[1]}).scalar()
+    error = session.execute(
+        sa.text("SELECT d.error FROM documents d JOIN document_queue q ON q.document_id = d.id WHERE q.id = :j"),
+        {"j": jobs[1]},
+    ).scalar()
     assert error and "PDF" in error
 
 
 def test_a_stale_job_in_a_message_is_dropped_and_the_others_run(session, owner, ai_settings):
     ai_settings(OCR_CONCURRENT_JOBS=8)
-    done, fresh = queued_jobs(session, owner, 2)
+    done, fresh = queued_jobs(session, owner, small_pdfs(2))
 
     def attempts() -> dict[int, int]:
         rows = session.execute(sa.text("SELECT job_id, count(*) FROM stage_attempts GROUP BY job_id")).all()
@@ -137,7 +134,7 @@ def test_a_stale_job_in_a_message_is_dropped_and_the_others_run(session, owner, 
 
 def test_a_job_cancelled_while_it_waits_its_turn_publishes_nothing(session, owner, monkeypatch, ai_settings):
     ai_settings(OCR_CONCURRENT_JOBS=8)
-    first, second = queued_jobs(session, owner, 2)
+    first, second = queued_jobs(session, owner, small_pdfs(2))
     real_run_job = stage_runner._run_job
 
     def cancel_the_second_first(step):
@@ -155,7 +152,7 @@ def test_a_job_cancelled_while_it_waits_its_turn_publishes_nothing(session, owne
 
 def test_a_worker_stopping_mid_message_hands_the_waiting_jobs_back_unburnt(session, owner, monkeypatch, ai_settings):
     ai_settings(OCR_CONCURRENT_JOBS=8)
-    jobs = queued_jobs(session, owner, 3)
+    jobs = queued_jobs(session, owner, small_pdfs(3))
     turns = []
     monkeypatch.setattr(stage_runner, "is_stopping", lambda: len(turns) > 0)
     real_run_job = stage_runner._run_job
